@@ -1,0 +1,1 @@
+"""Block semantics shared by every strategy: environment, validity, system changes, receipts."""

@@ -1,0 +1,53 @@
+"""Execute one transaction against a StateView and report what it read and wrote."""
+
+from __future__ import annotations
+
+from eth.vm.forks.cancun.state import get_total_blob_gas
+from eth_utils import ValidationError
+
+from parexec.block.env import BlockEnv
+from parexec.model import EXISTS, Log, TxResult
+
+
+class InvalidTransaction(Exception):
+    """The transaction is not valid on this state (nonce, balance, fee caps...)."""
+
+
+def execute_transaction(env: BlockEnv, view, tx, index: int) -> TxResult:
+    """Run ``tx`` on ``view`` without mutating it.
+
+    The sender must already be recovered (py-evm caches it on the object), and the
+    stateless checks (signature, intrinsic gas) done: this skips py-evm's
+    ``validate()`` call, which would check the signature again.
+    """
+    state = env.new_state(view)
+    try:
+        state.validate_transaction(tx)
+    except ValidationError as exc:
+        raise InvalidTransaction(str(exc)) from None
+    executor = state.get_transaction_executor()
+    message = executor.build_evm_message(tx)
+    computation = executor.build_computation(message, tx)
+    executor.finalize_computation(tx, computation)
+
+    db = state._account_db
+    writes, new_code = db.write_set()
+    logs = tuple(
+        Log(address, tuple(topics), data)
+        for address, topics, data in computation.get_log_entries()
+    )
+    created = tuple(k[1] for k, v in writes.items() if k[0] == EXISTS and v)
+    destroyed = tuple(k[1] for k, v in writes.items() if k[0] == EXISTS and not v)
+    return TxResult(
+        index=index,
+        reads=db.read_set(),
+        writes=writes,
+        new_code=new_code,
+        gas_used=env.vm_class.finalize_gas_used(tx, computation),
+        success=not computation.is_error,
+        logs=logs,
+        blob_gas_used=get_total_blob_gas(tx) if getattr(tx, "type_id", None) == 3 else 0,
+        created=created,
+        destroyed=destroyed,
+        error=None if not computation.is_error else repr(computation.error),
+    )

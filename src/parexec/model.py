@@ -1,0 +1,139 @@
+"""The data that flows through parexec: block in, outcome out.
+
+State locations are small tuples so that read and write sets are cheap to
+hash, compare and send between processes:
+
+    (BALANCE, address)        account balance (int)
+    (NONCE, address)          account nonce (int)
+    (CODE, address)           code hash (32 bytes; EMPTY_CODE_HASH for none)
+    (EXISTS, address)         whether the account exists in the state trie (bool)
+    (STORAGE, address, slot)  one storage slot (int)
+    (STORAGE_RESET, address)  write only: the account's storage was wiped
+                              (self-destruct, deletion, creation over old storage)
+    (HAS_STORAGE, address)    read only: whether the account has any non-zero slot
+                              (EIP-7610 creation-collision check)
+
+A write of ``(EXISTS, a) = False`` deletes the account entirely (fields reset and
+storage wiped); it is never combined with other writes to ``a`` in one write set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3
+
+BALANCE = "balance"
+NONCE = "nonce"
+CODE = "code"
+EXISTS = "exists"
+STORAGE = "storage"
+STORAGE_RESET = "storage_reset"
+HAS_STORAGE = "has_storage"
+
+EMPTY_CODE_HASH: bytes = EMPTY_SHA3
+EMPTY_TRIE_ROOT: bytes = BLANK_ROOT_HASH
+
+Location = tuple
+ReadSet = dict  # Location -> value seen in the view
+WriteSet = dict  # Location -> final value
+
+
+@dataclass(slots=True)
+class Account:
+    """One account's fields; storage lives beside it in the state store."""
+
+    nonce: int = 0
+    balance: int = 0
+    code_hash: bytes = EMPTY_CODE_HASH
+
+
+@dataclass(frozen=True, slots=True)
+class Log:
+    address: bytes
+    topics: tuple[int, ...]
+    data: bytes
+
+
+@dataclass(slots=True)
+class TxResult:
+    """What one transaction did to the state it ran on (nothing is applied yet)."""
+
+    index: int
+    reads: ReadSet
+    writes: WriteSet
+    new_code: dict[bytes, bytes]  # code hash -> code, for every CODE write
+    gas_used: int  # gas charged to the sender (after refunds, data floor)
+    success: bool
+    logs: tuple[Log, ...]
+    blob_gas_used: int = 0
+    created: tuple[bytes, ...] = ()
+    destroyed: tuple[bytes, ...] = ()
+    error: str | None = None  # the EVM error of a failed (but valid) tx
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    tx_type: int
+    success: bool
+    cumulative_gas_used: int
+    logs: tuple[Log, ...]
+    bloom: int
+    state_root: bytes | None = None  # before Byzantium, when the full state is known
+
+
+@dataclass
+class Block:
+    """A block ready to execute: py-evm header and transactions plus the fork rules.
+
+    ``vm_class`` is the py-evm VM whose rules apply; ``ancestor_hashes[0]`` is the
+    parent hash, ``[1]`` the grandparent and so on (for BLOCKHASH).
+    ``senders`` are the already recovered senders, one per transaction.
+    """
+
+    header: Any  # eth.abc.BlockHeaderAPI
+    transactions: Sequence[Any]  # eth.abc.SignedTransactionAPI
+    senders: Sequence[bytes]
+    vm_class: type
+    ancestor_hashes: Any  # parexec.block.env.AncestorHashes
+    uncles: Sequence[Any] = ()
+    withdrawals: Sequence[Any] | None = None
+    name: str = ""
+
+    @property
+    def number(self) -> int:
+        return self.header.block_number
+
+    @property
+    def fork(self) -> str:
+        return self.vm_class.fork
+
+
+@dataclass
+class BlockOutcome:
+    """The result of executing a block: the same for every strategy."""
+
+    receipts: list[Receipt]
+    gas_used: int
+    blob_gas_used: int
+    logs_bloom: int
+    receipts_root: bytes
+    state_diff: WriteSet  # every location the block changed, with its final value
+    new_code: dict[bytes, bytes]
+    tx_results: list[TxResult] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+class BlockRejected(Exception):
+    """The block is invalid (e.g. an invalid transaction); serial execution rejects it."""
+
+    def __init__(self, reason: str, tx_index: int | None = None):
+        self.reason = reason
+        self.tx_index = tx_index
+        where = f"tx {tx_index}: " if tx_index is not None else ""
+        super().__init__(f"{where}{reason}")
+
+
+class FixtureError(Exception):
+    """A fixture file is malformed or incomplete; the message says where and why."""
