@@ -8,6 +8,7 @@ from eth.vm.forks.byzantium.constants import (
 )
 from eth.db.trie import make_trie_root_and_nodes
 
+from parexec.block.validation import fork_lineage
 from parexec.model import Block, Receipt, TxResult
 
 
@@ -20,7 +21,7 @@ def build_receipts(
     ``state_roots`` when they are known (a complete pre-state), otherwise the
     receipt gets an empty root and the receipts root cannot match the chain's.
     """
-    pre_byzantium = not _is_byzantium_or_later(block.vm_class)
+    pre_byzantium = "byzantium" not in fork_lineage(block.vm_class)
     evm_receipts = []
     receipts = []
     cumulative = 0
@@ -54,6 +55,3 @@ def build_receipts(
     root_hash, _ = make_trie_root_and_nodes(tuple(evm_receipts))
     return receipts, root_hash, bloom
 
-
-def _is_byzantium_or_later(vm_class: type) -> bool:
-    return any(getattr(c, "fork", None) == "byzantium" for c in vm_class.__mro__)

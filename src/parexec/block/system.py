@@ -12,6 +12,7 @@ from __future__ import annotations
 from eth.vm.message import Message
 
 from parexec.block.env import BlockEnv
+from parexec.block.validation import fork_lineage
 from parexec.model import Block, WriteSet
 
 
@@ -20,7 +21,7 @@ def _finish(state) -> tuple[WriteSet, dict[bytes, bytes]]:
 
 
 def pre_block_writes(env: BlockEnv, block: Block, view) -> tuple[WriteSet, dict]:
-    fork = set(_fork_lineage(block.vm_class))
+    fork = fork_lineage(block.vm_class)
     state = env.new_state(view)
     header = block.header
     if "cancun" in fork:
@@ -72,17 +73,16 @@ def post_block_writes(env: BlockEnv, block: Block, view) -> tuple[WriteSet, dict
         state.delta_balance(block.header.coinbase, reward)
         for uncle in block.uncles:
             state.delta_balance(uncle.coinbase, vm.get_uncle_reward(block.number, uncle))
-    if "prague" in _fork_lineage(vm):
+    if "prague" in fork_lineage(vm):
         _prague_request_calls(state)
     return _finish(state)
 
 
 def _prague_request_calls(state) -> None:
     """EIP-7002 and EIP-7251 dequeue calls, as py-evm's PragueVM makes them."""
+    from eth.constants import SYSTEM_ADDRESS, SYSTEM_MESSAGE_GAS
     from eth.vm.forks.prague.constants import (
         CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS,
-        SYSTEM_ADDRESS,
-        SYSTEM_MESSAGE_GAS,
         WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS,
     )
 
@@ -102,7 +102,3 @@ def _prague_request_calls(state) -> None:
         context = state.get_transaction_context_class()(gas_price=0, origin=SYSTEM_ADDRESS)
         state.computation_class.apply_computation(state, message, context)
 
-
-def _fork_lineage(vm_class: type) -> list[str]:
-    """Fork names of ``vm_class`` and every VM it inherits from."""
-    return [c.fork for c in vm_class.__mro__ if isinstance(getattr(c, "fork", None), str)]

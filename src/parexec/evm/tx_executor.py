@@ -9,8 +9,23 @@ from parexec.block.env import BlockEnv
 from parexec.model import EXISTS, Log, TxResult
 
 
+DELEGATION_PREFIX = b"\xef\x01\x00"  # EIP-7702 delegation designator
+
+
 class InvalidTransaction(Exception):
     """The transaction is not valid on this state (nonce, balance, fee caps...)."""
+
+
+def max_cost(tx) -> int:
+    """The most the sender can be charged; the balance must cover it up front.
+
+    py-evm compares the balance with gas * effective price for 1559 transactions;
+    the specs use the fee cap.
+    """
+    tx_type = getattr(tx, "type_id", None) or 0
+    fee_cap = tx.max_fee_per_gas if tx_type >= 2 else tx.gas_price
+    blob_fee = get_total_blob_gas(tx) * tx.max_fee_per_blob_gas if tx_type == 3 else 0
+    return tx.gas * fee_cap + blob_fee + tx.value
 
 
 def execute_transaction(env: BlockEnv, view, tx, index: int) -> TxResult:
@@ -25,8 +40,16 @@ def execute_transaction(env: BlockEnv, view, tx, index: int) -> TxResult:
         state.validate_transaction(tx)
     except ValidationError as exc:
         raise InvalidTransaction(str(exc)) from None
+    if state.get_balance(tx.sender) < max_cost(tx):
+        raise InvalidTransaction("sender balance below gas limit * max fee + blob fees + value")
+    sender_code = state.get_code(tx.sender)
+    if sender_code and not sender_code.startswith(DELEGATION_PREFIX):
+        raise InvalidTransaction("sender has code (EIP-3607)")
     executor = state.get_transaction_executor()
-    message = executor.build_evm_message(tx)
+    try:
+        message = executor.build_evm_message(tx)
+    except ValidationError as exc:  # e.g. gas below intrinsic gas slipped through
+        raise InvalidTransaction(str(exc)) from None
     computation = executor.build_computation(message, tx)
     executor.finalize_computation(tx, computation)
 

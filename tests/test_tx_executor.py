@@ -1,0 +1,899 @@
+"""Read and write sets of the EVM adapter (parexec.evm.tx_executor) on hand-built cases.
+
+Every case runs a real signed transaction through py-evm on a MemoryState (or an
+OverlayState over one) and checks the exact write set and the reads that matter.
+Gas figures in comments are the EIP-2929/2200/3529 schedule, worked out by hand.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from eth.vm.forks import CancunVM, HomesteadVM, ShanghaiVM
+from eth_hash.auto import keccak
+
+from evm_helpers import (
+    BASE_FEE,
+    GAS_PRICE,
+    LEGACY_GAS_PRICE,
+    MAX_FEE,
+    TIP,
+    addr,
+    address_of,
+    as_int,
+    asm,
+    create2_address,
+    create_address,
+    initcode,
+    key,
+    make_block,
+    make_env,
+    sign_tx,
+)
+from parexec.block.pipeline import execute_block
+from parexec.evm.recording_account_db import RecordingAccountDB
+from parexec.evm.tx_executor import InvalidTransaction, execute_transaction
+from parexec.model import (
+    BALANCE,
+    CODE,
+    EMPTY_CODE_HASH,
+    EXISTS,
+    HAS_STORAGE,
+    NONCE,
+    STORAGE,
+    STORAGE_RESET,
+    BlockRejected,
+    Log,
+)
+from parexec.state.memory import MemoryState
+from parexec.state.overlay import OverlayState
+from parexec.strategies.serial import SerialStrategy
+
+K1, K2 = key(1), key(2)
+S1, S2 = address_of(K1), address_of(K2)
+COINBASE = addr(0xC0)
+CB_BALANCE = 1
+RICH = 10**18
+C = addr(0xCC)  # the contract under test
+E = addr(0xEE)  # an existing EOA
+E2 = addr(0xE2)  # another existing EOA
+NEW = addr(0x99)  # an address absent from every pre-state
+BENEFICIARY = addr(0xBB)
+FACTORY = addr(0xFF)
+
+KNOWN_KINDS = {BALANCE, NONCE, CODE, EXISTS, STORAGE, STORAGE_RESET, HAS_STORAGE}
+
+ALL_FORKS = [HomesteadVM, ShanghaiVM, CancunVM]
+
+
+def prices(vm):
+    """(effective gas price, tip to the coinbase) of transactions built by sign_tx."""
+    return (LEGACY_GAS_PRICE, LEGACY_GAS_PRICE) if vm is HomesteadVM else (GAS_PRICE, TIP)
+
+
+def base_state(**sender_kw) -> MemoryState:
+    pre = MemoryState()
+    pre.set_account(S1, balance=RICH, **sender_kw)
+    pre.set_account(S2, balance=RICH)
+    pre.set_account(COINBASE, balance=CB_BALANCE)
+    return pre
+
+
+def run(vm, view, tx, index=0):
+    return execute_transaction(make_env(vm, COINBASE), view, tx, index)
+
+
+def fee_writes(vm, result, sender=S1, value=0, nonce=0, balance=RICH, cb_balance=CB_BALANCE):
+    """The sender and coinbase writes every transaction makes."""
+    price, tip = prices(vm)
+    return {
+        (NONCE, sender): nonce + 1,
+        (BALANCE, sender): balance - result.gas_used * price - value,
+        (BALANCE, COINBASE): cb_balance + result.gas_used * tip,
+    }
+
+
+def call_code(to: bytes, value: int, gas: int = 50_000) -> bytes:
+    """CALL(gas, to, value, 0, 0, 0, 0), leaving the success flag on the stack."""
+    return asm(0, 0, 0, 0, value, to, gas, "CALL")
+
+
+def storage_reads(result, address):
+    return {loc[2]: v for loc, v in result.reads.items() if loc[0] == STORAGE and loc[1] == address}
+
+
+def storage_writes(result, address):
+    return {loc[2]: v for loc, v in result.writes.items() if loc[0] == STORAGE and loc[1] == address}
+
+
+def assert_well_formed(result):
+    """Invariants of every result: known kinds only, HAS_STORAGE never written,
+    STORAGE_RESET never read, EXISTS=False never combined with other writes."""
+    assert {loc[0] for loc in result.reads} <= KNOWN_KINDS - {STORAGE_RESET}
+    assert {loc[0] for loc in result.writes} <= KNOWN_KINDS - {HAS_STORAGE}
+    for loc, v in result.writes.items():
+        if loc[0] == EXISTS and v is False:
+            others = [w for w in result.writes if w[1] == loc[1] and w != loc]
+            assert others == [], others
+    for loc, v in result.writes.items():
+        if loc[0] == CODE and v != EMPTY_CODE_HASH:
+            assert keccak(result.new_code[v]) == v
+
+
+# --------------------------------------------------------------------- 1. SLOAD/SSTORE
+
+SLOAD0_SSTORE1 = asm(0, "SLOAD", 1, "SSTORE", "STOP")  # slot1 = slot0
+
+
+def test_sload_sstore_reads_and_writes():
+    pre = base_state()
+    pre.set_account(C, nonce=1, code=SLOAD0_SSTORE1, storage={0: 5})
+    r = run(CancunVM, pre, sign_tx(CancunVM, K1, 0, C))
+
+    assert r.success and r.error is None
+    # 21000 + PUSH1 + cold SLOAD 2100 + PUSH1 + cold SSTORE 0->5 (2100 + 20000)
+    assert r.gas_used == 21000 + 3 + 2100 + 3 + 22100
+    assert r.reads[(STORAGE, C, 0)] == 5
+    assert r.reads[(STORAGE, C, 1)] == 0  # SSTORE's original value (EIP-2200)
+    assert r.reads[(NONCE, S1)] == 0 and r.reads[(BALANCE, S1)] == RICH
+    assert r.reads[(CODE, C)] == keccak(SLOAD0_SSTORE1)
+    assert storage_reads(r, C) == {0: 5, 1: 0}
+    assert r.writes == {
+        (STORAGE, C, 1): 5,
+        (NONCE, S1): 1,
+        (BALANCE, S1): RICH - r.gas_used * (BASE_FEE + TIP),
+        (BALANCE, COINBASE): CB_BALANCE + TIP * r.gas_used,
+    }
+    assert (STORAGE, C, 0) not in r.writes
+    assert r.new_code == {} and r.created == () and r.destroyed == ()
+    assert r.index == 0 and r.logs == ()
+    assert_well_formed(r)
+
+
+def test_coinbase_absent_from_view_is_created_with_the_fee():
+    pre = base_state()
+    del pre.accounts[COINBASE], pre.slots[COINBASE]
+    pre.set_account(C, nonce=1, code=SLOAD0_SSTORE1, storage={0: 5})
+    r = run(CancunVM, pre, sign_tx(CancunVM, K1, 0, C))
+    assert r.reads[(EXISTS, COINBASE)] is False
+    assert r.writes[(EXISTS, COINBASE)] is True
+    assert r.writes[(BALANCE, COINBASE)] == TIP * r.gas_used
+    assert r.writes[(NONCE, COINBASE)] == 0
+    assert r.writes[(CODE, COINBASE)] == EMPTY_CODE_HASH
+    assert COINBASE in r.created
+
+
+def test_log_is_reported_and_index_kept():
+    code = asm(0xAB, 0, "MSTORE8", 0x77, 1, 0, "LOG1", "STOP")
+    pre = base_state()
+    pre.set_account(C, nonce=1, code=code)
+    r = run(CancunVM, pre, sign_tx(CancunVM, K1, 0, C), index=7)
+    assert r.index == 7
+    assert r.logs == (Log(C, (0x77,), b"\xab"),)
+    # logs and memory do not touch the state
+    assert r.writes == fee_writes(CancunVM, r)
+
+
+@pytest.mark.parametrize(
+    "vm, expected_gas",
+    [
+        # 21000 + 4 PUSH1 + 2 x SSTORE x->0 (2100 + 2900), refund 2 x 4800 capped at 1/5
+        (CancunVM, 31012 - 31012 // 5),
+        (ShanghaiVM, 31012 - 31012 // 5),
+        # 21000 + 4 PUSH1 + 2 x 5000, refund 2 x 15000 capped at 1/2
+        (HomesteadVM, 31012 - 31012 // 2),
+    ],
+    ids=lambda v: getattr(v, "__name__", str(v)),
+)
+def test_refund_is_reflected_in_gas_used_and_balances(vm, expected_gas):
+    pre = base_state()
+    pre.set_account(C, nonce=1, code=asm(0, 0, "SSTORE", 0, 1, "SSTORE"), storage={0: 1, 1: 2})
+    r = run(vm, pre, sign_tx(vm, K1, 0, C))
+    assert r.success
+    assert r.gas_used == expected_gas
+    assert r.writes == {(STORAGE, C, 0): 0, (STORAGE, C, 1): 0, **fee_writes(vm, r)}
+    assert storage_reads(r, C) == {0: 1, 1: 2}
+
+
+def test_zero_tip_does_not_create_absent_coinbase():
+    pre = base_state()
+    del pre.accounts[COINBASE], pre.slots[COINBASE]
+    r = run(CancunVM, pre, sign_tx(CancunVM, K1, 0, E, value=1, gas=21000, tip=0, max_fee=BASE_FEE))
+    assert r.reads[(EXISTS, COINBASE)] is False
+    assert not any(loc[1] == COINBASE for loc in r.writes)
+    assert r.writes[(BALANCE, S1)] == RICH - 1 - 21000 * BASE_FEE
+    assert r.created == (E,)
+
+
+def test_sender_is_coinbase():
+    pre = base_state()
+    env = make_env(CancunVM, S1)
+    r = execute_transaction(env, pre, sign_tx(CancunVM, K1, 0, E, value=1000, gas=21000), 0)
+    assert r.writes[(BALANCE, S1)] == RICH - 1000 - 21000 * GAS_PRICE + 21000 * TIP
+    assert r.writes[(NONCE, S1)] == 1
+    assert (BALANCE, COINBASE) not in r.writes
+
+
+def test_transfer_to_self_only_pays_the_fee():
+    pre = base_state()
+    r = run(CancunVM, pre, sign_tx(CancunVM, K1, 0, S1, value=1000, gas=21000))
+    assert r.writes == fee_writes(CancunVM, r)
+
+
+# --------------------------------------------------------------- 2. write then read
+
+
+def test_sload_after_own_sstore_sees_own_value_and_keeps_view_value_in_reads():
+    # slot0 = 7; slot1 = SLOAD(slot0)
+    code = asm(7, 0, "SSTORE", 0, "SLOAD", 1, "SSTORE", "STOP")
+    pre = base_state()
+    pre.set_account(C, nonce=1, code=code, storage={0: 5})
+    r = run(CancunVM, pre, sign_tx(CancunVM, K1, 0, C))
+    assert r.success
+    # SSTORE 5->7 cold: 2100 + 2900; SLOAD warm 100; SSTORE 0->7 cold: 22100
+    assert r.gas_used == 21000 + 6 + 5000 + 3 + 100 + 3 + 22100
+    # the SLOAD saw the tx's own 7, not the view's 5 ...
+    assert storage_writes(r, C) == {0: 7, 1: 7}
+    # ... and the only read of slot 0 is SSTORE's original-value read, with the
+    # view's value: the tx's own write never leaks into the read set
+    assert r.reads[(STORAGE, C, 0)] == 5
+    assert storage_reads(r, C) == {0: 5, 1: 0}
+
+
+def test_storage_of_a_fresh_contract_is_read_from_its_own_writes():
+    # constructor: slot0 = 7; slot1 = SLOAD(slot0); runtime: STOP
+    init = initcode(b"\x00", asm(7, 0, "SSTORE", 0, "SLOAD", 1, "SSTORE"))
+    pre = base_state()
+    r = run(CancunVM, pre, sign_tx(CancunVM, K1, 0, b"", data=init))
+    new = create_address(S1, 0)
+    assert r.success
+    assert storage_writes(r, new) == {0: 7, 1: 7}
+    # the new account had no storage before (EIP-7610 check), so nothing read could be non-zero
+    assert r.reads[(HAS_STORAGE, new)] is False
+    assert all(v == 0 for v in storage_reads(r, new).values())
+
+
+def test_recording_db_read_after_write_records_no_read():
+    pre = MemoryState()
+    pre.set_account(C, nonce=1, storage={0: 5, 1: 6})
+    db = RecordingAccountDB(pre)
+    db.set_storage(C, 0, 7)
+    assert db.get_storage(C, 0) == 7
+    assert (STORAGE, C, 0) not in db.reads
+    assert db.get_storage(C, 1) == 6
+    assert db.reads == {(STORAGE, C, 1): 6}
+    # balance: written (after the existence check) then read back without a BALANCE read
+    db.set_balance(E, 9)
+    assert db.get_balance(E) == 9
+    assert (BALANCE, E) not in db.reads
+    assert db.reads[(EXISTS, E)] is False
+
+
+# ---------------------------------------------------------------------- 3. CALL
+
+
+def test_call_with_value_and_zero_value_calls():
+    code = (
+        call_code(E, 100) + asm("POP")
+        + call_code(E2, 0) + asm("POP")
+        + call_code(NEW, 0) + asm("POP", "STOP")
+    )
+    pre = base_state()
+    pre.set_account(E, balance=3)
+    pre.set_account(E2, balance=4)
+    pre.set_account(C, nonce=1, balance=1000, code=code)
+    r = run(CancunVM, pre, sign_tx(CancunVM, K1, 0, C))
+    assert r.success
+    # three calls to cold addresses (2600 each), value 9000 minus the 2300 stipend returned
+    assert r.gas_used == 21000 + 3 * (7 * 3 + 2600 + 2) + 9000 - 2300
+    assert r.writes == {
+        (BALANCE, C): 900,
+        (BALANCE, E): 103,
+        **fee_writes(CancunVM, r),
+    }
+    # the callees were looked at: existence is a read
+    assert r.reads[(EXISTS, E2)] is True
+    assert r.reads[(EXISTS, NEW)] is False
+    assert r.reads[(BALANCE, C)] == 1000 and r.reads[(BALANCE, E)] == 3
+    assert not any(loc[1] in (E2, NEW) for loc in r.writes)
+    assert r.created == ()
+
+
+def test_zero_value_call_to_empty_existing_account_deletes_it_post_spurious_dragon():
+    pre = base_state()
+    pre.set_account(E)  # exists, but empty (EIP-161)
+    pre.set_account(C, nonce=1, code=call_code(E, 0) + asm("POP", "STOP"))
+    r = run(CancunVM, pre, sign_tx(CancunVM, K1, 0, C))
+    assert r.writes == {(EXISTS, E): False, **fee_writes(CancunVM, r)}
+    assert r.destroyed == (E,)
+
+
+def test_touching_absent_account_creates_it_before_spurious_dragon():
+    code = call_code(NEW, 0) + asm("POP", "STOP")
+    for vm, expect_created in ((HomesteadVM, True), (CancunVM, False)):
+        pre = base_state()
+        pre.set_account(C, code=code)
+        r = run(vm, pre, sign_tx(vm, K1, 0, C))
+        assert r.success
+        new_writes = {loc: v for loc, v in r.writes.items() if loc[1] == NEW}
+        if expect_created:
+            assert new_writes == {
+                (EXISTS, NEW): True, (NONCE, NEW): 0, (BALANCE, NEW): 0,
+                (CODE, NEW): EMPTY_CODE_HASH,
+            }
+            assert r.created == (NEW,)
+        else:
+            assert new_writes == {}
+            assert r.created == ()
+        assert r.writes == {**new_writes, **fee_writes(vm, r)}
+
+
+# ---------------------------------------------------------------- 4. plain transfer
+
+
+@pytest.mark.parametrize("vm", ALL_FORKS, ids=lambda v: v.__name__)
+def test_plain_transfer_to_new_account(vm):
+    pre = base_state()
+    r = run(vm, pre, sign_tx(vm, K1, 0, NEW, value=5, gas=21000))
+    assert r.success and r.gas_used == 21000
+    assert r.reads[(EXISTS, NEW)] is False
+    assert r.writes == {
+        (EXISTS, NEW): True,
+        (BALANCE, NEW): 5,
+        (NONCE, NEW): 0,
+        (CODE, NEW): EMPTY_CODE_HASH,
+        **fee_writes(vm, r, value=5),
+    }
+    assert r.created == (NEW,)
+    assert_well_formed(r)
+
+
+def test_plain_transfer_to_existing_account_writes_only_its_balance():
+    pre = base_state()
+    pre.set_account(E, nonce=4, balance=3)
+    r = run(CancunVM, pre, sign_tx(CancunVM, K1, 0, E, value=5, gas=21000))
+    assert r.writes == {(BALANCE, E): 8, **fee_writes(CancunVM, r, value=5)}
+    assert r.created == ()
+
+
+def test_zero_value_transfer_to_existing_account_writes_nothing_for_it():
+    pre = base_state()
+    pre.set_account(E, balance=3)
+    r = run(CancunVM, pre, sign_tx(CancunVM, K1, 0, E, value=0, gas=21000))
+    assert r.writes == fee_writes(CancunVM, r)
+
+
+# ------------------------------------------------------------------- 5. CREATE/CREATE2
+
+RUNTIME = asm(42, 0, "MSTORE", 32, 0, "RETURN")  # returns 42
+INIT = initcode(RUNTIME, asm(7, 0, "SSTORE"))  # constructor stores slot0 = 7
+SALT = 0x1234
+# initcode comes in as calldata: slot0 = CREATE(initcode); slot1 = CREATE2(initcode, SALT)
+FACTORY_CODE = asm(
+    "CALLDATASIZE", 0, 0, "CALLDATACOPY",
+    "CALLDATASIZE", 0, 0, "CREATE", 0, "SSTORE",
+    SALT, "CALLDATASIZE", 0, 0, "CREATE2", 1, "SSTORE", "STOP",
+)
+
+
+def test_create_and_create2_from_factory():
+    pre = base_state()
+    pre.set_account(FACTORY, nonce=1, code=FACTORY_CODE)
+    r = run(CancunVM, pre, sign_tx(CancunVM, K1, 0, FACTORY, data=INIT, gas=500_000))
+    assert r.success
+    a1 = create_address(FACTORY, 1)
+    a2 = create2_address(FACTORY, SALT, INIT)
+    code_hash = keccak(RUNTIME)
+    expected = {
+        (NONCE, FACTORY): 3,
+        (STORAGE, FACTORY, 0): as_int(a1),
+        (STORAGE, FACTORY, 1): as_int(a2),
+        **fee_writes(CancunVM, r),
+    }
+    for a in (a1, a2):
+        expected.update({
+            (EXISTS, a): True, (NONCE, a): 1, (BALANCE, a): 0, (CODE, a): code_hash,
+            (STORAGE, a, 0): 7,
+        })
+        assert r.reads[(EXISTS, a)] is False
+        assert r.reads[(HAS_STORAGE, a)] is False  # EIP-7610 check
+    assert r.writes == expected
+    assert r.new_code == {code_hash: RUNTIME}
+    assert set(r.created) == {a1, a2} and len(r.created) == 2
+    assert r.destroyed == ()
+    assert (STORAGE_RESET, a1) not in r.writes and (STORAGE_RESET, a2) not in r.writes
+    assert_well_formed(r)
+
+
+def test_create_with_endowment_moves_value():
+    factory = asm("CALLDATASIZE", 0, 0, "CALLDATACOPY", "CALLDATASIZE", 0, 500, "CREATE", 0, "SSTORE")
+    pre = base_state()
+    pre.set_account(FACTORY, nonce=1, balance=600, code=factory)
+    r = run(CancunVM, pre, sign_tx(CancunVM, K1, 0, FACTORY, data=INIT, gas=500_000))
+    a = create_address(FACTORY, 1)
+    assert r.writes[(BALANCE, a)] == 500
+    assert r.writes[(BALANCE, FACTORY)] == 100
+
+
+def test_create_transaction_new_code():
+    pre = base_state()
+    r = run(CancunVM, pre, sign_tx(CancunVM, K1, 0, b"", data=initcode(RUNTIME), gas=200_000))
+    a = create_address(S1, 0)
+    assert r.success
+    assert r.writes == {
+        (EXISTS, a): True, (NONCE, a): 1, (BALANCE, a): 0, (CODE, a): keccak(RUNTIME),
+        **fee_writes(CancunVM, r),
+    }
+    assert r.new_code == {keccak(RUNTIME): RUNTIME}
+    assert r.created == (a,)
+
+
+def test_create_before_spurious_dragon_leaves_nonce_zero():
+    factory = asm("CALLDATASIZE", 0, 0, "CALLDATACOPY", "CALLDATASIZE", 0, 0, "CREATE", 0, "SSTORE")
+    pre = base_state()
+    pre.set_account(FACTORY, nonce=0, code=factory)
+    r = run(HomesteadVM, pre, sign_tx(HomesteadVM, K1, 0, FACTORY, data=INIT, gas=500_000))
+    a = create_address(FACTORY, 0)
+    assert r.success
+    assert r.writes[(NONCE, FACTORY)] == 1
+    assert r.writes[(EXISTS, a)] is True
+    assert r.writes[(NONCE, a)] == 0
+    assert r.writes[(CODE, a)] == keccak(RUNTIME)
+    assert r.new_code == {keccak(RUNTIME): RUNTIME}
+
+
+def test_failed_create_leaves_no_trace_of_the_new_account():
+    # constructor reverts: nothing of the new account is written, the factory nonce still moves
+    bad_init = asm(1, 0, "SSTORE", 0, 0, "REVERT")
+    pre = base_state()
+    pre.set_account(FACTORY, nonce=1, code=FACTORY_CODE, storage={0: 0xDEAD, 1: 0xBEEF})
+    r = run(CancunVM, pre, sign_tx(CancunVM, K1, 0, FACTORY, data=bad_init, gas=500_000))
+    a1 = create_address(FACTORY, 1)
+    a2 = create2_address(FACTORY, SALT, bad_init)
+    assert r.success
+    assert r.writes == {
+        (NONCE, FACTORY): 3,
+        (STORAGE, FACTORY, 0): 0,
+        (STORAGE, FACTORY, 1): 0,
+        **fee_writes(CancunVM, r),
+    }
+    assert r.created == () and r.new_code == {}
+    assert r.reads[(EXISTS, a1)] is False and r.reads[(EXISTS, a2)] is False
+
+
+# ------------------------------------------------------------------ 6. SELFDESTRUCT
+
+SELFDESTRUCT_CODE = asm(BENEFICIARY, "SELFDESTRUCT")
+
+
+def _selfdestruct_state():
+    pre = base_state()
+    pre.set_account(BENEFICIARY, balance=50)
+    pre.set_account(C, nonce=1, balance=1000, code=SELFDESTRUCT_CODE, storage={0: 1})
+    return pre
+
+
+def test_selfdestruct_deletes_account_before_cancun():
+    r = run(ShanghaiVM, _selfdestruct_state(), sign_tx(ShanghaiVM, K1, 0, C))
+    assert r.success
+    # PUSH20 + SELFDESTRUCT 5000 + cold beneficiary 2600; no refund since London
+    assert r.gas_used == 21000 + 3 + 5000 + 2600
+    assert r.writes == {
+        (EXISTS, C): False,
+        (BALANCE, BENEFICIARY): 1050,
+        **fee_writes(ShanghaiVM, r),
+    }
+    assert r.destroyed == (C,)
+    assert r.reads[(BALANCE, C)] == 1000
+    assert_well_formed(r)
+
+
+def test_selfdestruct_of_preexisting_contract_only_moves_balance_in_cancun():
+    r = run(CancunVM, _selfdestruct_state(), sign_tx(CancunVM, K1, 0, C))
+    assert r.success
+    assert r.gas_used == 21000 + 3 + 5000 + 2600
+    assert r.writes == {
+        (BALANCE, C): 0,
+        (BALANCE, BENEFICIARY): 1050,
+        **fee_writes(CancunVM, r),
+    }
+    assert r.destroyed == ()
+    assert not any(loc[1] == C and loc[0] in (EXISTS, STORAGE, STORAGE_RESET, CODE, NONCE)
+                   for loc in r.writes)
+
+
+def test_selfdestruct_in_same_tx_as_creation_deletes_in_cancun():
+    # a creation tx with value whose constructor self-destructs: the account never appears
+    pre = base_state()
+    pre.set_account(BENEFICIARY, balance=50)
+    tx = sign_tx(CancunVM, K1, 0, b"", value=77, data=SELFDESTRUCT_CODE, gas=100_000)
+    r = run(CancunVM, pre, tx)
+    a = create_address(S1, 0)
+    assert r.success
+    assert r.writes == {(BALANCE, BENEFICIARY): 127, **fee_writes(CancunVM, r, value=77)}
+    assert r.created == () and r.destroyed == ()
+    assert r.reads[(EXISTS, a)] is False
+
+
+@pytest.mark.parametrize("vm", ALL_FORKS, ids=lambda v: v.__name__)
+def test_selfdestruct_to_itself(vm):
+    pre = _selfdestruct_state()
+    pre.set_account(C, nonce=1, balance=1000, code=asm(C, "SELFDESTRUCT"), storage={0: 1})
+    r = run(vm, pre, sign_tx(vm, K1, 0, C))
+    assert r.success
+    if vm is CancunVM:  # EIP-6780: nothing happens to a pre-existing contract
+        assert r.writes == fee_writes(vm, r)
+        assert r.destroyed == ()
+    else:  # deleted, its balance burnt
+        assert r.writes == {(EXISTS, C): False, **fee_writes(vm, r)}
+        assert r.destroyed == (C,)
+    if vm is HomesteadVM:  # SELFDESTRUCT free, 24000 refund capped at half
+        assert r.gas_used == 21003 - 21003 // 2
+
+
+def test_selfdestruct_to_absent_beneficiary_creates_it():
+    pre = base_state()
+    pre.set_account(C, nonce=1, balance=1000, code=SELFDESTRUCT_CODE)
+    r = run(ShanghaiVM, pre, sign_tx(ShanghaiVM, K1, 0, C))
+    assert r.writes[(EXISTS, BENEFICIARY)] is True
+    assert r.writes[(BALANCE, BENEFICIARY)] == 1000
+    assert r.writes[(EXISTS, C)] is False
+    assert set(r.created) == {BENEFICIARY} and r.destroyed == (C,)
+
+
+# ----------------------------------------------------------------------- 7. REVERT
+
+# SLOAD slot0; slot1 = 9; REVERT
+REVERTING = asm(0, "SLOAD", "POP", 9, 1, "SSTORE", 0, 0, "REVERT")
+
+
+def test_revert_discards_writes_but_keeps_reads():
+    pre = base_state()
+    pre.set_account(C, nonce=1, balance=10, code=REVERTING, storage={0: 5})
+    r = run(CancunVM, pre, sign_tx(CancunVM, K1, 0, C, value=1000))
+    assert not r.success and r.error is not None
+    # all the gas used up to the REVERT is charged; the rest is returned
+    assert r.gas_used == 21000 + 3 + 2100 + 2 + 6 + 22100 + 6
+    assert r.reads[(STORAGE, C, 0)] == 5
+    assert r.reads[(STORAGE, C, 1)] == 0
+    # the storage write and the value transfer are gone; the fee is not
+    assert r.writes == fee_writes(CancunVM, r)
+    assert r.logs == ()
+
+
+def test_reverted_inner_call_discards_only_its_own_writes():
+    outer = call_code(C, 0) + asm(0, "SSTORE", 3, 5, "SSTORE", "STOP")  # slot0 = ok; slot5 = 3
+    pre = base_state()
+    pre.set_account(C, nonce=1, code=REVERTING, storage={0: 5})
+    pre.set_account(FACTORY, nonce=1, code=outer, storage={0: 7})
+    r = run(CancunVM, pre, sign_tx(CancunVM, K1, 0, FACTORY))
+    assert r.success
+    assert r.writes == {
+        (STORAGE, FACTORY, 0): 0,  # CALL returned 0
+        (STORAGE, FACTORY, 5): 3,
+        **fee_writes(CancunVM, r),
+    }
+    assert storage_reads(r, C) == {0: 5, 1: 0}
+
+
+def test_out_of_gas_charges_all_gas():
+    pre = base_state()
+    pre.set_account(C, nonce=1, code=SLOAD0_SSTORE1, storage={0: 5})
+    r = run(CancunVM, pre, sign_tx(CancunVM, K1, 0, C, gas=30_000))
+    assert not r.success
+    assert r.gas_used == 30_000
+    assert r.writes == fee_writes(CancunVM, r)
+    assert r.reads[(STORAGE, C, 0)] == 5
+
+
+# --------------------------------------------------------------- 8. transient storage
+
+# slot1 = TLOAD(0) + 1; TSTORE(0, 42); slot2 = TLOAD(0)
+TRANSIENT = asm(0, "TLOAD", 1, "ADD", 1, "SSTORE", 42, 0, "TSTORE", 0, "TLOAD", 2, "SSTORE", "STOP")
+
+
+def test_transient_storage_is_invisible_and_does_not_leak():
+    pre = base_state()
+    pre.set_account(C, nonce=1, code=TRANSIENT)
+    state = OverlayState(pre)
+    env = make_env(CancunVM, COINBASE)
+
+    r1 = execute_transaction(env, state, sign_tx(CancunVM, K1, 0, C), 0)
+    assert r1.success
+    assert storage_writes(r1, C) == {1: 1, 2: 42}
+    assert storage_reads(r1, C) == {1: 0, 2: 0}
+    state.apply(r1.writes, r1.new_code)
+
+    r2 = execute_transaction(env, state, sign_tx(CancunVM, K1, 1, C), 1)
+    assert r2.success
+    # TLOAD(0) is 0 again: slot1 = 1 and slot2 = 42 rewrite their current values (no-ops)
+    assert storage_reads(r2, C) == {1: 1, 2: 42}
+    assert storage_writes(r2, C) == {}
+    assert r2.gas_used == r1.gas_used - 2 * (22100 - 2200)  # 0->x became x->x (2100 + 100)
+    for r in (r1, r2):
+        assert (STORAGE, C, 0) not in r.reads and (STORAGE, C, 0) not in r.writes
+        assert_well_formed(r)
+
+
+# -------------------------------------------------------------- 9. warm/cold per tx
+
+DOUBLE_SLOAD = asm(0, "SLOAD", "POP", 0, "SLOAD", "POP", "STOP")
+
+
+def test_warm_set_does_not_survive_the_transaction():
+    pre = base_state()
+    pre.set_account(C, nonce=1, code=DOUBLE_SLOAD, storage={0: 5})
+    state = OverlayState(pre)
+    env = make_env(CancunVM, COINBASE)
+    gases = []
+    for nonce in range(3):
+        r = execute_transaction(env, state, sign_tx(CancunVM, K1, nonce, C), nonce)
+        state.apply(r.writes, r.new_code)
+        gases.append(r.gas_used)
+    # cold SLOAD (2100) then warm (100) in every transaction
+    assert gases == [21000 + 3 + 2100 + 2 + 3 + 100 + 2] * 3
+
+
+def test_cold_account_access_costs_cold_in_each_transaction():
+    code = asm(E, "BALANCE", "POP", E, "BALANCE", "POP", "STOP")
+    pre = base_state()
+    pre.set_account(E, balance=1)
+    pre.set_account(C, nonce=1, code=code)
+    state = OverlayState(pre)
+    env = make_env(CancunVM, COINBASE)
+    for nonce in range(2):
+        r = execute_transaction(env, state, sign_tx(CancunVM, K1, nonce, C), nonce)
+        state.apply(r.writes, r.new_code)
+        assert r.gas_used == 21000 + 3 + 2600 + 2 + 3 + 100 + 2
+        assert r.reads[(BALANCE, E)] == 1
+
+
+def test_reverted_scope_rewarms_nothing():
+    # Outer calls the callee twice; the callee SLOADs slot 0. If the callee reverts,
+    # its warm slot is forgotten (EIP-2929), so the second SLOAD is cold again.
+    outer = call_code(C, 0) + asm("POP") + call_code(C, 0) + asm("POP", "STOP")
+    gas = {}
+    for name, callee in (
+        ("stop", asm(0, "SLOAD", "POP", "STOP")),
+        ("revert", asm(0, "SLOAD", "POP", 0, 0, "REVERT")),
+    ):
+        pre = base_state()
+        pre.set_account(C, nonce=1, code=callee, storage={0: 5})
+        pre.set_account(FACTORY, nonce=1, code=outer)
+        r = run(CancunVM, pre, sign_tx(CancunVM, K1, 0, FACTORY))
+        assert r.success
+        assert r.writes == fee_writes(CancunVM, r)
+        gas[name] = r.gas_used
+    # second SLOAD: 2100 instead of 100; plus 2 x (PUSH1 0, PUSH1 0) before REVERT
+    assert gas["revert"] - gas["stop"] == 2000 + 2 * 6
+
+
+# ------------------------------------------------------------ 10. view never mutated
+
+
+def test_view_is_never_mutated():
+    pre = base_state()
+    pre.set_account(E, balance=3)
+    pre.set_account(BENEFICIARY, balance=50)
+    pre.set_account(C, nonce=1, balance=1000, code=SELFDESTRUCT_CODE, storage={0: 1})
+    pre.set_account(FACTORY, nonce=1, code=FACTORY_CODE, storage={0: 0xDEAD})
+    rev = addr(0x7E)
+    pre.set_account(rev, nonce=1, code=REVERTING, storage={0: 5})
+    tr = addr(0x7F)
+    pre.set_account(tr, nonce=1, code=TRANSIENT, storage={1: 3})
+    snapshot = copy.deepcopy((pre.accounts, pre.slots, pre.codes, pre.complete))
+
+    txs = [
+        (ShanghaiVM, sign_tx(ShanghaiVM, K1, 0, C)),
+        (CancunVM, sign_tx(CancunVM, K1, 0, C)),
+        (CancunVM, sign_tx(CancunVM, K1, 0, FACTORY, data=INIT, gas=500_000)),
+        (CancunVM, sign_tx(CancunVM, K1, 0, rev, value=5)),
+        (CancunVM, sign_tx(CancunVM, K1, 0, tr)),
+        (CancunVM, sign_tx(CancunVM, K1, 0, NEW, value=5, gas=21000)),
+        (HomesteadVM, sign_tx(HomesteadVM, K1, 0, E, value=1, gas=21000)),
+    ]
+    results = [run(vm, pre, tx) for vm, tx in txs]
+    assert all(r.writes for r in results)
+    assert (pre.accounts, pre.slots, pre.codes, pre.complete) == snapshot
+    # and the overlay's base is not mutated either
+    state = OverlayState(pre)
+    state.apply(results[2].writes, results[2].new_code)
+    run(CancunVM, state, sign_tx(CancunVM, K1, 1, FACTORY, data=INIT, gas=500_000))
+    assert (pre.accounts, pre.slots, pre.codes, pre.complete) == snapshot
+
+
+# ------------------------------------------------------------ 11. invalid transactions
+
+
+def _invalid_cases():
+    gas = 50_000
+    yield "nonce too high", CancunVM, {}, dict(nonce=1, to=E, gas=gas)
+    yield "nonce too low", CancunVM, dict(nonce=3), dict(nonce=2, to=E, gas=gas)
+    yield "cannot pay max fee", CancunVM, dict(balance=gas * MAX_FEE + 5 - 1), dict(
+        nonce=0, to=E, value=5, gas=gas)
+    yield "max fee below base fee", CancunVM, {}, dict(
+        nonce=0, to=E, gas=gas, max_fee=BASE_FEE - 1, tip=1)
+    yield "sender has code (EIP-3607)", CancunVM, dict(code=b"\x00"), dict(nonce=0, to=E, gas=gas)
+    yield "legacy cannot pay gas", HomesteadVM, dict(balance=gas * LEGACY_GAS_PRICE - 1), dict(
+        nonce=0, to=E, gas=gas)
+    yield "legacy nonce", HomesteadVM, {}, dict(nonce=1, to=E, gas=gas)
+
+
+@pytest.mark.parametrize(
+    "vm, sender_kw, tx_kw", [c[1:] for c in _invalid_cases()], ids=[c[0] for c in _invalid_cases()]
+)
+def test_invalid_transaction_raises(vm, sender_kw, tx_kw):
+    sender_kw = {"balance": RICH, **sender_kw}
+    pre = MemoryState()
+    pre.set_account(S1, **sender_kw)
+    pre.set_account(E, balance=1)
+    snapshot = copy.deepcopy((pre.accounts, pre.slots))
+    tx_kw = dict(tx_kw)
+    tx = sign_tx(vm, K1, tx_kw.pop("nonce"), tx_kw.pop("to"), **tx_kw)
+    with pytest.raises(InvalidTransaction):
+        run(vm, pre, tx)
+    assert (pre.accounts, pre.slots) == snapshot
+
+
+def test_block_with_tip_above_max_fee_is_rejected():
+    # EIP-1559: max_priority_fee_per_gas > max_fee_per_gas makes the transaction invalid
+    # (a stateless check, so either the executor or the block's checks must catch it).
+    pre = base_state()
+    pre.set_account(E, balance=1)
+    tx = sign_tx(CancunVM, K1, 0, E, gas=50_000, max_fee=8, tip=9)
+    with pytest.raises((BlockRejected, InvalidTransaction)):
+        execute_block(make_block(CancunVM, [tx], COINBASE), pre, SerialStrategy())
+
+
+def test_invalid_transaction_rejects_the_block():
+    pre = base_state()
+    txs = [sign_tx(CancunVM, K1, 0, E, gas=21000), sign_tx(CancunVM, K1, 5, E, gas=21000)]
+    with pytest.raises(BlockRejected) as info:
+        execute_block(make_block(CancunVM, txs, COINBASE), pre, SerialStrategy())
+    assert info.value.tx_index == 1
+
+
+def test_balance_exactly_enough_is_valid():
+    gas = 50_000
+    pre = MemoryState()
+    pre.set_account(S1, balance=gas * MAX_FEE + 5)
+    pre.set_account(E, balance=1)
+    r = run(CancunVM, pre, sign_tx(CancunVM, K1, 0, E, value=5, gas=gas))
+    assert r.success
+    assert r.writes[(BALANCE, S1)] == gas * MAX_FEE + 5 - 5 - 21000 * GAS_PRICE
+
+
+def test_absent_sender_is_invalid():
+    pre = MemoryState()
+    with pytest.raises(InvalidTransaction):
+        run(CancunVM, pre, sign_tx(CancunVM, K1, 0, E, gas=21000))
+
+
+# ---------------------------------------------------------------------- 12. EIP-7610
+
+CREATE2_ONLY = asm("CALLDATASIZE", 0, 0, "CALLDATACOPY",
+                   SALT, "CALLDATASIZE", 0, 0, "CREATE2", 0, "SSTORE", "STOP")
+
+
+def _create2_over(target_kw):
+    pre = base_state()
+    pre.set_account(FACTORY, nonce=1, code=CREATE2_ONLY, storage={0: 0xDEAD})
+    target = create2_address(FACTORY, SALT, INIT)
+    if target_kw is not None:
+        pre.set_account(target, **target_kw)
+    r = run(CancunVM, pre, sign_tx(CancunVM, K1, 0, FACTORY, data=INIT, gas=500_000))
+    return r, target
+
+
+def test_create2_collides_with_storage_only_account():
+    r, t = _create2_over(dict(storage={3: 1}))
+    assert r.success  # the outer call succeeds; CREATE2 pushes 0
+    assert r.reads[(HAS_STORAGE, t)] is True
+    assert r.reads[(NONCE, t)] == 0 and r.reads[(CODE, t)] == EMPTY_CODE_HASH
+    assert r.writes == {
+        (NONCE, FACTORY): 2,
+        (STORAGE, FACTORY, 0): 0,
+        **fee_writes(CancunVM, r),
+    }
+    assert r.created == () and r.new_code == {}
+
+
+def test_create2_collides_with_nonce_without_reading_storage():
+    r, t = _create2_over(dict(nonce=1))
+    assert r.reads[(NONCE, t)] == 1
+    assert (HAS_STORAGE, t) not in r.reads
+    assert r.writes == {(NONCE, FACTORY): 2, (STORAGE, FACTORY, 0): 0, **fee_writes(CancunVM, r)}
+
+
+def test_create2_over_funded_empty_account_succeeds_and_keeps_balance():
+    r, t = _create2_over(dict(balance=123))
+    assert r.success
+    assert r.reads[(HAS_STORAGE, t)] is False
+    assert r.reads[(EXISTS, t)] is True
+    assert r.writes == {
+        (NONCE, FACTORY): 2,
+        (STORAGE, FACTORY, 0): as_int(t),
+        (NONCE, t): 1,
+        (CODE, t): keccak(RUNTIME),
+        (STORAGE, t, 0): 7,
+        **fee_writes(CancunVM, r),
+    }
+    assert r.created == ()  # it existed already
+    assert r.new_code == {keccak(RUNTIME): RUNTIME}
+
+
+def test_create2_fresh_address_reads_no_storage_flag_true():
+    r, t = _create2_over(None)
+    assert r.reads[(HAS_STORAGE, t)] is False
+    assert r.reads[(EXISTS, t)] is False
+    assert r.created == (t,)
+
+
+# ---------------------------------------------------------------- 13. whole pipeline
+
+
+def test_serial_pipeline_state_diff_is_the_writes_applied_in_order():
+    pre = base_state()
+    pre.set_account(C, nonce=1, code=SLOAD0_SSTORE1, storage={0: 5})
+    pre.set_account(FACTORY, nonce=1, code=FACTORY_CODE)
+    pre.set_account(BENEFICIARY, balance=50)
+    sd = addr(0x5D)
+    pre.set_account(sd, nonce=1, balance=1000, code=SELFDESTRUCT_CODE, storage={0: 1})
+    rev = addr(0x7E)
+    pre.set_account(rev, nonce=1, code=REVERTING, storage={0: 5})
+    tr = addr(0x7F)
+    pre.set_account(tr, nonce=1, code=TRANSIENT)
+    snapshot = copy.deepcopy((pre.accounts, pre.slots, pre.codes))
+
+    txs = [
+        sign_tx(CancunVM, K1, 0, C),
+        sign_tx(CancunVM, K2, 0, NEW, value=5, gas=21000),
+        sign_tx(CancunVM, K1, 1, FACTORY, data=INIT, gas=500_000),
+        sign_tx(CancunVM, K2, 1, sd),
+        sign_tx(CancunVM, K1, 2, rev, value=9),
+        sign_tx(CancunVM, K2, 2, tr),
+        sign_tx(CancunVM, K1, 3, tr),
+        sign_tx(CancunVM, K2, 3, NEW, value=6, gas=21000),
+    ]
+    block = make_block(CancunVM, txs, COINBASE)
+    outcome = execute_block(block, pre, SerialStrategy())
+
+    # independently: run each tx on an overlay and apply its writes in order
+    env = make_env(CancunVM, COINBASE)
+    state = OverlayState(pre)
+    mine = []
+    for i, tx in enumerate(txs):
+        r = execute_transaction(env, state, tx, i)
+        state.apply(r.writes, r.new_code)
+        mine.append(r)
+    assert [r.writes for r in outcome.tx_results] == [r.writes for r in mine]
+    assert [r.reads for r in outcome.tx_results] == [r.reads for r in mine]
+    assert outcome.state_diff == state.diff()
+    assert outcome.new_code == state.new_code()
+
+    gas = [r.gas_used for r in mine]
+    assert outcome.gas_used == sum(gas)
+    assert [rc.cumulative_gas_used for rc in outcome.receipts] == [
+        sum(gas[: i + 1]) for i in range(len(gas))
+    ]
+    assert [rc.success for rc in outcome.receipts] == [True, True, True, True, False, True, True, True]
+
+    d = outcome.state_diff
+    a1 = create_address(FACTORY, 1)
+    a2 = create2_address(FACTORY, SALT, INIT)
+    assert d[(STORAGE, C, 1)] == 5
+    assert d[(EXISTS, NEW)] is True and d[(BALANCE, NEW)] == 11
+    assert d[(NONCE, S1)] == 4 and d[(NONCE, S2)] == 4
+    assert d[(BALANCE, S1)] == RICH - GAS_PRICE * (gas[0] + gas[2] + gas[4] + gas[6])
+    assert d[(BALANCE, S2)] == RICH - 11 - GAS_PRICE * (gas[1] + gas[3] + gas[5] + gas[7])
+    assert d[(BALANCE, COINBASE)] == CB_BALANCE + TIP * sum(gas)
+    assert d[(CODE, a1)] == d[(CODE, a2)] == keccak(RUNTIME)
+    assert d[(STORAGE, a1, 0)] == 7
+    assert d[(BALANCE, sd)] == 0 and d[(BALANCE, BENEFICIARY)] == 1050
+    assert (EXISTS, sd) not in d
+    assert d[(STORAGE, tr, 1)] == 1 and d[(STORAGE, tr, 2)] == 42
+    assert not any(loc[1] == rev for loc in d)
+    assert outcome.new_code == {keccak(RUNTIME): RUNTIME}
+    # the pre-state is untouched
+    assert (pre.accounts, pre.slots, pre.codes) == snapshot
