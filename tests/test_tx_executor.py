@@ -649,7 +649,7 @@ def test_cold_account_access_costs_cold_in_each_transaction():
         assert r.reads[(BALANCE, E)] == 1
 
 
-def test_reverted_scope_rewarms_nothing():
+def test_warm_slot_of_reverted_call_is_forgotten():
     # Outer calls the callee twice; the callee SLOADs slot 0. If the callee reverts,
     # its warm slot is forgotten (EIP-2929), so the second SLOAD is cold again.
     outer = call_code(C, 0) + asm("POP") + call_code(C, 0) + asm("POP", "STOP")
@@ -712,6 +712,9 @@ def _invalid_cases():
     yield "nonce too low", CancunVM, dict(nonce=3), dict(nonce=2, to=E, gas=gas)
     yield "cannot pay max fee", CancunVM, dict(balance=gas * MAX_FEE + 5 - 1), dict(
         nonce=0, to=E, value=5, gas=gas)
+    # py-evm alone checks gas * effective price (9) before Cancun; the specs use the fee cap (100)
+    yield "cannot pay max fee (Shanghai)", ShanghaiVM, dict(balance=gas * MAX_FEE - 1), dict(
+        nonce=0, to=E, gas=gas)
     yield "max fee below base fee", CancunVM, {}, dict(
         nonce=0, to=E, gas=gas, max_fee=BASE_FEE - 1, tip=1)
     yield "sender has code (EIP-3607)", CancunVM, dict(code=b"\x00"), dict(nonce=0, to=E, gas=gas)
@@ -823,7 +826,20 @@ def test_create2_over_funded_empty_account_succeeds_and_keeps_balance():
     assert r.new_code == {keccak(RUNTIME): RUNTIME}
 
 
-def test_create2_fresh_address_reads_no_storage_flag_true():
+def test_reverted_create2_over_funded_account_leaves_it_alone():
+    # CREATE2 wipes the target's storage before running the constructor; a revert undoes it
+    bad_init = asm(1, 0, "SSTORE", 0, 0, "REVERT")
+    pre = base_state()
+    pre.set_account(FACTORY, nonce=1, code=CREATE2_ONLY, storage={0: 0xDEAD})
+    t = create2_address(FACTORY, SALT, bad_init)
+    pre.set_account(t, balance=5)
+    r = run(CancunVM, pre, sign_tx(CancunVM, K1, 0, FACTORY, data=bad_init, gas=500_000))
+    assert r.success
+    assert r.writes == {(NONCE, FACTORY): 2, (STORAGE, FACTORY, 0): 0, **fee_writes(CancunVM, r)}
+    assert r.reads[(HAS_STORAGE, t)] is False
+
+
+def test_create2_to_absent_address_reads_has_storage_false():
     r, t = _create2_over(None)
     assert r.reads[(HAS_STORAGE, t)] is False
     assert r.reads[(EXISTS, t)] is False

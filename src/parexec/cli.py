@@ -51,11 +51,11 @@ def verify(paths: tuple[Path, ...], strategy: str, workers: int) -> None:
     "N passed, M failed". The exit status is 0 only if nothing failed.
     """
     out = Console(highlight=False, soft_wrap=True)
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         cases = find_cases(list(paths))
     except FixtureError as exc:
-        err.print(f"error: {exc}")
+        click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     chosen = get_strategy(strategy)
 

@@ -12,9 +12,11 @@ import time
 from parexec.block.env import BlockEnv
 from parexec.block.receipts import build_receipts
 from parexec.block.system import post_block_writes, pre_block_writes
-from parexec.block.validation import check_transactions_statelessly
+from parexec.block.validation import check_transactions_statelessly, fork_lineage
 from parexec.model import Block, BlockOutcome
+from parexec.state.memory import MemoryState
 from parexec.state.overlay import OverlayState
+from parexec.state.root import state_root
 from parexec.state.view import StateView
 
 
@@ -30,7 +32,9 @@ def execute_block(block: Block, pre_state: StateView, strategy, workers: int = 1
     state.apply(*pre_block_writes(env, block, state))
     results, stats = strategy.run_transactions(env, block, state, workers)
     state.apply(*post_block_writes(env, block, state))
-    receipts, receipts_root, bloom = build_receipts(block, results)
+    receipts, receipts_root, bloom = build_receipts(
+        block, results, intermediate_state_roots(block, pre_state, results)
+    )
     stats = dict(stats)
     stats["seconds"] = time.perf_counter() - started
     return BlockOutcome(
@@ -44,3 +48,22 @@ def execute_block(block: Block, pre_state: StateView, strategy, workers: int = 1
         tx_results=results,
         stats=stats,
     )
+
+
+def intermediate_state_roots(block: Block, pre_state, results) -> list[bytes] | None:
+    """Before Byzantium each receipt holds the state root after its transaction.
+
+    Only a complete pre-state has a meaningful root; for partial ones (mainnet
+    dumps) this returns None and the receipts carry no root. (No pre-Byzantium
+    fork has pre-block system writes, so the pre-state is the first tx's base.)
+    """
+    if "byzantium" in fork_lineage(block.vm_class):
+        return None
+    if not (isinstance(pre_state, MemoryState) and pre_state.complete):
+        return None
+    state = pre_state.copy()
+    roots = []
+    for result in results:
+        state.apply(result.writes, result.new_code)
+        roots.append(state_root(state))
+    return roots

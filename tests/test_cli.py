@@ -1,0 +1,102 @@
+"""The verify command: output format, exit codes, bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from click.testing import CliRunner
+
+from conftest import ETHEREUM_TESTS, MAINNET, require_data
+from parexec.cli import main
+
+SMALL_TEST_FILE = ETHEREUM_TESTS / "ValidBlocks" / "bcExample" / "basefeeExample.json"
+
+
+def run(*args):
+    result = CliRunner().invoke(main, list(map(str, args)))
+    lines = result.output.strip().splitlines()
+    return result.exit_code, lines
+
+
+def test_verify_mainnet_block_passes():
+    block = require_data(MAINNET / "blocks" / "19426587")
+    code, lines = run("verify", block, "--strategy", "serial")
+    assert lines[-1] == "1 passed, 0 failed"
+    assert code == 0
+
+
+def test_verify_test_file_counts_every_test():
+    path = require_data(SMALL_TEST_FILE)
+    n = len(json.loads(path.read_text()))
+    code, lines = run("verify", path)
+    assert lines[-1] == f"{n} passed, 0 failed"
+    assert code == 0
+
+
+def test_wrong_post_state_is_reported_with_first_difference(tmp_path):
+    data = json.loads(require_data(SMALL_TEST_FILE).read_text())
+    name, test = next(iter(data.items()))
+    address, account = next(iter(test["postState"].items()))
+    account["balance"] = hex(int(account["balance"], 16) + 1)
+    path = tmp_path / "tampered.json"
+    path.write_text(json.dumps({name: test}))
+    code, lines = run("verify", path)
+    assert code == 1
+    assert lines[-1] == "0 passed, 1 failed"
+    assert lines[0].startswith(f"FAILED tampered.json::{name}: postState {address} balance: expected")
+
+
+def test_unsupported_fork_is_skipped(tmp_path):
+    data = json.loads(require_data(SMALL_TEST_FILE).read_text())
+    name, test = next(iter(data.items()))
+    test["network"] = "Osaka"
+    path = tmp_path / "osaka.json"
+    path.write_text(json.dumps({name: test}))
+    code, lines = run("verify", path)
+    assert lines[-1] == "0 passed, 0 failed, 1 skipped"
+    assert code == 0
+
+
+def test_invalid_transaction_in_mainnet_block_is_rejected_clearly(tmp_path):
+    src = require_data(MAINNET / "blocks" / "19426587")
+    dataset = tmp_path / "dataset"
+    block_dir = dataset / "blocks" / src.name
+    shutil.copytree(src, block_dir)
+    for name in ("bytecodes.json.gz", "block_hashes.json"):
+        (dataset / name).symlink_to(MAINNET / name)
+    block = json.loads((block_dir / "block.json").read_text())
+    sender = block["transactions"][0]["from"]
+    pre = json.loads((block_dir / "pre_state.json").read_text())
+    pre[sender]["balance"] = "0x0"
+    (block_dir / "pre_state.json").write_text(json.dumps(pre))
+    code, lines = run("verify", dataset)
+    assert code == 1
+    assert lines[-1] == "0 passed, 1 failed"
+    assert "block rejected: tx 0: invalid transaction" in lines[0]
+
+
+def test_missing_path_exits_2_with_message(tmp_path):
+    code, lines = run("verify", tmp_path / "nope")
+    assert code == 2
+    assert "no such file or folder" in lines[-1]
+
+
+def test_malformed_json_exits_2_with_message(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{ not json")
+    code, lines = run("verify", bad)
+    assert code == 2
+    assert "not valid JSON" in lines[-1]
+
+
+def test_folder_without_fixtures_exits_2(tmp_path):
+    code, lines = run("verify", tmp_path)
+    assert code == 2
+    assert "no fixtures found" in lines[-1]
+
+
+def test_unknown_strategy_is_refused():
+    code, lines = run("verify", ".", "--strategy", "nonsense")
+    assert code == 2
+    assert "nonsense" in "\n".join(lines)
