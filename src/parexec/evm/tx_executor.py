@@ -6,8 +6,11 @@ from eth.vm.forks.cancun.state import get_total_blob_gas
 from eth_utils import ValidationError
 
 from parexec.block.env import BlockEnv
+from parexec.evm import pyevm_patches
 from parexec.model import EXISTS, Log, TxResult
 
+
+pyevm_patches.apply()
 
 DELEGATION_PREFIX = b"\xef\x01\x00"  # EIP-7702 delegation designator
 
