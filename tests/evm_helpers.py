@@ -5,6 +5,8 @@ signed transactions, blocks and contract addresses (computed independently of py
 from __future__ import annotations
 
 import rlp
+from eth.db.account import AccountDB
+from eth.db.atomic import AtomicDB
 from eth_hash.auto import keccak
 from eth_keys import keys
 
@@ -19,7 +21,7 @@ OPCODES: dict[str, int] = {
     "ADDRESS": 0x30, "BALANCE": 0x31, "ORIGIN": 0x32, "CALLER": 0x33,
     "CALLVALUE": 0x34, "CALLDATALOAD": 0x35, "CALLDATASIZE": 0x36,
     "CALLDATACOPY": 0x37, "CODESIZE": 0x38, "CODECOPY": 0x39,
-    "EXTCODESIZE": 0x3B, "EXTCODEHASH": 0x3F, "SELFBALANCE": 0x47,
+    "EXTCODESIZE": 0x3B, "EXTCODEHASH": 0x3F, "COINBASE": 0x41, "SELFBALANCE": 0x47,
     "POP": 0x50, "MLOAD": 0x51, "MSTORE": 0x52, "MSTORE8": 0x53,
     "SLOAD": 0x54, "SSTORE": 0x55, "JUMP": 0x56, "JUMPI": 0x57,
     "GAS": 0x5A, "JUMPDEST": 0x5B, "TLOAD": 0x5C, "TSTORE": 0x5D, "PUSH0": 0x5F,
@@ -175,3 +177,29 @@ def make_block(vm_class, txs, coinbase: bytes, number: int = 1) -> Block:
 
 def make_env(vm_class, coinbase: bytes, txs=()) -> BlockEnv:
     return BlockEnv.for_block(make_block(vm_class, txs, coinbase))
+
+
+# ------------------------------------------------------------ stock py-evm
+
+
+def stock_pyevm_state(vm_class, pre, coinbase: bytes, txs):
+    """Run ``txs`` one after another through py-evm's own State on its trie-backed
+    AccountDB (no parexec code involved but the header helpers) and return it.
+
+    ``pre`` is a MemoryState; it is copied into the trie and never mutated.
+    """
+    raw_db = AtomicDB()
+    db = AccountDB(raw_db)
+    for address, acc in pre.accounts.items():
+        db.set_balance(address, acc.balance)
+        db.set_nonce(address, acc.nonce)
+        db.set_code(address, pre.codes[acc.code_hash])
+        for slot, value in pre.slots.get(address, {}).items():
+            db.set_storage(address, slot, value)
+    db.persist()
+    context = make_env(vm_class, coinbase).context
+    state = vm_class.get_state_class()(raw_db, context, db.state_root)
+    for tx in txs:
+        state.lock_changes()
+        state.apply_transaction(tx)
+    return state

@@ -3,6 +3,8 @@
 Every case runs a real signed transaction through py-evm on a MemoryState (or an
 OverlayState over one) and checks the exact write set and the reads that matter.
 Gas figures in comments are the EIP-2929/2200/3529 schedule, worked out by hand.
+Fees paid to the coinbase are BALANCE_DELTA writes unless the transaction observes
+the coinbase balance (section 14 and parexec.model).
 """
 
 from __future__ import annotations
@@ -30,12 +32,15 @@ from evm_helpers import (
     make_block,
     make_env,
     sign_tx,
+    stock_pyevm_state,
 )
+from parexec.block.env import BlockEnv
 from parexec.block.pipeline import execute_block
 from parexec.evm.recording_account_db import RecordingAccountDB
 from parexec.evm.tx_executor import InvalidTransaction, execute_transaction
 from parexec.model import (
     BALANCE,
+    BALANCE_DELTA,
     CODE,
     EMPTY_CODE_HASH,
     EXISTS,
@@ -48,6 +53,7 @@ from parexec.model import (
 )
 from parexec.state.memory import MemoryState
 from parexec.state.overlay import OverlayState
+from parexec.strategies import get_strategy
 from parexec.strategies.serial import SerialStrategy
 
 K1, K2 = key(1), key(2)
@@ -62,7 +68,7 @@ NEW = addr(0x99)  # an address absent from every pre-state
 BENEFICIARY = addr(0xBB)
 FACTORY = addr(0xFF)
 
-KNOWN_KINDS = {BALANCE, NONCE, CODE, EXISTS, STORAGE, STORAGE_RESET, HAS_STORAGE}
+KNOWN_KINDS = {BALANCE, NONCE, CODE, EXISTS, STORAGE, STORAGE_RESET, HAS_STORAGE, BALANCE_DELTA}
 
 ALL_FORKS = [HomesteadVM, ShanghaiVM, CancunVM]
 
@@ -84,13 +90,19 @@ def run(vm, view, tx, index=0):
     return execute_transaction(make_env(vm, COINBASE), view, tx, index)
 
 
-def fee_writes(vm, result, sender=S1, value=0, nonce=0, balance=RICH, cb_balance=CB_BALANCE):
-    """The sender and coinbase writes every transaction makes."""
+def fee_writes(vm, result, sender=S1, value=0, nonce=0, balance=RICH):
+    """The sender and coinbase writes every transaction makes.
+
+    The fee is credited to the coinbase as a delta (parexec.model, fee deltas): this
+    also checks that the transaction did not read the coinbase balance, which a
+    delta write must never come with.
+    """
     price, tip = prices(vm)
+    assert (BALANCE, COINBASE) not in result.reads
     return {
         (NONCE, sender): nonce + 1,
         (BALANCE, sender): balance - result.gas_used * price - value,
-        (BALANCE, COINBASE): cb_balance + result.gas_used * tip,
+        (BALANCE_DELTA, COINBASE): result.gas_used * tip,
     }
 
 
@@ -109,9 +121,16 @@ def storage_writes(result, address):
 
 def assert_well_formed(result):
     """Invariants of every result: known kinds only, HAS_STORAGE never written,
-    STORAGE_RESET never read, EXISTS=False never combined with other writes."""
-    assert {loc[0] for loc in result.reads} <= KNOWN_KINDS - {STORAGE_RESET}
+    STORAGE_RESET and BALANCE_DELTA never read, EXISTS=False never combined with
+    other writes, a BALANCE_DELTA is positive, never beside an absolute BALANCE
+    write of the same account and never with a read of that balance."""
+    assert {loc[0] for loc in result.reads} <= KNOWN_KINDS - {STORAGE_RESET, BALANCE_DELTA}
     assert {loc[0] for loc in result.writes} <= KNOWN_KINDS - {HAS_STORAGE}
+    for loc, v in result.writes.items():
+        if loc[0] == BALANCE_DELTA:
+            assert isinstance(v, int) and v > 0, (loc, v)
+            assert (BALANCE, loc[1]) not in result.writes, loc
+            assert (BALANCE, loc[1]) not in result.reads, loc
     for loc, v in result.writes.items():
         if loc[0] == EXISTS and v is False:
             others = [w for w in result.writes if w[1] == loc[1] and w != loc]
@@ -143,8 +162,11 @@ def test_sload_sstore_reads_and_writes():
         (STORAGE, C, 1): 5,
         (NONCE, S1): 1,
         (BALANCE, S1): RICH - r.gas_used * (BASE_FEE + TIP),
-        (BALANCE, COINBASE): CB_BALANCE + TIP * r.gas_used,
+        (BALANCE_DELTA, COINBASE): TIP * r.gas_used,
     }
+    # the fee is a delta: the coinbase balance is not read, only its existence
+    assert (BALANCE, COINBASE) not in r.reads
+    assert r.reads[(EXISTS, COINBASE)] is True
     assert (STORAGE, C, 0) not in r.writes
     assert r.new_code == {} and r.created == () and r.destroyed == ()
     assert r.index == 0 and r.logs == ()
@@ -159,6 +181,9 @@ def test_coinbase_absent_from_view_is_created_with_the_fee():
     assert r.reads[(EXISTS, COINBASE)] is False
     assert r.writes[(EXISTS, COINBASE)] is True
     assert r.writes[(BALANCE, COINBASE)] == TIP * r.gas_used
+    # a new account is written exactly, never as a delta; its (zero) balance was read
+    assert (BALANCE_DELTA, COINBASE) not in r.writes
+    assert r.reads[(BALANCE, COINBASE)] == 0
     assert r.writes[(NONCE, COINBASE)] == 0
     assert r.writes[(CODE, COINBASE)] == EMPTY_CODE_HASH
     assert COINBASE in r.created
@@ -213,6 +238,9 @@ def test_sender_is_coinbase():
     assert r.writes[(BALANCE, S1)] == RICH - 1000 - 21000 * GAS_PRICE + 21000 * TIP
     assert r.writes[(NONCE, S1)] == 1
     assert (BALANCE, COINBASE) not in r.writes
+    # the coinbase as sender observes its balance: exact read, absolute write, no delta
+    assert r.reads[(BALANCE, S1)] == RICH
+    assert (BALANCE_DELTA, S1) not in r.writes
 
 
 def test_transfer_to_self_only_pays_the_fee():
@@ -913,3 +941,543 @@ def test_serial_pipeline_state_diff_is_the_writes_applied_in_order():
     assert outcome.new_code == {keccak(RUNTIME): RUNTIME}
     # the pre-state is untouched
     assert (pre.accounts, pre.slots, pre.codes) == snapshot
+
+
+# ----------------------------------------------------------------- 14. fee deltas
+#
+# Credits to the coinbase are BALANCE_DELTA writes without a read of its balance;
+# a transaction that observes the balance reads the exact serial value and writes
+# an absolute BALANCE (parexec.model). Every case is also checked serially: the
+# writes applied in order on an OverlayState give the balances py-evm's own State
+# reaches on its trie (evm_helpers.stock_pyevm_state).
+
+READ_COINBASE = asm("COINBASE", "BALANCE", 0, "SSTORE", "STOP")  # slot0 = balance(coinbase)
+READER = addr(0x8D)  # a contract running READ_COINBASE
+PAYER = addr(0x9A)  # a contract paying 100 wei to the coinbase with CALL
+
+
+def run_in_order(vm, pre, txs, coinbase=COINBASE):
+    """Execute ``txs`` one after another on an OverlayState over ``pre``, applying
+    each result's writes before the next transaction."""
+    env = make_env(vm, coinbase)
+    state = OverlayState(pre)
+    results = []
+    for i, tx in enumerate(txs):
+        r = execute_transaction(env, state, tx, i)
+        assert_well_formed(r)
+        state.apply(r.writes, r.new_code)
+        results.append(r)
+    return state, results
+
+
+def assert_matches_stock_pyevm(vm, pre, txs, state, addresses, slots=(), coinbase=COINBASE):
+    """The accounts (existence, balance, nonce, code) and slots of ``state`` equal
+    what py-evm's own State reaches running ``txs`` on ``pre``."""
+    stock = stock_pyevm_state(vm, pre, coinbase, txs)
+    for a in addresses:
+        acc = state.account(a)
+        assert stock.account_exists(a) == (acc is not None), a.hex()
+        if acc is not None:
+            assert (acc.balance, acc.nonce, acc.code_hash) == (
+                stock.get_balance(a), stock.get_nonce(a), stock.get_code_hash(a)
+            ), a.hex()
+    for a, slot in slots:
+        assert state.storage(a, slot) == stock.get_storage(a, slot), (a.hex(), slot)
+
+
+def coinbase_reads(result, coinbase=COINBASE):
+    return {loc: v for loc, v in result.reads.items() if loc[1] == coinbase}
+
+
+def coinbase_writes(result, coinbase=COINBASE):
+    return {loc: v for loc, v in result.writes.items() if loc[1] == coinbase}
+
+
+@pytest.mark.parametrize("vm", ALL_FORKS, ids=lambda v: v.__name__)
+def test_fee_delta_plain_transfer(vm):
+    pre = base_state()
+    pre.set_account(E, balance=3)
+    tx = sign_tx(vm, K1, 0, E, value=5, gas=21000)
+    state, [r] = run_in_order(vm, pre, [tx])
+    price, tip = prices(vm)
+    assert r.success and r.gas_used == 21000
+    assert r.writes == {
+        (NONCE, S1): 1,
+        (BALANCE, S1): RICH - 5 - 21000 * price,
+        (BALANCE, E): 8,
+        (BALANCE_DELTA, COINBASE): 21000 * tip,
+    }
+    expected_reads = {
+        (EXISTS, S1): True, (NONCE, S1): 0, (BALANCE, S1): RICH, (CODE, S1): EMPTY_CODE_HASH,
+        (EXISTS, E): True, (BALANCE, E): 3, (CODE, E): EMPTY_CODE_HASH,
+        # the credit only needs to know that the coinbase exists
+        (EXISTS, COINBASE): True,
+    }
+    if vm is not HomesteadVM:
+        # EIP-161 check of the touched E (its balance is already its own write);
+        # the coinbase is touched too, but its pending credit proves it non-empty
+        expected_reads[(NONCE, E)] = 0
+    assert r.reads == expected_reads
+    assert state.account(COINBASE).balance == CB_BALANCE + 21000 * tip
+    assert state.diff()[(BALANCE, COINBASE)] == CB_BALANCE + 21000 * tip
+    assert_matches_stock_pyevm(vm, pre, [tx], state, [S1, E, COINBASE])
+
+
+@pytest.mark.parametrize("vm", [ShanghaiVM, CancunVM], ids=lambda v: v.__name__)
+def test_balance_of_coinbase_reads_the_exact_pre_balance(vm):
+    pre = base_state()
+    pre.set_account(COINBASE, balance=10**6 + 7)
+    pre.set_account(READER, nonce=1, code=READ_COINBASE)
+    tx = sign_tx(vm, K1, 0, READER)
+    state, [r] = run_in_order(vm, pre, [tx])
+    assert r.success
+    # COINBASE 2, BALANCE of the (EIP-3651 warm) coinbase 100, PUSH1 3, SSTORE 0->x 22100
+    assert r.gas_used == 21000 + 2 + 100 + 3 + 22100
+    fee = r.gas_used * TIP
+    # BALANCE saw the value in the view: this transaction has not paid the fee yet
+    assert r.writes == {
+        (STORAGE, READER, 0): 10**6 + 7,
+        (NONCE, S1): 1,
+        (BALANCE, S1): RICH - r.gas_used * GAS_PRICE,
+        (BALANCE, COINBASE): 10**6 + 7 + fee,
+    }
+    # the fee is then a plain write, and the end-of-transaction EIP-161 check of the
+    # touched coinbase (no credit pending any more) looks at its nonce and code
+    assert coinbase_reads(r) == {
+        (EXISTS, COINBASE): True, (BALANCE, COINBASE): 10**6 + 7,
+        (NONCE, COINBASE): 0, (CODE, COINBASE): EMPTY_CODE_HASH,
+    }
+    assert (BALANCE_DELTA, COINBASE) not in r.writes
+    assert state.account(COINBASE).balance == 10**6 + 7 + fee
+    assert_matches_stock_pyevm(vm, pre, [tx], state, [S1, COINBASE, READER], [(READER, 0)])
+
+
+def test_selfbalance_of_coinbase_sees_the_value_credited_before():
+    # the transaction sends 5 wei to the coinbase itself, a contract storing SELFBALANCE
+    code = asm("SELFBALANCE", 0, "SSTORE", "STOP")
+    pre = base_state()
+    pre.set_account(COINBASE, nonce=1, balance=CB_BALANCE, code=code)
+    tx = sign_tx(CancunVM, K1, 0, COINBASE, value=5)
+    state, [r] = run_in_order(CancunVM, pre, [tx])
+    assert r.success
+    fee = r.gas_used * TIP
+    assert r.writes == {
+        (STORAGE, COINBASE, 0): CB_BALANCE + 5,  # the pending credit made exact
+        (NONCE, S1): 1,
+        (BALANCE, S1): RICH - 5 - r.gas_used * GAS_PRICE,
+        (BALANCE, COINBASE): CB_BALANCE + 5 + fee,
+    }
+    # the read is the view value (before the 5 wei), never the transaction's own credit
+    assert r.reads[(BALANCE, COINBASE)] == CB_BALANCE
+    assert_matches_stock_pyevm(CancunVM, pre, [tx], state, [S1, COINBASE], [(COINBASE, 0)])
+
+
+def test_balance_of_coinbase_after_a_value_call_to_it_sees_the_value():
+    # CALL 100 wei to the coinbase (an EOA with a nonce), then slot0 = BALANCE(coinbase)
+    code = call_code(COINBASE, 100) + asm("POP") + READ_COINBASE
+    pre = base_state()
+    pre.set_account(COINBASE, nonce=1, balance=CB_BALANCE)
+    pre.set_account(C, nonce=1, balance=1000, code=code)
+    tx = sign_tx(CancunVM, K1, 0, C)
+    state, [r] = run_in_order(CancunVM, pre, [tx])
+    assert r.success
+    fee = r.gas_used * TIP
+    assert r.writes == {
+        (STORAGE, C, 0): CB_BALANCE + 100,
+        (BALANCE, C): 900,
+        (NONCE, S1): 1,
+        (BALANCE, S1): RICH - r.gas_used * GAS_PRICE,
+        (BALANCE, COINBASE): CB_BALANCE + 100 + fee,
+    }
+    assert coinbase_reads(r) == {
+        (EXISTS, COINBASE): True,
+        (NONCE, COINBASE): 1,  # CALL's EIP-161 emptiness check stops at the nonce
+        (CODE, COINBASE): EMPTY_CODE_HASH,
+        (BALANCE, COINBASE): CB_BALANCE,
+    }
+    assert_matches_stock_pyevm(CancunVM, pre, [tx], state, [S1, C, COINBASE], [(C, 0)])
+
+
+def _coinbase_sender_case(gas):
+    pre = base_state()
+    pre.set_account(E, balance=3)
+    tx = sign_tx(CancunVM, K1, 0, E, value=1000, gas=gas)
+    state, [r] = run_in_order(CancunVM, pre, [tx], coinbase=S1)
+    return pre, tx, state, r
+
+
+@pytest.mark.parametrize("gas", [21000, 60000])
+def test_coinbase_as_sender_reads_and_writes_its_balance_exactly(gas):
+    pre, tx, state, r = _coinbase_sender_case(gas)
+    assert r.success and r.gas_used == 21000
+    # charged gas * price up front, refunded the unused gas, paid the tip on 21000
+    expected = RICH - 1000 - 21000 * GAS_PRICE + 21000 * TIP
+    assert r.writes == {(NONCE, S1): 1, (BALANCE, S1): expected, (BALANCE, E): 1003}
+    assert r.reads == {
+        (EXISTS, S1): True, (NONCE, S1): 0, (BALANCE, S1): RICH, (CODE, S1): EMPTY_CODE_HASH,
+        (EXISTS, E): True, (BALANCE, E): 3, (CODE, E): EMPTY_CODE_HASH, (NONCE, E): 0,
+    }
+    assert state.account(S1).balance == expected
+    assert_matches_stock_pyevm(CancunVM, pre, [tx], state, [S1, E, COINBASE], coinbase=S1)
+
+
+def test_value_call_to_coinbase_is_part_of_the_delta():
+    pre = base_state()
+    pre.set_account(COINBASE, nonce=1, balance=CB_BALANCE)
+    pre.set_account(PAYER, nonce=1, balance=1000, code=call_code(COINBASE, 100) + asm("POP", "STOP"))
+    tx = sign_tx(CancunVM, K1, 0, PAYER)
+    state, [r] = run_in_order(CancunVM, pre, [tx])
+    assert r.success
+    # 7 pushes, CALL to the warm coinbase 100 + value 9000 - the 2300 stipend given back, POP
+    assert r.gas_used == 21000 + 21 + 100 + 9000 - 2300 + 2
+    fee = r.gas_used * TIP
+    assert r.writes == {
+        (BALANCE, PAYER): 900,
+        (NONCE, S1): 1,
+        (BALANCE, S1): RICH - r.gas_used * GAS_PRICE,
+        (BALANCE_DELTA, COINBASE): 100 + fee,
+    }
+    assert coinbase_reads(r) == {
+        (EXISTS, COINBASE): True, (NONCE, COINBASE): 1, (CODE, COINBASE): EMPTY_CODE_HASH,
+    }
+    assert state.account(COINBASE).balance == CB_BALANCE + 100 + fee
+    assert_matches_stock_pyevm(CancunVM, pre, [tx], state, [S1, PAYER, COINBASE])
+
+
+def test_value_call_to_empty_looking_coinbase_reads_its_balance():
+    # nonce 0, no code: whether CALL charges 25000 for a new account (EIP-161) depends
+    # on the balance being zero; that observes the balance, so the coinbase is exact
+    pre = base_state()
+    pre.set_account(PAYER, nonce=1, balance=1000, code=call_code(COINBASE, 100) + asm("POP", "STOP"))
+    tx = sign_tx(CancunVM, K1, 0, PAYER)
+    state, [r] = run_in_order(CancunVM, pre, [tx])
+    assert r.success
+    assert r.gas_used == 21000 + 21 + 100 + 9000 - 2300 + 2  # not empty (balance 1): no 25000
+    fee = r.gas_used * TIP
+    assert r.writes == {
+        (BALANCE, PAYER): 900,
+        (NONCE, S1): 1,
+        (BALANCE, S1): RICH - r.gas_used * GAS_PRICE,
+        (BALANCE, COINBASE): CB_BALANCE + 100 + fee,
+    }
+    assert coinbase_reads(r) == {
+        (EXISTS, COINBASE): True, (NONCE, COINBASE): 0, (CODE, COINBASE): EMPTY_CODE_HASH,
+        (BALANCE, COINBASE): CB_BALANCE,
+    }
+    assert_matches_stock_pyevm(CancunVM, pre, [tx], state, [S1, PAYER, COINBASE])
+
+
+def test_value_call_to_coinbase_that_reverts_keeps_only_the_fee():
+    # the coinbase is a contract that reverts: the 100 wei credit is undone, the fee is not
+    pre = base_state()
+    pre.set_account(COINBASE, balance=CB_BALANCE, code=asm(0, 0, "REVERT"))
+    payer = call_code(COINBASE, 100) + asm(0, "SSTORE", "STOP")  # slot0 = CALL's result
+    pre.set_account(PAYER, nonce=1, balance=1000, code=payer, storage={0: 7})
+    tx = sign_tx(CancunVM, K1, 0, PAYER)
+    state, [r] = run_in_order(CancunVM, pre, [tx])
+    assert r.success
+    fee = r.gas_used * TIP
+    assert r.writes == {
+        (STORAGE, PAYER, 0): 0,
+        (NONCE, S1): 1,
+        (BALANCE, S1): RICH - r.gas_used * GAS_PRICE,
+        (BALANCE_DELTA, COINBASE): fee,
+    }
+    # emptiness check: the code already makes it non-empty, the balance is never read
+    assert coinbase_reads(r) == {
+        (EXISTS, COINBASE): True, (NONCE, COINBASE): 0, (CODE, COINBASE): keccak(asm(0, 0, "REVERT")),
+    }
+    assert state.account(COINBASE).balance == CB_BALANCE + fee
+    assert state.account(PAYER).balance == 1000
+    assert_matches_stock_pyevm(CancunVM, pre, [tx], state, [S1, PAYER, COINBASE], [(PAYER, 0)])
+
+
+def test_reverted_transaction_undoes_the_value_sent_to_the_coinbase_not_the_fee():
+    pre = base_state()
+    pre.set_account(COINBASE, nonce=1, balance=CB_BALANCE)
+    code = call_code(COINBASE, 100) + asm("POP", 0, 0, "REVERT")
+    pre.set_account(PAYER, nonce=1, balance=1000, code=code)
+    tx = sign_tx(CancunVM, K1, 0, PAYER)
+    state, [r] = run_in_order(CancunVM, pre, [tx])
+    assert not r.success
+    assert r.writes == fee_writes(CancunVM, r)
+    assert r.writes[(BALANCE_DELTA, COINBASE)] == r.gas_used * TIP
+    assert coinbase_reads(r) == {
+        (EXISTS, COINBASE): True, (NONCE, COINBASE): 1, (CODE, COINBASE): EMPTY_CODE_HASH,
+    }
+    assert_matches_stock_pyevm(CancunVM, pre, [tx], state, [S1, PAYER, COINBASE])
+
+
+def test_coinbase_balance_read_in_a_reverted_call_still_makes_the_fee_exact():
+    # PAYER calls READER-like code that reads the coinbase balance and reverts;
+    # the read was made (reads are never undone), so the fee is written exactly
+    peek = asm("COINBASE", "BALANCE", "POP", 0, 0, "REVERT")
+    pre = base_state()
+    pre.set_account(C, nonce=1, code=peek)
+    pre.set_account(PAYER, nonce=1, code=call_code(C, 0) + asm("POP", "STOP"))
+    tx = sign_tx(CancunVM, K1, 0, PAYER)
+    state, [r] = run_in_order(CancunVM, pre, [tx])
+    assert r.success
+    fee = r.gas_used * TIP
+    assert r.writes == {
+        (NONCE, S1): 1,
+        (BALANCE, S1): RICH - r.gas_used * GAS_PRICE,
+        (BALANCE, COINBASE): CB_BALANCE + fee,
+    }
+    assert coinbase_reads(r) == {
+        (EXISTS, COINBASE): True, (BALANCE, COINBASE): CB_BALANCE,
+        (NONCE, COINBASE): 0, (CODE, COINBASE): EMPTY_CODE_HASH,  # EIP-161 check
+    }
+    assert_matches_stock_pyevm(CancunVM, pre, [tx], state, [S1, C, PAYER, COINBASE])
+
+
+@pytest.mark.parametrize("vm", [ShanghaiVM, CancunVM], ids=lambda v: v.__name__)
+def test_selfdestruct_to_the_coinbase(vm):
+    # Cancun moves the balance with a credit (a delta); before Cancun py-evm reads
+    # the beneficiary's balance and sets the sum (exact)
+    pre = base_state()
+    pre.set_account(COINBASE, nonce=1, balance=CB_BALANCE)
+    pre.set_account(C, nonce=1, balance=1000, code=asm(COINBASE, "SELFDESTRUCT"))
+    tx = sign_tx(vm, K1, 0, C)
+    state, [r] = run_in_order(vm, pre, [tx])
+    assert r.success
+    assert r.gas_used == 21000 + 3 + 5000  # the coinbase is warm (EIP-3651)
+    fee = r.gas_used * TIP
+    sender = {(NONCE, S1): 1, (BALANCE, S1): RICH - r.gas_used * GAS_PRICE}
+    if vm is CancunVM:
+        assert r.writes == {(BALANCE, C): 0, (BALANCE_DELTA, COINBASE): 1000 + fee, **sender}
+        assert (BALANCE, COINBASE) not in r.reads
+    else:
+        assert r.writes == {(EXISTS, C): False, (BALANCE, COINBASE): CB_BALANCE + 1000 + fee, **sender}
+        assert r.reads[(BALANCE, COINBASE)] == CB_BALANCE
+    assert state.account(COINBASE).balance == CB_BALANCE + 1000 + fee
+    assert_matches_stock_pyevm(vm, pre, [tx], state, [S1, C, COINBASE])
+
+
+def test_pending_credit_survives_a_reverted_read_of_the_balance():
+    # C pays 100 wei to the coinbase (pending credit), then calls X, which reads
+    # BALANCE(coinbase) (settling the credit) and reverts: the revert restores the
+    # pending credit, and C's own BALANCE(coinbase) still sees the 100 wei
+    x = addr(0x55)
+    pre = base_state()
+    pre.set_account(COINBASE, nonce=1, balance=CB_BALANCE)
+    pre.set_account(x, nonce=1, code=asm("COINBASE", "BALANCE", 0, "SSTORE", 0, 0, "REVERT"))
+    code = (
+        call_code(COINBASE, 100) + asm("POP") + call_code(x, 0)
+        + asm(2, "SSTORE", "COINBASE", "BALANCE", 1, "SSTORE", "STOP")
+    )
+    pre.set_account(C, nonce=1, balance=1000, code=code)
+    tx = sign_tx(CancunVM, K1, 0, C)
+    state, [r] = run_in_order(CancunVM, pre, [tx])
+    assert r.success
+    fee = r.gas_used * TIP
+    assert r.writes == {
+        (BALANCE, C): 900,
+        (STORAGE, C, 1): CB_BALANCE + 100,
+        # slot 2 = X's CALL result 0 (unchanged), X's own slot 0 reverted: no writes
+        (NONCE, S1): 1,
+        (BALANCE, S1): RICH - r.gas_used * GAS_PRICE,
+        (BALANCE, COINBASE): CB_BALANCE + 100 + fee,
+    }
+    assert r.reads[(BALANCE, COINBASE)] == CB_BALANCE
+    assert_matches_stock_pyevm(
+        CancunVM, pre, [tx], state, [S1, C, x, COINBASE], [(C, 1), (C, 2), (x, 0)]
+    )
+
+
+def test_second_transaction_sees_the_first_fee_exactly():
+    pre = base_state()
+    pre.set_account(E, balance=3)
+    pre.set_account(READER, nonce=1, code=READ_COINBASE)
+    txs = [
+        sign_tx(CancunVM, K1, 0, E, value=5, gas=21000),
+        sign_tx(CancunVM, K2, 0, READER),
+        sign_tx(CancunVM, K1, 1, E, value=5, gas=21000),
+    ]
+    state, (r1, r2, r3) = run_in_order(CancunVM, pre, txs)
+    fee1, fee2, fee3 = (r.gas_used * TIP for r in (r1, r2, r3))
+    assert r1.writes[(BALANCE_DELTA, COINBASE)] == fee1
+    assert coinbase_writes(r1) == {(BALANCE_DELTA, COINBASE): fee1}
+    # the BALANCE opcode of the second transaction sees the first one's fee
+    assert r2.reads[(BALANCE, COINBASE)] == CB_BALANCE + fee1
+    assert r2.writes == {
+        (STORAGE, READER, 0): CB_BALANCE + fee1,
+        (NONCE, S2): 1,
+        (BALANCE, S2): RICH - r2.gas_used * GAS_PRICE,
+        (BALANCE, COINBASE): CB_BALANCE + fee1 + fee2,
+    }
+    assert coinbase_writes(r3) == {(BALANCE_DELTA, COINBASE): fee3}
+    assert (BALANCE, COINBASE) not in r3.reads
+    assert state.account(COINBASE).balance == CB_BALANCE + fee1 + fee2 + fee3
+    assert state.storage(READER, 0) == CB_BALANCE + fee1
+    assert_matches_stock_pyevm(
+        CancunVM, pre, txs, state, [S1, S2, E, READER, COINBASE], [(READER, 0)]
+    )
+
+
+def test_absent_coinbase_is_created_exactly_then_credited_by_deltas():
+    pre = base_state()
+    del pre.accounts[COINBASE], pre.slots[COINBASE]
+    pre.set_account(E, balance=3)
+    txs = [sign_tx(CancunVM, K1, n, E, value=5, gas=21000) for n in range(2)]
+    state, (r1, r2) = run_in_order(CancunVM, pre, txs)
+    fee = 21000 * TIP
+    assert r1.writes == {
+        (NONCE, S1): 1,
+        (BALANCE, S1): RICH - 5 - 21000 * GAS_PRICE,
+        (BALANCE, E): 8,
+        (EXISTS, COINBASE): True,
+        (BALANCE, COINBASE): fee,
+        (NONCE, COINBASE): 0,
+        (CODE, COINBASE): EMPTY_CODE_HASH,
+    }
+    assert coinbase_reads(r1) == {(EXISTS, COINBASE): False, (BALANCE, COINBASE): 0}
+    assert r1.created == (COINBASE,)
+    # once it exists, the next fee is a delta again
+    assert coinbase_writes(r2) == {(BALANCE_DELTA, COINBASE): fee}
+    assert coinbase_reads(r2) == {(EXISTS, COINBASE): True}
+    assert state.diff()[(EXISTS, COINBASE)] is True
+    assert state.account(COINBASE).balance == 2 * fee
+    assert_matches_stock_pyevm(CancunVM, pre, txs, state, [S1, E, COINBASE])
+
+
+@pytest.mark.parametrize("vm", ALL_FORKS, ids=lambda v: v.__name__)
+def test_zero_tip_with_empty_coinbase_matches_pyevm(vm):
+    # the coinbase exists but is empty (no balance, nonce or code): the zero fee
+    # touches it, and from Spurious Dragon on EIP-161 deletes it
+    pre = base_state()
+    pre.set_account(COINBASE)
+    pre.set_account(E, balance=3)
+    tx = sign_tx(vm, K1, 0, E, value=5, gas=21000, tip=0, max_fee=BASE_FEE, gas_price=0)
+    state, [r] = run_in_order(vm, pre, [tx])
+    assert r.success
+    if vm is HomesteadVM:
+        assert coinbase_writes(r) == {}
+        assert coinbase_reads(r) == {(EXISTS, COINBASE): True}
+        assert state.account(COINBASE) is not None
+    else:
+        # with no credit pending the emptiness check reads the exact balance
+        assert coinbase_writes(r) == {(EXISTS, COINBASE): False}
+        assert coinbase_reads(r) == {
+            (EXISTS, COINBASE): True, (NONCE, COINBASE): 0,
+            (CODE, COINBASE): EMPTY_CODE_HASH, (BALANCE, COINBASE): 0,
+        }
+        assert r.destroyed == (COINBASE,)
+        assert state.account(COINBASE) is None
+        assert state.diff()[(EXISTS, COINBASE)] is False
+    assert_matches_stock_pyevm(vm, pre, [tx], state, [S1, E, COINBASE])
+
+
+def test_zero_tip_with_funded_coinbase_reads_but_writes_nothing():
+    pre = base_state()
+    pre.set_account(E, balance=3)
+    tx = sign_tx(CancunVM, K1, 0, E, value=5, gas=21000, tip=0, max_fee=BASE_FEE)
+    state, [r] = run_in_order(CancunVM, pre, [tx])
+    assert coinbase_writes(r) == {}
+    assert coinbase_reads(r) == {
+        (EXISTS, COINBASE): True, (NONCE, COINBASE): 0,
+        (CODE, COINBASE): EMPTY_CODE_HASH, (BALANCE, COINBASE): CB_BALANCE,
+    }
+    assert state.account(COINBASE).balance == CB_BALANCE
+    assert_matches_stock_pyevm(CancunVM, pre, [tx], state, [S1, E, COINBASE])
+
+
+def test_new_state_without_fee_deltas_writes_the_coinbase_absolutely():
+    pre = base_state()
+    pre.set_account(C, nonce=1, code=SLOAD0_SSTORE1, storage={0: 5})
+    tx = sign_tx(CancunVM, K1, 0, C)
+
+    env = make_env(CancunVM, COINBASE)
+    assert env.new_state(pre)._account_db.defers(COINBASE)
+    assert not env.new_state(pre, fee_deltas=False)._account_db.defers(COINBASE)
+    with_deltas = execute_transaction(env, pre, tx, 0)
+
+    absolute_env = make_env(CancunVM, COINBASE)
+    absolute_env.new_state = lambda view: BlockEnv.new_state(absolute_env, view, fee_deltas=False)
+    absolute = execute_transaction(absolute_env, pre, tx, 0)
+
+    fee = TIP * with_deltas.gas_used
+    assert absolute.gas_used == with_deltas.gas_used
+    assert with_deltas.writes == fee_writes(CancunVM, with_deltas) | {(STORAGE, C, 1): 5}
+    # the old behaviour: read the coinbase balance, write the sum
+    assert absolute.writes == {
+        (STORAGE, C, 1): 5,
+        (NONCE, S1): 1,
+        (BALANCE, S1): RICH - with_deltas.gas_used * GAS_PRICE,
+        (BALANCE, COINBASE): CB_BALANCE + fee,
+    }
+    # ... and with no credit pending, the EIP-161 check of the touched coinbase
+    # looks at its nonce and code too
+    assert absolute.reads == with_deltas.reads | {
+        (BALANCE, COINBASE): CB_BALANCE,
+        (NONCE, COINBASE): 0,
+        (CODE, COINBASE): EMPTY_CODE_HASH,
+    }
+    assert (BALANCE, COINBASE) not in with_deltas.reads
+    # both give the same state
+    a, b = OverlayState(pre), OverlayState(pre)
+    a.apply(with_deltas.writes, with_deltas.new_code)
+    b.apply(absolute.writes, absolute.new_code)
+    assert a.diff() == b.diff()
+
+
+def test_serial_pipeline_with_coinbase_readers_settles_fees_in_order():
+    pre = base_state()
+    pre.set_account(COINBASE, nonce=1, balance=CB_BALANCE)
+    pre.set_account(E, balance=3)
+    pre.set_account(READER, nonce=1, code=READ_COINBASE)
+    pre.set_account(PAYER, nonce=1, balance=1000, code=call_code(COINBASE, 100) + asm("POP", "STOP"))
+    txs = [
+        sign_tx(CancunVM, K1, 0, E, value=5, gas=21000),  # delta
+        sign_tx(CancunVM, K2, 0, READER),  # reads the coinbase: exact
+        sign_tx(CancunVM, K1, 1, PAYER),  # 100 wei to the coinbase: delta
+        sign_tx(CancunVM, K2, 1, COINBASE, value=7, gas=21000),  # 7 wei to it: delta
+        sign_tx(CancunVM, K1, 2, READER),  # reads again: exact
+        sign_tx(CancunVM, K2, 2, E, value=5, gas=21000),  # delta
+    ]
+    block = make_block(CancunVM, txs, COINBASE)
+    outcome = execute_block(block, pre, get_strategy("serial"))
+
+    state, mine = run_in_order(CancunVM, pre, txs)
+    assert [r.writes for r in outcome.tx_results] == [r.writes for r in mine]
+    assert [r.reads for r in outcome.tx_results] == [r.reads for r in mine]
+    assert outcome.state_diff == state.diff()
+
+    gas = [r.gas_used for r in mine]
+    fees = [g * TIP for g in gas]
+    exact = [(BALANCE, COINBASE) in r.writes for r in mine]
+    delta = [(BALANCE_DELTA, COINBASE) in r.writes for r in mine]
+    assert exact == [False, True, False, False, True, False]
+    assert delta == [not e for e in exact]
+    assert mine[2].writes[(BALANCE_DELTA, COINBASE)] == 100 + fees[2]
+    assert mine[3].writes[(BALANCE_DELTA, COINBASE)] == 7 + fees[3]
+    assert mine[1].reads[(BALANCE, COINBASE)] == CB_BALANCE + fees[0]
+    assert mine[4].reads[(BALANCE, COINBASE)] == CB_BALANCE + sum(fees[:4]) + 107
+    assert mine[4].writes[(STORAGE, READER, 0)] == CB_BALANCE + sum(fees[:4]) + 107
+
+    d = outcome.state_diff
+    assert d[(BALANCE, COINBASE)] == CB_BALANCE + TIP * sum(gas) + 107
+    assert outcome.gas_used == sum(gas)
+    assert d[(STORAGE, READER, 0)] == CB_BALANCE + sum(fees[:4]) + 107
+    assert not any(loc[0] == BALANCE_DELTA for loc in d)
+    assert_matches_stock_pyevm(
+        CancunVM, pre, txs, state, [S1, S2, E, READER, PAYER, COINBASE], [(READER, 0)]
+    )
+
+
+def test_serial_pipeline_block_reward_is_settled_with_the_fees():
+    # before the Merge the coinbase also gets the block reward after the transactions
+    pre = base_state()
+    pre.set_account(READER, nonce=1, code=READ_COINBASE)
+    txs = [
+        sign_tx(HomesteadVM, K1, 0, E, value=5, gas=21000),
+        sign_tx(HomesteadVM, K2, 0, READER),
+        sign_tx(HomesteadVM, K1, 1, E, value=5, gas=21000),
+    ]
+    outcome = execute_block(make_block(HomesteadVM, txs, COINBASE), pre, get_strategy("serial"))
+    gas = [r.gas_used for r in outcome.tx_results]
+    fees = [g * LEGACY_GAS_PRICE for g in gas]
+    d = outcome.state_diff
+    assert d[(STORAGE, READER, 0)] == CB_BALANCE + fees[0]
+    assert d[(BALANCE, COINBASE)] == CB_BALANCE + sum(fees) + HomesteadVM.get_block_reward()
+    assert [(BALANCE_DELTA, COINBASE) in r.writes for r in outcome.tx_results] == [True, False, True]

@@ -12,6 +12,17 @@ hash, compare and send between processes:
                               (self-destruct, deletion, creation over old storage)
     (HAS_STORAGE, address)    read only: whether the account has any non-zero slot
                               (EIP-7610 creation-collision check)
+    (BALANCE_DELTA, address)  write only: a credit added to the balance without
+                              reading it (fee deltas, see below)
+
+Fee deltas: every transaction pays the block's beneficiary, so if that payment
+were a read-modify-write of its balance every pair of transactions would conflict;
+the same holds for many transfers to one hot address. Credits (fees, value
+received) are recorded as ``(BALANCE_DELTA, a)`` instead and settled in block
+order; a transaction that really observes the balance (BALANCE, SELFBALANCE, the
+account as sender, a value transfer out of it, an EIP-161 emptiness check while
+nothing is credited) reads the exact serial value and writes an absolute
+``(BALANCE, a)``. A write set never holds both.
 
 A write of ``(EXISTS, a) = False`` deletes the account entirely (fields reset and
 storage wiped); it is never combined with other writes to ``a`` in one write set.
@@ -31,6 +42,7 @@ EXISTS = "exists"
 STORAGE = "storage"
 STORAGE_RESET = "storage_reset"
 HAS_STORAGE = "has_storage"
+BALANCE_DELTA = "balance_delta"
 
 EMPTY_CODE_HASH: bytes = EMPTY_SHA3
 EMPTY_TRIE_ROOT: bytes = BLANK_ROOT_HASH
@@ -121,6 +133,7 @@ class BlockOutcome:
     receipts_root: bytes
     state_diff: WriteSet  # every location the block changed, with its final value
     new_code: dict[bytes, bytes]
+    state_root: bytes | None = None  # only when the whole pre-state is known
     tx_results: list[TxResult] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
 

@@ -43,6 +43,15 @@ class AncestorHashes(Sequence):
             ) from None
 
 
+def _delta_balance(state, address, delta: int) -> None:
+    """Credits become deltas (unless the balance is observed); debits are exact."""
+    db = state._account_db
+    if delta >= 0 and db.defers(address):
+        db.credit(address, delta)
+    else:
+        state.set_balance(address, state.get_balance(address) + delta)
+
+
 @lru_cache(maxsize=None)
 def recording_state_class(state_class: type) -> type:
     """The fork's py-evm State, running on a RecordingAccountDB over a StateView."""
@@ -56,6 +65,7 @@ def recording_state_class(state_class: type) -> type:
             # The stock hook re-sets system contract code that is already there:
             # a no-op that would add a read to every transaction.
             "set_system_contracts": lambda self: None,
+            "delta_balance": _delta_balance,
         },
     )
 
@@ -92,6 +102,12 @@ class BlockEnv:
     def coinbase(self) -> bytes:
         return self.header.coinbase
 
-    def new_state(self, view):
-        """A fresh py-evm State for one transaction (or one system step) over ``view``."""
-        return self.state_class(view, self.context, None)
+    def new_state(self, view, fee_deltas: bool = True):
+        """A fresh py-evm State for one transaction (or one system step) over ``view``.
+
+        With ``fee_deltas`` credits (fees, received value) are deferred (parexec.model).
+        """
+        state = self.state_class(view, self.context, None)
+        if fee_deltas:
+            state._account_db.defer_credits()
+        return state

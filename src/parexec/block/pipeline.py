@@ -35,6 +35,12 @@ def execute_block(block: Block, pre_state: StateView, strategy, workers: int = 1
     receipts, receipts_root, bloom = build_receipts(
         block, results, intermediate_state_roots(block, pre_state, results)
     )
+    diff, new_code = state.diff(), state.new_code()
+    root = None
+    if isinstance(pre_state, MemoryState) and pre_state.complete:
+        post = pre_state.copy()
+        post.apply(diff, new_code)
+        root = state_root(post)
     stats = dict(stats)
     stats["seconds"] = time.perf_counter() - started
     return BlockOutcome(
@@ -43,8 +49,9 @@ def execute_block(block: Block, pre_state: StateView, strategy, workers: int = 1
         blob_gas_used=sum(r.blob_gas_used for r in results),
         logs_bloom=bloom,
         receipts_root=receipts_root,
-        state_diff=state.diff(),
-        new_code=state.new_code(),
+        state_diff=diff,
+        new_code=new_code,
+        state_root=root,
         tx_results=results,
         stats=stats,
     )

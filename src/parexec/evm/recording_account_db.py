@@ -21,6 +21,7 @@ from eth_hash.auto import keccak
 
 from parexec.model import (
     BALANCE,
+    BALANCE_DELTA,
     CODE,
     EMPTY_CODE_HASH,
     EXISTS,
@@ -39,7 +40,7 @@ _ATTR = {NONCE: "nonce", BALANCE: "balance", CODE: "code_hash"}
 _DUMMY_ROOT = b"\x00" * 32
 
 # undo-log entry kinds
-_CHECKPOINT, _FIELD, _SLOT, _WIPE, _WARM = range(5)
+_CHECKPOINT, _FIELD, _SLOT, _WIPE, _WARM, _CREDIT = range(6)
 
 
 class RecordingAccountDB(AccountDatabaseAPI):
@@ -53,6 +54,45 @@ class RecordingAccountDB(AccountDatabaseAPI):
         self._new_code: dict[bytes, bytes] = {}
         self._warm: set = set()
         self._journal: list = []
+        self._defer = False
+        self._credits: dict[bytes, int] = {}
+
+    # ---------------------------------------------------------- fee deltas
+    def defer_credits(self, enabled: bool = True) -> None:
+        """Credits (fees to the beneficiary, value received by any account) become
+        BALANCE_DELTA writes unless the transaction observes the balance (see
+        parexec.model)."""
+        self._defer = enabled
+
+    def defers(self, address) -> bool:
+        return self._defer
+
+    def credit(self, address, amount: int) -> None:
+        key = (BALANCE, address)
+        if (
+            key in self._fields
+            or key in self.reads
+            or (EXISTS, address) in self._fields
+            or not self._exists(address)
+        ):
+            # The balance is known here anyway (or the account is new): exact write.
+            self.set_balance(address, self.get_balance(address) + amount)
+            return
+        self._put_credit(address, self._credits.get(address, 0) + amount)
+
+    def _put_credit(self, address, amount) -> None:
+        self._journal.append((_CREDIT, address, self._credits.get(address, _MISSING)))
+        if amount is _MISSING:
+            self._credits.pop(address, None)
+        else:
+            self._credits[address] = amount
+
+    def _settle_credit(self, address) -> int:
+        """Drop the pending credit of ``address`` and return it."""
+        amount = self._credits.get(address, 0)
+        if address in self._credits:
+            self._put_credit(address, _MISSING)
+        return amount
 
     # ------------------------------------------------------------------ view
     def _view_account(self, address: bytes):
@@ -95,9 +135,14 @@ class RecordingAccountDB(AccountDatabaseAPI):
     def _write_field(self, kind: str, address: bytes, value) -> None:
         if not self._exists(address):
             self._create_fresh(address)
-        if self._read_field_silently(kind, address) == value:
+        key = (kind, address)
+        # A no-op write is dropped only when the value it repeats was read (and so
+        # is validated by parallel strategies); otherwise it is kept.
+        if self._read_field_silently(kind, address) == value and (
+            key in self._fields or key in self.reads or (EXISTS, address) in self._fields
+        ):
             return
-        self._put_field((kind, address), value)
+        self._put_field(key, value)
 
     def _read_field_silently(self, kind: str, address: bytes):
         """The current value, without recording a read (for no-op filtering only)."""
@@ -162,6 +207,12 @@ class RecordingAccountDB(AccountDatabaseAPI):
                     self._slots[address] = old_slots
                 if not was_wiped:
                     self._wiped.discard(address)
+            elif kind == _CREDIT:
+                _, address, old = entry
+                if old is _MISSING:
+                    self._credits.pop(address, None)
+                else:
+                    self._credits[address] = old
             else:  # _WARM
                 self._warm.discard(entry[1])
         raise ValueError(f"checkpoint {checkpoint} not found in the journal")
@@ -221,11 +272,18 @@ class RecordingAccountDB(AccountDatabaseAPI):
 
     # ------------------------------------------------------- account fields
     def get_balance(self, address) -> int:
+        if address in self._credits:
+            # Observing a deferred balance makes it exact: view value + credits.
+            balance = self._read_field(BALANCE, address) + self._settle_credit(address)
+            self._put_field((BALANCE, address), balance)
+            return balance
         return self._read_field(BALANCE, address)
 
     def set_balance(self, address, balance: int) -> None:
         if balance < 0:
             raise ValueError("negative balance")
+        if address in self._credits:
+            self._settle_credit(address)  # an absolute write supersedes credits
         self._write_field(BALANCE, address, balance)
 
     def get_nonce(self, address) -> int:
@@ -269,6 +327,7 @@ class RecordingAccountDB(AccountDatabaseAPI):
         )
 
     def delete_account(self, address) -> None:
+        self._settle_credit(address)
         for kind in _DEFAULTS:
             key = (kind, address)
             if key in self._fields:
@@ -284,6 +343,8 @@ class RecordingAccountDB(AccountDatabaseAPI):
             self._create_fresh(address)
 
     def account_is_empty(self, address) -> bool:
+        if self._credits.get(address, 0) > 0:
+            return False  # a pending credit proves a non-zero balance
         return (
             self.get_nonce(address) == 0
             and self.get_code_hash(address) == EMPTY_CODE_HASH
@@ -354,20 +415,20 @@ class RecordingAccountDB(AccountDatabaseAPI):
                 for kind in _DEFAULTS:
                     v = fields.get((kind, address), _MISSING)
                     if v is not _MISSING:
-                        before = (
-                            _DEFAULTS[kind] if view_acc is None
-                            else getattr(view_acc, _ATTR[kind])
-                        )
-                        if v != before:
+                        if (kind, address) not in self.reads or v != self.reads[(kind, address)]:
                             writes[(kind, address)] = v
-            if wiped and view_acc is not None and self._view.has_storage(address):
+            # a reset is needed unless the creation-collision check saw no storage
+            if wiped and view_acc is not None and self.reads.get((HAS_STORAGE, address), True):
                 writes[(STORAGE_RESET, address)] = True
             for slot, value in self._slots.get(address, {}).items():
                 if wiped:
                     if value:
                         writes[(STORAGE, address, slot)] = value
-                elif value != self._view.storage(address, slot):
+                elif value != self.reads.get((STORAGE, address, slot), _MISSING):
                     writes[(STORAGE, address, slot)] = value
+        for address, amount in self._credits.items():
+            if amount:
+                writes[(BALANCE_DELTA, address)] = amount
         new_code = {}
         for key, value in writes.items():
             if key[0] == CODE and value != EMPTY_CODE_HASH:

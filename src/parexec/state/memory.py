@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import replace
 
 from parexec.model import EMPTY_CODE_HASH, Account, WriteSet
@@ -21,6 +22,9 @@ class MemoryState:
         self.slots: dict[bytes, dict[int, int]] = {}
         self.codes: dict[bytes, bytes] = {EMPTY_CODE_HASH: b""}
         self.complete = complete
+        # (weakref to the parent state, diff, new code) when made by derive():
+        # lets worker processes follow a chain of blocks by diffs.
+        self.origin = None
 
     # StateView
     def account(self, address: bytes) -> Account | None:
@@ -83,6 +87,18 @@ class MemoryState:
 
     def apply(self, writes: WriteSet, new_code: dict[bytes, bytes] | None = None) -> None:
         apply_writes(self, writes, new_code or {})
+
+    def derive(self, diff: WriteSet, new_code: dict[bytes, bytes]) -> "MemoryState":
+        """The state after applying a block's diff; remembers where it came from."""
+        post = self.copy()
+        post.apply(diff, new_code)
+        post.origin = (weakref.ref(self), diff, new_code)
+        return post
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["origin"] = None  # weak references do not cross processes
+        return state
 
     def copy(self) -> "MemoryState":
         other = MemoryState(self.complete)

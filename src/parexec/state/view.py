@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from parexec.model import Account
+from parexec.model import (
+    BALANCE,
+    CODE,
+    EMPTY_CODE_HASH,
+    EXISTS,
+    HAS_STORAGE,
+    NONCE,
+    STORAGE,
+    Account,
+)
 
 
 class StateView(Protocol):
@@ -19,3 +28,21 @@ class StateView(Protocol):
     def has_storage(self, address: bytes) -> bool:
         """Whether any slot of the account is non-zero (EIP-7610)."""
         ...
+
+
+_ATTR = {NONCE: "nonce", BALANCE: "balance", CODE: "code_hash"}
+_DEFAULT = {NONCE: 0, BALANCE: 0, CODE: EMPTY_CODE_HASH}
+
+
+def read_value(view: StateView, loc: tuple):
+    """The value a transaction reading ``loc`` on ``view`` sees (as RecordingAccountDB
+    records it): validating a read set means comparing these with the recorded ones."""
+    kind = loc[0]
+    if kind == STORAGE:
+        return view.storage(loc[1], loc[2])
+    if kind == HAS_STORAGE:
+        return view.has_storage(loc[1])
+    acc = view.account(loc[1])
+    if kind == EXISTS:
+        return acc is not None
+    return _DEFAULT[kind] if acc is None else getattr(acc, _ATTR[kind])

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from parexec.model import (
     BALANCE,
+    BALANCE_DELTA,
     CODE,
     EXISTS,
     NONCE,
@@ -51,6 +52,9 @@ def apply_writes(store, writes: WriteSet, new_code: dict[bytes, bytes]) -> None:
             current = store.account(address)
             acc = replace(current) if current is not None else Account()
             touched[address] = acc
-        setattr(acc, _FIELD[loc[0]], value)
+        if loc[0] == BALANCE_DELTA:
+            acc.balance += value
+        else:
+            setattr(acc, _FIELD[loc[0]], value)
     for address, acc in touched.items():
         store._put_account(address, acc)

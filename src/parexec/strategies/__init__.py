@@ -1,10 +1,12 @@
 """Execution strategies. Each owns the transaction phase of a block (see block.pipeline)."""
 
 from parexec.strategies.base import Strategy
+from parexec.strategies.occ import OCCStrategy
 from parexec.strategies.serial import SerialStrategy
 
 STRATEGIES: dict[str, type] = {
     SerialStrategy.name: SerialStrategy,
+    OCCStrategy.name: OCCStrategy,
 }
 
 

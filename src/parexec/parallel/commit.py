@@ -1,0 +1,74 @@
+"""In-order commit: the one place where parallel results become the block's state.
+
+Results are accepted strictly in block order. A speculative result is accepted
+only if every value it read is still what the committed state holds (value-based
+validation: EVM execution is a deterministic function of the values it reads);
+otherwise the coordinator executes the transaction itself, exactly, on the
+committed state. Either way the block-level checks run where serial runs them,
+so an invalid transaction gives the same rejection as serial execution.
+"""
+
+from __future__ import annotations
+
+from parexec.block.validation import check_fits_in_block
+from parexec.evm.tx_executor import InvalidTransaction, execute_transaction
+from parexec.model import BlockRejected, TxResult
+from parexec.state.view import read_value
+
+
+class InOrderCommitter:
+    def __init__(self, env, block, state, pool=None):
+        self.env = env
+        self.block = block
+        self.state = state  # OverlayState of committed transactions
+        self.pool = pool
+        self.results: list[TxResult] = []
+        self.gas_used = 0
+        self.blob_gas_used = 0
+        self.exact_executions = 0
+        self.accepted = 0
+        self.rejected = 0  # speculative results that failed validation
+
+    @property
+    def next(self) -> int:
+        return len(self.results)
+
+    @property
+    def done(self) -> bool:
+        return self.next == len(self.block.transactions)
+
+    def is_valid(self, result: TxResult) -> bool:
+        state = self.state
+        for loc, seen in result.reads.items():
+            if read_value(state, loc) != seen:
+                return False
+        return True
+
+    def offer(self, result: TxResult | None) -> bool:
+        """Commit the next transaction: ``result`` if still valid, else by exact execution.
+        Returns whether the speculative result was accepted."""
+        j = self.next
+        check_fits_in_block(self.block, j, self.gas_used, self.blob_gas_used)
+        if result is not None:
+            if self.is_valid(result):
+                self.accepted += 1
+                self._commit(result)
+                return True
+            self.rejected += 1
+        self._commit(self._execute_exact(j))
+        return False
+
+    def _execute_exact(self, j: int) -> TxResult:
+        self.exact_executions += 1
+        try:
+            return execute_transaction(self.env, self.state, self.block.transactions[j], j)
+        except InvalidTransaction as exc:
+            raise BlockRejected(f"invalid transaction: {exc}", j) from None
+
+    def _commit(self, result: TxResult) -> None:
+        self.state.apply(result.writes, result.new_code)
+        if self.pool is not None:
+            self.pool.publish(("w", result.index, result.writes, result.new_code))
+        self.results.append(result)
+        self.gas_used += result.gas_used
+        self.blob_gas_used += result.blob_gas_used

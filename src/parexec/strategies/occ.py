@@ -1,0 +1,89 @@
+"""Optimistic concurrency after Monad: speculate against committed state, merge in order.
+
+Every transaction runs speculatively on a worker against the committed state the
+worker knows (the pre-block state plus the commits it has been sent), not
+against other speculative results. The coordinator merges strictly in block
+order (parallel.commit): a result whose reads still hold is committed; a stale
+one is re-executed at once against the committed state.
+
+Adapted to processes on few cores: the coordinator is also the merge and the
+re-executor, and it works from the front of the block while workers take
+chunks from the back (guided self-scheduling: chunks shrink as the two ends
+meet). The merge therefore never sits idle waiting for a worker to redo a stale
+transaction: it redoes it itself, while the workers keep speculating further
+back. Each transaction is executed at most twice (speculation, exact redo), so
+there is no retry storm; when most speculation fails (a chain of dependent
+transactions) workers stop getting chunks and the coordinator finishes alone.
+"""
+
+from __future__ import annotations
+
+import math
+
+from parexec.parallel.commit import InOrderCommitter
+from parexec.parallel.worker_pool import get_pool
+from parexec.strategies.serial import SerialStrategy
+
+MIN_PARALLEL_TXS = 8  # below this a block runs serially: dispatch costs more than it saves
+MAX_CHUNK = 64
+
+
+class OCCStrategy:
+    name = "occ"
+
+    def run_transactions(self, env, block, state, workers):
+        n = len(block.transactions)
+        if workers <= 1 or n < MIN_PARALLEL_TXS:
+            results, stats = SerialStrategy().run_transactions(env, block, state, 1)
+            return results, {**stats, "mode": "serial"}
+        pool = get_pool(workers - 1)
+        pool.start_block(state.base, block, state.diff(), state.new_code())
+        committer = InOrderCommitter(env, block, state, pool)
+        speculative: dict[int, tuple] = {}
+        in_flight: set[int] = set()
+        back = n
+        gave_up = False
+        children = len(pool.workers)
+        while not committer.done:
+            if not gave_up:
+                for worker in pool.idle_workers():
+                    remaining = back - committer.next
+                    size = min(MAX_CHUNK, math.ceil(remaining / (2 * (children + 1))))
+                    if size <= 0 or remaining - size < size:  # keep a chunk for the coordinator
+                        break
+                    tasks = list(range(back - size, back))
+                    back -= size
+                    pool.submit(worker, tasks, chain=False)
+                    in_flight.update(tasks)
+            self._absorb(pool.collect(0), speculative, in_flight)
+            j = committer.next
+            if j not in speculative and j in in_flight:
+                self._absorb(pool.collect(None), speculative, in_flight)
+                continue
+            outcome = speculative.pop(j, None)
+            result = outcome[2] if outcome is not None and outcome[0] == "done" else None
+            committer.offer(result)
+            if (
+                not gave_up
+                and committer.rejected >= 8
+                and committer.rejected > committer.accepted
+            ):
+                gave_up = True
+        stats = {
+            "txs": n,
+            "mode": "parallel",
+            "executions": committer.exact_executions + committer.accepted + committer.rejected,
+            "reexecutions": committer.rejected,
+            "speculative_accepted": committer.accepted,
+            "gave_up": gave_up,
+            "workers_replaced": pool.replaced,
+        }
+        return committer.results, stats
+
+    @staticmethod
+    def _absorb(collected, speculative, in_flight) -> None:
+        outcomes, orphaned = collected
+        for outcome in outcomes:
+            speculative[outcome[1]] = outcome
+            in_flight.discard(outcome[1])
+        in_flight.difference_update(orphaned)
