@@ -1,0 +1,258 @@
+"""Block-STM (Gelashvili et al., PPoPP'23), adapted to worker processes.
+
+The paper's design: transactions execute optimistically in parallel on a
+multi-version memory (MV memory) keyed by state location, each write tagged with
+its version (transaction index, incarnation). A transaction reads, for each
+location, the value written by the highest transaction below it. Each executed
+transaction's read set is validated; when validation fails the transaction is
+aborted, its writes become ESTIMATE markers, so a later reader waits for it
+instead of computing on data that is about to change, and it is re-executed
+with the next incarnation. Tasks are taken lowest index first, and the block
+commits in order.
+
+The adaptation to processes (CPython threads cannot run py-evm in parallel):
+
+* The coordinator is the parent process. It owns the authoritative MV memory,
+  the scheduler (per-transaction status, incarnation, dependencies) and the
+  committed state, and it executes transactions too.
+* Each worker process holds a replica of the MV memory, fed by the same update
+  messages (write sets, ESTIMATE marks) in the same order, and executes chunks
+  of the lowest ready transactions against it; within a chunk it records each
+  result locally so a chain of dependent transactions resolves in one pass.
+  A read that hits an ESTIMATE aborts that execution and reports the
+  dependency; the transaction becomes ready again when the writer finishes.
+* Validation runs in the coordinator (it holds the truth about versions): when
+  a result changes some locations, exactly the finished transactions above it
+  that read those accounts are re-validated, and aborted if a read no longer
+  holds (value-based validation: the EVM is a deterministic function of the
+  values it reads, so equal values mean an equal execution).
+* Commit is strictly in order (parallel.commit): the lowest unfinished
+  transaction is executed by the coordinator itself, exactly, because nothing
+  below it can change any more: the front never waits for a worker.
+
+Safety: a transaction is speculatively re-executed at most MAX_INCARNATIONS
+times, after which it waits for the front; if aborts exceed the number of
+transactions the workers get no more tasks and the coordinator finishes the
+block serially. Small blocks run serially.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+
+from parexec.parallel.commit import InOrderCommitter
+from parexec.parallel.mv_memory import MVMemory
+from parexec.parallel.worker import run_tasks
+from parexec.parallel.worker_pool import get_pool
+from parexec.state.overlay import OverlayState
+from parexec.strategies.serial import SerialStrategy
+
+MIN_PARALLEL_TXS = 8
+MAX_INCARNATIONS = 3
+MAX_CHUNK = 16
+
+READY, RUNNING, DONE, BLOCKED, EXACT = range(5)  # EXACT: left for the front
+
+
+class BlockSTMStrategy:
+    name = "block-stm"
+
+    def run_transactions(self, env, block, state, workers):
+        n = len(block.transactions)
+        if workers <= 1 or n < MIN_PARALLEL_TXS:
+            results, stats = SerialStrategy().run_transactions(env, block, state, 1)
+            return results, {**stats, "mode": "serial"}
+        return _Run(env, block, state, workers).execute()
+
+
+class _Run:
+    def __init__(self, env, block, state, workers):
+        self.env, self.block = env, block
+        self.n = n = len(block.transactions)
+        pre_writes, pre_code = state.diff(), state.new_code()
+        base = OverlayState(state.base)
+        base.apply(pre_writes, pre_code)
+        self.mv = MVMemory(base)
+        self.pool = get_pool(workers - 1)
+        self.pool.start_block(state.base, block, pre_writes, pre_code)
+        self.committer = InOrderCommitter(env, block, state, pool=None)
+        self.status = [READY] * n
+        self.incarnation = [0] * n
+        self.results = [None] * n
+        self.reads_by_tx: list[set] = [set() for _ in range(n)]
+        self.readers: dict[bytes, set[int]] = {}  # address -> txs whose result read it
+        self.waiting: dict[int, list[int]] = {}  # writer -> txs blocked on it
+        self.ready = list(range(n))  # a heap of indices (stale entries skipped)
+        self.chunk = max(2, min(MAX_CHUNK, math.ceil(n / (8 * workers))))
+        self.executions = 0
+        self.aborts = 0
+        self.blocked = 0
+        self.storm = False
+        self.in_flight: dict[int, int] = {}  # tx -> incarnation sent to a worker
+
+    # ------------------------------------------------------------ main loop
+    def execute(self):
+        committer, pool = self.committer, self.pool
+        while not committer.done:
+            self._dispatch()
+            self._handle(pool.collect(0))
+            self._commit_front()
+            if committer.done:
+                break
+            if self.status[committer.next] == RUNNING:
+                tasks = self._take_ready(self.chunk)
+                if tasks:
+                    self._execute_here(tasks)
+                else:
+                    self._handle(pool.collect(None))
+        stats = {
+            "txs": self.n,
+            "mode": "parallel",
+            "executions": self.executions + committer.exact_executions,
+            "reexecutions": self.aborts + committer.rejected,
+            "blocked": self.blocked,
+            "speculative_accepted": committer.accepted,
+            "gave_up": self.storm,
+            "workers_replaced": pool.replaced,
+        }
+        return committer.results, stats
+
+    # ------------------------------------------------------------ commit
+    def _commit_front(self) -> None:
+        """Commit finished results in order; execute at most one transaction exactly
+        (so that workers get new tasks in between)."""
+        committer = self.committer
+        while not committer.done:
+            j = committer.next
+            status = self.status[j]
+            if status == RUNNING:
+                return
+            speculative = self.results[j] if status == DONE else None
+            accepted = committer.offer(speculative)
+            final = committer.results[-1]
+            if not accepted:
+                self._record(j, final)
+            self.status[j] = EXACT  # committed; never scheduled again
+            self.results[j] = final
+            self._wake(j)
+            if not accepted:
+                return
+
+    # ------------------------------------------------------------ scheduling
+    def _take_ready(self, limit: int) -> list[int]:
+        front = self.committer.next
+        tasks = []
+        while self.ready and len(tasks) < limit:
+            j = heapq.heappop(self.ready)
+            if j <= front or self.status[j] != READY:
+                continue
+            tasks.append(j)
+        return tasks
+
+    def _dispatch(self) -> None:
+        if self.storm:
+            return
+        for worker in self.pool.idle_workers():
+            tasks = self._take_ready(self.chunk)
+            if not tasks:
+                return
+            for j in tasks:
+                self.status[j] = RUNNING
+                self.in_flight[j] = self.incarnation[j]
+            self.pool.submit(worker, tasks, chain=True)
+
+    def _execute_here(self, tasks: list[int]) -> None:
+        """The coordinator executes speculatively too, on the authoritative MV memory."""
+        for j in tasks:
+            self.status[j] = RUNNING
+            self.in_flight[j] = self.incarnation[j]
+            self._handle((run_tasks(self.env, self.block, self.mv, [j], chain=False), []))
+
+    # ------------------------------------------------------------ results
+    def _handle(self, collected) -> None:
+        outcomes, orphaned = collected
+        for j in orphaned:  # its worker died: schedule again
+            if self.in_flight.pop(j, None) is not None and self.status[j] == RUNNING:
+                self._make_ready(j)
+        for outcome in outcomes:
+            kind, j = outcome[0], outcome[1]
+            sent = self.in_flight.pop(j, None)
+            if sent is None or sent != self.incarnation[j] or self.status[j] != RUNNING:
+                continue  # a stale execution (aborted meanwhile, or committed)
+            self.executions += 1
+            if kind == "done":
+                self._finish(j, outcome[2])
+            elif kind == "blocked":
+                self._block(j, outcome[2])
+            else:  # invalid or error on speculative state: settle it at the front
+                self.status[j] = EXACT
+
+    def _finish(self, j: int, result) -> None:
+        self.results[j] = result
+        self.status[j] = DONE
+        for address in self.reads_by_tx[j]:
+            self.readers.get(address, set()).discard(j)
+        addresses = {loc[1] for loc in result.reads}
+        self.reads_by_tx[j] = addresses
+        for address in addresses:
+            self.readers.setdefault(address, set()).add(j)
+        self._record(j, result)
+        if not self._still_valid(j):  # its worker's replica lagged behind
+            self._abort(j)
+        self._wake(j)
+
+    def _wake(self, writer: int) -> None:
+        for k in self.waiting.pop(writer, ()):
+            if self.status[k] == BLOCKED:
+                self._make_ready(k)
+
+    def _record(self, j: int, result) -> None:
+        """Put j's writes in MV memory, tell the workers, re-validate affected readers."""
+        changed = self.mv.record(j, result.writes, result.new_code)
+        self.pool.publish(("w", j, result.writes, result.new_code))
+        if not changed:
+            return
+        suspects = set()
+        for address in {loc[1] for loc in changed}:
+            suspects.update(self.readers.get(address, ()))
+        for k in sorted(suspects):
+            if k > j and self.status[k] == DONE and not self._still_valid(k):
+                self._abort(k)
+
+    def _still_valid(self, k: int) -> bool:
+        mv = self.mv
+        try:
+            for loc, seen in self.results[k].reads.items():
+                if mv.value(loc, k) != seen:
+                    return False
+        except Exception:  # an ESTIMATE below k: k read data that is being redone
+            return False
+        return True
+
+    def _abort(self, k: int) -> None:
+        if self.status[k] != DONE:
+            return
+        self.aborts += 1
+        self.incarnation[k] += 1
+        self.results[k] = None
+        self.mv.mark_estimate(k)
+        self.pool.publish(("e", k))
+        if self.aborts > self.n:
+            self.storm = True  # retry storm: the front finishes the block alone
+        if self.incarnation[k] >= MAX_INCARNATIONS:
+            self.status[k] = EXACT
+        else:
+            self._make_ready(k)
+
+    def _block(self, j: int, writer: int) -> None:
+        self.blocked += 1
+        if self.status[writer] in (DONE, EXACT) and self.results[writer] is not None:
+            self._make_ready(j)  # the writer already finished again
+        else:
+            self.status[j] = BLOCKED
+            self.waiting.setdefault(writer, []).append(j)
+
+    def _make_ready(self, j: int) -> None:
+        self.status[j] = READY
+        heapq.heappush(self.ready, j)
