@@ -3,8 +3,9 @@
 Every case runs a real signed transaction through py-evm on a MemoryState (or an
 OverlayState over one) and checks the exact write set and the reads that matter.
 Gas figures in comments are the EIP-2929/2200/3529 schedule, worked out by hand.
-Fees paid to the coinbase are BALANCE_DELTA writes unless the transaction observes
-the coinbase balance (section 14 and parexec.model).
+Credits to any existing account (the fee paid to the coinbase, value received by a
+recipient) are BALANCE_DELTA writes unless the transaction observes that balance or
+created the account (sections 14 and 15, and parexec.model).
 """
 
 from __future__ import annotations
@@ -378,11 +379,20 @@ def test_plain_transfer_to_new_account(vm):
 
 
 def test_plain_transfer_to_existing_account_writes_only_its_balance():
+    # the value received is a credit (a delta): the recipient's balance is never read,
+    # only its existence (and its code, to run it); nonce and code are not written
     pre = base_state()
     pre.set_account(E, nonce=4, balance=3)
     r = run(CancunVM, pre, sign_tx(CancunVM, K1, 0, E, value=5, gas=21000))
-    assert r.writes == {(BALANCE, E): 8, **fee_writes(CancunVM, r, value=5)}
+    assert r.writes == {(BALANCE_DELTA, E): 5, **fee_writes(CancunVM, r, value=5)}
+    assert {loc: v for loc, v in r.reads.items() if loc[1] == E} == {
+        (EXISTS, E): True, (CODE, E): EMPTY_CODE_HASH,
+    }
     assert r.created == ()
+    assert_well_formed(r)
+    state = OverlayState(pre)
+    state.apply(r.writes, r.new_code)
+    assert (state.account(E).nonce, state.account(E).balance) == (4, 8)
 
 
 def test_zero_value_transfer_to_existing_account_writes_nothing_for_it():
@@ -945,9 +955,10 @@ def test_serial_pipeline_state_diff_is_the_writes_applied_in_order():
 
 # ----------------------------------------------------------------- 14. fee deltas
 #
-# Credits to the coinbase are BALANCE_DELTA writes without a read of its balance;
-# a transaction that observes the balance reads the exact serial value and writes
-# an absolute BALANCE (parexec.model). Every case is also checked serially: the
+# Credits to the coinbase (like credits to any existing account, section 15) are
+# BALANCE_DELTA writes without a read of its balance; a transaction that observes
+# the balance reads the exact serial value and writes an absolute BALANCE
+# (parexec.model). Every case is also checked serially: the
 # writes applied in order on an OverlayState give the balances py-evm's own State
 # reaches on its trie (evm_helpers.stock_pyevm_state).
 
@@ -1001,23 +1012,24 @@ def test_fee_delta_plain_transfer(vm):
     state, [r] = run_in_order(vm, pre, [tx])
     price, tip = prices(vm)
     assert r.success and r.gas_used == 21000
+    # both credits (the value to E, the fee to the coinbase) are deltas
     assert r.writes == {
         (NONCE, S1): 1,
         (BALANCE, S1): RICH - 5 - 21000 * price,
-        (BALANCE, E): 8,
+        (BALANCE_DELTA, E): 5,
         (BALANCE_DELTA, COINBASE): 21000 * tip,
     }
-    expected_reads = {
+    # the same reads on every fork: each credit only needs to know that its account
+    # exists (E's code is read to run it); from Spurious Dragon on E and the coinbase
+    # are touched, but their pending credits prove them non-empty for the EIP-161
+    # check, so neither nonce nor balance is read
+    assert r.reads == {
         (EXISTS, S1): True, (NONCE, S1): 0, (BALANCE, S1): RICH, (CODE, S1): EMPTY_CODE_HASH,
-        (EXISTS, E): True, (BALANCE, E): 3, (CODE, E): EMPTY_CODE_HASH,
-        # the credit only needs to know that the coinbase exists
+        (EXISTS, E): True, (CODE, E): EMPTY_CODE_HASH,
         (EXISTS, COINBASE): True,
     }
-    if vm is not HomesteadVM:
-        # EIP-161 check of the touched E (its balance is already its own write);
-        # the coinbase is touched too, but its pending credit proves it non-empty
-        expected_reads[(NONCE, E)] = 0
-    assert r.reads == expected_reads
+    assert state.account(E).balance == 8
+    assert state.diff()[(BALANCE, E)] == 8
     assert state.account(COINBASE).balance == CB_BALANCE + 21000 * tip
     assert state.diff()[(BALANCE, COINBASE)] == CB_BALANCE + 21000 * tip
     assert_matches_stock_pyevm(vm, pre, [tx], state, [S1, E, COINBASE])
@@ -1112,12 +1124,15 @@ def test_coinbase_as_sender_reads_and_writes_its_balance_exactly(gas):
     assert r.success and r.gas_used == 21000
     # charged gas * price up front, refunded the unused gas, paid the tip on 21000
     expected = RICH - 1000 - 21000 * GAS_PRICE + 21000 * TIP
-    assert r.writes == {(NONCE, S1): 1, (BALANCE, S1): expected, (BALANCE, E): 1003}
+    # the recipient E is credited with a delta (its pending credit also answers the
+    # EIP-161 check, so its nonce and balance are never read)
+    assert r.writes == {(NONCE, S1): 1, (BALANCE, S1): expected, (BALANCE_DELTA, E): 1000}
     assert r.reads == {
         (EXISTS, S1): True, (NONCE, S1): 0, (BALANCE, S1): RICH, (CODE, S1): EMPTY_CODE_HASH,
-        (EXISTS, E): True, (BALANCE, E): 3, (CODE, E): EMPTY_CODE_HASH, (NONCE, E): 0,
+        (EXISTS, E): True, (CODE, E): EMPTY_CODE_HASH,
     }
     assert state.account(S1).balance == expected
+    assert state.account(E).balance == 1003
     assert_matches_stock_pyevm(CancunVM, pre, [tx], state, [S1, E, COINBASE], coinbase=S1)
 
 
@@ -1325,7 +1340,7 @@ def test_absent_coinbase_is_created_exactly_then_credited_by_deltas():
     assert r1.writes == {
         (NONCE, S1): 1,
         (BALANCE, S1): RICH - 5 - 21000 * GAS_PRICE,
-        (BALANCE, E): 8,
+        (BALANCE_DELTA, E): 5,  # E exists: its credit is a delta in both transactions
         (EXISTS, COINBASE): True,
         (BALANCE, COINBASE): fee,
         (NONCE, COINBASE): 0,
@@ -1336,8 +1351,11 @@ def test_absent_coinbase_is_created_exactly_then_credited_by_deltas():
     # once it exists, the next fee is a delta again
     assert coinbase_writes(r2) == {(BALANCE_DELTA, COINBASE): fee}
     assert coinbase_reads(r2) == {(EXISTS, COINBASE): True}
+    assert r2.writes[(BALANCE_DELTA, E)] == 5
+    assert (BALANCE, E) not in r1.reads and (BALANCE, E) not in r2.reads
     assert state.diff()[(EXISTS, COINBASE)] is True
     assert state.account(COINBASE).balance == 2 * fee
+    assert state.account(E).balance == 13
     assert_matches_stock_pyevm(CancunVM, pre, txs, state, [S1, E, COINBASE])
 
 
@@ -1481,3 +1499,228 @@ def test_serial_pipeline_block_reward_is_settled_with_the_fees():
     assert d[(STORAGE, READER, 0)] == CB_BALANCE + fees[0]
     assert d[(BALANCE, COINBASE)] == CB_BALANCE + sum(fees) + HomesteadVM.get_block_reward()
     assert [(BALANCE_DELTA, COINBASE) in r.writes for r in outcome.tx_results] == [True, False, True]
+
+
+# ------------------------------------------------------- 15. credits to any account
+#
+# Every credit to an account that exists, whose balance the transaction has not
+# read or written and that it did not create, is deferred like the fee: value
+# received becomes a BALANCE_DELTA write with no read of the balance. Observing the
+# balance later in the transaction settles it (exact read, absolute write); a
+# revert undoes the pending credit. Each case is checked serially against
+# py-evm's own State, as in section 14.
+
+HOT = addr(0x707)  # a popular recipient: an EOA that has sent transactions (nonce 1)
+HOT_BALANCE = 3
+EMPTY = addr(0xE0)  # exists, but empty (nonce 0, no code, balance 0)
+FORWARDER = addr(0xF0)  # forwards the value it receives to HOT with CALL
+FORWARD_TO_HOT = asm(0, 0, 0, 0, "CALLVALUE", HOT, 50_000, "CALL", "POP", "STOP")
+STORE_SELFBALANCE = asm("SELFBALANCE", 0, "SSTORE", "STOP")  # slot0 = SELFBALANCE
+
+
+def only_for(result, address):
+    """(reads, writes) of ``result`` at ``address``."""
+    return (
+        {loc: v for loc, v in result.reads.items() if loc[1] == address},
+        {loc: v for loc, v in result.writes.items() if loc[1] == address},
+    )
+
+
+def test_many_transfers_to_a_hot_recipient_are_deltas_and_settle_serially():
+    keys = [key(n) for n in range(1, 7)]
+    senders = [address_of(k) for k in keys]
+    pre = MemoryState()
+    for s in senders:
+        pre.set_account(s, balance=RICH)
+    pre.set_account(COINBASE, balance=CB_BALANCE)
+    pre.set_account(HOT, nonce=1, balance=HOT_BALANCE)
+    pre.set_account(FORWARDER, nonce=1, code=FORWARD_TO_HOT)
+    # distinct senders, so that nothing but the shared recipient (and the coinbase)
+    # links the transactions; two of them pay HOT through the forwarder's CALL
+    values = [10, 11, 12, 13, 14, 15]
+    targets = [HOT, HOT, FORWARDER, HOT, FORWARDER, HOT]
+    txs = [
+        sign_tx(CancunVM, k, 0, to, value=v, gas=21000 if to == HOT else 100_000)
+        for k, to, v in zip(keys, targets, values)
+    ]
+    state, results = run_in_order(CancunVM, pre, txs)
+    assert all(r.success for r in results)
+    for r, to, v in zip(results, targets, values):
+        reads, writes = only_for(r, HOT)
+        assert writes == {(BALANCE_DELTA, HOT): v}
+        if to == HOT:
+            assert reads == {(EXISTS, HOT): True, (CODE, HOT): EMPTY_CODE_HASH}
+        else:
+            # CALL's EIP-161 emptiness check of HOT stops at its non-zero nonce
+            assert reads == {
+                (EXISTS, HOT): True, (CODE, HOT): EMPTY_CODE_HASH, (NONCE, HOT): 1,
+            }
+            # the forwarder observes its own balance (it sends value): exact, and
+            # back where it was, so nothing is written for it
+            assert r.reads[(BALANCE, FORWARDER)] == 0
+            assert only_for(r, FORWARDER)[1] == {}
+    # no transaction read anything another one wrote: run each on the pre-state
+    # alone and it reads and writes exactly what it did in block order
+    env = make_env(CancunVM, COINBASE)
+    for i, (tx, r) in enumerate(zip(txs, results)):
+        alone = execute_transaction(env, pre, tx, i)
+        assert (alone.reads, alone.writes) == (r.reads, r.writes)
+    assert state.account(HOT).balance == HOT_BALANCE + sum(values)
+    assert state.account(HOT).nonce == 1
+    assert state.diff()[(BALANCE, HOT)] == HOT_BALANCE + sum(values)
+    assert state.account(FORWARDER).balance == 0
+    assert state.account(COINBASE).balance == CB_BALANCE + TIP * sum(r.gas_used for r in results)
+    # the serial pipeline settles the deltas the same way
+    outcome = execute_block(make_block(CancunVM, txs, COINBASE), pre, SerialStrategy())
+    assert [r.writes for r in outcome.tx_results] == [r.writes for r in results]
+    assert outcome.state_diff == state.diff()
+    assert not any(loc[0] == BALANCE_DELTA for loc in outcome.state_diff)
+    assert_matches_stock_pyevm(CancunVM, pre, txs, state, [*senders, HOT, FORWARDER, COINBASE])
+
+
+@pytest.mark.parametrize("via_call", [False, True], ids=["tx_value", "call_value"])
+def test_selfbalance_after_receiving_value_sees_it_exactly(via_call):
+    # C receives value (a pending credit), then reads SELFBALANCE in the same call:
+    # the credit is settled, SELFBALANCE sees pre + value, the write is absolute
+    pre = base_state()
+    pre.set_account(C, nonce=1, balance=40, code=STORE_SELFBALANCE)
+    if via_call:
+        pre.set_account(PAYER, nonce=1, balance=1000, code=call_code(C, 100) + asm("POP", "STOP"))
+        txs = [sign_tx(CancunVM, K1, 0, PAYER), sign_tx(CancunVM, K1, 1, PAYER)]
+        value = 100
+    else:
+        txs = [sign_tx(CancunVM, K1, 0, C, value=5), sign_tx(CancunVM, K1, 1, C, value=5)]
+        value = 5
+    state, (r1, r2) = run_in_order(CancunVM, pre, txs)
+    assert r1.success and r2.success
+    for r, before in ((r1, 40), (r2, 40 + value)):
+        reads, writes = only_for(r, C)
+        assert writes == {(BALANCE, C): before + value, (STORAGE, C, 0): before + value}
+        # the read is the view value, never the transaction's own credit
+        assert reads[(BALANCE, C)] == before
+        assert (BALANCE_DELTA, C) not in r.writes
+    if via_call:
+        assert r1.writes[(BALANCE, PAYER)] == 900 and r2.writes[(BALANCE, PAYER)] == 800
+        assert r1.reads[(NONCE, C)] == 1  # CALL's emptiness check stops at the nonce
+    else:
+        assert r1.writes[(BALANCE, S1)] == RICH - 5 - r1.gas_used * GAS_PRICE
+    assert state.account(C).balance == 40 + 2 * value
+    assert state.storage(C, 0) == 40 + 2 * value
+    assert_matches_stock_pyevm(CancunVM, pre, txs, state, [S1, C, PAYER, COINBASE], [(C, 0)])
+
+
+@pytest.mark.parametrize("vm", ALL_FORKS, ids=lambda v: v.__name__)
+def test_value_call_to_absent_account_creates_it_exactly(vm):
+    # two value CALLs to NEW: the first creates it, the second credits the account
+    # this transaction created; both are exact, never deltas
+    code = call_code(NEW, 100) + asm("POP") + call_code(NEW, 50) + asm("POP", "STOP")
+    pre = base_state()
+    pre.set_account(PAYER, nonce=1, balance=1000, code=code)
+    tx = sign_tx(vm, K1, 0, PAYER)
+    state, [r] = run_in_order(vm, pre, [tx])
+    assert r.success
+    reads, writes = only_for(r, NEW)
+    assert writes == {
+        (EXISTS, NEW): True, (BALANCE, NEW): 150, (NONCE, NEW): 0, (CODE, NEW): EMPTY_CODE_HASH,
+    }
+    # seen absent: the child message's code and the exact credit's balance are
+    # the defaults of an absent account, read before it is created
+    assert reads == {(EXISTS, NEW): False, (CODE, NEW): EMPTY_CODE_HASH, (BALANCE, NEW): 0}
+    assert r.writes[(BALANCE, PAYER)] == 850
+    assert r.created == (NEW,)
+    if vm is CancunVM:
+        # 2 x (7 pushes + POP), cold then warm NEW, 2 x value 9000 - stipend 2300,
+        # 25000 for the new account once
+        assert r.gas_used == 21000 + 2 * (21 + 2) + 2600 + 100 + 2 * (9000 - 2300) + 25000
+    assert state.diff()[(EXISTS, NEW)] is True
+    assert state.account(NEW).balance == 150
+    assert_matches_stock_pyevm(vm, pre, [tx], state, [S1, PAYER, NEW, COINBASE])
+
+
+@pytest.mark.parametrize("value", [5, 0], ids=["value", "zero_value"])
+@pytest.mark.parametrize("vm", ALL_FORKS, ids=lambda v: v.__name__)
+def test_transfer_to_existing_empty_account(vm, value):
+    # EMPTY exists with nonce 0, no code and balance 0. A plain transfer touches it;
+    # from Spurious Dragon on the EIP-161 check would delete it if it were still
+    # empty. With value its pending credit proves it non-empty (balance unread) and
+    # it keeps the value; without value nothing is pending, the check reads the
+    # exact (zero) balance and deletes it.
+    pre = base_state()
+    pre.set_account(EMPTY)
+    tx = sign_tx(vm, K1, 0, EMPTY, value=value, gas=21000)
+    state, [r] = run_in_order(vm, pre, [tx])
+    assert r.success
+    reads, writes = only_for(r, EMPTY)
+    if value:
+        assert writes == {(BALANCE_DELTA, EMPTY): value}
+        assert reads == {(EXISTS, EMPTY): True, (CODE, EMPTY): EMPTY_CODE_HASH}
+        assert (state.account(EMPTY).balance, state.account(EMPTY).nonce) == (value, 0)
+        assert r.destroyed == ()
+    elif vm is HomesteadVM:
+        assert writes == {}
+        assert reads == {(EXISTS, EMPTY): True, (CODE, EMPTY): EMPTY_CODE_HASH}
+        assert state.account(EMPTY) is not None
+    else:
+        assert writes == {(EXISTS, EMPTY): False}
+        assert reads == {
+            (EXISTS, EMPTY): True, (CODE, EMPTY): EMPTY_CODE_HASH,
+            (NONCE, EMPTY): 0, (BALANCE, EMPTY): 0,
+        }
+        assert r.destroyed == (EMPTY,)
+        assert state.account(EMPTY) is None
+    assert r.writes == {**writes, **fee_writes(vm, r, value=value)}
+    assert_matches_stock_pyevm(vm, pre, [tx], state, [S1, EMPTY, COINBASE])
+
+
+def test_value_call_to_existing_empty_account_reads_its_balance_exactly():
+    # CALL charges 25000 for a value transfer to an empty account (EIP-161): that
+    # check runs before the credit and reads the exact balance, so the credit is
+    # exact too
+    pre = base_state()
+    pre.set_account(EMPTY)
+    pre.set_account(PAYER, nonce=1, balance=1000, code=call_code(EMPTY, 100) + asm("POP", "STOP"))
+    tx = sign_tx(CancunVM, K1, 0, PAYER)
+    state, [r] = run_in_order(CancunVM, pre, [tx])
+    assert r.success
+    assert r.gas_used == 21000 + 21 + 2600 + 9000 + 25000 - 2300 + 2
+    reads, writes = only_for(r, EMPTY)
+    assert writes == {(BALANCE, EMPTY): 100}
+    assert reads == {
+        (EXISTS, EMPTY): True, (CODE, EMPTY): EMPTY_CODE_HASH,
+        (NONCE, EMPTY): 0, (BALANCE, EMPTY): 0,
+    }
+    assert r.writes == {(BALANCE, PAYER): 900, **writes, **fee_writes(CancunVM, r)}
+    assert state.account(EMPTY).balance == 100
+    assert_matches_stock_pyevm(CancunVM, pre, [tx], state, [S1, PAYER, EMPTY, COINBASE])
+
+
+@pytest.mark.parametrize("outer_pays", [False, True], ids=["inner_only", "outer_and_inner"])
+def test_reverted_inner_value_call_undoes_the_credit(outer_pays):
+    # X sends 50 wei to E (nonce 1, balance 3) and reverts: that credit is undone.
+    # If C paid E 100 wei before calling X, that pending credit stays as it was.
+    x = addr(0x55)
+    pre = base_state()
+    pre.set_account(E, nonce=1, balance=3)
+    pre.set_account(x, nonce=1, balance=500, code=call_code(E, 50) + asm("POP", 0, 0, "REVERT"))
+    code = (call_code(E, 100) + asm("POP") if outer_pays else b"") + call_code(x, 0) + asm(
+        0, "SSTORE", "STOP"
+    )  # slot0 = X's CALL result
+    pre.set_account(C, nonce=1, balance=1000, code=code, storage={0: 9})
+    tx = sign_tx(CancunVM, K1, 0, C)
+    state, [r] = run_in_order(CancunVM, pre, [tx])
+    assert r.success
+    paid = 100 if outer_pays else 0
+    expected = {(STORAGE, C, 0): 0, **fee_writes(CancunVM, r)}
+    if outer_pays:
+        expected |= {(BALANCE, C): 900, (BALANCE_DELTA, E): 100}
+    assert r.writes == expected
+    assert not any(loc[1] == x for loc in r.writes)
+    # X's balance was observed (it sent value); E's never was, only whether it is
+    # empty (its nonce answers that)
+    assert r.reads[(BALANCE, x)] == 500
+    assert only_for(r, E)[0] == {
+        (EXISTS, E): True, (CODE, E): EMPTY_CODE_HASH, (NONCE, E): 1,
+    }
+    assert state.account(E).balance == 3 + paid
+    assert state.account(x).balance == 500
+    assert_matches_stock_pyevm(CancunVM, pre, [tx], state, [S1, C, x, E, COINBASE], [(C, 0)])

@@ -85,5 +85,76 @@ def verify(paths: tuple[Path, ...], strategy: str, workers: int) -> None:
     sys.exit(1 if tally.count("failed") else 0)
 
 
+def _strategy_list(ctx, param, value: str) -> list[str]:
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [n for n in names if n not in STRATEGIES]
+    if unknown or not names:
+        raise click.BadParameter(
+            f"unknown strategy {', '.join(unknown) or '(none)'}; choose from {', '.join(sorted(STRATEGIES))}"
+        )
+    return names
+
+
+@main.command()
+@click.argument("targets", nargs=-1, required=True)
+@click.option(
+    "--strategies",
+    default="serial,occ,block-stm",
+    show_default=True,
+    callback=_strategy_list,
+    help="Comma-separated strategies; serial always runs too, as the reference.",
+)
+@click.option("--workers", type=click.IntRange(min=1), default=DEFAULT_WORKERS, show_default=True,
+              help="Processes for parallel strategies (the coordinator counts as one).")
+@click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Timed runs per strategy; the median is reported.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the rows and machine facts as JSON.")
+def bench(targets, strategies, workers, repeat, json_path) -> None:
+    """Time strategies on blocks and report speedups over serial, measured in one run.
+
+    A TARGET is a fixture path as in `verify` (mainnet or Prague block dumps) or a
+    synthetic workload NAME[:k=v,...]: transfers, erc20 or chain, each taking
+    txs=N and hot=F (the share of transactions touching one hot account).
+    Every strategy's outcome must equal serial's, or the command fails.
+    """
+    import json
+
+    from rich.table import Table
+
+    from parexec.bench import BenchMismatch, bench_target, geometric_mean, load_targets, machine_info
+    from parexec.workloads import WorkloadError
+
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
+    try:
+        loaded = load_targets(list(targets))
+    except (FixtureError, WorkloadError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    rows = []
+    try:
+        for target in loaded:
+            if out.is_terminal:
+                out.print(f"[dim]bench {target.name} ({len(target.block.transactions)} txs)[/]")
+            rows.extend(bench_target(target, strategies, workers, repeat))
+    except BenchMismatch as exc:
+        click.echo(f"error: results differ from serial: {exc}", err=True)
+        sys.exit(1)
+    table = Table(title=f"parexec bench: {workers} workers, median of {repeat}")
+    for col in ("target", "strategy", "workers", "txs", "gas", "seconds", "speedup", "reexecutions"):
+        table.add_column(col, justify="left" if col in ("target", "strategy") else "right")
+    for r in rows:
+        table.add_row(r["target"], r["strategy"], str(r["workers"]), str(r["txs"]), f"{r['gas']:,}",
+                      f"{r['seconds']:.3f}", f"{r['speedup']:.2f}x", str(r["reexecutions"]))
+    out.print(table)
+    if len(loaded) > 1:
+        for name in strategies:
+            if name != "serial":
+                g = geometric_mean(r["speedup"] for r in rows if r["strategy"] == name)
+                out.print(f"geometric-mean speedup of {name}: {g:.2f}x over {len(loaded)} targets")
+    if json_path:
+        json_path.write_text(json.dumps({"rows": rows, "machine": machine_info()}, indent=1))
+
+
 if __name__ == "__main__":
     main()

@@ -78,6 +78,8 @@ class BlockEnv:
     header: object
     state_class: type
     context: ExecutionContext
+    forks: frozenset  # fork names of vm_class and its ancestors
+    max_blob_gas: int
 
     @classmethod
     def for_block(cls, block) -> "BlockEnv":
@@ -95,8 +97,13 @@ class BlockEnv:
             excess_blob_gas=getattr(header, "excess_blob_gas", None),
         )
         context._prev_hashes = block.ancestor_hashes
+        from parexec.block.validation import fork_lineage, max_blob_gas
+
         state_class = recording_state_class(block.vm_class.get_state_class())
-        return cls(block.vm_class, header, state_class, context)
+        return cls(
+            block.vm_class, header, state_class, context,
+            fork_lineage(block.vm_class), max_blob_gas(block),
+        )
 
     @property
     def coinbase(self) -> bytes:

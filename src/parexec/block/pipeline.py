@@ -1,7 +1,8 @@
 """The one path every strategy takes through a block.
 
-input block -> stateless checks -> pre-block system writes -> the strategy runs
-the transactions -> post-block writes (withdrawals, rewards) -> receipts -> outcome.
+input block -> pre-block system writes -> the strategy runs the transactions (each
+checked for validity where it executes, so signature recovery runs on the
+workers) -> post-block writes (withdrawals, rewards) -> receipts -> outcome.
 Strategies own only the transaction phase, so block semantics are written once.
 """
 
@@ -12,7 +13,7 @@ import time
 from parexec.block.env import BlockEnv
 from parexec.block.receipts import build_receipts
 from parexec.block.system import post_block_writes, pre_block_writes
-from parexec.block.validation import check_transactions_statelessly, fork_lineage
+from parexec.block.validation import fork_lineage
 from parexec.model import Block, BlockOutcome
 from parexec.state.memory import MemoryState
 from parexec.state.overlay import OverlayState
@@ -26,7 +27,6 @@ def execute_block(block: Block, pre_state: StateView, strategy, workers: int = 1
     Raises BlockRejected if the block is invalid.
     """
     started = time.perf_counter()
-    check_transactions_statelessly(block)
     env = BlockEnv.for_block(block)
     state = OverlayState(pre_state)
     state.apply(*pre_block_writes(env, block, state))

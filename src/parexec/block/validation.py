@@ -34,14 +34,6 @@ def blob_gas_of(tx) -> int:
     return get_total_blob_gas(tx) if getattr(tx, "type_id", None) == 3 else 0
 
 
-def check_transactions_statelessly(block: Block) -> None:
-    forks = fork_lineage(block.vm_class)
-    for i, tx in enumerate(block.transactions):
-        reason = stateless_violation(tx, forks, max_blob_gas(block))
-        if reason:
-            raise BlockRejected(f"invalid transaction: {reason}", i)
-
-
 def stateless_violation(tx, forks: frozenset[str], blob_gas_limit: int) -> str | None:
     try:
         tx.validate()

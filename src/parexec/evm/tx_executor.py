@@ -6,6 +6,7 @@ from eth.vm.forks.cancun.state import get_total_blob_gas
 from eth_utils import ValidationError
 
 from parexec.block.env import BlockEnv
+from parexec.block.validation import stateless_violation
 from parexec.evm import pyevm_patches
 from parexec.model import EXISTS, Log, TxResult
 
@@ -34,10 +35,13 @@ def max_cost(tx) -> int:
 def execute_transaction(env: BlockEnv, view, tx, index: int) -> TxResult:
     """Run ``tx`` on ``view`` without mutating it.
 
-    The sender must already be recovered (py-evm caches it on the object), and the
-    stateless checks (signature, intrinsic gas) done: this skips py-evm's
-    ``validate()`` call, which would check the signature again.
+    Stateless validity (signature, intrinsic gas, field rules) is checked first;
+    that recovers the sender once (py-evm caches it on the object), and py-evm's
+    own ``validate()`` is not called again during execution.
     """
+    reason = stateless_violation(tx, env.forks, env.max_blob_gas)
+    if reason:
+        raise InvalidTransaction(reason)
     state = env.new_state(view)
     try:
         state.validate_transaction(tx)

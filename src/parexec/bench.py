@@ -1,0 +1,123 @@
+"""Benchmarks: every strategy on the same blocks in one process tree, as ratios.
+
+For each target the block is loaded once; each strategy (serial always
+included, as the reference) then runs it ``repeat`` times, the strategies
+taking turns in each round so that machine noise spreads evenly. One untimed
+warm-up run per strategy comes first (it starts the worker processes and ships
+them the pre-state, which a long-running node does once). ``seconds`` is the
+median, ``speedup`` the serial median divided by this median, both from the
+same run. Every outcome is compared with serial's; a difference is an error.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from parexec import __version__
+from parexec.block.pipeline import execute_block
+from parexec.fixtures.discover import DumpCase, find_cases
+from parexec.model import BlockOutcome, FixtureError
+from parexec.strategies import get_strategy
+from parexec.workloads import build_workload, is_workload_spec
+
+
+class BenchMismatch(Exception):
+    """A strategy's outcome differs from serial execution."""
+
+
+@dataclass
+class Target:
+    name: str
+    block: object
+    pre_state: object
+
+
+def load_targets(specs: list[str]) -> list[Target]:
+    targets = []
+    for spec in specs:
+        if is_workload_spec(spec):
+            block, pre = build_workload(spec)
+            targets.append(Target(spec, block, pre))
+            continue
+        for case in find_cases([Path(spec)]):
+            if not isinstance(case, DumpCase):
+                raise FixtureError(
+                    f"{spec}: bench runs single blocks (mainnet or Prague dumps) and workloads, "
+                    f"not ethereum/tests chains ({case.name})"
+                )
+            block, pre, _ = case.load()
+            targets.append(Target(case.name, block, pre))
+    return targets
+
+
+def outcome_difference(reference: BlockOutcome, other: BlockOutcome) -> str | None:
+    for field in ("gas_used", "blob_gas_used", "logs_bloom", "receipts_root", "state_root"):
+        if getattr(reference, field) != getattr(other, field):
+            return field
+    if reference.receipts != other.receipts:
+        return "receipts"
+    if reference.state_diff != other.state_diff:
+        return "state_diff"
+    if reference.new_code != other.new_code:
+        return "new_code"
+    return None
+
+
+def bench_target(target: Target, strategies: list[str], workers: int, repeat: int, on_run=None):
+    names = ["serial"] + [s for s in strategies if s != "serial"]
+    instances = {name: get_strategy(name) for name in names}
+    times: dict[str, list[float]] = {name: [] for name in names}
+    last_stats: dict[str, dict] = {}
+    reference = execute_block(target.block, target.pre_state, instances["serial"], 1)
+    for name in names[1:]:  # warm-up: start workers, ship the pre-state
+        execute_block(target.block, target.pre_state, instances[name], workers)
+    for round_no in range(repeat):
+        order = names if round_no % 2 == 0 else names[::-1]
+        for name in order:
+            w = 1 if name == "serial" else workers
+            started = time.perf_counter()
+            outcome = execute_block(target.block, target.pre_state, instances[name], w)
+            times[name].append(time.perf_counter() - started)
+            diff = outcome_difference(reference, outcome)
+            if diff:
+                raise BenchMismatch(f"{target.name}: {name} with {w} workers differs from serial in {diff}")
+            last_stats[name] = outcome.stats
+            if on_run:
+                on_run()
+    serial_median = statistics.median(times["serial"])
+    rows = []
+    for name in names:
+        median = statistics.median(times[name])
+        stats = last_stats[name]
+        rows.append({
+            "target": target.name,
+            "strategy": name,
+            "workers": 1 if name == "serial" else workers,
+            "txs": len(target.block.transactions),
+            "gas": reference.gas_used,
+            "seconds": median,
+            "speedup": serial_median / median,
+            "reexecutions": stats.get("reexecutions", 0),
+            "runs": times[name],
+            "mode": stats.get("mode", "serial"),
+        })
+    return rows
+
+
+def machine_info() -> dict:
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "parexec": __version__,
+    }
+
+
+def geometric_mean(values) -> float:
+    values = list(values)
+    return statistics.geometric_mean(values) if values else float("nan")

@@ -1,0 +1,138 @@
+"""Synthetic blocks on Cancun rules, with signed transactions.
+
+A spec is ``NAME[:k=v,...]``:
+
+* ``transfers``: plain ETH transfers from distinct senders to distinct new accounts.
+  ``hot=F``: that share of the transactions is sent by one shared hot sender
+  (a nonce chain, so they depend on each other).
+* ``erc20``: token transfers between distinct holders of one token contract.
+  ``hot=F``: that share of the transfers go to one hot holder (its balance slot
+  is read and written by each of them).
+* ``chain``: every transaction increments one counter, so each depends on the
+  previous one.
+
+All take ``txs=N`` (default 1000) and ``seed=S``. Transactions are signed and
+handed over undecoded-fresh, so sender recovery is part of execution.
+"""
+
+from __future__ import annotations
+
+from eth.vm.forks import CancunVM
+from eth_hash.auto import keccak
+from eth_keys import keys
+
+from parexec.block.env import AncestorHashes
+from parexec.model import Block
+from parexec.state.memory import MemoryState
+from parexec.workloads.contracts import COUNTER_CODE, TOKEN_CODE
+
+
+class WorkloadError(ValueError):
+    """A workload spec that cannot be understood."""
+
+
+WORKLOADS = ("transfers", "erc20", "chain")
+DEFAULTS = {"txs": 1000, "hot": 0.0, "seed": 0}
+TOKEN = b"\x70" * 19 + b"\x01"
+COUNTER = b"\x70" * 19 + b"\x02"
+COINBASE = b"\xc0" * 20
+BLOCK_NUMBER = 20_000_000
+BASE_FEE = 7
+FUNDS = 10**21
+
+
+def is_workload_spec(text: str) -> bool:
+    return text.split(":", 1)[0] in WORKLOADS
+
+
+def parse_spec(text: str) -> tuple[str, dict]:
+    name, _, rest = text.partition(":")
+    if name not in WORKLOADS:
+        raise WorkloadError(f"unknown workload {name!r}; choose from {', '.join(WORKLOADS)}")
+    params = dict(DEFAULTS)
+    for part in filter(None, rest.split(",")):
+        key, eq, value = part.partition("=")
+        if not eq or key not in DEFAULTS:
+            raise WorkloadError(f"{text}: bad parameter {part!r} (known: {', '.join(DEFAULTS)})")
+        try:
+            params[key] = float(value) if key == "hot" else int(value)
+        except ValueError:
+            raise WorkloadError(f"{text}: {key} must be a number, got {value!r}") from None
+    if params["txs"] < 1:
+        raise WorkloadError(f"{text}: txs must be at least 1")
+    if not 0.0 <= params["hot"] <= 1.0:
+        raise WorkloadError(f"{text}: hot must be between 0 and 1")
+    return name, params
+
+
+def _key(seed: int, i: int) -> keys.PrivateKey:
+    return keys.PrivateKey(keccak(f"parexec-{seed}-{i}".encode()))
+
+
+def _is_hot(i: int, share: float) -> bool:
+    return int((i + 1) * share) > int(i * share)
+
+
+def build_workload(spec: str) -> tuple[Block, MemoryState]:
+    name, p = parse_spec(spec)
+    n, hot, seed = p["txs"], p["hot"], p["seed"]
+    pre = MemoryState(complete=True)
+    builder = CancunVM.get_transaction_builder()
+    hot_key = _key(seed, -1)
+    hot_address = hot_key.public_key.to_canonical_address()
+    hot_holder = keccak(b"hot-holder")[:20]
+    nonces: dict[bytes, int] = {}
+    signed = []
+    token_slots = {}
+    for i in range(n):
+        key = _key(seed, i)
+        if name == "transfers" and _is_hot(i, hot):
+            key = hot_key
+        sender = hot_address if key is hot_key else key.public_key.to_canonical_address()
+        if sender not in nonces:
+            pre.set_account(sender, balance=FUNDS)
+            nonces[sender] = 0
+        if name == "transfers":
+            to, value, data, gas = keccak(b"to" + i.to_bytes(4, "big"))[:20], 1, b"", 21000
+        elif name == "erc20":
+            token_slots[int.from_bytes(sender, "big")] = 10**24
+            recipient = hot_holder if _is_hot(i, hot) else keccak(b"holder" + i.to_bytes(4, "big"))[:20]
+            to, value, gas = TOKEN, 0, 80_000
+            data = recipient.rjust(32, b"\x00") + (1).to_bytes(32, "big")
+        else:
+            to, value, data, gas = COUNTER, 0, b"", 50_000
+        tx = builder.new_unsigned_dynamic_fee_transaction(
+            chain_id=1, nonce=nonces[sender], max_priority_fee_per_gas=1,
+            max_fee_per_gas=100, gas=gas, to=to, value=value, data=data, access_list=(),
+        ).as_signed_transaction(key)
+        nonces[sender] += 1
+        # Re-decode so the sender is not cached: recovery is part of execution.
+        signed.append(builder.decode(tx.encode()))
+    # An existing beneficiary, as on mainnet (a missing one is created by the
+    # first transaction, and every transaction would read its existence).
+    pre.set_account(COINBASE, nonce=1, balance=10**18)
+    if name == "erc20":
+        pre.set_account(TOKEN, nonce=1, code=TOKEN_CODE, storage=token_slots)
+    if name == "chain":
+        pre.set_account(COUNTER, nonce=1, code=COUNTER_CODE)
+    header_class = dict(CancunVM.get_block_class()._meta.fields)["header"]
+    header = header_class(
+        parent_hash=keccak(b"parent"),
+        coinbase=COINBASE,
+        difficulty=0,
+        block_number=BLOCK_NUMBER,
+        gas_limit=max(30_000_000, sum(tx.gas for tx in signed)),
+        timestamp=1_700_000_000,
+        base_fee_per_gas=BASE_FEE,
+        parent_beacon_block_root=b"\x00" * 32,
+        excess_blob_gas=0,
+    )
+    block = Block(
+        header=header,
+        transactions=signed,
+        senders=(),
+        vm_class=CancunVM,
+        ancestor_hashes=AncestorHashes(BLOCK_NUMBER, {BLOCK_NUMBER - 1: header.parent_hash}),
+        name=spec,
+    )
+    return block, pre
