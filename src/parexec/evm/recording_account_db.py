@@ -427,7 +427,12 @@ class RecordingAccountDB(AccountDatabaseAPI):
                 elif value != self.reads.get((STORAGE, address, slot), _MISSING):
                     writes[(STORAGE, address, slot)] = value
         for address, amount in self._credits.items():
-            if amount:
+            seen = self.reads.get((BALANCE, address), _MISSING)
+            if seen is not _MISSING:
+                # observed (in a frame that reverted): keep the promise that an
+                # observed balance gets an absolute write
+                writes[(BALANCE, address)] = seen + amount
+            elif amount:
                 writes[(BALANCE_DELTA, address)] = amount
         new_code = {}
         for key, value in writes.items():
