@@ -21,10 +21,14 @@ from parexec.state.root import state_root
 from parexec.state.view import StateView
 
 
-def execute_block(block: Block, pre_state: StateView, strategy, workers: int = 1) -> BlockOutcome:
+def execute_block(
+    block: Block, pre_state: StateView, strategy, workers: int = 1, with_state_root: bool = True
+) -> BlockOutcome:
     """Execute ``block`` on ``pre_state`` (not mutated) with ``strategy``.
 
-    Raises BlockRejected if the block is invalid.
+    The state root is computed when the pre-state is complete and
+    ``with_state_root`` is set (it is the same serial work for every strategy;
+    benchmarks leave it out). Raises BlockRejected if the block is invalid.
     """
     started = time.perf_counter()
     env = BlockEnv.for_block(block)
@@ -37,7 +41,7 @@ def execute_block(block: Block, pre_state: StateView, strategy, workers: int = 1
     )
     diff, new_code = state.diff(), state.new_code()
     root = None
-    if isinstance(pre_state, MemoryState) and pre_state.complete:
+    if with_state_root and isinstance(pre_state, MemoryState) and pre_state.complete:
         post = pre_state.copy()
         post.apply(diff, new_code)
         root = state_root(post)
