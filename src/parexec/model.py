@@ -112,6 +112,9 @@ class Block:
     uncles: Sequence[Any] = ()
     withdrawals: Sequence[Any] | None = None
     name: str = ""
+    # True when transactions carry no real signature and their senders are given
+    # (the Prague dump); then senders cannot be recovered, only copied.
+    senders_given: bool = False
 
     @property
     def number(self) -> int:

@@ -11,8 +11,10 @@ Messages from the coordinator (tuples):
                                     indices) each on the MV view below it; with
                                     ``chain`` each result is also recorded
                                     locally, so later tasks of the chunk see it
+    ("cancel",)                     stop the current run after the task at hand
+                                    (checked between tasks) and reply at once
     ("stop",)
-Replies: ("results", [outcome, ...]) with one outcome per task:
+Replies: ("results", [outcome, ...]) with one outcome per task done, in order:
     ("done", j, TxResult) | ("blocked", j, writer) | ("invalid", j, reason)
     | ("error", j, text)
 """
@@ -40,9 +42,13 @@ def apply_updates(mv: MVMemory, updates) -> None:
             mv.remove(update[1])
 
 
-def run_tasks(env: BlockEnv, block, mv: MVMemory, tasks, chain: bool) -> list:
+def run_tasks(env: BlockEnv, block, mv: MVMemory, tasks, chain: bool, should_stop=None) -> list:
+    """Execute ``tasks`` in order; stop early (returning what is done) when
+    ``should_stop()`` says the coordinator no longer needs the rest."""
     outcomes = []
     for j in tasks:
+        if should_stop is not None and outcomes and should_stop():
+            break
         try:
             result = execute_transaction(env, mv.view(j), block.transactions[j], j)
         except ReadEstimate as exc:
@@ -67,11 +73,14 @@ class WorkerState:
         self.env: BlockEnv | None = None
         self.mv: MVMemory | None = None
 
-    def handle(self, msg):
+    def handle(self, msg, should_stop=None):
         op = msg[0]
         if op == "run":
             apply_updates(self.mv, msg[1])
-            return ("results", run_tasks(self.env, self.block, self.mv, msg[2], msg[3]))
+            outcomes = run_tasks(self.env, self.block, self.mv, msg[2], msg[3], should_stop)
+            return ("results", outcomes)
+        if op == "cancel":  # arrived after the run it meant to cut short: nothing to do
+            return None
         if op == "block":
             if msg[1] is not None:
                 self.block = pickle.loads(msg[1])
@@ -102,6 +111,6 @@ def worker_main(conn) -> None:
             return
         if msg[0] == "stop":
             return
-        reply = state.handle(msg)
+        reply = state.handle(msg, should_stop=conn.poll)
         if reply is not None:
             conn.send(reply)

@@ -105,8 +105,11 @@ class WorkerPool:
         return self._block_payload
 
     def drain(self) -> None:
-        """Wait for and discard replies still owed (a strategy may finish a block
-        without waiting for speculation it no longer needs)."""
+        """Cut short and discard the work still in flight: strategies call it when a
+        block is done, so no worker keeps computing speculation nobody needs."""
+        for worker in self.workers:
+            if not worker.idle:
+                self._send(worker, ("cancel",))
         while any(not w.idle for w in self.workers):
             self.collect(None)
 
@@ -134,9 +137,10 @@ class WorkerPool:
         self.log = []
 
     # ------------------------------------------------------------ tasks
-    def publish(self, update) -> None:
-        """Append an MV update (see parallel.worker.apply_updates) for every worker."""
-        self.log.append(update)
+    def publish(self, update, origin: "Worker | None" = None) -> None:
+        """Append an MV update (see parallel.worker.apply_updates) for every worker;
+        ``origin``, the worker that produced it (and already holds it), is skipped."""
+        self.log.append((origin, update))
 
     def idle_workers(self) -> list[Worker]:
         return [w for w in self.workers if w.idle]
@@ -144,14 +148,14 @@ class WorkerPool:
     def submit(self, worker: Worker, tasks: list[int], chain: bool) -> None:
         if not tasks:
             raise ValueError("a request needs at least one task")
-        updates = self.log[worker.synced:]
+        updates = [u for origin, u in self.log[worker.synced:] if origin is not worker]
         worker.synced = len(self.log)
         worker.tasks = list(tasks)
         self._send(worker, ("run", updates, tasks, chain))
 
     def collect(self, timeout: float | None = 0) -> tuple[list, list[int]]:
-        """Outcomes that arrived within ``timeout`` (None: wait for at least one), and
-        the tasks of workers that died (to be executed elsewhere)."""
+        """(outcome, worker) pairs that arrived within ``timeout`` (None: wait for at
+        least one), and the tasks of workers that died (to be executed elsewhere)."""
         busy = {w.conn: w for w in self.workers if not w.idle}
         if not busy:
             return [], []
@@ -165,7 +169,7 @@ class WorkerPool:
                 self._replace(worker)
                 continue
             worker.tasks = []
-            outcomes.extend(reply[1])
+            outcomes.extend((outcome, worker) for outcome in reply[1])
         return outcomes, orphaned
 
     def _send(self, worker: Worker, msg) -> None:

@@ -41,6 +41,7 @@ from __future__ import annotations
 import heapq
 import math
 
+from parexec.model import EXISTS, HAS_STORAGE, STORAGE, STORAGE_RESET
 from parexec.parallel.commit import InOrderCommitter
 from parexec.parallel.mv_memory import MVMemory
 from parexec.parallel.worker import run_tasks
@@ -80,8 +81,9 @@ class _Run:
         self.status = [READY] * n
         self.incarnation = [0] * n
         self.results = [None] * n
-        self.reads_by_tx: list[set] = [set() for _ in range(n)]
-        self.readers: dict[bytes, set[int]] = {}  # address -> txs whose result read it
+        self.reads_by_tx: list[tuple] = [() for _ in range(n)]
+        self.readers: dict[tuple, set[int]] = {}  # location -> txs whose result read it
+        self.address_readers: dict[bytes, set[int]] = {}  # address -> txs that read any of it
         self.waiting: dict[int, list[int]] = {}  # writer -> txs blocked on it
         self.ready = list(range(n))  # a heap of indices (stale entries skipped)
         self.chunk = max(2, min(MAX_CHUNK, math.ceil(n / (8 * workers))))
@@ -106,6 +108,7 @@ class _Run:
                     self._execute_here(tasks)
                 else:
                     self._handle(pool.collect(None))
+        pool.drain()
         stats = {
             "txs": self.n,
             "mode": "parallel",
@@ -167,7 +170,8 @@ class _Run:
         for j in tasks:
             self.status[j] = RUNNING
             self.in_flight[j] = self.incarnation[j]
-            self._handle((run_tasks(self.env, self.block, self.mv, [j], chain=False), []))
+            outcomes = run_tasks(self.env, self.block, self.mv, [j], chain=False)
+            self._handle(([(o, None) for o in outcomes], []))
 
     # ------------------------------------------------------------ results
     def _handle(self, collected) -> None:
@@ -175,29 +179,30 @@ class _Run:
         for j in orphaned:  # its worker died: schedule again
             if self.in_flight.pop(j, None) is not None and self.status[j] == RUNNING:
                 self._make_ready(j)
-        for outcome in outcomes:
+        for outcome, worker in outcomes:
             kind, j = outcome[0], outcome[1]
             sent = self.in_flight.pop(j, None)
             if sent is None or sent != self.incarnation[j] or self.status[j] != RUNNING:
                 continue  # a stale execution (aborted meanwhile, or committed)
             self.executions += 1
             if kind == "done":
-                self._finish(j, outcome[2])
+                self._finish(j, outcome[2], worker)
             elif kind == "blocked":
                 self._block(j, outcome[2])
             else:  # invalid or error on speculative state: settle it at the front
                 self.status[j] = EXACT
 
-    def _finish(self, j: int, result) -> None:
+    def _finish(self, j: int, result, worker=None) -> None:
         self.results[j] = result
         self.status[j] = DONE
-        for address in self.reads_by_tx[j]:
-            self.readers.get(address, set()).discard(j)
-        addresses = {loc[1] for loc in result.reads}
-        self.reads_by_tx[j] = addresses
-        for address in addresses:
-            self.readers.setdefault(address, set()).add(j)
-        self._record(j, result)
+        for key in self.reads_by_tx[j]:
+            self.readers.get(key, set()).discard(j)
+            self.address_readers.get(key[1], set()).discard(j)
+        self.reads_by_tx[j] = tuple(result.reads)
+        for loc in result.reads:
+            self.readers.setdefault(loc, set()).add(j)
+            self.address_readers.setdefault(loc[1], set()).add(j)
+        self._record(j, result, worker)
         if not self._still_valid(j):  # its worker's replica lagged behind
             self._abort(j)
         self._wake(j)
@@ -207,15 +212,21 @@ class _Run:
             if self.status[k] == BLOCKED:
                 self._make_ready(k)
 
-    def _record(self, j: int, result) -> None:
+    def _record(self, j: int, result, worker=None) -> None:
         """Put j's writes in MV memory, tell the workers, re-validate affected readers."""
         changed = self.mv.record(j, result.writes, result.new_code)
-        self.pool.publish(("w", j, result.writes, result.new_code))
+        self.pool.publish(("w", j, result.writes, result.new_code), origin=worker)
         if not changed:
             return
         suspects = set()
-        for address in {loc[1] for loc in changed}:
-            suspects.update(self.readers.get(address, ()))
+        for loc in changed:
+            kind = loc[0]
+            if kind in (EXISTS, STORAGE_RESET):  # affects every field or slot read
+                suspects.update(self.address_readers.get(loc[1], ()))
+                continue
+            suspects.update(self.readers.get(loc, ()))
+            if kind == STORAGE:
+                suspects.update(self.readers.get((HAS_STORAGE, loc[1]), ()))
         for k in sorted(suspects):
             if k > j and self.status[k] == DONE and not self._still_valid(k):
                 self._abort(k)

@@ -43,6 +43,7 @@ class OCCStrategy:
         in_flight: set[int] = set()
         back = n
         gave_up = False
+        early = {"arrived": 0, "stale": 0}  # results, and those already stale on arrival
         children = len(pool.workers)
         while not committer.done:
             if not gave_up:
@@ -55,20 +56,17 @@ class OCCStrategy:
                     back -= size
                     pool.submit(worker, tasks, chain=False)
                     in_flight.update(tasks)
-            self._absorb(pool.collect(0), speculative, in_flight)
+            self._absorb(pool.collect(0), speculative, in_flight, committer, early)
             j = committer.next
-            if j not in speculative and j in in_flight:
-                self._absorb(pool.collect(None), speculative, in_flight)
+            if j not in speculative and j in in_flight and not gave_up:
+                self._absorb(pool.collect(None), speculative, in_flight, committer, early)
                 continue
             outcome = speculative.pop(j, None)
             result = outcome[2] if outcome is not None and outcome[0] == "done" else None
             committer.offer(result)
-            if (
-                not gave_up
-                and committer.rejected >= 8
-                and committer.rejected > committer.accepted
-            ):
+            if not gave_up and early["stale"] >= 8 and 2 * early["stale"] > early["arrived"]:
                 gave_up = True
+        pool.drain()
         stats = {
             "txs": n,
             "mode": "parallel",
@@ -81,9 +79,17 @@ class OCCStrategy:
         return committer.results, stats
 
     @staticmethod
-    def _absorb(collected, speculative, in_flight) -> None:
+    def _absorb(collected, speculative, in_flight, committer, early) -> None:
+        """Store arrived outcomes and count those already stale (a read that the
+        committed state has since changed): a cheap early sign of a dependency chain."""
         outcomes, orphaned = collected
-        for outcome in outcomes:
-            speculative[outcome[1]] = outcome
-            in_flight.discard(outcome[1])
+        for outcome, _worker in outcomes:
+            j = outcome[1]
+            in_flight.discard(j)
+            if j < committer.next:
+                continue  # committed meanwhile
+            speculative[j] = outcome
+            early["arrived"] += 1
+            if outcome[0] != "done" or not committer.is_valid(outcome[2]):
+                early["stale"] += 1
         in_flight.difference_update(orphaned)
