@@ -23,12 +23,23 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -n $(TEST_JOBS) -q tests
 
-# The whole shared data set through every strategy (slower than `make test`).
+# The whole shared data set through every strategy and worker count (slower than
+# `make test`); small test blocks are pushed through the parallel path too.
+PARALLEL_STRATEGIES := occ block-stm
 conformance: install
 	$(BIN)/parexec verify $(DATA) --strategy serial
+	set -e; for s in $(PARALLEL_STRATEGIES); do for w in 1 2 4; do \
+		echo "== $$s, $$w workers"; \
+		$(BIN)/parexec verify $(DATA) --strategy $$s --workers $$w --min-parallel-txs 2; \
+	done; done
+	PAREXEC_HYPOTHESIS_EXAMPLES=300 $(BIN)/python -m pytest -q tests/test_parallel_equivalence.py
 
+# Speedups, each measured as a ratio within one run (see README "Performance").
+BYZANTIUM_ON := $(shell ls $(DATA)/mainnet/blocks 2>/dev/null | awk '$$1 >= 4370000' | sort -n | sed 's|^|$(DATA)/mainnet/blocks/|')
 bench: install
 	$(BIN)/python benchmarks/serial_vs_pyevm.py --repeat 3
+	$(BIN)/parexec bench erc20:txs=1000 chain:txs=300 transfers:txs=1000 --workers 2 --repeat 5 --json bench-workloads.json
+	$(BIN)/parexec bench $(BYZANTIUM_ON) --workers 2 --repeat 3 --json bench-mainnet.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .hypothesis

@@ -80,19 +80,6 @@ def fresh_block(block):
     return replace(block, transactions=txs)
 
 
-def outcome_difference(reference: BlockOutcome, other: BlockOutcome) -> str | None:
-    for field in ("gas_used", "blob_gas_used", "logs_bloom", "receipts_root"):
-        if getattr(reference, field) != getattr(other, field):
-            return field
-    if reference.receipts != other.receipts:
-        return "receipts"
-    if reference.state_diff != other.state_diff:
-        return "state_diff"
-    if reference.new_code != other.new_code:
-        return "new_code"
-    return None
-
-
 def bench_target(target: Target, strategies: list[str], workers: int, repeat: int, on_run=None):
     names = ["serial"] + [s for s in strategies if s != "serial"]
     instances = {name: get_strategy(name) for name in names}
@@ -109,7 +96,7 @@ def bench_target(target: Target, strategies: list[str], workers: int, repeat: in
             started = time.perf_counter()
             outcome = execute_block(block, target.pre_state, instances[name], w, with_state_root=False)
             times[name].append(time.perf_counter() - started)
-            diff = outcome_difference(reference, outcome)
+            diff = reference.first_difference(outcome)
             if diff:
                 raise BenchMismatch(f"{target.name}: {name} with {w} workers differs from serial in {diff}")
             last_stats[name] = outcome.stats

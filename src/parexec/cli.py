@@ -41,7 +41,15 @@ def main() -> None:
     show_default=True,
     help="Worker processes for parallel strategies (serial ignores it).",
 )
-def verify(paths: tuple[Path, ...], strategy: str, workers: int) -> None:
+@click.option(
+    "--min-parallel-txs",
+    type=click.IntRange(min=2),
+    default=8,
+    show_default=True,
+    help="Blocks with fewer transactions run serially (conformance runs use 2 to "
+    "push even small test blocks through the parallel path).",
+)
+def verify(paths: tuple[Path, ...], strategy: str, workers: int, min_parallel_txs: int) -> None:
     """Execute fixtures and check every result against the expected one.
 
     A PATH is an ethereum/tests BlockchainTests file, a mainnet block folder
@@ -57,7 +65,7 @@ def verify(paths: tuple[Path, ...], strategy: str, workers: int) -> None:
     except FixtureError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    chosen = get_strategy(strategy)
+    chosen = get_strategy(strategy, min_parallel_txs=min_parallel_txs)
 
     def report(result):
         if result.status == "failed":

@@ -140,6 +140,23 @@ class BlockOutcome:
     tx_results: list[TxResult] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
 
+    def first_difference(self, other: "BlockOutcome") -> str | None:
+        """The first result field in which ``other`` differs (stats and per-tx read
+        sets may differ between strategies; results may not)."""
+        for name in ("gas_used", "blob_gas_used", "logs_bloom", "receipts_root", "state_root"):
+            if getattr(self, name) != getattr(other, name):
+                return name
+        for i, (a, b) in enumerate(zip(self.receipts, other.receipts)):
+            if a != b:
+                return f"receipt {i}"
+        if len(self.receipts) != len(other.receipts):
+            return "receipt count"
+        if self.state_diff != other.state_diff:
+            return "state_diff"
+        if self.new_code != other.new_code:
+            return "new_code"
+        return None
+
 
 class BlockRejected(Exception):
     """The block is invalid (e.g. an invalid transaction); serial execution rejects it."""

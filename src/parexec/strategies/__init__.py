@@ -12,13 +12,16 @@ STRATEGIES: dict[str, type] = {
 }
 
 
-def get_strategy(name: str) -> Strategy:
+def get_strategy(name: str, **options) -> Strategy:
+    """A strategy by name; ``min_parallel_txs`` sets the block size below which the
+    parallel strategies run serially (default 8)."""
     try:
-        return STRATEGIES[name]()
+        cls = STRATEGIES[name]
     except KeyError:
         raise ValueError(
             f"unknown strategy {name!r}; choose from: {', '.join(sorted(STRATEGIES))}"
         ) from None
+    return cls(**options)
 
 
 __all__ = ["Strategy", "STRATEGIES", "get_strategy"]

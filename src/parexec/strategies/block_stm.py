@@ -59,9 +59,12 @@ READY, RUNNING, DONE, BLOCKED, EXACT = range(5)  # EXACT: left for the front
 class BlockSTMStrategy:
     name = "block-stm"
 
+    def __init__(self, min_parallel_txs: int = MIN_PARALLEL_TXS):
+        self.min_parallel_txs = max(2, min_parallel_txs)
+
     def run_transactions(self, env, block, state, workers):
         n = len(block.transactions)
-        if workers <= 1 or n < MIN_PARALLEL_TXS:
+        if workers <= 1 or n < self.min_parallel_txs:
             results, stats = SerialStrategy().run_transactions(env, block, state, 1)
             return results, {**stats, "mode": "serial"}
         return _Run(env, block, state, workers).execute()

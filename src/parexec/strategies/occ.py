@@ -31,9 +31,12 @@ MAX_CHUNK = 64
 class OCCStrategy:
     name = "occ"
 
+    def __init__(self, min_parallel_txs: int = MIN_PARALLEL_TXS):
+        self.min_parallel_txs = max(2, min_parallel_txs)
+
     def run_transactions(self, env, block, state, workers):
         n = len(block.transactions)
-        if workers <= 1 or n < MIN_PARALLEL_TXS:
+        if workers <= 1 or n < self.min_parallel_txs:
             results, stats = SerialStrategy().run_transactions(env, block, state, 1)
             return results, {**stats, "mode": "serial"}
         pool = get_pool(workers - 1)

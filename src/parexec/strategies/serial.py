@@ -10,6 +10,9 @@ from parexec.model import BlockRejected
 class SerialStrategy:
     name = "serial"
 
+    def __init__(self, **_options):
+        pass  # no options; accepts the parallel strategies' ones
+
     def run_transactions(self, env, block, state, workers=1):
         results = []
         gas_used = blob_gas_used = 0
