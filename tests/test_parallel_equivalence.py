@@ -111,6 +111,8 @@ SD_BEN = addr(0x5D02)  # SELFDESTRUCT(BENEFICIARY)
 SD_NEW = addr(0x5D03)  # SELFDESTRUCT(NEW_BEN)
 SD_SELF = addr(0x5D04)  # SELFDESTRUCT(itself)
 SD_CONTRACTS = [SD_CB, SD_BEN, SD_NEW, SD_SELF]
+EMPTY = [addr(0xE0), addr(0xE1)]  # existing empty accounts: a touch deletes them (EIP-161)
+UNIQUE_KEYS = [key(1000 + i) for i in range(48)]  # one per position: independent senders
 
 # calldata = salt (32 bytes) | initcode. slot0 = CREATE(initcode) with CALLVALUE as
 # endowment; slot1 = CREATE2(initcode, salt).
@@ -147,6 +149,9 @@ INITCODES = [
     initcode(asm(COINBASE, "SELFDESTRUCT")),  # deploys code that self-destructs later
     asm(1, 0, "SSTORE", 0, 0, "REVERT"),  # constructor reverts
     initcode(COUNTER_CODE, asm("CALLVALUE", 3, "SSTORE")),  # a second counter
+    # constructor writes storage, the code self-destructs later (Shanghai: the storage
+    # goes with it, and CREATE2 can redeploy over the address)
+    initcode(asm(BENEFICIARY, "SELFDESTRUCT"), asm(7, 0, "SSTORE")),
 ]
 SALTS = [0, 1, 0x1234]
 
@@ -171,6 +176,15 @@ def world(vm) -> MemoryState:
             sd, nonce=1, balance=1000 * (i + 1),
             code=asm(to or sd, "SELFDESTRUCT"), storage={0: 1, i + 1: 5},
         )
+    for a in EMPTY:
+        pre.set_account(a)
+    for k in UNIQUE_KEYS:
+        pre.set_account(address_of(k), balance=RICH)
+    # Where CREATE2 will deploy: a funded account without code (creation keeps the
+    # balance), and a storage-only account (EIP-7610: creation collides; it is also
+    # EIP-161 empty, so a touch deletes it with its storage).
+    pre.set_account(CANDIDATES[0], balance=5)
+    pre.set_account(CANDIDATES[len(INITCODES)], storage={3: 1})
     # The EIP-4788 contract, so that Cancun blocks have pre-block system writes.
     pre.set_account(BEACON_ROOTS_ADDRESS, nonce=1, code=BEACON_ROOTS_CONTRACT_CODE)
     return pre
@@ -189,7 +203,7 @@ CANDIDATES = created_candidates()
 TARGETS = (
     SENDERS + NEW_SENDERS + [POOR, COINBASE, BENEFICIARY, NEW_BEN, TOKEN, COUNTER, PROXY,
                              CB_READER, REVERTER, addr(0xA1), addr(0xA2)]
-    + SD_CONTRACTS + CANDIDATES
+    + SD_CONTRACTS + EMPTY + CANDIDATES
 )
 
 # ------------------------------------------------------------------ operations
@@ -199,7 +213,8 @@ KINDS = [
     "factory", "factory", "selfdestruct", "revert", "proxy", "proxy", "cb_read",
     "bal_read", "beacon",
 ]
-SENDER_CHOICES = ["s0", "s1", "s2", "s3", "s0", "s1", "cb", "poor", "new0", "new1", "new2"]
+SENDER_CHOICES = ["s0", "s1", "s2", "s3", "s0", "s1", "cb", "poor", "new0", "new1", "new2",
+                  "u", "u", "u", "u", "u", "u"]  # u: a sender of its own (no nonce chain)
 VALUES = [0, 0, 1, 777, FUND]
 
 
@@ -225,8 +240,10 @@ INVALID_KINDS = ["nonce_gap", "nonce_replay", "too_poor", "poor_overspend", "tip
                  "intrinsic_gas", "unfunded_new"]
 
 
-def _sender_key(choice: str, funded: set[bytes]):
+def _sender_key(choice: str, funded: set[bytes], position: int):
     """The key of an Op's sender; an unfunded new key falls back to a rich sender."""
+    if choice == "u":
+        return UNIQUE_KEYS[position]
     if choice == "cb":
         return CB_KEY
     if choice == "poor":
@@ -266,7 +283,7 @@ def build_txs(vm, ops: list[Op], invalid: tuple[int, str] | None = None):
         kind = op.kind
         # The poor sender only makes small plain transfers: valid until its few wei
         # run out (then serial rejects the block, and so must every strategy).
-        k = _sender_key(op.sender if kind == "transfer" or op.sender != "poor" else "s3", funded)
+        k = _sender_key(op.sender if kind == "transfer" or op.sender != "poor" else "s3", funded, i)
         if kind == "beacon" and not cancun:
             kind = "counter"
         if kind == "transfer":

@@ -25,7 +25,7 @@ from pathlib import Path
 from parexec import __version__
 from parexec.block.pipeline import execute_block
 from parexec.fixtures.discover import DumpCase, find_cases
-from parexec.model import BlockOutcome, FixtureError
+from parexec.model import FixtureError
 from parexec.strategies import get_strategy
 from parexec.workloads import build_workload, is_workload_spec
 

@@ -47,6 +47,11 @@ BALANCE_DELTA = "balance_delta"
 EMPTY_CODE_HASH: bytes = EMPTY_SHA3
 EMPTY_TRIE_ROOT: bytes = BLANK_ROOT_HASH
 
+# The account-field locations: their Account attribute, and their value when the
+# account does not exist.
+FIELD_ATTR = {NONCE: "nonce", BALANCE: "balance", CODE: "code_hash"}
+FIELD_DEFAULT = {NONCE: 0, BALANCE: 0, CODE: EMPTY_CODE_HASH}
+
 Location = tuple
 ReadSet = dict  # Location -> value seen in the view
 WriteSet = dict  # Location -> final value

@@ -20,6 +20,8 @@ from eth.db.journal import get_next_checkpoint
 from eth_hash.auto import keccak
 
 from parexec.model import (
+    FIELD_ATTR,
+    FIELD_DEFAULT,
     BALANCE,
     BALANCE_DELTA,
     CODE,
@@ -35,8 +37,6 @@ from parexec.model import (
 from parexec.state.view import StateView
 
 _MISSING = object()
-_DEFAULTS = {NONCE: 0, BALANCE: 0, CODE: EMPTY_CODE_HASH}
-_ATTR = {NONCE: "nonce", BALANCE: "balance", CODE: "code_hash"}
 _DUMMY_ROOT = b"\x00" * 32
 
 # undo-log entry kinds
@@ -108,11 +108,11 @@ class RecordingAccountDB(AccountDatabaseAPI):
         if v is not _MISSING:
             return v
         if (EXISTS, address) in self._fields:  # fresh account
-            return _DEFAULTS[kind]
+            return FIELD_DEFAULT[kind]
         v = self.reads.get(key, _MISSING)
         if v is _MISSING:
             acc = self._view_account(address)
-            v = _DEFAULTS[kind] if acc is None else getattr(acc, _ATTR[kind])
+            v = FIELD_DEFAULT[kind] if acc is None else getattr(acc, FIELD_ATTR[kind])
             self.reads[key] = v
         return v
 
@@ -151,12 +151,12 @@ class RecordingAccountDB(AccountDatabaseAPI):
         if v is not _MISSING:
             return v
         if (EXISTS, address) in self._fields:
-            return _DEFAULTS[kind]
+            return FIELD_DEFAULT[kind]
         acc = self._view_account(address)
-        return _DEFAULTS[kind] if acc is None else getattr(acc, _ATTR[kind])
+        return FIELD_DEFAULT[kind] if acc is None else getattr(acc, FIELD_ATTR[kind])
 
     def _create_fresh(self, address: bytes) -> None:
-        for kind in _DEFAULTS:
+        for kind in FIELD_DEFAULT:
             key = (kind, address)
             if key in self._fields:
                 self._put_field_delete(key)
@@ -328,7 +328,7 @@ class RecordingAccountDB(AccountDatabaseAPI):
 
     def delete_account(self, address) -> None:
         self._settle_credit(address)
-        for kind in _DEFAULTS:
+        for kind in FIELD_DEFAULT:
             key = (kind, address)
             if key in self._fields:
                 self._put_field_delete(key)
@@ -409,10 +409,10 @@ class RecordingAccountDB(AccountDatabaseAPI):
                 wiped = True
                 if view_acc is None:
                     writes[(EXISTS, address)] = True
-                for kind, default in _DEFAULTS.items():
+                for kind, default in FIELD_DEFAULT.items():
                     writes[(kind, address)] = fields.get((kind, address), default)
             else:
-                for kind in _DEFAULTS:
+                for kind in FIELD_DEFAULT:
                     v = fields.get((kind, address), _MISSING)
                     if v is not _MISSING:
                         if (kind, address) not in self.reads or v != self.reads[(kind, address)]:

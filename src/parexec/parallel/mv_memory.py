@@ -17,6 +17,8 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 
 from parexec.model import (
+    FIELD_ATTR,
+    FIELD_DEFAULT,
     BALANCE,
     BALANCE_DELTA,
     CODE,
@@ -66,7 +68,6 @@ class ReadEstimate(Exception):
         self.blocking = blocking
 
 
-_FIELD_DEFAULTS = {NONCE: 0, BALANCE: 0, CODE: EMPTY_CODE_HASH}
 
 
 def expand_writes(writes: WriteSet) -> dict:
@@ -169,7 +170,7 @@ class MVMemory:
             if entry is not None:
                 return entry
             acc = self.base.account(address)
-            return _FIELD_DEFAULTS[kind] if acc is None else getattr(acc, _ATTR[kind])
+            return FIELD_DEFAULT[kind] if acc is None else getattr(acc, FIELD_ATTR[kind])
         # balance: absolute value or base, plus the credits above it
         credit = 0
         order = self.order.get(loc) or ()
@@ -221,7 +222,7 @@ class MVMemory:
         if kind == HAS_STORAGE:
             return self.has_storage(loc[1], tx)
         if not self.exists(loc[1], tx):
-            return _FIELD_DEFAULTS[kind]
+            return FIELD_DEFAULT[kind]
         return self.field(kind, loc[1], tx)
 
     def code(self, code_hash: bytes) -> bytes:
@@ -232,7 +233,6 @@ class MVMemory:
         return MVView(self, tx)
 
 
-_ATTR = {NONCE: "nonce", BALANCE: "balance", CODE: "code_hash"}
 
 
 def _known_slots(view, address: bytes):

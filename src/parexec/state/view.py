@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import Protocol
 
 from parexec.model import (
-    BALANCE,
-    CODE,
-    EMPTY_CODE_HASH,
+    FIELD_ATTR,
+    FIELD_DEFAULT,
     EXISTS,
     HAS_STORAGE,
-    NONCE,
     STORAGE,
     Account,
 )
@@ -30,8 +28,6 @@ class StateView(Protocol):
         ...
 
 
-_ATTR = {NONCE: "nonce", BALANCE: "balance", CODE: "code_hash"}
-_DEFAULT = {NONCE: 0, BALANCE: 0, CODE: EMPTY_CODE_HASH}
 
 
 def read_value(view: StateView, loc: tuple):
@@ -45,4 +41,4 @@ def read_value(view: StateView, loc: tuple):
     acc = view.account(loc[1])
     if kind == EXISTS:
         return acc is not None
-    return _DEFAULT[kind] if acc is None else getattr(acc, _ATTR[kind])
+    return FIELD_DEFAULT[kind] if acc is None else getattr(acc, FIELD_ATTR[kind])

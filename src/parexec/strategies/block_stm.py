@@ -47,26 +47,18 @@ from parexec.parallel.mv_memory import MVMemory
 from parexec.parallel.worker import run_tasks
 from parexec.parallel.worker_pool import get_pool
 from parexec.state.overlay import OverlayState
-from parexec.strategies.serial import SerialStrategy
+from parexec.strategies.base import ParallelStrategy
 
-MIN_PARALLEL_TXS = 8
 MAX_INCARNATIONS = 3
 MAX_CHUNK = 16
 
 READY, RUNNING, DONE, BLOCKED, EXACT = range(5)  # EXACT: left for the front
 
 
-class BlockSTMStrategy:
+class BlockSTMStrategy(ParallelStrategy):
     name = "block-stm"
 
-    def __init__(self, min_parallel_txs: int = MIN_PARALLEL_TXS):
-        self.min_parallel_txs = max(2, min_parallel_txs)
-
-    def run_transactions(self, env, block, state, workers):
-        n = len(block.transactions)
-        if workers <= 1 or n < self.min_parallel_txs:
-            results, stats = SerialStrategy().run_transactions(env, block, state, 1)
-            return results, {**stats, "mode": "serial"}
+    def run_parallel(self, env, block, state, workers):
         return _Run(env, block, state, workers).execute()
 
 

@@ -22,23 +22,16 @@ import math
 
 from parexec.parallel.commit import InOrderCommitter
 from parexec.parallel.worker_pool import get_pool
-from parexec.strategies.serial import SerialStrategy
+from parexec.strategies.base import ParallelStrategy
 
-MIN_PARALLEL_TXS = 8  # below this a block runs serially: dispatch costs more than it saves
 MAX_CHUNK = 64
 
 
-class OCCStrategy:
+class OCCStrategy(ParallelStrategy):
     name = "occ"
 
-    def __init__(self, min_parallel_txs: int = MIN_PARALLEL_TXS):
-        self.min_parallel_txs = max(2, min_parallel_txs)
-
-    def run_transactions(self, env, block, state, workers):
+    def run_parallel(self, env, block, state, workers):
         n = len(block.transactions)
-        if workers <= 1 or n < self.min_parallel_txs:
-            results, stats = SerialStrategy().run_transactions(env, block, state, 1)
-            return results, {**stats, "mode": "serial"}
         pool = get_pool(workers - 1)
         pool.start_block(state.base, block, state.diff(), state.new_code())
         committer = InOrderCommitter(env, block, state, pool)
