@@ -148,9 +148,11 @@ class BlockOutcome:
     def first_difference(self, other: "BlockOutcome") -> str | None:
         """The first result field in which ``other`` differs (stats and per-tx read
         sets may differ between strategies; results may not)."""
-        for name in ("gas_used", "blob_gas_used", "logs_bloom", "receipts_root", "state_root"):
+        for name in ("gas_used", "blob_gas_used", "logs_bloom", "receipts_root"):
             if getattr(self, name) != getattr(other, name):
                 return name
+        if None not in (self.state_root, other.state_root) and self.state_root != other.state_root:
+            return "state_root"  # compared when both were computed
         for i, (a, b) in enumerate(zip(self.receipts, other.receipts)):
             if a != b:
                 return f"receipt {i}"
