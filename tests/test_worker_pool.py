@@ -106,19 +106,24 @@ def test_worker_killed_while_executing_is_replaced(name, doomed, fresh_pool, mon
 
 @pytest.mark.parametrize("name", PARALLEL)
 def test_worker_killed_from_outside_after_getting_tasks(name, fresh_pool, monkeypatch):
-    """os.kill(worker.process.pid, SIGKILL) right after the first request of the block
-    was sent: its tasks come back as orphaned and are executed elsewhere."""
+    """os.kill(worker.process.pid, SIGKILL) once the first request of the block was
+    sent to it, before it replied: its tasks come back as orphaned and are executed
+    elsewhere."""
     block, pre = build_workload("erc20:txs=60,hot=0.2")
     serial = serial_outcome(block, pre)
     killed = []
     submit = WorkerPool.submit
 
     def submit_then_kill(self, worker, tasks, chain):
+        if killed:
+            return submit(self, worker, tasks, chain)
+        # stopped first, so that it surely dies before it can reply (the request
+        # is small: it waits in the pipe)
+        os.kill(worker.process.pid, signal.SIGSTOP)
         submit(self, worker, tasks, chain)
-        if not killed:
-            os.kill(worker.process.pid, signal.SIGKILL)
-            worker.process.join(timeout=10)
-            killed.append((worker.process.pid, list(tasks)))
+        os.kill(worker.process.pid, signal.SIGKILL)
+        worker.process.join(timeout=10)
+        killed.append((worker.process.pid, list(tasks)))
 
     monkeypatch.setattr(WorkerPool, "submit", submit_then_kill)
     pool = get_pool(2)
@@ -143,7 +148,7 @@ def test_worker_dead_while_idle_mid_block(name, fresh_pool, monkeypatch):
     """A worker dies between two of its requests in one block (after replying, before
     the next submit): the next submit finds its pipe broken. The block must still
     complete and equal serial."""
-    block, pre = build_workload("erc20:txs=120,hot=0.2")
+    block, pre = build_workload("erc20:txs=60,hot=0.2")
     serial = serial_outcome(block, pre)
     calls = []
     submit = WorkerPool.submit
@@ -158,7 +163,7 @@ def test_worker_dead_while_idle_mid_block(name, fresh_pool, monkeypatch):
     monkeypatch.setattr(WorkerPool, "submit", kill_then_submit)
     pool = get_pool(2)
     before = pool.replaced
-    with time_limit(20):
+    with time_limit(8):  # the block takes well under a second
         outcome = execute_block(block, pre, get_strategy(name), 3)
     assert len(calls) >= 3
     assert pool.replaced - before == 1

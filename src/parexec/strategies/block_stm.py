@@ -98,7 +98,8 @@ class _Run:
             if committer.done:
                 break
             if self.status[committer.next] == RUNNING:
-                tasks = self._take_ready(self.chunk)
+                # one at a time, so finished workers are served again promptly
+                tasks = self._take_ready(1)
                 if tasks:
                     self._execute_here(tasks)
                 else:
