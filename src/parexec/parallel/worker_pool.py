@@ -57,6 +57,7 @@ class WorkerPool:
         self._block_msg = None
         self.log: list = []  # MV updates of the current block, in order
         self.replaced = 0
+        self._orphaned: list[int] = []  # tasks of workers that died before taking them
 
     # ------------------------------------------------------------ lifecycle
     def resize(self, n: int) -> None:
@@ -135,6 +136,7 @@ class WorkerPool:
             worker.synced = 0
             worker.tasks = []
         self.log = []
+        self._orphaned = []
 
     # ------------------------------------------------------------ tasks
     def publish(self, update, origin: "Worker | None" = None) -> None:
@@ -151,15 +153,19 @@ class WorkerPool:
         updates = [u for origin, u in self.log[worker.synced:] if origin is not worker]
         worker.synced = len(self.log)
         worker.tasks = list(tasks)
-        self._send(worker, ("run", updates, tasks, chain))
+        if not self._send(worker, ("run", updates, tasks, chain)):
+            self._orphaned.extend(tasks)  # it died while idle: report them on collect
 
     def collect(self, timeout: float | None = 0) -> tuple[list, list[int]]:
         """(outcome, worker) pairs that arrived within ``timeout`` (None: wait for at
         least one), and the tasks of workers that died (to be executed elsewhere)."""
+        orphaned, self._orphaned = self._orphaned, []
         busy = {w.conn: w for w in self.workers if not w.idle}
         if not busy:
-            return [], []
-        outcomes, orphaned = [], []
+            return [], orphaned
+        if orphaned:
+            timeout = 0  # the caller has work to redo at once
+        outcomes = []
         for conn in wait(list(busy), timeout):
             worker = busy[conn]
             try:
@@ -172,11 +178,14 @@ class WorkerPool:
             outcomes.extend((outcome, worker) for outcome in reply[1])
         return outcomes, orphaned
 
-    def _send(self, worker: Worker, msg) -> None:
+    def _send(self, worker: Worker, msg) -> bool:
+        """Send, or replace a worker found dead; returns whether it was sent."""
         try:
             worker.conn.send(msg)
+            return True
         except OSError:
             self._replace(worker)
+            return False
 
     def _replace(self, worker: Worker) -> None:
         """Swap a dead worker for a fresh one holding the current base and block."""
