@@ -85,6 +85,7 @@ class TxResult:
     success: bool
     logs: tuple[Log, ...]
     blob_gas_used: int = 0
+    bloom: int = 0  # of this transaction's logs (computed where it executed)
     created: tuple[bytes, ...] = ()
     destroyed: tuple[bytes, ...] = ()
     error: str | None = None  # the EVM error of a failed (but valid) tx

@@ -7,6 +7,8 @@ from eth.vm.forks.byzantium.constants import (
     EIP658_TRANSACTION_STATUS_CODE_SUCCESS,
 )
 from eth.db.trie import make_trie_root_and_nodes
+from eth.rlp.logs import Log
+from eth.rlp.receipts import Receipt as RlpReceipt
 
 from parexec.block.validation import fork_lineage
 from parexec.model import Block, Receipt, TxResult
@@ -39,7 +41,7 @@ def build_receipts(
                 if result.success
                 else EIP658_TRANSACTION_STATUS_CODE_FAILURE
             )
-        receipt = tx.make_receipt(status, cumulative, logs)
+        receipt = _make_receipt(tx, status, cumulative, logs, result.bloom)
         evm_receipts.append(receipt)
         bloom |= receipt.bloom
         receipts.append(
@@ -55,3 +57,18 @@ def build_receipts(
     root_hash, _ = make_trie_root_and_nodes(tuple(evm_receipts))
     return receipts, root_hash, bloom
 
+
+
+def _make_receipt(tx, status, cumulative_gas: int, log_entries, bloom: int):
+    """tx.make_receipt, but with the bloom the executing worker already computed
+    (py-evm would recompute it here, serially)."""
+    inner = RlpReceipt(
+        state_root=status,
+        gas_used=cumulative_gas,
+        logs=[Log(address, topics, data) for address, topics, data in log_entries],
+        bloom=bloom,
+    )
+    type_id = getattr(tx, "type_id", None)
+    if not type_id:
+        return inner
+    return tx.receipt_builder.typed_receipt_class(type_id, inner)

@@ -90,6 +90,8 @@ def check_fits_in_block(block: Block, index: int, gas_used: int, blob_gas_used: 
             index,
         )
     blob = blob_gas_of(tx)
+    if not blob:
+        return
     limit = max_blob_gas(block)
-    if blob and blob_gas_used + blob > limit:
+    if blob_gas_used + blob > limit:
         raise BlockRejected(f"blob gas {blob_gas_used + blob} exceeds the block maximum {limit}", index)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+
+from eth.rlp.logs import Log as RlpLog
 from eth.vm.forks.cancun.state import get_total_blob_gas
+from eth_bloom import BloomFilter
 from eth_utils import ValidationError
 
 from parexec.block.env import BlockEnv
@@ -62,10 +66,12 @@ def execute_transaction(env: BlockEnv, view, tx, index: int) -> TxResult:
 
     db = state._account_db
     writes, new_code = db.write_set()
-    logs = tuple(
-        Log(address, tuple(topics), data)
-        for address, topics, data in computation.get_log_entries()
-    )
+    entries = computation.get_log_entries()
+    logs = tuple(Log(address, tuple(topics), data) for address, topics, data in entries)
+    bloom = 0
+    if entries:
+        bloomables = itertools.chain.from_iterable(RlpLog(*e).bloomables for e in entries)
+        bloom = int(BloomFilter.from_iterable(bloomables))
     created = tuple(k[1] for k, v in writes.items() if k[0] == EXISTS and v)
     destroyed = tuple(k[1] for k, v in writes.items() if k[0] == EXISTS and not v)
     return TxResult(
@@ -77,6 +83,7 @@ def execute_transaction(env: BlockEnv, view, tx, index: int) -> TxResult:
         success=not computation.is_error,
         logs=logs,
         blob_gas_used=get_total_blob_gas(tx) if getattr(tx, "type_id", None) == 3 else 0,
+        bloom=bloom,
         created=created,
         destroyed=destroyed,
         error=None if not computation.is_error else repr(computation.error),
