@@ -86,6 +86,7 @@ class TxResult:
     logs: tuple[Log, ...]
     blob_gas_used: int = 0
     bloom: int = 0  # of this transaction's logs (computed where it executed)
+    logs_rlp: bytes = b"\xc0"  # RLP of the logs as a receipt holds them (ditto)
     created: tuple[bytes, ...] = ()
     destroyed: tuple[bytes, ...] = ()
     error: str | None = None  # the EVM error of a failed (but valid) tx

@@ -6,9 +6,8 @@ from eth.vm.forks.byzantium.constants import (
     EIP658_TRANSACTION_STATUS_CODE_FAILURE,
     EIP658_TRANSACTION_STATUS_CODE_SUCCESS,
 )
-from eth.db.trie import make_trie_root_and_nodes
-from eth.rlp.logs import Log
-from eth.rlp.receipts import Receipt as RlpReceipt
+import rlp
+from eth.db.trie import _make_trie_root_and_nodes
 
 from parexec.block.validation import fork_lineage
 from parexec.model import Block, Receipt, TxResult
@@ -22,15 +21,17 @@ def build_receipts(
     Before Byzantium a receipt carries the state root after its transaction; pass
     ``state_roots`` when they are known (a complete pre-state), otherwise the
     receipt gets an empty root and the receipts root cannot match the chain's.
+
+    Only the cumulative gas is new here: bloom and logs were encoded where each
+    transaction executed, so this serial step is little more than concatenation.
     """
     pre_byzantium = "byzantium" not in fork_lineage(block.vm_class)
-    evm_receipts = []
+    encoded = []
     receipts = []
     cumulative = 0
     bloom = 0
     for i, (tx, result) in enumerate(zip(block.transactions, results)):
         cumulative += result.gas_used
-        logs = tuple((log.address, log.topics, log.data) for log in result.logs)
         if pre_byzantium:
             root = state_roots[i] if state_roots else b""
             status = root
@@ -41,34 +42,37 @@ def build_receipts(
                 if result.success
                 else EIP658_TRANSACTION_STATUS_CODE_FAILURE
             )
-        receipt = _make_receipt(tx, status, cumulative, logs, result.bloom)
-        evm_receipts.append(receipt)
-        bloom |= receipt.bloom
+        tx_type = getattr(tx, "type_id", None) or 0
+        encoded.append(_encode_receipt(tx_type, status, cumulative, result.bloom, result.logs_rlp))
+        bloom |= result.bloom
         receipts.append(
             Receipt(
-                tx_type=getattr(tx, "type_id", None) or 0,
+                tx_type=tx_type,
                 success=result.success,
                 cumulative_gas_used=cumulative,
                 logs=result.logs,
-                bloom=receipt.bloom,
+                bloom=result.bloom,
                 state_root=root or None,
             )
         )
-    root_hash, _ = make_trie_root_and_nodes(tuple(evm_receipts))
+    root_hash, _ = _make_trie_root_and_nodes(tuple(encoded))
     return receipts, root_hash, bloom
 
 
-
-def _make_receipt(tx, status, cumulative_gas: int, log_entries, bloom: int):
-    """tx.make_receipt, but with the bloom the executing worker already computed
-    (py-evm would recompute it here, serially)."""
-    inner = RlpReceipt(
-        state_root=status,
-        gas_used=cumulative_gas,
-        logs=[Log(address, topics, data) for address, topics, data in log_entries],
-        bloom=bloom,
+def _encode_receipt(tx_type: int, status: bytes, cumulative_gas: int, bloom: int, logs_rlp: bytes) -> bytes:
+    """RLP [status, cumulative gas, bloom (256 bytes), logs], typed receipts prefixed
+    with their type byte (EIP-2718): what py-evm's Receipt.encode() produces."""
+    payload = (
+        rlp.encode(status)
+        + rlp.encode(cumulative_gas)
+        + rlp.encode(bloom.to_bytes(256, "big"))
+        + logs_rlp
     )
-    type_id = getattr(tx, "type_id", None)
-    if not type_id:
-        return inner
-    return tx.receipt_builder.typed_receipt_class(type_id, inner)
+    n = len(payload)
+    if n < 56:
+        prefix = bytes([0xC0 + n])
+    else:
+        size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+        prefix = bytes([0xF7 + len(size)]) + size
+    body = prefix + payload
+    return bytes([tx_type]) + body if tx_type else body

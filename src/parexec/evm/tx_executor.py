@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import rlp
 from eth.rlp.logs import Log as RlpLog
 from eth.vm.forks.cancun.state import get_total_blob_gas
 from eth_bloom import BloomFilter
@@ -68,10 +69,13 @@ def execute_transaction(env: BlockEnv, view, tx, index: int) -> TxResult:
     writes, new_code = db.write_set()
     entries = computation.get_log_entries()
     logs = tuple(Log(address, tuple(topics), data) for address, topics, data in entries)
-    bloom = 0
+    bloom, logs_rlp = 0, b"\xc0"
     if entries:
         bloomables = itertools.chain.from_iterable(RlpLog(*e).bloomables for e in entries)
         bloom = int(BloomFilter.from_iterable(bloomables))
+        logs_rlp = rlp.encode(
+            [[a, [t.to_bytes(32, "big") for t in topics], d] for a, topics, d in entries]
+        )
     created = tuple(k[1] for k, v in writes.items() if k[0] == EXISTS and v)
     destroyed = tuple(k[1] for k, v in writes.items() if k[0] == EXISTS and not v)
     return TxResult(
@@ -84,6 +88,7 @@ def execute_transaction(env: BlockEnv, view, tx, index: int) -> TxResult:
         logs=logs,
         blob_gas_used=get_total_blob_gas(tx) if getattr(tx, "type_id", None) == 3 else 0,
         bloom=bloom,
+        logs_rlp=logs_rlp,
         created=created,
         destroyed=destroyed,
         error=None if not computation.is_error else repr(computation.error),
