@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/parexec verify $(DATA)/mainnet $(DATA)/mainnet-prague
+	$(BIN)/parexec verify $(DATA)/mainnet $(DATA)/mainnet-prague --strategy occ --workers 2
+	$(BIN)/parexec bench erc20:txs=1000 --workers 2 --repeat 3
 
 test: install
 	$(BIN)/python -m pytest -n $(TEST_JOBS) -q tests
