@@ -8,17 +8,16 @@ parexec / py-evm is measured in one run.
 What each side does, and what is timed:
 
 * parexec, "block": ``execute_block(block, pre_state, SerialStrategy())``, the
-  whole pipeline: stateless checks (``tx.validate()``, which includes one
-  signature check per transaction), the pre-block system writes, the
-  transactions, the post-block writes (withdrawals, rewards), receipts and the
-  state diff.
+  whole pipeline: the pre-block system writes, the transactions, the post-block
+  writes (withdrawals, rewards), receipts and the state diff.
 * parexec, "loop": the transaction phase of that same ``execute_block`` call,
   i.e. ``SerialStrategy.run_transactions`` (timed by a thin wrapper around the
-  strategy, so no extra run is needed). Per transaction: a py-evm State of the
-  block's fork over parexec's RecordingAccountDB, ``validate_transaction``
-  against the state (nonce, balance, fee caps) but *no* signature check, the
-  message, the computation, finalisation, and applying the write set to the
-  block's overlay.
+  strategy, so no extra run is needed). Per transaction: the stateless validity
+  checks (``tx.validate()``: one signature check), a py-evm State of the block's
+  fork over parexec's RecordingAccountDB, ``validate_transaction`` against the
+  state (nonce, balance, fee caps), the message, the computation, finalisation,
+  the logs bloom and log encoding for the receipt, and applying the write set to
+  the block's overlay.
 * py-evm: a stock py-evm State of the block's fork over its own trie-backed
   AccountDB on an ``AtomicDB`` holding the pre-state, then for every
   transaction ``state.lock_changes(); state.apply_transaction(tx)``.
@@ -112,29 +111,15 @@ class PyEvmBaseline:
     def __init__(self, block, pre_state):
         from eth.constants import BLANK_ROOT_HASH
         from eth.db.atomic import AtomicDB
-        from eth.vm.execution_context import ExecutionContext
-
+        from parexec.block.env import BlockEnv
         from parexec.model import EMPTY_CODE_HASH
 
         self.block = block
         self.vm_class = block.vm_class
         self.state_class = self.vm_class.get_state_class()
-        header = block.header
-        self.context = ExecutionContext(
-            coinbase=header.coinbase,
-            timestamp=header.timestamp,
-            block_number=header.block_number,
-            difficulty=header.difficulty,
-            mix_hash=header.mix_hash,
-            gas_limit=header.gas_limit,
-            prev_hashes=(),
-            chain_id=1,
-            base_fee_per_gas=getattr(header, "base_fee_per_gas", None),
-            excess_blob_gas=getattr(header, "excess_blob_gas", None),
-        )
-        # py-evm wraps prev_hashes in a lazy CachedIterable; BLOCKHASH wants an
-        # indexable sequence.
-        self.context._prev_hashes = block.ancestor_hashes
+        # The same plain py-evm ExecutionContext parexec builds (chain id 1, an
+        # indexable ancestor-hash sequence for BLOCKHASH).
+        self.context = BlockEnv.for_block(block).context
 
         self.db = AtomicDB()
         state = self.state_class(self.db, self.context, BLANK_ROOT_HASH)
