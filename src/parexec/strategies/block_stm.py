@@ -32,8 +32,9 @@ The adaptation to processes (CPython threads cannot run py-evm in parallel):
 
 Safety: a transaction is speculatively re-executed at most MAX_INCARNATIONS
 times, after which it waits for the front; if aborts exceed the number of
-transactions the workers get no more tasks and the coordinator finishes the
-block serially. Small blocks run serially.
+transactions, or outrun accepted results two to one (a dependency chain), the
+workers get no more tasks and the coordinator finishes the block serially.
+Small blocks run serially.
 """
 
 from __future__ import annotations
@@ -245,8 +246,10 @@ class _Run:
         self.results[k] = None
         self.mv.mark_estimate(k)
         self.pool.publish(("e", k))
-        if self.aborts > self.n:
-            self.storm = True  # retry storm: the front finishes the block alone
+        if self.aborts > self.n or (self.aborts >= 16 and self.aborts > 2 * self.committer.accepted):
+            # retry storm, or a dependency chain (aborts outrun accepted results):
+            # the front finishes the block alone
+            self.storm = True
         if self.incarnation[k] >= MAX_INCARNATIONS:
             self.status[k] = EXACT
         else:
