@@ -169,7 +169,6 @@ def make_block(vm_class, txs, coinbase: bytes, number: int = 1) -> Block:
     return Block(
         header=make_header(vm_class, coinbase, number),
         transactions=list(txs),
-        senders=[tx.sender for tx in txs],
         vm_class=vm_class,
         ancestor_hashes=AncestorHashes(number, {}),
     )

@@ -72,7 +72,6 @@ def test_pre_byzantium_receipts_carry_intermediate_roots():
     block = Block(
         header=header,
         transactions=txs,
-        senders=[sender, sender],
         vm_class=FrontierVM,
         ancestor_hashes=AncestorHashes(1, {0: b"\x00" * 32}),
     )

@@ -224,7 +224,7 @@ def next_block(previous: Block, round_: int) -> Block:
     number = header.block_number
     hashes = dict(previous.ancestor_hashes.by_number)
     hashes[number - 1] = header.parent_hash
-    return Block(header=header, transactions=txs, senders=(), vm_class=CancunVM,
+    return Block(header=header, transactions=txs, vm_class=CancunVM,
                  ancestor_hashes=AncestorHashes(number, hashes), name=f"chain-{round_}")
 
 

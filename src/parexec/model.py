@@ -107,13 +107,12 @@ class Block:
     """A block ready to execute: py-evm header and transactions plus the fork rules.
 
     ``vm_class`` is the py-evm VM whose rules apply; ``ancestor_hashes[0]`` is the
-    parent hash, ``[1]`` the grandparent and so on (for BLOCKHASH).
-    ``senders`` are the already recovered senders, one per transaction.
+    parent hash, ``[1]`` the grandparent and so on (for BLOCKHASH). Senders are
+    recovered where each transaction executes (py-evm caches them on the object).
     """
 
     header: Any  # eth.abc.BlockHeaderAPI
     transactions: Sequence[Any]  # eth.abc.SignedTransactionAPI
-    senders: Sequence[bytes]
     vm_class: type
     ancestor_hashes: Any  # parexec.block.env.AncestorHashes
     uncles: Sequence[Any] = ()

@@ -130,7 +130,6 @@ def build_workload(spec: str) -> tuple[Block, MemoryState]:
     block = Block(
         header=header,
         transactions=signed,
-        senders=(),
         vm_class=CancunVM,
         ancestor_hashes=AncestorHashes(BLOCK_NUMBER, {BLOCK_NUMBER - 1: header.parent_hash}),
         name=spec,
