@@ -39,7 +39,7 @@ def main() -> None:
     type=click.IntRange(min=1),
     default=DEFAULT_WORKERS,
     show_default=True,
-    help="Worker processes for parallel strategies (serial ignores it).",
+    help="Processes for parallel strategies, the coordinator included (serial ignores it).",
 )
 @click.option(
     "--min-parallel-txs",
@@ -57,6 +57,8 @@ def verify(paths: tuple[Path, ...], strategy: str, workers: int, min_parallel_tx
     dump folder, or any folder searched recursively for these. Each failure is
     printed on one line with its first difference; the last line is
     "N passed, M failed". The exit status is 0 only if nothing failed.
+    With a parallel strategy, block dumps are also compared field by field with
+    a serial run (receipts, state diff).
     """
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
