@@ -181,6 +181,19 @@ def make_env(vm_class, coinbase: bytes, txs=()) -> BlockEnv:
 # ------------------------------------------------------------ stock py-evm
 
 
+def pyevm_db(state, raw_db: AtomicDB | None = None) -> AccountDB:
+    """A MemoryState copied into py-evm's own trie-backed AccountDB, persisted."""
+    db = AccountDB(raw_db if raw_db is not None else AtomicDB())
+    for address, acc in state.accounts.items():
+        db.set_balance(address, acc.balance)
+        db.set_nonce(address, acc.nonce)
+        db.set_code(address, state.codes[acc.code_hash])
+        for slot, value in state.slots.get(address, {}).items():
+            db.set_storage(address, slot, value)
+    db.persist()
+    return db
+
+
 def stock_pyevm_state(vm_class, pre, coinbase: bytes, txs):
     """Run ``txs`` one after another through py-evm's own State on its trie-backed
     AccountDB (no parexec code involved but the header helpers) and return it.
@@ -188,14 +201,7 @@ def stock_pyevm_state(vm_class, pre, coinbase: bytes, txs):
     ``pre`` is a MemoryState; it is copied into the trie and never mutated.
     """
     raw_db = AtomicDB()
-    db = AccountDB(raw_db)
-    for address, acc in pre.accounts.items():
-        db.set_balance(address, acc.balance)
-        db.set_nonce(address, acc.nonce)
-        db.set_code(address, pre.codes[acc.code_hash])
-        for slot, value in pre.slots.get(address, {}).items():
-            db.set_storage(address, slot, value)
-    db.persist()
+    db = pyevm_db(pre, raw_db)
     context = make_env(vm_class, coinbase).context
     state = vm_class.get_state_class()(raw_db, context, db.state_root)
     for tx in txs:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 
 from eth.db.atomic import AtomicDB
-from eth.db.account import AccountDB
 from eth.vm.execution_context import ExecutionContext
 from eth.vm.forks import FrontierVM
 from eth_keys import keys
@@ -17,17 +16,7 @@ from parexec.state.memory import MemoryState
 from parexec.state.root import state_root
 from parexec.strategies import get_strategy
 
-
-def pyevm_db(state: MemoryState, raw_db: AtomicDB | None = None) -> AccountDB:
-    db = AccountDB(raw_db if raw_db is not None else AtomicDB())
-    for address, acc in state.accounts.items():
-        db.set_balance(address, acc.balance)
-        db.set_nonce(address, acc.nonce)
-        db.set_code(address, state.codes[acc.code_hash])
-        for slot, value in state.slots.get(address, {}).items():
-            db.set_storage(address, slot, value)
-    db.persist()
-    return db
+from evm_helpers import pyevm_db
 
 
 def random_state(seed: int) -> MemoryState:
