@@ -44,7 +44,7 @@ import math
 
 from parexec.model import EXISTS, HAS_STORAGE, STORAGE, STORAGE_RESET
 from parexec.parallel.commit import InOrderCommitter
-from parexec.parallel.mv_memory import MVMemory
+from parexec.parallel.mv_memory import MVMemory, ReadEstimate
 from parexec.parallel.worker import run_tasks
 from parexec.parallel.worker_pool import get_pool
 from parexec.state.overlay import OverlayState
@@ -234,7 +234,7 @@ class _Run:
             for loc, seen in self.results[k].reads.items():
                 if mv.value(loc, k) != seen:
                     return False
-        except Exception:  # an ESTIMATE below k: k read data that is being redone
+        except ReadEstimate:  # k read data that is being redone
             return False
         return True
 

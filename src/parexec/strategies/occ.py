@@ -52,10 +52,10 @@ class OCCStrategy(ParallelStrategy):
                     back -= size
                     pool.submit(worker, tasks, chain=False)
                     in_flight.update(tasks)
-            self._absorb(pool.collect(0), speculative, in_flight, committer, early)
+            self._absorb(pool.collect(0), speculative, in_flight, committer, None if gave_up else early)
             j = committer.next
             if j not in speculative and j in in_flight and not gave_up:
-                self._absorb(pool.collect(None), speculative, in_flight, committer, early)
+                self._absorb(pool.collect(None), speculative, in_flight, committer, None if gave_up else early)
                 continue
             outcome = speculative.pop(j, None)
             result = outcome[2] if outcome is not None and outcome[0] == "done" else None
@@ -85,6 +85,8 @@ class OCCStrategy(ParallelStrategy):
             if j < committer.next:
                 continue  # committed meanwhile
             speculative[j] = outcome
+            if early is None:
+                continue  # already gave up: the check would only repeat the commit's
             early["arrived"] += 1
             if outcome[0] != "done" or not committer.is_valid(outcome[2]):
                 early["stale"] += 1
