@@ -38,10 +38,11 @@ from evm_helpers import (
 from parexec.block.env import BlockEnv
 from parexec.block.pipeline import execute_block
 from parexec.evm.recording_account_db import RecordingAccountDB
-from parexec.evm.tx_executor import InvalidTransaction, execute_transaction
+from parexec.evm.tx_executor import InvalidTransaction, execute_transaction, max_cost
 from parexec.model import (
     BALANCE,
     BALANCE_DELTA,
+    BALANCE_FLOOR,
     CODE,
     EMPTY_CODE_HASH,
     EXISTS,
@@ -54,6 +55,7 @@ from parexec.model import (
 )
 from parexec.state.memory import MemoryState
 from parexec.state.overlay import OverlayState
+from parexec.state.view import read_value
 from parexec.strategies import get_strategy
 from parexec.strategies.serial import SerialStrategy
 
@@ -69,7 +71,9 @@ NEW = addr(0x99)  # an address absent from every pre-state
 BENEFICIARY = addr(0xBB)
 FACTORY = addr(0xFF)
 
-KNOWN_KINDS = {BALANCE, NONCE, CODE, EXISTS, STORAGE, STORAGE_RESET, HAS_STORAGE, BALANCE_DELTA}
+KNOWN_KINDS = {
+    BALANCE, NONCE, CODE, EXISTS, STORAGE, STORAGE_RESET, HAS_STORAGE, BALANCE_DELTA, BALANCE_FLOOR,
+}
 
 ALL_FORKS = [HomesteadVM, ShanghaiVM, CancunVM]
 
@@ -91,18 +95,28 @@ def run(vm, view, tx, index=0):
     return execute_transaction(make_env(vm, COINBASE), view, tx, index)
 
 
-def fee_writes(vm, result, sender=S1, value=0, nonce=0, balance=RICH):
+def fee_writes(vm, result, sender=S1, value=0, nonce=0, balance=RICH, observed=False):
     """The sender and coinbase writes every transaction makes.
 
     The fee is credited to the coinbase as a delta (parexec.model, fee deltas): this
     also checks that the transaction did not read the coinbase balance, which a
-    delta write must never come with.
+    delta write must never come with. The sender's payment is a negative delta
+    covered by a balance floor, unless the transaction ``observed`` the sender's
+    balance (then it is an absolute write).
     """
     price, tip = prices(vm)
     assert (BALANCE, COINBASE) not in result.reads
+    paid = result.gas_used * price + value
+    if observed:
+        assert (BALANCE, sender) in result.reads
+        sender_balance = {(BALANCE, sender): balance - paid}
+    else:
+        assert (BALANCE, sender) not in result.reads
+        assert any(loc[:2] == (BALANCE_FLOOR, sender) for loc in result.reads)
+        sender_balance = {(BALANCE_DELTA, sender): -paid}
     return {
         (NONCE, sender): nonce + 1,
-        (BALANCE, sender): balance - result.gas_used * price - value,
+        **sender_balance,
         (BALANCE_DELTA, COINBASE): result.gas_used * tip,
     }
 
@@ -123,13 +137,17 @@ def storage_writes(result, address):
 def assert_well_formed(result):
     """Invariants of every result: known kinds only, HAS_STORAGE never written,
     STORAGE_RESET and BALANCE_DELTA never read, EXISTS=False never combined with
-    other writes, a BALANCE_DELTA is positive, never beside an absolute BALANCE
-    write of the same account and never with a read of that balance."""
+    other writes, a BALANCE_DELTA is positive or covered by a balance floor, never
+    beside an absolute BALANCE write of the same account and never with a read of
+    that balance."""
     assert {loc[0] for loc in result.reads} <= KNOWN_KINDS - {STORAGE_RESET, BALANCE_DELTA}
-    assert {loc[0] for loc in result.writes} <= KNOWN_KINDS - {HAS_STORAGE}
+    assert {loc[0] for loc in result.writes} <= KNOWN_KINDS - {HAS_STORAGE, BALANCE_FLOOR}
     for loc, v in result.writes.items():
         if loc[0] == BALANCE_DELTA:
-            assert isinstance(v, int) and v > 0, (loc, v)
+            assert isinstance(v, int) and v != 0, (loc, v)
+            if v < 0:
+                floors = [f[2] for f in result.reads if f[:2] == (BALANCE_FLOOR, loc[1])]
+                assert floors and max(floors) >= -v, (loc, v, floors)
             assert (BALANCE, loc[1]) not in result.writes, loc
             assert (BALANCE, loc[1]) not in result.reads, loc
     for loc, v in result.writes.items():
@@ -149,20 +167,23 @@ SLOAD0_SSTORE1 = asm(0, "SLOAD", 1, "SSTORE", "STOP")  # slot1 = slot0
 def test_sload_sstore_reads_and_writes():
     pre = base_state()
     pre.set_account(C, nonce=1, code=SLOAD0_SSTORE1, storage={0: 5})
-    r = run(CancunVM, pre, sign_tx(CancunVM, K1, 0, C))
+    tx = sign_tx(CancunVM, K1, 0, C)
+    r = run(CancunVM, pre, tx)
 
     assert r.success and r.error is None
     # 21000 + PUSH1 + cold SLOAD 2100 + PUSH1 + cold SSTORE 0->5 (2100 + 20000)
     assert r.gas_used == 21000 + 3 + 2100 + 3 + 22100
     assert r.reads[(STORAGE, C, 0)] == 5
     assert r.reads[(STORAGE, C, 1)] == 0  # SSTORE's original value (EIP-2200)
-    assert r.reads[(NONCE, S1)] == 0 and r.reads[(BALANCE, S1)] == RICH
+    # the sender's balance is only checked to cover the cost (a floor), not read
+    assert r.reads[(NONCE, S1)] == 0 and (BALANCE, S1) not in r.reads
+    assert r.reads[(BALANCE_FLOOR, S1, max_cost(tx))] is True
     assert r.reads[(CODE, C)] == keccak(SLOAD0_SSTORE1)
     assert storage_reads(r, C) == {0: 5, 1: 0}
     assert r.writes == {
         (STORAGE, C, 1): 5,
         (NONCE, S1): 1,
-        (BALANCE, S1): RICH - r.gas_used * (BASE_FEE + TIP),
+        (BALANCE_DELTA, S1): -(r.gas_used * (BASE_FEE + TIP)),
         (BALANCE_DELTA, COINBASE): TIP * r.gas_used,
     }
     # the fee is a delta: the coinbase balance is not read, only its existence
@@ -228,7 +249,7 @@ def test_zero_tip_does_not_create_absent_coinbase():
     r = run(CancunVM, pre, sign_tx(CancunVM, K1, 0, E, value=1, gas=21000, tip=0, max_fee=BASE_FEE))
     assert r.reads[(EXISTS, COINBASE)] is False
     assert not any(loc[1] == COINBASE for loc in r.writes)
-    assert r.writes[(BALANCE, S1)] == RICH - 1 - 21000 * BASE_FEE
+    assert r.writes[(BALANCE_DELTA, S1)] == -(1 + 21000 * BASE_FEE)
     assert r.created == (E,)
 
 
@@ -236,12 +257,11 @@ def test_sender_is_coinbase():
     pre = base_state()
     env = make_env(CancunVM, S1)
     r = execute_transaction(env, pre, sign_tx(CancunVM, K1, 0, E, value=1000, gas=21000), 0)
-    assert r.writes[(BALANCE, S1)] == RICH - 1000 - 21000 * GAS_PRICE + 21000 * TIP
+    assert r.writes[(BALANCE_DELTA, S1)] == -(1000 + 21000 * GAS_PRICE - 21000 * TIP)
     assert r.writes[(NONCE, S1)] == 1
     assert (BALANCE, COINBASE) not in r.writes
-    # the coinbase as sender observes its balance: exact read, absolute write, no delta
-    assert r.reads[(BALANCE, S1)] == RICH
-    assert (BALANCE_DELTA, S1) not in r.writes
+    # the coinbase as sender: its payment and its fee income are one net delta
+    assert (BALANCE, S1) not in r.reads and (BALANCE, S1) not in r.writes
 
 
 def test_transfer_to_self_only_pays_the_fee():
@@ -802,13 +822,94 @@ def test_balance_exactly_enough_is_valid():
     pre.set_account(E, balance=1)
     r = run(CancunVM, pre, sign_tx(CancunVM, K1, 0, E, value=5, gas=gas))
     assert r.success
-    assert r.writes[(BALANCE, S1)] == gas * MAX_FEE + 5 - 5 - 21000 * GAS_PRICE
+    assert r.writes[(BALANCE_DELTA, S1)] == -(5 + 21000 * GAS_PRICE)
+    assert r.reads[(BALANCE_FLOOR, S1, gas * MAX_FEE + 5)] is True
 
 
 def test_absent_sender_is_invalid():
     pre = MemoryState()
     with pytest.raises(InvalidTransaction):
         run(CancunVM, pre, sign_tx(CancunVM, K1, 0, E, gas=21000))
+
+
+def test_balance_one_short_is_invalid_and_records_the_failed_floor():
+    gas = 50_000
+    pre = MemoryState()
+    pre.set_account(S1, balance=gas * MAX_FEE + 4)
+    with pytest.raises(InvalidTransaction, match="balance"):
+        run(CancunVM, pre, sign_tx(CancunVM, K1, 0, E, value=5, gas=gas))
+
+
+# Balance floors (parexec.model): a sender's balance is only checked to cover the
+# cost, then debited by a delta, unless the transaction observes it.
+
+STORE_ORIGIN_BALANCE = asm("ORIGIN", "BALANCE", 0, "SSTORE", "STOP")
+
+
+@pytest.mark.parametrize("value", [0, 5])
+def test_sender_balance_observed_by_code_is_exact(value):
+    pre = base_state()
+    pre.set_account(C, nonce=1, code=STORE_ORIGIN_BALANCE)
+    tx = sign_tx(CancunVM, K1, 0, C, value=value, gas=100_000)
+    state, [r] = run_in_order(CancunVM, pre, [tx])
+    assert r.success
+    # BALANCE(ORIGIN) sees the balance after gas was bought and the value sent:
+    # the exact view value is read (the upfront check's assumption was not reused)
+    assert r.reads[(BALANCE, S1)] == RICH
+    assert storage_writes(r, C) == {0: RICH - 100_000 * GAS_PRICE - value}
+    assert r.writes == fee_writes(CancunVM, r, value=value, observed=True) | (
+        {(STORAGE, C, 0): RICH - 100_000 * GAS_PRICE - value}
+        | ({(BALANCE_DELTA, C): value} if value else {})
+    )
+    assert_matches_stock_pyevm(CancunVM, pre, [tx], state, [S1, C, COINBASE], [(C, 0)])
+
+
+def test_payouts_of_one_sender_speculated_on_the_pre_state_stay_valid():
+    """Txs 1 and 2 of one sender, run on the pre-state with the nonce predicted,
+    read only the nonce they carry and a floor of the balance: both still hold
+    after the earlier payouts commit, so the speculation is accepted as it is."""
+    pre = base_state()
+    txs = [sign_tx(CancunVM, K1, n, addr(0x100 + n), value=10**15, gas=21000) for n in range(3)]
+    env = make_env(CancunVM, COINBASE)
+    speculative = [execute_transaction(env, pre, tx, i, predict=True) for i, tx in enumerate(txs)]
+    state, serial = run_in_order(CancunVM, pre, txs)
+    committed = OverlayState(pre)
+    for spec, exact in zip(speculative, serial):
+        assert all(read_value(committed, loc) == seen for loc, seen in spec.reads.items())
+        assert spec.writes == exact.writes and spec.reads == exact.reads
+        committed.apply(spec.writes, spec.new_code)
+    assert speculative[2].reads[(NONCE, S1)] == 2
+    assert committed.diff() == state.diff()
+    assert_matches_stock_pyevm(CancunVM, pre, txs, state, [S1, COINBASE, addr(0x102)])
+
+
+def test_predicted_nonce_that_is_wrong_fails_validation():
+    pre = base_state()
+    env = make_env(CancunVM, COINBASE)
+    r = execute_transaction(env, pre, sign_tx(CancunVM, K1, 1, E, gas=21000), 0, predict=True)
+    assert r.reads[(NONCE, S1)] == 1
+    assert read_value(pre, (NONCE, S1)) == 0  # validation rejects it; exact execution
+    with pytest.raises(InvalidTransaction, match="nonce"):  # then finds the tx invalid
+        execute_transaction(env, pre, sign_tx(CancunVM, K1, 1, E, gas=21000), 0)
+
+
+def test_floor_that_later_payouts_break_is_caught_by_validation():
+    """The floor read on the pre-state holds there but not after tx 0 spent most of
+    the balance: validation against the committed state catches it."""
+    pre = MemoryState()
+    cost = 21000 * MAX_FEE + 10**15
+    pre.set_account(S1, balance=cost + cost // 2)
+    pre.set_account(COINBASE, balance=1)
+    txs = [sign_tx(CancunVM, K1, n, addr(0x100 + n), value=10**15, gas=21000) for n in range(2)]
+    env = make_env(CancunVM, COINBASE)
+    second = execute_transaction(env, pre, txs[1], 1, predict=True)
+    assert second.reads[(BALANCE_FLOOR, S1, cost)] is True
+    committed = OverlayState(pre)
+    first = execute_transaction(env, committed, txs[0], 0)
+    committed.apply(first.writes, first.new_code)
+    assert read_value(committed, (BALANCE_FLOOR, S1, cost)) is False
+    with pytest.raises(InvalidTransaction, match="balance"):
+        execute_transaction(env, committed, txs[1], 1)
 
 
 # ---------------------------------------------------------------------- 12. EIP-7610
@@ -1015,7 +1116,7 @@ def test_fee_delta_plain_transfer(vm):
     # both credits (the value to E, the fee to the coinbase) are deltas
     assert r.writes == {
         (NONCE, S1): 1,
-        (BALANCE, S1): RICH - 5 - 21000 * price,
+        (BALANCE_DELTA, S1): -(5 + 21000 * price),
         (BALANCE_DELTA, E): 5,
         (BALANCE_DELTA, COINBASE): 21000 * tip,
     }
@@ -1024,7 +1125,8 @@ def test_fee_delta_plain_transfer(vm):
     # are touched, but their pending credits prove them non-empty for the EIP-161
     # check, so neither nonce nor balance is read
     assert r.reads == {
-        (EXISTS, S1): True, (NONCE, S1): 0, (BALANCE, S1): RICH, (CODE, S1): EMPTY_CODE_HASH,
+        (EXISTS, S1): True, (NONCE, S1): 0, (BALANCE_FLOOR, S1, max_cost(tx)): True,
+        (CODE, S1): EMPTY_CODE_HASH,
         (EXISTS, E): True, (CODE, E): EMPTY_CODE_HASH,
         (EXISTS, COINBASE): True,
     }
@@ -1050,7 +1152,7 @@ def test_balance_of_coinbase_reads_the_exact_pre_balance(vm):
     assert r.writes == {
         (STORAGE, READER, 0): 10**6 + 7,
         (NONCE, S1): 1,
-        (BALANCE, S1): RICH - r.gas_used * GAS_PRICE,
+        (BALANCE_DELTA, S1): -(r.gas_used * GAS_PRICE),
         (BALANCE, COINBASE): 10**6 + 7 + fee,
     }
     # the fee is then a plain write, and the end-of-transaction EIP-161 check of the
@@ -1076,7 +1178,7 @@ def test_selfbalance_of_coinbase_sees_the_value_credited_before():
     assert r.writes == {
         (STORAGE, COINBASE, 0): CB_BALANCE + 5,  # the pending credit made exact
         (NONCE, S1): 1,
-        (BALANCE, S1): RICH - 5 - r.gas_used * GAS_PRICE,
+        (BALANCE_DELTA, S1): -(5 + r.gas_used * GAS_PRICE),
         (BALANCE, COINBASE): CB_BALANCE + 5 + fee,
     }
     # the read is the view value (before the 5 wei), never the transaction's own credit
@@ -1098,7 +1200,7 @@ def test_balance_of_coinbase_after_a_value_call_to_it_sees_the_value():
         (STORAGE, C, 0): CB_BALANCE + 100,
         (BALANCE, C): 900,
         (NONCE, S1): 1,
-        (BALANCE, S1): RICH - r.gas_used * GAS_PRICE,
+        (BALANCE_DELTA, S1): -(r.gas_used * GAS_PRICE),
         (BALANCE, COINBASE): CB_BALANCE + 100 + fee,
     }
     assert coinbase_reads(r) == {
@@ -1119,17 +1221,18 @@ def _coinbase_sender_case(gas):
 
 
 @pytest.mark.parametrize("gas", [21000, 60000])
-def test_coinbase_as_sender_reads_and_writes_its_balance_exactly(gas):
+def test_coinbase_as_sender_pays_and_earns_by_one_delta(gas):
     pre, tx, state, r = _coinbase_sender_case(gas)
     assert r.success and r.gas_used == 21000
     # charged gas * price up front, refunded the unused gas, paid the tip on 21000
     expected = RICH - 1000 - 21000 * GAS_PRICE + 21000 * TIP
     # the recipient E is credited with a delta (its pending credit also answers the
-    # EIP-161 check, so its nonce and balance are never read)
-    assert r.writes == {(NONCE, S1): 1, (BALANCE, S1): expected, (BALANCE_DELTA, E): 1000}
+    # EIP-161 check, so its nonce and balance are never read); the sender's balance
+    # is only checked against the cost
+    assert r.writes == {(NONCE, S1): 1, (BALANCE_DELTA, S1): expected - RICH, (BALANCE_DELTA, E): 1000}
     assert r.reads == {
-        (EXISTS, S1): True, (NONCE, S1): 0, (BALANCE, S1): RICH, (CODE, S1): EMPTY_CODE_HASH,
-        (EXISTS, E): True, (CODE, E): EMPTY_CODE_HASH,
+        (EXISTS, S1): True, (NONCE, S1): 0, (BALANCE_FLOOR, S1, max_cost(tx)): True,
+        (CODE, S1): EMPTY_CODE_HASH, (EXISTS, E): True, (CODE, E): EMPTY_CODE_HASH,
     }
     assert state.account(S1).balance == expected
     assert state.account(E).balance == 1003
@@ -1149,7 +1252,7 @@ def test_value_call_to_coinbase_is_part_of_the_delta():
     assert r.writes == {
         (BALANCE, PAYER): 900,
         (NONCE, S1): 1,
-        (BALANCE, S1): RICH - r.gas_used * GAS_PRICE,
+        (BALANCE_DELTA, S1): -(r.gas_used * GAS_PRICE),
         (BALANCE_DELTA, COINBASE): 100 + fee,
     }
     assert coinbase_reads(r) == {
@@ -1172,7 +1275,7 @@ def test_value_call_to_empty_looking_coinbase_reads_its_balance():
     assert r.writes == {
         (BALANCE, PAYER): 900,
         (NONCE, S1): 1,
-        (BALANCE, S1): RICH - r.gas_used * GAS_PRICE,
+        (BALANCE_DELTA, S1): -(r.gas_used * GAS_PRICE),
         (BALANCE, COINBASE): CB_BALANCE + 100 + fee,
     }
     assert coinbase_reads(r) == {
@@ -1195,7 +1298,7 @@ def test_value_call_to_coinbase_that_reverts_keeps_only_the_fee():
     assert r.writes == {
         (STORAGE, PAYER, 0): 0,
         (NONCE, S1): 1,
-        (BALANCE, S1): RICH - r.gas_used * GAS_PRICE,
+        (BALANCE_DELTA, S1): -(r.gas_used * GAS_PRICE),
         (BALANCE_DELTA, COINBASE): fee,
     }
     # emptiness check: the code already makes it non-empty, the balance is never read
@@ -1236,7 +1339,7 @@ def test_coinbase_balance_read_in_a_reverted_call_still_makes_the_fee_exact():
     fee = r.gas_used * TIP
     assert r.writes == {
         (NONCE, S1): 1,
-        (BALANCE, S1): RICH - r.gas_used * GAS_PRICE,
+        (BALANCE_DELTA, S1): -(r.gas_used * GAS_PRICE),
         (BALANCE, COINBASE): CB_BALANCE + fee,
     }
     assert coinbase_reads(r) == {
@@ -1258,7 +1361,7 @@ def test_selfdestruct_to_the_coinbase(vm):
     assert r.success
     assert r.gas_used == 21000 + 3 + 5000  # the coinbase is warm (EIP-3651)
     fee = r.gas_used * TIP
-    sender = {(NONCE, S1): 1, (BALANCE, S1): RICH - r.gas_used * GAS_PRICE}
+    sender = {(NONCE, S1): 1, (BALANCE_DELTA, S1): -r.gas_used * GAS_PRICE}
     if vm is CancunVM:
         assert r.writes == {(BALANCE, C): 0, (BALANCE_DELTA, COINBASE): 1000 + fee, **sender}
         assert (BALANCE, COINBASE) not in r.reads
@@ -1291,7 +1394,7 @@ def test_pending_credit_survives_a_reverted_read_of_the_balance():
         (STORAGE, C, 1): CB_BALANCE + 100,
         # slot 2 = X's CALL result 0 (unchanged), X's own slot 0 reverted: no writes
         (NONCE, S1): 1,
-        (BALANCE, S1): RICH - r.gas_used * GAS_PRICE,
+        (BALANCE_DELTA, S1): -(r.gas_used * GAS_PRICE),
         (BALANCE, COINBASE): CB_BALANCE + 100 + fee,
     }
     assert r.reads[(BALANCE, COINBASE)] == CB_BALANCE
@@ -1318,7 +1421,7 @@ def test_second_transaction_sees_the_first_fee_exactly():
     assert r2.writes == {
         (STORAGE, READER, 0): CB_BALANCE + fee1,
         (NONCE, S2): 1,
-        (BALANCE, S2): RICH - r2.gas_used * GAS_PRICE,
+        (BALANCE_DELTA, S2): -(r2.gas_used * GAS_PRICE),
         (BALANCE, COINBASE): CB_BALANCE + fee1 + fee2,
     }
     assert coinbase_writes(r3) == {(BALANCE_DELTA, COINBASE): fee3}
@@ -1339,7 +1442,7 @@ def test_absent_coinbase_is_created_exactly_then_credited_by_deltas():
     fee = 21000 * TIP
     assert r1.writes == {
         (NONCE, S1): 1,
-        (BALANCE, S1): RICH - 5 - 21000 * GAS_PRICE,
+        (BALANCE_DELTA, S1): -(5 + 21000 * GAS_PRICE),
         (BALANCE_DELTA, E): 5,  # E exists: its credit is a delta in both transactions
         (EXISTS, COINBASE): True,
         (BALANCE, COINBASE): fee,
@@ -1406,8 +1509,6 @@ def test_new_state_without_fee_deltas_writes_the_coinbase_absolutely():
     tx = sign_tx(CancunVM, K1, 0, C)
 
     env = make_env(CancunVM, COINBASE)
-    assert env.new_state(pre)._account_db.defers(COINBASE)
-    assert not env.new_state(pre, fee_deltas=False)._account_db.defers(COINBASE)
     with_deltas = execute_transaction(env, pre, tx, 0)
 
     absolute_env = make_env(CancunVM, COINBASE)
@@ -1425,8 +1526,11 @@ def test_new_state_without_fee_deltas_writes_the_coinbase_absolutely():
         (BALANCE, COINBASE): CB_BALANCE + fee,
     }
     # ... and with no credit pending, the EIP-161 check of the touched coinbase
-    # looks at its nonce and code too
-    assert absolute.reads == with_deltas.reads | {
+    # looks at its nonce and code too; the sender's balance is read, not floored
+    floor = (BALANCE_FLOOR, S1, max_cost(tx))
+    assert with_deltas.reads[floor] is True
+    assert absolute.reads == {k: v for k, v in with_deltas.reads.items() if k != floor} | {
+        (BALANCE, S1): RICH,
         (BALANCE, COINBASE): CB_BALANCE,
         (NONCE, COINBASE): 0,
         (CODE, COINBASE): EMPTY_CODE_HASH,
@@ -1603,7 +1707,7 @@ def test_selfbalance_after_receiving_value_sees_it_exactly(via_call):
         assert r1.writes[(BALANCE, PAYER)] == 900 and r2.writes[(BALANCE, PAYER)] == 800
         assert r1.reads[(NONCE, C)] == 1  # CALL's emptiness check stops at the nonce
     else:
-        assert r1.writes[(BALANCE, S1)] == RICH - 5 - r1.gas_used * GAS_PRICE
+        assert r1.writes[(BALANCE_DELTA, S1)] == -(5 + r1.gas_used * GAS_PRICE)
     assert state.account(C).balance == 40 + 2 * value
     assert state.storage(C, 0) == 40 + 2 * value
     assert_matches_stock_pyevm(CancunVM, pre, txs, state, [S1, C, PAYER, COINBASE], [(C, 0)])

@@ -12,8 +12,12 @@ hash, compare and send between processes:
                               (self-destruct, deletion, creation over old storage)
     (HAS_STORAGE, address)    read only: whether the account has any non-zero slot
                               (EIP-7610 creation-collision check)
-    (BALANCE_DELTA, address)  write only: a credit added to the balance without
-                              reading it (fee deltas, see below)
+    (BALANCE_DELTA, address)  write only: an amount added to the balance without
+                              reading it (fee deltas, see below; negative for a
+                              sender's debits)
+    (BALANCE_FLOOR, address, amount)
+                              read only: whether the balance is at least
+                              ``amount`` (bool; balance floors, see below)
 
 Fee deltas: every transaction pays the block's beneficiary, so if that payment
 were a read-modify-write of its balance every pair of transactions would conflict;
@@ -23,6 +27,13 @@ order; a transaction that really observes the balance (BALANCE, SELFBALANCE, the
 account as sender, a value transfer out of it, an EIP-161 emptiness check while
 nothing is credited) reads the exact serial value and writes an absolute
 ``(BALANCE, a)``. A write set never holds both.
+
+Balance floors: a sender's balance is read only to check that it covers the
+transaction's cost, then debited. Recording that as an exact read would chain
+every transaction of one sender (an exchange's payouts) through its balance.
+The check is recorded as ``(BALANCE_FLOOR, sender, cost)`` instead and the
+debits, which the floor covers, as a negative ``BALANCE_DELTA``; a transaction
+that really observes the sender's balance reads it exactly, as above.
 
 A write of ``(EXISTS, a) = False`` deletes the account entirely (fields reset and
 storage wiped); it is never combined with other writes to ``a`` in one write set.
@@ -43,6 +54,7 @@ STORAGE = "storage"
 STORAGE_RESET = "storage_reset"
 HAS_STORAGE = "has_storage"
 BALANCE_DELTA = "balance_delta"
+BALANCE_FLOOR = "balance_floor"
 
 EMPTY_CODE_HASH: bytes = EMPTY_SHA3
 EMPTY_TRIE_ROOT: bytes = BLANK_ROOT_HASH

@@ -44,12 +44,11 @@ class AncestorHashes(Sequence):
 
 
 def _delta_balance(state, address, delta: int) -> None:
-    """Credits become deltas (unless the balance is observed); debits are exact."""
-    db = state._account_db
-    if delta >= 0 and db.defers(address):
-        db.credit(address, delta)
+    """Credits, and debits that a balance floor covers, stay pending (parexec.model)."""
+    if delta >= 0:
+        state._account_db.credit(address, delta)
     else:
-        state.set_balance(address, state.get_balance(address) + delta)
+        state._account_db.debit(address, -delta)
 
 
 @lru_cache(maxsize=None)

@@ -7,10 +7,10 @@ from eth.vm.forks.byzantium.constants import (
     EIP658_TRANSACTION_STATUS_CODE_SUCCESS,
 )
 import rlp
-from eth.db.trie import _make_trie_root_and_nodes
 
 from parexec.block.validation import fork_lineage
 from parexec.model import Block, Receipt, TxResult
+from parexec.state.trie import ordered_trie_root
 
 
 def build_receipts(
@@ -55,8 +55,7 @@ def build_receipts(
                 state_root=root or None,
             )
         )
-    root_hash, _ = _make_trie_root_and_nodes(tuple(encoded))
-    return receipts, root_hash, bloom
+    return receipts, ordered_trie_root(encoded), bloom
 
 
 def _encode_receipt(tx_type: int, status: bytes, cumulative_gas: int, bloom: int, logs_rlp: bytes) -> bytes:

@@ -24,6 +24,7 @@ from parexec.model import (
     FIELD_DEFAULT,
     BALANCE,
     BALANCE_DELTA,
+    BALANCE_FLOOR,
     CODE,
     EMPTY_CODE_HASH,
     EXISTS,
@@ -55,7 +56,9 @@ class RecordingAccountDB(AccountDatabaseAPI):
         self._warm: set = set()
         self._journal: list = []
         self._defer = False
-        self._credits: dict[bytes, int] = {}
+        self._credits: dict[bytes, int] = {}  # pending balance changes (signed)
+        self._floors: dict[bytes, int] = {}  # proven lower bounds of view balances
+        self._assumed: tuple | None = None  # see assume_sufficient_balance
 
     # ---------------------------------------------------------- fee deltas
     def defer_credits(self, enabled: bool = True) -> None:
@@ -64,21 +67,71 @@ class RecordingAccountDB(AccountDatabaseAPI):
         parexec.model)."""
         self._defer = enabled
 
-    def defers(self, address) -> bool:
-        return self._defer
+    def _deferrable(self, address) -> bool:
+        """Whether a balance change of ``address`` can stay pending: the balance is
+        unobserved and the account is neither new nor absent."""
+        key = (BALANCE, address)
+        return (
+            self._defer
+            and key not in self._fields
+            and key not in self.reads
+            and (EXISTS, address) not in self._fields
+            and self._exists(address)
+        )
 
     def credit(self, address, amount: int) -> None:
-        key = (BALANCE, address)
-        if (
-            key in self._fields
-            or key in self.reads
-            or (EXISTS, address) in self._fields
-            or not self._exists(address)
-        ):
+        if not self._deferrable(address):
             # The balance is known here anyway (or the account is new): exact write.
             self.set_balance(address, self.get_balance(address) + amount)
             return
         self._put_credit(address, self._credits.get(address, 0) + amount)
+
+    def debit(self, address, amount: int) -> None:
+        """A debit that a proven balance floor covers stays pending (a negative
+        delta); any other debit is an exact read and write."""
+        pending = self._credits.get(address, 0)
+        if self._deferrable(address) and self._floors.get(address, 0) + pending >= amount:
+            self._put_credit(address, pending - amount)
+            return
+        self.set_balance(address, self.get_balance(address) - amount)
+
+    # -------------------------------------------------------- balance floors
+    def balance_at_least(self, address, amount: int) -> bool:
+        """Whether the current balance of ``address`` covers ``amount``.
+
+        While the balance is unobserved only this predicate is recorded, as a
+        ``BALANCE_FLOOR`` read of the view's balance (see parexec.model), and it
+        then covers later debits up to ``amount``.
+        """
+        if not self._deferrable(address):
+            return self.get_balance(address) >= amount
+        threshold = amount - self._credits.get(address, 0)
+        if threshold <= 0:
+            return True
+        key = (BALANCE_FLOOR, address, threshold)
+        ok = self.reads.get(key)
+        if ok is None:
+            acc = self._view_account(address)
+            ok = self.reads[key] = acc is not None and acc.balance >= threshold
+        if ok and threshold > self._floors.get(address, 0):
+            self._floors[address] = threshold  # a fact about the view: never undone
+        return ok
+
+    def assume_sufficient_balance(self, address, amount: int, once: bool) -> None:
+        """py-evm's next balance read(s) of ``address`` only compare it with at most
+        ``amount``, which a floor already proves covered: answer them with the
+        proven lower bound instead of observing the exact balance. ``once``: only
+        the next read (py-evm's check of the top-level call's value, made before
+        any code runs). Cleared with ``clear_assumption``."""
+        if not self._deferrable(address):
+            return  # the exact balance is known anyway
+        bound = self._floors.get(address, 0) + self._credits.get(address, 0)
+        if bound < amount:
+            raise AssertionError(f"balance floor {bound} does not cover {amount}")
+        self._assumed = (address, bound, once)
+
+    def clear_assumption(self) -> None:
+        self._assumed = None
 
     def _put_credit(self, address, amount) -> None:
         self._journal.append((_CREDIT, address, self._credits.get(address, _MISSING)))
@@ -272,8 +325,13 @@ class RecordingAccountDB(AccountDatabaseAPI):
 
     # ------------------------------------------------------- account fields
     def get_balance(self, address) -> int:
+        assumed = self._assumed
+        if assumed is not None and assumed[0] == address:
+            if assumed[2]:
+                self._assumed = None
+            return assumed[1]
         if address in self._credits:
-            # Observing a deferred balance makes it exact: view value + credits.
+            # Observing a deferred balance makes it exact: view value + pending changes.
             balance = self._read_field(BALANCE, address) + self._settle_credit(address)
             self._put_field((BALANCE, address), balance)
             return balance

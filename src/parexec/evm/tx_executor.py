@@ -13,7 +13,7 @@ from eth_utils import ValidationError
 from parexec.block.env import BlockEnv
 from parexec.block.validation import stateless_violation
 from parexec.evm import pyevm_patches
-from parexec.model import EXISTS, Log, TxResult
+from parexec.model import EXISTS, NONCE, Log, TxResult
 
 
 pyevm_patches.apply()
@@ -37,24 +37,40 @@ def max_cost(tx) -> int:
     return tx.gas * fee_cap + blob_fee + tx.value
 
 
-def execute_transaction(env: BlockEnv, view, tx, index: int) -> TxResult:
+def execute_transaction(env: BlockEnv, view, tx, index: int, predict: bool = False) -> TxResult:
     """Run ``tx`` on ``view`` without mutating it.
 
     Stateless validity (signature, intrinsic gas, field rules) is checked first;
     that recovers the sender once (py-evm caches it on the object), and py-evm's
     own ``validate()`` is not called again during execution.
+
+    ``predict`` (speculative executions only): read the sender's nonce as the
+    transaction's own nonce instead of asking the view, which may not know yet
+    about the sender's earlier transactions in the block. The prediction is
+    recorded as the read, so validation against the real state decides.
     """
     reason = stateless_violation(tx, env.forks, env.max_blob_gas)
     if reason:
         raise InvalidTransaction(reason)
     state = env.new_state(view)
+    db = state._account_db
+    sender = tx.sender
+    if predict:
+        db.reads.setdefault((NONCE, sender), tx.nonce)
+    # The balance check first, recorded as a floor (parexec.model): py-evm's own
+    # checks below compare with no more than this, and so does its check of the
+    # top-level call's value once gas is bought.
+    cost = max_cost(tx)
+    if not db.balance_at_least(sender, cost):
+        raise InvalidTransaction("sender balance below gas limit * max fee + blob fees + value")
+    db.assume_sufficient_balance(sender, cost, once=False)
     try:
         state.validate_transaction(tx)
     except ValidationError as exc:
         raise InvalidTransaction(str(exc)) from None
-    if state.get_balance(tx.sender) < max_cost(tx):
-        raise InvalidTransaction("sender balance below gas limit * max fee + blob fees + value")
-    sender_code = state.get_code(tx.sender)
+    finally:
+        db.clear_assumption()
+    sender_code = state.get_code(sender)
     if sender_code and not sender_code.startswith(DELEGATION_PREFIX):
         raise InvalidTransaction("sender has code (EIP-3607)")
     executor = state.get_transaction_executor()
@@ -62,7 +78,12 @@ def execute_transaction(env: BlockEnv, view, tx, index: int) -> TxResult:
         message = executor.build_evm_message(tx)
     except ValidationError as exc:  # e.g. gas below intrinsic gas slipped through
         raise InvalidTransaction(str(exc)) from None
-    computation = executor.build_computation(message, tx)
+    if tx.value:
+        db.assume_sufficient_balance(sender, tx.value, once=True)
+    try:
+        computation = executor.build_computation(message, tx)
+    finally:
+        db.clear_assumption()
     executor.finalize_computation(tx, computation)
 
     db = state._account_db

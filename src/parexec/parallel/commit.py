@@ -12,8 +12,20 @@ from __future__ import annotations
 
 from parexec.block.validation import check_fits_in_block
 from parexec.evm.tx_executor import InvalidTransaction, execute_transaction
-from parexec.model import BlockRejected, TxResult
+from parexec.model import NONCE, BlockRejected, TxResult
 from parexec.state.view import read_value
+
+
+def may_still_hold(reads, value_of) -> bool:
+    """Whether ``reads`` can still be valid when their transaction's turn comes:
+    each value is as read, except that a nonce may still be below the one read
+    (speculation predicts a sender's nonce, and its earlier transactions may not
+    be in yet). For early checks only; the commit validates exactly."""
+    for loc, seen in reads.items():
+        now = value_of(loc)
+        if now != seen and not (loc[0] == NONCE and now < seen):
+            return False
+    return True
 
 
 class InOrderCommitter:
@@ -36,6 +48,10 @@ class InOrderCommitter:
     @property
     def done(self) -> bool:
         return self.next == len(self.block.transactions)
+
+    def read(self, loc):
+        """What a read of ``loc`` sees on the committed state."""
+        return read_value(self.state, loc)
 
     def is_valid(self, result: TxResult) -> bool:
         state = self.state

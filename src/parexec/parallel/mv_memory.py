@@ -21,6 +21,7 @@ from parexec.model import (
     FIELD_DEFAULT,
     BALANCE,
     BALANCE_DELTA,
+    BALANCE_FLOOR,
     CODE,
     EMPTY_CODE_HASH,
     EXISTS,
@@ -46,7 +47,7 @@ ESTIMATE = Estimate()
 
 
 class Delta:
-    """A balance credit that adds to whatever lies below it."""
+    """A balance change (a credit, or a covered debit) that adds to whatever lies below it."""
 
     __slots__ = ("amount",)
 
@@ -97,6 +98,10 @@ class MVMemory:
         self.by_tx: dict[int, dict] = {}  # last recorded entries of each writer
         self.slots_of: dict[bytes, set[int]] = {}  # slots written per address
         self.codes: dict[bytes, bytes] = {}
+        # per balance location, the running balance at each writer (see _balance_at):
+        # a hot sender's every payout is a Delta, so summing them anew on each read
+        # would cost O(writers)
+        self._balance_runs: dict[tuple, list] = {}
 
     # ------------------------------------------------------------ writers
     def record(self, tx: int, writes: WriteSet, new_code: dict[bytes, bytes]) -> set:
@@ -121,6 +126,8 @@ class MVMemory:
             elif slot[tx] is ESTIMATE or slot[tx] != value:
                 changed.add(loc)
             slot[tx] = value
+            if loc[0] == BALANCE:
+                self._balance_runs.pop(loc, None)
             if loc[0] == STORAGE:
                 self.slots_of.setdefault(loc[1], set()).add(loc[2])
         self.by_tx[tx] = entries
@@ -129,12 +136,15 @@ class MVMemory:
     def mark_estimate(self, tx: int) -> None:
         for loc in self.by_tx.get(tx, ()):
             self.data[loc][tx] = ESTIMATE
+            if loc[0] == BALANCE:
+                self._balance_runs.pop(loc, None)
 
     def remove(self, tx: int) -> None:
         for loc in self.by_tx.pop(tx, {}):
             self._remove(loc, tx)
 
     def _remove(self, loc, tx: int) -> None:
+        self._balance_runs.pop(loc, None)
         del self.data[loc][tx]
         order = self.order[loc]
         del order[bisect_left(order, tx)]
@@ -171,21 +181,39 @@ class MVMemory:
                 return entry
             acc = self.base.account(address)
             return FIELD_DEFAULT[kind] if acc is None else getattr(acc, FIELD_ATTR[kind])
-        # balance: absolute value or base, plus the credits above it
-        credit = 0
-        order = self.order.get(loc) or ()
-        data = self.data.get(loc)
-        for i in range(bisect_left(order, tx) - 1, -1, -1):
-            writer = order[i]
-            entry = data[writer]
-            if entry is ESTIMATE:
-                raise ReadEstimate(writer)
-            if isinstance(entry, Delta):
-                credit += entry.amount
-                continue
-            return entry + credit
+        # balance: the last absolute value (or the base), plus the Deltas above it
+        order = self.order.get(loc)
+        i = bisect_left(order, tx) if order else 0
+        if i:
+            absolute, delta, estimate = self._balance_run(loc)[i - 1]
+            if estimate is not None:
+                raise ReadEstimate(estimate)
+            if absolute is not None:
+                return absolute + delta
+        else:
+            delta = 0
         acc = self.base.account(address)
-        return (0 if acc is None else acc.balance) + credit
+        return (0 if acc is None else acc.balance) + delta
+
+    def _balance_run(self, loc) -> list:
+        """For each writer of a balance, in order: (the last absolute value at or
+        below it or None for the base, the sum of Deltas since, the highest ESTIMATE
+        writer since or None). Cached until the location's entries change."""
+        run = self._balance_runs.get(loc)
+        if run is None:
+            run = self._balance_runs[loc] = []
+            absolute, delta, estimate = None, 0, None
+            data = self.data[loc]
+            for writer in self.order[loc]:
+                entry = data[writer]
+                if entry is ESTIMATE:
+                    estimate = writer
+                elif isinstance(entry, Delta):
+                    delta += entry.amount
+                else:
+                    absolute, delta, estimate = entry, 0, None
+                run.append((absolute, delta, estimate))
+        return run
 
     def storage(self, address: bytes, slot: int, tx: int) -> int:
         writer, entry = self._latest((STORAGE, address, slot), tx)
@@ -222,7 +250,9 @@ class MVMemory:
         if kind == HAS_STORAGE:
             return self.has_storage(loc[1], tx)
         if not self.exists(loc[1], tx):
-            return FIELD_DEFAULT[kind]
+            return False if kind == BALANCE_FLOOR else FIELD_DEFAULT[kind]
+        if kind == BALANCE_FLOOR:
+            return self.field(BALANCE, loc[1], tx) >= loc[2]
         return self.field(kind, loc[1], tx)
 
     def code(self, code_hash: bytes) -> bytes:

@@ -7,15 +7,19 @@ waits wastes one of them.
 
 State reaches a worker once per pre-state: a new, unrelated pre-state is pickled
 once and sent to every worker; a pre-state derived from the previous one (the
-next block of a chain, see ``MemoryState.derive``) is sent as its diff. Each
-block's transactions go once per block; after that only MV-memory updates and
-transaction indices cross the pipe, and compact TxResults come back.
+next block of a chain, see ``MemoryState.derive``) is sent as its diff. A block
+goes without its transactions; each transaction travels with the first task
+that needs it on that worker, so the coordinator never pickles the ones it
+executes itself and a worker starts after one chunk, not the whole block. Then
+only MV-memory updates and transaction indices cross the pipe, and compact
+TxResults come back.
 
 A worker that dies is noticed on its pipe, its unfinished tasks are handed back
 to the caller, and a fresh process replaces it with the current state.
 
-Only one request is outstanding per worker, and the coordinator always drains
-replies before it waits, so neither side blocks on a full pipe for long.
+A worker may hold two requests (the next chunk waits in its pipe, so it never
+idles between chunks); replies are small and the coordinator drains them before
+it waits, so neither side blocks on a full pipe for long.
 """
 
 from __future__ import annotations
@@ -24,10 +28,11 @@ import atexit
 import gc
 import multiprocessing
 import pickle
-from dataclasses import dataclass, field
-from multiprocessing.connection import wait
+from collections import deque
+from dataclasses import dataclass, field, replace
+import select
 
-from parexec.parallel.worker import worker_main
+from parexec.parallel.worker import decode_result, worker_main
 
 
 @dataclass(eq=False)
@@ -35,11 +40,16 @@ class Worker:
     process: multiprocessing.Process
     conn: object
     synced: int = 0  # how many entries of the block's update log it has
-    tasks: list[int] = field(default_factory=list)  # outstanding, in order
+    requests: deque = field(default_factory=deque)  # outstanding (seq, tasks), in order
+    has_txs: set = field(default_factory=set)  # transaction indices it was sent
 
     @property
     def idle(self) -> bool:
-        return not self.tasks
+        return not self.requests
+
+    @property
+    def tasks(self) -> list[int]:
+        return [j for _, tasks in self.requests for j in tasks]
 
 
 class WorkerDied(Exception):
@@ -50,12 +60,17 @@ class WorkerPool:
     def __init__(self):
         self.ctx = multiprocessing.get_context("fork")
         self.workers: list[Worker] = []
+        # one poll set for all pipes: the coordinator checks for replies after
+        # every transaction it commits, so the check must cost next to nothing
+        self._poller = select.poll()
+        self._by_fd: dict[int, Worker] = {}
         self.base = None
         self._base_payload: bytes | None = None
         self.block = None
         self._block_payload: bytes | None = None
         self._block_msg = None
         self.log: list = []  # MV updates of the current block, in order
+        self.seq = 0  # numbers the requests, so a cancel names the ones it ends
         self.replaced = 0
         self._orphaned: list[int] = []  # tasks of workers that died before taking them
 
@@ -75,13 +90,21 @@ class WorkerPool:
         gc.unfreeze()
         child_conn.close()
         worker = Worker(process, parent_conn)
+        self._by_fd[parent_conn.fileno()] = worker
+        self._poller.register(parent_conn.fileno(), select.POLLIN)
         if self.base is not None:
             self._send(worker, ("base", self._base_bytes()))
         if self._block_msg is not None:
             self._send(worker, ("block", self._block_bytes()) + self._block_msg[2:])
         return worker
 
+    def _forget(self, worker: Worker) -> None:
+        fd = worker.conn.fileno()
+        if self._by_fd.pop(fd, None) is not None:
+            self._poller.unregister(fd)
+
     def _stop(self, worker: Worker) -> None:
+        self._forget(worker)
         try:
             worker.conn.send(("stop",))
         except OSError:
@@ -102,7 +125,8 @@ class WorkerPool:
 
     def _block_bytes(self) -> bytes:
         if self._block_payload is None:
-            self._block_payload = pickle.dumps(self.block, protocol=pickle.HIGHEST_PROTOCOL)
+            shell = replace(self.block, transactions=())  # they follow with the tasks
+            self._block_payload = pickle.dumps(shell, protocol=pickle.HIGHEST_PROTOCOL)
         return self._block_payload
 
     def drain(self) -> None:
@@ -110,7 +134,7 @@ class WorkerPool:
         block is done, so no worker keeps computing speculation nobody needs."""
         for worker in self.workers:
             if not worker.idle:
-                self._send(worker, ("cancel",))
+                self._send(worker, ("cancel", worker.requests[-1][0]))
         while any(not w.idle for w in self.workers):
             self.collect(None)
 
@@ -134,7 +158,8 @@ class WorkerPool:
             payload = None if same_block else self._block_bytes()
             self._send(worker, ("block", payload, pre_writes, pre_code))
             worker.synced = 0
-            worker.tasks = []
+            worker.requests = deque()
+            worker.has_txs = set()
         self.log = []
         self._orphaned = []
 
@@ -144,38 +169,47 @@ class WorkerPool:
         ``origin``, the worker that produced it (and already holds it), is skipped."""
         self.log.append((origin, update))
 
-    def idle_workers(self) -> list[Worker]:
-        return [w for w in self.workers if w.idle]
+    def idle_workers(self, queue: int = 1) -> list[Worker]:
+        """Workers with fewer than ``queue`` requests outstanding."""
+        return [w for w in self.workers if len(w.requests) < queue]
 
     def submit(self, worker: Worker, tasks: list[int], chain: bool) -> None:
         if not tasks:
             raise ValueError("a request needs at least one task")
         updates = [u for origin, u in self.log[worker.synced:] if origin is not worker]
         worker.synced = len(self.log)
-        worker.tasks = list(tasks)
-        if not self._send(worker, ("run", updates, tasks, chain)):
-            self._orphaned.extend(tasks)  # it died while idle: report them on collect
+        txs = {j: self.block.transactions[j] for j in tasks if j not in worker.has_txs}
+        worker.has_txs.update(txs)
+        self.seq += 1
+        worker.requests.append((self.seq, list(tasks)))
+        self._send(worker, ("run", self.seq, updates, txs, tasks, chain))  # if it died,
+        # its requests come back as orphaned from the next collect
 
     def collect(self, timeout: float | None = 0) -> tuple[list, list[int]]:
         """(outcome, worker) pairs that arrived within ``timeout`` (None: wait for at
         least one), and the tasks of workers that died (to be executed elsewhere)."""
-        orphaned, self._orphaned = self._orphaned, []
-        busy = {w.conn: w for w in self.workers if not w.idle}
-        if not busy:
-            return [], orphaned
-        if orphaned:
-            timeout = 0  # the caller has work to redo at once
         outcomes = []
-        for conn in wait(list(busy), timeout):
-            worker = busy[conn]
-            try:
-                reply = conn.recv()
-            except (EOFError, OSError):
-                orphaned.extend(worker.tasks)
-                self._replace(worker)
-                continue
-            worker.tasks = []
-            outcomes.extend((outcome, worker) for outcome in reply[1])
+        if any(w.requests for w in self.workers):
+            if self._orphaned:
+                timeout = 0  # the caller has work to redo at once
+            ms = None if timeout is None else int(timeout * 1000)
+            for fd, _event in self._poller.poll(ms):
+                worker = self._by_fd.get(fd)
+                if worker is None:
+                    continue
+                if worker.idle:  # no reply is due: the pipe closed, it died idle
+                    self._replace(worker)
+                    continue
+                try:
+                    reply = worker.conn.recv()
+                except (EOFError, OSError):
+                    self._replace(worker)
+                    continue
+                worker.requests.popleft()
+                for kind, j, x in reply[1]:
+                    outcome = (kind, j, decode_result(x) if kind == "done" else x)
+                    outcomes.append((outcome, worker))
+        orphaned, self._orphaned = self._orphaned, []
         return outcomes, orphaned
 
     def _send(self, worker: Worker, msg) -> bool:
@@ -188,9 +222,13 @@ class WorkerPool:
             return False
 
     def _replace(self, worker: Worker) -> None:
-        """Swap a dead worker for a fresh one holding the current base and block."""
+        """Swap a dead worker for a fresh one holding the current base and block;
+        its outstanding tasks are reported as orphaned by the next collect."""
         if worker not in self.workers:
             return  # already replaced
+        self._orphaned.extend(worker.tasks)
+        worker.requests.clear()
+        self._forget(worker)
         try:
             worker.conn.close()
         except OSError:

@@ -7,6 +7,7 @@ from typing import Protocol
 from parexec.model import (
     FIELD_ATTR,
     FIELD_DEFAULT,
+    BALANCE_FLOOR,
     EXISTS,
     HAS_STORAGE,
     STORAGE,
@@ -27,9 +28,6 @@ class StateView(Protocol):
         """Whether any slot of the account is non-zero (EIP-7610)."""
         ...
 
-
-
-
 def read_value(view: StateView, loc: tuple):
     """The value a transaction reading ``loc`` on ``view`` sees (as RecordingAccountDB
     records it): validating a read set means comparing these with the recorded ones."""
@@ -39,6 +37,8 @@ def read_value(view: StateView, loc: tuple):
     if kind == HAS_STORAGE:
         return view.has_storage(loc[1])
     acc = view.account(loc[1])
+    if kind == BALANCE_FLOOR:
+        return acc is not None and acc.balance >= loc[2]
     if kind == EXISTS:
         return acc is not None
     return FIELD_DEFAULT[kind] if acc is None else getattr(acc, FIELD_ATTR[kind])

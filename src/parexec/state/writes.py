@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from parexec.model import (
     BALANCE,
     BALANCE_DELTA,
@@ -50,7 +48,7 @@ def apply_writes(store, writes: WriteSet, new_code: dict[bytes, bytes]) -> None:
         acc = touched.get(address)
         if acc is None:
             current = store.account(address)
-            acc = replace(current) if current is not None else Account()
+            acc = Account() if current is None else Account(current.nonce, current.balance, current.code_hash)
             touched[address] = acc
         if loc[0] == BALANCE_DELTA:
             acc.balance += value

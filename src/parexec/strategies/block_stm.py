@@ -43,7 +43,7 @@ import heapq
 import math
 
 from parexec.model import EXISTS, HAS_STORAGE, STORAGE, STORAGE_RESET
-from parexec.parallel.commit import InOrderCommitter
+from parexec.parallel.commit import InOrderCommitter, may_still_hold
 from parexec.parallel.mv_memory import MVMemory, ReadEstimate
 from parexec.parallel.worker import run_tasks
 from parexec.parallel.worker_pool import get_pool
@@ -167,7 +167,7 @@ class _Run:
         for j in tasks:
             self.status[j] = RUNNING
             self.in_flight[j] = self.incarnation[j]
-            outcomes = run_tasks(self.env, self.block, self.mv, [j], chain=False)
+            outcomes = run_tasks(self.env, self.block.transactions, self.mv, [j], chain=False)
             self._handle(([(o, None) for o in outcomes], []))
 
     # ------------------------------------------------------------ results
@@ -196,6 +196,9 @@ class _Run:
             self.readers.get(key, set()).discard(j)
             self.address_readers.get(key[1], set()).discard(j)
         self.reads_by_tx[j] = tuple(result.reads)
+        # A balance floor (BALANCE_FLOOR) is indexed under its own key, which no
+        # write changes: floors are not re-validated eagerly (a hot sender's every
+        # payout would re-validate all later ones); the in-order commit checks them.
         for loc in result.reads:
             self.readers.setdefault(loc, set()).add(j)
             self.address_readers.setdefault(loc[1], set()).add(j)
@@ -231,12 +234,9 @@ class _Run:
     def _still_valid(self, k: int) -> bool:
         mv = self.mv
         try:
-            for loc, seen in self.results[k].reads.items():
-                if mv.value(loc, k) != seen:
-                    return False
+            return may_still_hold(self.results[k].reads, lambda loc: mv.value(loc, k))
         except ReadEstimate:  # k read data that is being redone
             return False
-        return True
 
     def _abort(self, k: int) -> None:
         if self.status[k] != DONE:

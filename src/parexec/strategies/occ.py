@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 
-from parexec.parallel.commit import InOrderCommitter
+from parexec.parallel.commit import InOrderCommitter, may_still_hold
 from parexec.parallel.worker_pool import get_pool
 from parexec.strategies.base import ParallelStrategy
 
@@ -43,7 +43,7 @@ class OCCStrategy(ParallelStrategy):
         children = len(pool.workers)
         while not committer.done:
             if not gave_up:
-                for worker in pool.idle_workers():
+                for worker in pool.idle_workers(queue=2):  # the next chunk waits in line
                     remaining = back - committer.next
                     size = min(MAX_CHUNK, math.ceil(remaining / (2 * (children + 1))))
                     if size <= 0 or remaining - size < size:  # keep a chunk for the coordinator
@@ -88,6 +88,6 @@ class OCCStrategy(ParallelStrategy):
             if early is None:
                 continue  # already gave up: the check would only repeat the commit's
             early["arrived"] += 1
-            if outcome[0] != "done" or not committer.is_valid(outcome[2]):
+            if outcome[0] != "done" or not may_still_hold(outcome[2].reads, committer.read):
                 early["stale"] += 1
         in_flight.difference_update(orphaned)

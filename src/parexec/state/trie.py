@@ -1,0 +1,87 @@
+"""Merkle-Patricia trie roots computed in one pass from all key/value pairs.
+
+py-evm builds roots by inserting into a HexaryTrie one key at a time, hashing
+and storing every intermediate node: about 0.1-0.2 ms per key, so the receipts
+root of a 1,000-transaction block costs as much as executing a good share of
+it, serially, after every strategy. Here the pairs are sorted once and each
+node of the final trie is encoded and hashed exactly once (as Geth's StackTrie
+does). The result is the same root (tests compare it with HexaryTrie).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import rlp
+from eth_hash.auto import keccak
+
+from parexec.model import EMPTY_TRIE_ROOT
+
+
+def trie_root(pairs: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """The root of the trie holding ``pairs`` (distinct keys, non-empty values)."""
+    items = sorted((_nibbles(key), value) for key, value in pairs)
+    if not items:
+        return EMPTY_TRIE_ROOT
+    return keccak(rlp.encode(_node(items, 0)))
+
+
+def ordered_trie_root(values: Sequence[bytes]) -> bytes:
+    """The root of a block's list trie (transactions, receipts, withdrawals):
+    key ``rlp(i)`` holds ``values[i]``."""
+    return trie_root((rlp.encode(i), value) for i, value in enumerate(values))
+
+
+def _nibbles(key: bytes) -> tuple[int, ...]:
+    out = []
+    for byte in key:
+        out.append(byte >> 4)
+        out.append(byte & 0x0F)
+    return tuple(out)
+
+
+def _hex_prefix(nibbles: Sequence[int], leaf: bool) -> bytes:
+    flag = 2 if leaf else 0
+    if len(nibbles) % 2:
+        out = [((flag + 1) << 4) | nibbles[0]]
+        rest = nibbles[1:]
+    else:
+        out = [flag << 4]
+        rest = nibbles
+    out.extend((rest[i] << 4) | rest[i + 1] for i in range(0, len(rest), 2))
+    return bytes(out)
+
+
+def _reference(node: list):
+    """How a parent holds a child: the node itself if its encoding is under 32
+    bytes, else the hash of the encoding."""
+    encoded = rlp.encode(node)
+    return node if len(encoded) < 32 else keccak(encoded)
+
+
+def _node(items: list, depth: int) -> list:
+    """The node under which all ``items`` (sorted, sharing ``depth`` nibbles) lie."""
+    if len(items) == 1:
+        key, value = items[0]
+        return [_hex_prefix(key[depth:], True), value]
+    first, last = items[0][0], items[-1][0]
+    common = depth
+    end = min(len(first), len(last))
+    while common < end and first[common] == last[common]:
+        common += 1
+    if common > depth:
+        return [_hex_prefix(first[depth:common], False), _reference(_node(items, common))]
+    branch: list = [b""] * 17
+    start = 0
+    if len(first) == depth:  # a key ends here: its value sits in the branch
+        branch[16] = items[0][1]
+        start = 1
+    i = start
+    while i < len(items):
+        nibble = items[i][0][depth]
+        j = i + 1
+        while j < len(items) and items[j][0][depth] == nibble:
+            j += 1
+        branch[nibble] = _reference(_node(items[i:j], depth + 1))
+        i = j
+    return branch
