@@ -89,7 +89,7 @@ def test_worker_killed_while_executing_is_replaced(name, doomed, fresh_pool, mon
     normal = 1 if doomed == "one" else 0
     get_pool(normal)
     with monkeypatch.context() as patch:
-        patch.setattr(worker_module, "run_tasks", _die)
+        patch.setattr(worker_module, "iter_tasks", _die)
         pool = get_pool(workers - 1)  # forks the doomed workers with the patch
     before = pool.replaced
     with time_limit(60):

@@ -6,11 +6,10 @@ from eth.vm.forks.byzantium.constants import (
     EIP658_TRANSACTION_STATUS_CODE_FAILURE,
     EIP658_TRANSACTION_STATUS_CODE_SUCCESS,
 )
-import rlp
 
 from parexec.block.validation import fork_lineage
 from parexec.model import Block, Receipt, TxResult
-from parexec.state.trie import ordered_trie_root
+from parexec.state.trie import ordered_trie_root, rlp_list, rlp_string, rlp_uint
 
 
 def build_receipts(
@@ -61,17 +60,5 @@ def build_receipts(
 def _encode_receipt(tx_type: int, status: bytes, cumulative_gas: int, bloom: int, logs_rlp: bytes) -> bytes:
     """RLP [status, cumulative gas, bloom (256 bytes), logs], typed receipts prefixed
     with their type byte (EIP-2718): what py-evm's Receipt.encode() produces."""
-    payload = (
-        rlp.encode(status)
-        + rlp.encode(cumulative_gas)
-        + rlp.encode(bloom.to_bytes(256, "big"))
-        + logs_rlp
-    )
-    n = len(payload)
-    if n < 56:
-        prefix = bytes([0xC0 + n])
-    else:
-        size = n.to_bytes((n.bit_length() + 7) // 8, "big")
-        prefix = bytes([0xF7 + len(size)]) + size
-    body = prefix + payload
+    body = rlp_list((rlp_string(status), rlp_uint(cumulative_gas), rlp_string(bloom.to_bytes(256, "big")), logs_rlp))
     return bytes([tx_type]) + body if tx_type else body

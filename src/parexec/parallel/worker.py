@@ -8,26 +8,30 @@ Messages from the coordinator (tuples):
                                     a new block without its transactions
                                     (pickled Block, or None: same as before)
                                     and its pre-block system writes
-    ("run", seq, updates, txs, tasks, chain)
+    ("run", updates, txs, tasks, chain)
                                     apply MV updates, add ``txs`` (index ->
                                     transaction: each is sent once, with its
                                     first task), then execute ``tasks`` (tx
-                                    indices) each on the MV view below it; with
-                                    ``chain`` each result is also recorded
-                                    locally, so later tasks of the chunk see it
-    ("cancel", seq)                 stop every run up to number ``seq``: the one
-                                    at hand after its current task (checked
-                                    between tasks), queued ones at once
+                                    indices, in the order given) each on the MV
+                                    view below it; with ``chain`` each result is
+                                    also recorded locally, so later tasks of the
+                                    run see it
+    ("claim", k)                    the coordinator executes every tx up to
+                                    ``k`` itself: skip them (checked between
+                                    tasks, in this run and queued ones), and send
+                                    each further result at once
     ("stop",)
-Each run gets one reply, in order: ("results", [outcome, ...]), one outcome per
-task done: ("done", j, TxResult) | ("blocked", j, writer) | ("invalid", j, reason)
-| ("error", j, text). Runs may queue up: the coordinator sends the next chunk
-before the current one is done, so a worker never waits for work.
+Replies, per run: any number of ("partial", [outcome, ...]) and then one
+("results", [outcome, ...]); an outcome is ("done", j, encoded TxResult) |
+("blocked", j, writer) | ("invalid", j, reason) | ("error", j, text). Runs may
+queue up: the coordinator sends the next chunk before the current one is done,
+so a worker never waits for work.
 """
 
 from __future__ import annotations
 
 import pickle
+import select
 import traceback
 from collections import deque
 
@@ -50,29 +54,32 @@ def apply_updates(mv: MVMemory, updates) -> None:
             mv.remove(update[1])
 
 
-def run_tasks(env: BlockEnv, txs, mv: MVMemory, tasks, chain: bool, should_stop=None) -> list:
+def run_tasks(env: BlockEnv, txs, mv: MVMemory, tasks, chain: bool) -> list:
+    """Execute ``tasks`` speculatively (see iter_tasks) and return their outcomes."""
+    return list(iter_tasks(env, txs, mv, tasks, chain))
+
+
+def iter_tasks(env: BlockEnv, txs, mv: MVMemory, tasks, chain: bool, skip=None):
     """Execute ``tasks`` speculatively, in order (senders' nonces predicted, see
-    execute_transaction); ``txs[j]`` is transaction j. Stop early (returning what
-    is done) when ``should_stop()`` says the coordinator no longer needs the rest."""
-    outcomes = []
+    execute_transaction), yielding each outcome; ``txs[j]`` is transaction j.
+    A task for which ``skip(j)`` is true by the time it is due is left out."""
     for j in tasks:
-        if should_stop is not None and outcomes and should_stop():
-            break
+        if skip is not None and skip(j):
+            continue
         try:
             result = execute_transaction(env, mv.view(j), txs[j], j, predict=True)
         except ReadEstimate as exc:
-            outcomes.append(("blocked", j, exc.blocking))
+            yield ("blocked", j, exc.blocking)
             continue
         except InvalidTransaction as exc:
-            outcomes.append(("invalid", j, str(exc)))
+            yield ("invalid", j, str(exc))
             continue
         except Exception:  # reported, and the coordinator re-executes it exactly
-            outcomes.append(("error", j, traceback.format_exc(limit=3)))
+            yield ("error", j, traceback.format_exc(limit=3))
             continue
         if chain:
             mv.record(j, result.writes, result.new_code)
-        outcomes.append(("done", j, result))
-    return outcomes
+        yield ("done", j, result)
 
 
 def encode_result(result: TxResult) -> tuple:
@@ -98,17 +105,16 @@ class WorkerState:
         self.env: BlockEnv | None = None
         self.mv: MVMemory | None = None
 
-    def handle(self, msg, should_stop=None):
+    def start_run(self, msg, skip):
+        """The outcomes of a ("run", ...) message, as they are computed."""
+        _, updates, txs, tasks, chain = msg
+        apply_updates(self.mv, updates)
+        self.txs.update(txs)
+        for kind, j, x in iter_tasks(self.env, self.txs, self.mv, tasks, chain, skip):
+            yield (kind, j, encode_result(x)) if kind == "done" else (kind, j, x)
+
+    def handle(self, msg) -> None:
         op = msg[0]
-        if op == "run":
-            _, _seq, updates, txs, tasks, chain = msg
-            apply_updates(self.mv, updates)
-            self.txs.update(txs)
-            outcomes = run_tasks(self.env, self.txs, self.mv, tasks, chain, should_stop)
-            return ("results", [
-                (kind, j, encode_result(x)) if kind == "done" else (kind, j, x)
-                for kind, j, x in outcomes
-            ])
         if op == "block":
             if msg[1] is not None:
                 self.block = pickle.loads(msg[1])
@@ -117,14 +123,12 @@ class WorkerState:
             start = OverlayState(self.base)
             start.apply(msg[2], msg[3])
             self.mv = MVMemory(start)
-            return None
-        if op == "base":
+        elif op == "base":
             self.base = pickle.loads(msg[1])
-            return None
-        if op == "advance":
+        elif op == "advance":
             self.base.apply(msg[1], msg[2])
-            return None
-        raise ValueError(f"unknown message {op!r}")
+        else:
+            raise ValueError(f"unknown message {op!r}")
 
 
 def worker_main(conn) -> None:
@@ -133,22 +137,26 @@ def worker_main(conn) -> None:
 
     gc.freeze()  # inherited pages stay shared: no full-GC pass over them
     state = WorkerState()
-    queued: deque = deque()  # messages read early, while checking for a cancel
-    cancelled = -1  # runs numbered up to this one are cancelled
+    queued: deque = deque()  # messages read early, while checking for claims
+    claimed = -1  # txs up to this one are the coordinator's (reset per block)
 
     def receive():
-        nonlocal cancelled
+        nonlocal claimed
         msg = conn.recv()
-        if msg[0] == "cancel":
-            cancelled = max(cancelled, msg[1])
+        if msg[0] == "claim":
+            claimed = max(claimed, msg[1])
             return None
         return msg
 
-    def read_ahead():
-        while conn.poll():
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN)
+
+    def skip(j: int) -> bool:
+        while poller.poll(0):
             msg = receive()
             if msg is not None:
                 queued.append(msg)
+        return j <= claimed
 
     while True:
         try:
@@ -157,18 +165,22 @@ def worker_main(conn) -> None:
             return
         if msg is None:
             continue
-        if msg[0] == "stop":
+        op = msg[0]
+        if op == "stop":
             return
-        if msg[0] == "run":
-            seq = msg[1]
-            if seq <= cancelled:
-                conn.send(("results", []))
-                continue
-
-            def should_stop(seq=seq):
-                read_ahead()
-                return seq <= cancelled
-
-            conn.send(state.handle(msg, should_stop))
+        if op != "run":
+            if op == "block":
+                claimed = -1
+            state.handle(msg)
             continue
-        state.handle(msg)
+        lowest = min(msg[3])
+        outcomes = []
+        try:
+            for outcome in state.start_run(msg, skip):
+                outcomes.append(outcome)
+                if claimed >= lowest:  # the front is in this run: every result counts now
+                    conn.send(("partial", outcomes))
+                    outcomes = []
+            conn.send(("results", outcomes))
+        except (EOFError, OSError):  # the coordinator is gone
+            return

@@ -40,7 +40,7 @@ class Worker:
     process: multiprocessing.Process
     conn: object
     synced: int = 0  # how many entries of the block's update log it has
-    requests: deque = field(default_factory=deque)  # outstanding (seq, tasks), in order
+    requests: deque = field(default_factory=deque)  # outstanding task lists, in order
     has_txs: set = field(default_factory=set)  # transaction indices it was sent
 
     @property
@@ -49,7 +49,7 @@ class Worker:
 
     @property
     def tasks(self) -> list[int]:
-        return [j for _, tasks in self.requests for j in tasks]
+        return [j for tasks in self.requests for j in tasks]
 
 
 class WorkerDied(Exception):
@@ -70,7 +70,6 @@ class WorkerPool:
         self._block_payload: bytes | None = None
         self._block_msg = None
         self.log: list = []  # MV updates of the current block, in order
-        self.seq = 0  # numbers the requests, so a cancel names the ones it ends
         self.replaced = 0
         self._orphaned: list[int] = []  # tasks of workers that died before taking them
 
@@ -134,7 +133,7 @@ class WorkerPool:
         block is done, so no worker keeps computing speculation nobody needs."""
         for worker in self.workers:
             if not worker.idle:
-                self._send(worker, ("cancel", worker.requests[-1][0]))
+                self._send(worker, ("claim", len(self.block.transactions)))
         while any(not w.idle for w in self.workers):
             self.collect(None)
 
@@ -174,16 +173,22 @@ class WorkerPool:
         return [w for w in self.workers if len(w.requests) < queue]
 
     def submit(self, worker: Worker, tasks: list[int], chain: bool) -> None:
+        """Send ``tasks`` to ``worker`` (executed in the order given)."""
         if not tasks:
             raise ValueError("a request needs at least one task")
         updates = [u for origin, u in self.log[worker.synced:] if origin is not worker]
         worker.synced = len(self.log)
         txs = {j: self.block.transactions[j] for j in tasks if j not in worker.has_txs}
         worker.has_txs.update(txs)
-        self.seq += 1
-        worker.requests.append((self.seq, list(tasks)))
-        self._send(worker, ("run", self.seq, updates, txs, tasks, chain))  # if it died,
+        worker.requests.append(list(tasks))
+        self._send(worker, ("run", updates, txs, tasks, chain))  # if it died,
         # its requests come back as orphaned from the next collect
+
+    def claim(self, worker: Worker, upto: int) -> None:
+        """Tell ``worker`` that the coordinator executes every tx up to ``upto``
+        itself: it skips them and sends its further results at once."""
+        if worker.requests:
+            self._send(worker, ("claim", upto))
 
     def collect(self, timeout: float | None = 0) -> tuple[list, list[int]]:
         """(outcome, worker) pairs that arrived within ``timeout`` (None: wait for at
@@ -205,7 +210,8 @@ class WorkerPool:
                 except (EOFError, OSError):
                     self._replace(worker)
                     continue
-                worker.requests.popleft()
+                if reply[0] == "results":  # the last reply to its oldest request
+                    worker.requests.popleft()
                 for kind, j, x in reply[1]:
                     outcome = (kind, j, decode_result(x) if kind == "done" else x)
                     outcomes.append((outcome, worker))

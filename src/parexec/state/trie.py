@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-import rlp
 from eth_hash.auto import keccak
 
 from parexec.model import EMPTY_TRIE_ROOT
@@ -23,13 +22,13 @@ def trie_root(pairs: Iterable[tuple[bytes, bytes]]) -> bytes:
     items = sorted((_nibbles(key), value) for key, value in pairs)
     if not items:
         return EMPTY_TRIE_ROOT
-    return keccak(rlp.encode(_node(items, 0)))
+    return keccak(_node(items, 0))
 
 
 def ordered_trie_root(values: Sequence[bytes]) -> bytes:
     """The root of a block's list trie (transactions, receipts, withdrawals):
     key ``rlp(i)`` holds ``values[i]``."""
-    return trie_root((rlp.encode(i), value) for i, value in enumerate(values))
+    return trie_root((rlp_uint(i), value) for i, value in enumerate(values))
 
 
 def _nibbles(key: bytes) -> tuple[int, ...]:
@@ -38,6 +37,33 @@ def _nibbles(key: bytes) -> tuple[int, ...]:
         out.append(byte >> 4)
         out.append(byte & 0x0F)
     return tuple(out)
+
+
+# RLP written directly (the rlp package's type inference costs more than a whole
+# trie node): a string, an unsigned integer, or a list of already encoded items.
+def rlp_string(b: bytes) -> bytes:
+    if len(b) == 1 and b[0] < 0x80:
+        return b
+    return rlp_length(len(b), 0x80) + b
+
+
+def rlp_list(encoded_items) -> bytes:
+    payload = b"".join(encoded_items)
+    return rlp_length(len(payload), 0xC0) + payload
+
+
+def rlp_uint(i: int) -> bytes:
+    return rlp_string(i.to_bytes((i.bit_length() + 7) // 8, "big"))
+
+
+def rlp_length(n: int, offset: int) -> bytes:
+    if n < 56:
+        return bytes([offset + n])
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([offset + 55 + len(size)]) + size
+
+
+_EMPTY = b"\x80"  # an empty branch slot
 
 
 def _hex_prefix(nibbles: Sequence[int], leaf: bool) -> bytes:
@@ -52,31 +78,31 @@ def _hex_prefix(nibbles: Sequence[int], leaf: bool) -> bytes:
     return bytes(out)
 
 
-def _reference(node: list):
-    """How a parent holds a child: the node itself if its encoding is under 32
-    bytes, else the hash of the encoding."""
-    encoded = rlp.encode(node)
-    return node if len(encoded) < 32 else keccak(encoded)
+def _reference(encoded: bytes) -> bytes:
+    """How a parent holds a child node: embedded if its encoding is under 32
+    bytes, else by the hash of the encoding."""
+    return encoded if len(encoded) < 32 else rlp_string(keccak(encoded))
 
 
-def _node(items: list, depth: int) -> list:
-    """The node under which all ``items`` (sorted, sharing ``depth`` nibbles) lie."""
+def _node(items: list, depth: int) -> bytes:
+    """The encoded node under which all ``items`` (sorted, sharing ``depth``
+    nibbles) lie."""
     if len(items) == 1:
         key, value = items[0]
-        return [_hex_prefix(key[depth:], True), value]
+        return rlp_list((rlp_string(_hex_prefix(key[depth:], True)), rlp_string(value)))
     first, last = items[0][0], items[-1][0]
     common = depth
     end = min(len(first), len(last))
     while common < end and first[common] == last[common]:
         common += 1
     if common > depth:
-        return [_hex_prefix(first[depth:common], False), _reference(_node(items, common))]
-    branch: list = [b""] * 17
-    start = 0
+        path = rlp_string(_hex_prefix(first[depth:common], False))
+        return rlp_list((path, _reference(_node(items, common))))
+    branch = [_EMPTY] * 17
+    i = 0
     if len(first) == depth:  # a key ends here: its value sits in the branch
-        branch[16] = items[0][1]
-        start = 1
-    i = start
+        branch[16] = rlp_string(items[0][1])
+        i = 1
     while i < len(items):
         nibble = items[i][0][depth]
         j = i + 1
@@ -84,4 +110,4 @@ def _node(items: list, depth: int) -> list:
             j += 1
         branch[nibble] = _reference(_node(items[i:j], depth + 1))
         i = j
-    return branch
+    return rlp_list(branch)

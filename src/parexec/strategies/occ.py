@@ -9,11 +9,17 @@ one is re-executed at once against the committed state.
 Adapted to processes on few cores: the coordinator is also the merge and the
 re-executor, and it works from the front of the block while workers take
 chunks from the back (guided self-scheduling: chunks shrink as the two ends
-meet). The merge therefore never sits idle waiting for a worker to redo a stale
-transaction: it redoes it itself, while the workers keep speculating further
-back. Each transaction is executed at most twice (speculation, exact redo), so
-there is no retry storm; when most speculation fails (a chain of dependent
-transactions) workers stop getting chunks and the coordinator finishes alone.
+meet). A worker runs its chunk from the top down and holds the next chunk in
+its pipe, so it never waits for work. When the front reaches a transaction
+that is handed out but not back, the coordinator claims it and executes it
+itself; the worker skips claimed transactions and, once claims reach its run,
+sends every result as soon as it has it. So the two ends meet inside a chunk
+and neither waits for the other, however uneven the transactions' costs (at
+worst both execute the one transaction where they meet). The merge likewise
+never waits for a worker to redo a stale transaction: it redoes it itself. Each transaction is executed at most
+twice (speculation, exact redo), so there is no retry storm; when most
+speculation fails (a chain of dependent transactions) workers stop getting
+chunks and the coordinator finishes alone.
 """
 
 from __future__ import annotations
@@ -31,63 +37,82 @@ class OCCStrategy(ParallelStrategy):
     name = "occ"
 
     def run_parallel(self, env, block, state, workers):
-        n = len(block.transactions)
-        pool = get_pool(workers - 1)
-        pool.start_block(state.base, block, state.diff(), state.new_code())
-        committer = InOrderCommitter(env, block, state, pool)
-        speculative: dict[int, tuple] = {}
-        in_flight: set[int] = set()
-        back = n
-        gave_up = False
-        early = {"arrived": 0, "stale": 0}  # results, and those already stale on arrival
-        children = len(pool.workers)
+        return _Run(env, block, state, workers).execute()
+
+
+class _Run:
+    def __init__(self, env, block, state, workers):
+        self.n = len(block.transactions)
+        self.pool = get_pool(workers - 1)
+        self.pool.start_block(state.base, block, state.diff(), state.new_code())
+        self.committer = InOrderCommitter(env, block, state, self.pool)
+        self.speculative: dict[int, tuple] = {}  # arrived outcomes, by tx
+        self.owner: dict = {}  # tx handed to a worker and not back -> the worker
+        self.back = self.n  # txs from here on were handed to workers
+        self.gave_up = False
+        self.arrived = 0  # speculative results, and those already stale on arrival
+        self.stale = 0
+
+    def execute(self):
+        committer, pool = self.committer, self.pool
         while not committer.done:
-            if not gave_up:
-                for worker in pool.idle_workers(queue=2):  # the next chunk waits in line
-                    remaining = back - committer.next
-                    size = min(MAX_CHUNK, math.ceil(remaining / (2 * (children + 1))))
-                    if size <= 0 or remaining - size < size:  # keep a chunk for the coordinator
-                        break
-                    tasks = list(range(back - size, back))
-                    back -= size
-                    pool.submit(worker, tasks, chain=False)
-                    in_flight.update(tasks)
-            self._absorb(pool.collect(0), speculative, in_flight, committer, None if gave_up else early)
+            if not self.gave_up:
+                self._dispatch()
+            self._absorb(pool.collect(0))
             j = committer.next
-            if j not in speculative and j in in_flight and not gave_up:
-                self._absorb(pool.collect(None), speculative, in_flight, committer, None if gave_up else early)
-                continue
-            outcome = speculative.pop(j, None)
+            if j not in self.speculative and j in self.owner:
+                self._claim(j)
+            outcome = self.speculative.pop(j, None)
             result = outcome[2] if outcome is not None and outcome[0] == "done" else None
             committer.offer(result)
-            if not gave_up and early["stale"] >= 8 and 2 * early["stale"] > early["arrived"]:
-                gave_up = True
+            self.owner.pop(j, None)
+            if not self.gave_up and self.stale >= 8 and 2 * self.stale > self.arrived:
+                self.gave_up = True
         pool.drain()
         stats = {
-            "txs": n,
+            "txs": self.n,
             "mode": "parallel",
             "executions": committer.exact_executions + committer.accepted + committer.rejected,
             "reexecutions": committer.rejected,
             "speculative_accepted": committer.accepted,
-            "gave_up": gave_up,
+            "gave_up": self.gave_up,
             "workers_replaced": pool.replaced,
         }
         return committer.results, stats
 
-    @staticmethod
-    def _absorb(collected, speculative, in_flight, committer, early) -> None:
+    def _dispatch(self) -> None:
+        children = len(self.pool.workers)
+        for worker in self.pool.idle_workers(queue=2):  # the next chunk waits in line
+            remaining = self.back - self.committer.next
+            size = min(MAX_CHUNK, math.ceil(remaining / (2 * (children + 1))))
+            if size <= 0 or remaining - size < size:  # keep a chunk for the coordinator
+                return
+            tasks = list(range(self.back - 1, self.back - size - 1, -1))  # top down
+            self.back -= size
+            self.pool.submit(worker, tasks, chain=False)
+            for j in tasks:
+                self.owner[j] = worker
+
+    def _claim(self, j: int) -> None:
+        """The front reached tx ``j``, handed to a worker and not back: the
+        coordinator executes it (the worker skips it unless it has begun it)."""
+        self.pool.claim(self.owner[j], j)
+
+    def _absorb(self, collected) -> None:
         """Store arrived outcomes and count those already stale (a read that the
         committed state has since changed): a cheap early sign of a dependency chain."""
         outcomes, orphaned = collected
+        committer = self.committer
         for outcome, _worker in outcomes:
             j = outcome[1]
-            in_flight.discard(j)
             if j < committer.next:
                 continue  # committed meanwhile
-            speculative[j] = outcome
-            if early is None:
-                continue  # already gave up: the check would only repeat the commit's
-            early["arrived"] += 1
+            self.speculative[j] = outcome
+            self.owner.pop(j, None)
+            if self.gave_up:
+                continue  # the check would only repeat the commit's
+            self.arrived += 1
             if outcome[0] != "done" or not may_still_hold(outcome[2].reads, committer.read):
-                early["stale"] += 1
-        in_flight.difference_update(orphaned)
+                self.stale += 1
+        for j in orphaned:  # its worker died: the front executes it
+            self.owner.pop(j, None)
