@@ -131,8 +131,9 @@ class WorkerState:
             raise ValueError(f"unknown message {op!r}")
 
 
-def worker_main(conn) -> None:
-    """Entry point of a worker process."""
+def worker_main(conn, running) -> None:
+    """Entry point of a worker process; ``running`` (shared memory) shows the
+    coordinator which tx it is executing."""
     import gc
 
     gc.freeze()  # inherited pages stay shared: no full-GC pass over them
@@ -156,7 +157,10 @@ def worker_main(conn) -> None:
             msg = receive()
             if msg is not None:
                 queued.append(msg)
-        return j <= claimed
+        if j <= claimed:
+            return True
+        running.value = j
+        return False
 
     while True:
         try:

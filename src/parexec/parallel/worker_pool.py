@@ -39,6 +39,7 @@ from parexec.parallel.worker import decode_result, worker_main
 class Worker:
     process: multiprocessing.Process
     conn: object
+    running: object  # shared memory: the tx it is executing (-1: none yet)
     synced: int = 0  # how many entries of the block's update log it has
     requests: deque = field(default_factory=deque)  # outstanding task lists, in order
     has_txs: set = field(default_factory=set)  # transaction indices it was sent
@@ -82,13 +83,14 @@ class WorkerPool:
 
     def _spawn(self) -> Worker:
         parent_conn, child_conn = self.ctx.Pipe()
+        running = self.ctx.RawValue("q", -1)
         gc.collect()
         gc.freeze()
-        process = self.ctx.Process(target=worker_main, args=(child_conn,), daemon=True)
+        process = self.ctx.Process(target=worker_main, args=(child_conn, running), daemon=True)
         process.start()
         gc.unfreeze()
         child_conn.close()
-        worker = Worker(process, parent_conn)
+        worker = Worker(process, parent_conn, running)
         self._by_fd[parent_conn.fileno()] = worker
         self._poller.register(parent_conn.fileno(), select.POLLIN)
         if self.base is not None:
@@ -183,6 +185,11 @@ class WorkerPool:
         worker.requests.append(list(tasks))
         self._send(worker, ("run", updates, txs, tasks, chain))  # if it died,
         # its requests come back as orphaned from the next collect
+
+    @staticmethod
+    def running(worker: Worker) -> int:
+        """The tx ``worker`` is executing (or executed last)."""
+        return worker.running.value
 
     def claim(self, worker: Worker, upto: int) -> None:
         """Tell ``worker`` that the coordinator executes every tx up to ``upto``

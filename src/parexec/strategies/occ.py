@@ -13,9 +13,10 @@ meet). A worker runs its chunk from the top down and holds the next chunk in
 its pipe, so it never waits for work. When the front reaches a transaction
 that is handed out but not back, the coordinator claims it and executes it
 itself; the worker skips claimed transactions and, once claims reach its run,
-sends every result as soon as it has it. So the two ends meet inside a chunk
-and neither waits for the other, however uneven the transactions' costs (at
-worst both execute the one transaction where they meet). The merge likewise
+sends every result as soon as it has it; a transaction the worker has already
+begun (shared memory shows which) is waited for instead. So the two ends meet
+inside a chunk and neither waits long for the other, however uneven the
+transactions' costs. The merge likewise
 never waits for a worker to redo a stale transaction: it redoes it itself. Each transaction is executed at most
 twice (speculation, exact redo), so there is no retry storm; when most
 speculation fails (a chain of dependent transactions) workers stop getting
@@ -94,9 +95,16 @@ class _Run:
                 self.owner[j] = worker
 
     def _claim(self, j: int) -> None:
-        """The front reached tx ``j``, handed to a worker and not back: the
-        coordinator executes it (the worker skips it unless it has begun it)."""
-        self.pool.claim(self.owner[j], j)
+        """The front reached tx ``j``, handed to a worker and not back. If the worker
+        is executing it, wait for that (it started first); otherwise claim it and
+        let the coordinator execute it."""
+        worker = self.owner[j]
+        if self.pool.running(worker) != j:
+            self.pool.claim(worker, j)
+            return
+        self.pool.claim(worker, j - 1)  # the rest of its run is committed already
+        while j not in self.speculative and j in self.owner:
+            self._absorb(self.pool.collect(None))
 
     def _absorb(self, collected) -> None:
         """Store arrived outcomes and count those already stale (a read that the
