@@ -284,3 +284,70 @@ def test_chain_with_a_worker_killed_between_blocks(fresh_pool):
         outcome = execute_block(block, state, get_strategy("occ"), 3)
     assert pool.replaced - before == 1
     assert_same(outcome, serial_outcome(block, state))
+
+
+# ------------------------------------------------------------------ claims
+
+def _start(pool, block, pre):
+    from parexec.block.env import BlockEnv
+    from parexec.block.system import pre_block_writes
+    from parexec.state.overlay import OverlayState
+
+    env = BlockEnv.for_block(block)
+    state = OverlayState(pre)
+    state.apply(*pre_block_writes(env, block, state))
+    pool.start_block(state.base, block, state.diff(), state.new_code())
+
+
+def _collect_until_idle(pool, worker):
+    outcomes = []
+    with time_limit(30):
+        while not worker.idle:
+            got, orphaned = pool.collect(None)
+            assert orphaned == []
+            outcomes.extend(o for o, w in got if w is worker)
+    return outcomes
+
+
+def test_claimed_tasks_are_skipped_and_results_stream_once_claims_reach_a_run(fresh_pool):
+    """A run of tasks 59..0 (top down, as occ sends them) and a second one queued
+    behind it: claiming 0..29 while the worker is still on the first run makes it
+    skip those (at most the one in progress is done anyway), answer every request,
+    and send the second run's results as they come (partial replies)."""
+    block, pre = build_workload("erc20:txs=90")
+    serial = serial_outcome(block, pre)
+    pool = get_pool(1)
+    _start(pool, block, pre)
+    worker = pool.workers[0]
+    replies = []
+    recv = worker.conn.recv
+
+    def spy():
+        reply = recv()
+        replies.append((reply[0], len(reply[1])))
+        return reply
+
+    worker.conn.recv = spy
+    pool.submit(worker, list(range(89, 59, -1)), chain=False)
+    pool.submit(worker, list(range(59, -1, -1)), chain=False)
+    assert pool.running(worker) in (-1, *range(60, 90))  # still in the first run
+    pool.claim(worker, 29)
+    outcomes = _collect_until_idle(pool, worker)
+    done = sorted(o[1] for o in outcomes)
+    assert set(range(30, 90)) <= set(done)  # nothing unclaimed is lost
+    assert len([j for j in done if j < 30]) <= 1  # claimed: at most the one in progress
+    assert [kind for kind, _ in replies].count("results") == 2  # one final reply per run
+    assert ("partial", 1) in replies  # the claimed run streamed its results
+    for kind, j, result in outcomes:  # on the pre-state: valid speculative results
+        assert kind == "done" and result.writes == serial.tx_results[j].writes
+    pool.drain()
+
+
+def test_running_shows_the_transaction_in_progress(fresh_pool):
+    block, pre = build_workload("erc20:txs=20")
+    pool = get_pool(1)
+    _start(pool, block, pre)
+    worker = pool.workers[0]
+    pool.submit(worker, [19, 18, 17], chain=False)
+    _collect_until_idle(pool, worker)
+    assert pool.running(worker) == 17  # the last one it began
