@@ -130,12 +130,18 @@ class WorkerPool:
             self._block_payload = pickle.dumps(shell, protocol=pickle.HIGHEST_PROTOCOL)
         return self._block_payload
 
-    def drain(self) -> None:
-        """Cut short and discard the work still in flight: strategies call it when a
-        block is done, so no worker keeps computing speculation nobody needs."""
+    def release(self) -> None:
+        """Claim every transaction: workers stop after the task at hand (their
+        replies still come). A strategy that finishes a block alone calls it, since
+        on these machines a busy worker slows the coordinator's core too."""
         for worker in self.workers:
             if not worker.idle:
                 self._send(worker, ("claim", len(self.block.transactions)))
+
+    def drain(self) -> None:
+        """Cut short and discard the work still in flight: strategies call it when a
+        block is done, so no worker keeps computing speculation nobody needs."""
+        self.release()
         while any(not w.idle for w in self.workers):
             self.collect(None)
 

@@ -52,6 +52,7 @@ from parexec.strategies.base import ParallelStrategy
 
 MAX_INCARNATIONS = 3
 MAX_CHUNK = 16
+CHAIN_MIN_ABORTS = 16  # aborts before the chain rule may hand the block to the front
 
 READY, RUNNING, DONE, BLOCKED, EXACT = range(5)  # EXACT: left for the front
 
@@ -99,8 +100,9 @@ class _Run:
             if committer.done:
                 break
             if self.status[committer.next] == RUNNING:
-                # one at a time, so finished workers are served again promptly
-                tasks = self._take_ready(1)
+                # one at a time, so finished workers are served again promptly;
+                # none once the front finishes the block alone
+                tasks = [] if self.storm else self._take_ready(1)
                 if tasks:
                     self._execute_here(tasks)
                 else:
@@ -213,7 +215,11 @@ class _Run:
                 self._make_ready(k)
 
     def _record(self, j: int, result, worker=None) -> None:
-        """Put j's writes in MV memory, tell the workers, re-validate affected readers."""
+        """Put j's writes in MV memory, tell the workers, re-validate affected readers
+        (not once the front finishes the block alone: nothing speculates any more,
+        and the in-order commit validates what is left)."""
+        if self.storm:
+            return
         changed = self.mv.record(j, result.writes, result.new_code)
         self.pool.publish(("w", j, result.writes, result.new_code), origin=worker)
         if not changed:
@@ -246,10 +252,11 @@ class _Run:
         self.results[k] = None
         self.mv.mark_estimate(k)
         self.pool.publish(("e", k))
-        if self.aborts > self.n or (self.aborts >= 16 and self.aborts > 2 * self.committer.accepted):
+        if self.aborts > self.n or (self.aborts >= CHAIN_MIN_ABORTS and self.aborts > 2 * self.committer.accepted):
             # retry storm, or a dependency chain (aborts outrun accepted results):
             # the front finishes the block alone
             self.storm = True
+            self.pool.release()
         if self.incarnation[k] >= MAX_INCARNATIONS:
             self.status[k] = EXACT
         else:

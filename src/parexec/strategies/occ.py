@@ -69,6 +69,7 @@ class _Run:
             self.owner.pop(j, None)
             if not self.gave_up and self.stale >= 8 and 2 * self.stale > self.arrived:
                 self.gave_up = True
+                pool.release()
         pool.drain()
         stats = {
             "txs": self.n,
