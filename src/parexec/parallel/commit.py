@@ -29,11 +29,12 @@ def may_still_hold(reads, value_of) -> bool:
 
 
 class InOrderCommitter:
-    def __init__(self, env, block, state, pool=None):
+    def __init__(self, env, block, state, pool=None, publish_if=None):
         self.env = env
         self.block = block
         self.state = state  # OverlayState of committed transactions
-        self.pool = pool
+        self.pool = pool  # if given, commits are published to its workers...
+        self.publish_if = publish_if  # ...those of the txs for which this says so
         self.results: list[TxResult] = []
         self.gas_used = 0
         self.blob_gas_used = 0
@@ -83,7 +84,7 @@ class InOrderCommitter:
 
     def _commit(self, result: TxResult) -> None:
         self.state.apply(result.writes, result.new_code)
-        if self.pool is not None:
+        if self.pool is not None and (self.publish_if is None or self.publish_if(result.index)):
             self.pool.publish(("w", result.index, result.writes, result.new_code))
         self.results.append(result)
         self.gas_used += result.gas_used

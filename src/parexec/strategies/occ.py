@@ -46,7 +46,11 @@ class _Run:
         self.n = len(block.transactions)
         self.pool = get_pool(workers - 1)
         self.pool.start_block(state.base, block, state.diff(), state.new_code())
-        self.committer = InOrderCommitter(env, block, state, self.pool)
+        # A commit matters to a worker only if a later chunk can read it: chunks go
+        # ever lower, so only commits below the chunks handed out so far do.
+        self.committer = InOrderCommitter(
+            env, block, state, self.pool, publish_if=lambda j: not self.gave_up and j < self.back
+        )
         self.speculative: dict[int, tuple] = {}  # arrived outcomes, by tx
         self.owner: dict = {}  # tx handed to a worker and not back -> the worker
         self.back = self.n  # txs from here on were handed to workers
