@@ -137,6 +137,7 @@ def worker_main(conn, running) -> None:
     import gc
 
     gc.freeze()  # inherited pages stay shared: no full-GC pass over them
+    gc.disable()  # no collection in the middle of a run: one per block instead
     state = WorkerState()
     queued: deque = deque()  # messages read early, while checking for claims
     claimed = -1  # txs up to this one are the coordinator's (reset per block)
@@ -175,6 +176,7 @@ def worker_main(conn, running) -> None:
         if op != "run":
             if op == "block":
                 claimed = -1
+                gc.collect()
             state.handle(msg)
             continue
         lowest = min(msg[3])
