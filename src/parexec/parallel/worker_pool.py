@@ -19,7 +19,10 @@ to the caller, and a fresh process replaces it with the current state.
 
 A worker may hold two requests (the next chunk waits in its pipe, so it never
 idles between chunks); replies are small and the coordinator drains them before
-it waits, so neither side blocks on a full pipe for long.
+it waits, so neither side blocks on a full pipe for long. ``claim`` tells a
+worker which transactions the coordinator executes itself (it skips them and
+streams its further results); shared memory shows which transaction each worker
+is executing, so the coordinator can wait for it rather than execute it twice.
 """
 
 from __future__ import annotations
