@@ -351,3 +351,5 @@ def test_running_shows_the_transaction_in_progress(fresh_pool):
     pool.submit(worker, [19, 18, 17], chain=False)
     _collect_until_idle(pool, worker)
     assert pool.running(worker) == 17  # the last one it began
+    _start(pool, block, pre)  # a new block: nothing of it has begun
+    assert pool.running(worker) == -1

@@ -170,6 +170,7 @@ class WorkerPool:
             worker.synced = 0
             worker.requests = deque()
             worker.has_txs = set()
+            worker.running.value = -1  # it is idle (drained): nothing of this block yet
         self.log = []
         self._orphaned = []
 
