@@ -166,5 +166,42 @@ def bench(targets, strategies, workers, repeat, json_path) -> None:
         json_path.write_text(json.dumps({"rows": rows, "machine": machine_info()}, indent=1))
 
 
+@main.command("access-list")
+@click.argument("target")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the JSON here instead of to standard output.")
+def access_list(target: str, output: Path | None) -> None:
+    """Write a block's access list: every transaction's exact reads and writes.
+
+    TARGET is one block: a mainnet or Prague block dump path, or a synthetic
+    workload spec as in `bench`. The block runs serially once; the JSON (the
+    idea of EIP-7928) names the block and each transaction by hash, and is read
+    back by declared-access strategies as hints.
+    """
+    from parexec.access.access_list import block_access_list, write_access_list
+    from parexec.bench import load_targets
+    from parexec.block.pipeline import execute_block
+    from parexec.model import BlockRejected
+    from parexec.workloads import WorkloadError
+
+    try:
+        loaded = load_targets([target])
+        if len(loaded) != 1:
+            raise FixtureError(f"{target}: {len(loaded)} blocks found; give exactly one")
+        block = loaded[0].block
+        outcome = execute_block(block, loaded[0].pre_state, get_strategy("serial"), 1, with_state_root=False)
+    except (FixtureError, WorkloadError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except BlockRejected as exc:
+        click.echo(f"error: the block is invalid: {exc}", err=True)
+        sys.exit(1)
+    text = write_access_list(block_access_list(block, outcome), output)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        click.echo(f"{output}: {len(block.transactions)} transactions", err=True)
+
+
 if __name__ == "__main__":
     main()

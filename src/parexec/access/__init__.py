@@ -1,0 +1,1 @@
+"""What transactions touch: footprints, declared or observed, and block access lists."""

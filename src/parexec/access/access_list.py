@@ -1,0 +1,119 @@
+"""Block access lists: every transaction's exact footprint, from a serial run.
+
+The idea of EIP-7928: a builder publishes, with the block, what each transaction
+reads and writes, so that executors can schedule without discovering conflicts.
+parexec writes them as JSON (``parexec access-list``) and reads them back as
+hints for declared-access strategies. The file names its block (number and
+hash) and each transaction's hash, so hints are never applied to the wrong
+block; every location is checked on reading.
+
+    {"format": "parexec-block-access-list/1",
+     "block": {"number": 19426587, "hash": "0x..."},
+     "transactions": [{"index": 0, "hash": "0x...",
+                       "reads": [["nonce", "0xabc..."], ["storage", "0xdef...", "0x3"]],
+                       "writes": [["balance_delta", "0xabc..."]]}, ...]}
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from parexec.access.footprint import KINDS, Footprint
+from parexec.model import STORAGE, BlockOutcome, FixtureError
+
+FORMAT = "parexec-block-access-list/1"
+
+
+def block_access_list(block, outcome: BlockOutcome) -> dict:
+    """The access list of ``block`` from its (serial) outcome."""
+    transactions = []
+    for tx, result in zip(block.transactions, outcome.tx_results):
+        footprint = Footprint.of_result(result)
+        transactions.append({
+            "index": result.index,
+            "hash": "0x" + tx.hash.hex(),
+            "reads": sorted(map(_location_json, footprint.reads)),
+            "writes": sorted(map(_location_json, footprint.writes)),
+        })
+    return {
+        "format": FORMAT,
+        "block": {"number": block.header.block_number, "hash": "0x" + block.header.hash.hex()},
+        "transactions": transactions,
+    }
+
+
+def write_access_list(data: dict, path: Path | None) -> str:
+    """The JSON text (one line per transaction), also written to ``path`` if given."""
+    head = {k: v for k, v in data.items() if k != "transactions"}
+    lines = [json.dumps(tx, separators=(",", ":")) for tx in data["transactions"]]
+    text = json.dumps(head)[:-1] + ', "transactions": [\n' + ",\n".join(lines) + "\n]}\n"
+    if path is not None:
+        Path(path).write_text(text)
+    return text
+
+
+def load_access_list(path: Path, block) -> list[Footprint]:
+    """Footprints per transaction of ``block``. Raises FixtureError, naming the file
+    and the fault, if it is not an access list of exactly this block."""
+    where = str(path)
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FixtureError(f"{where}: cannot read an access list: {exc}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise FixtureError(f"{where}: not a parexec block access list (format {FORMAT!r})")
+    head = data.get("block") or {}
+    number, block_hash = block.header.block_number, "0x" + block.header.hash.hex()
+    if head.get("number") != number or str(head.get("hash", "")).lower() != block_hash:
+        raise FixtureError(
+            f"{where}: the access list is for block {head.get('number')} {head.get('hash')}, "
+            f"not block {number} {block_hash}"
+        )
+    entries = data.get("transactions")
+    if not isinstance(entries, list) or len(entries) != len(block.transactions):
+        count = len(entries) if isinstance(entries, list) else "no"
+        raise FixtureError(f"{where}: {count} transactions listed, the block has {len(block.transactions)}")
+    footprints = []
+    for i, (entry, tx) in enumerate(zip(entries, block.transactions)):
+        if not isinstance(entry, dict) or entry.get("index") != i:
+            raise FixtureError(f"{where}: transaction entry {i} is malformed or out of order")
+        if str(entry.get("hash", "")).lower() != "0x" + tx.hash.hex():
+            raise FixtureError(f"{where}: transaction {i} has hash {entry.get('hash')}, the block's is 0x{tx.hash.hex()}")
+        try:
+            reads = frozenset(_location(x) for x in entry.get("reads", []))
+            writes = frozenset(_location(x) for x in entry.get("writes", []))
+        except (TypeError, ValueError) as exc:
+            raise FixtureError(f"{where}: transaction {i}: {exc}") from None
+        footprints.append(Footprint(reads, writes))
+    return footprints
+
+
+def _location_json(loc: tuple) -> list:
+    out = [loc[0], "0x" + loc[1].hex()]
+    if loc[0] == STORAGE:
+        out.append(hex(loc[2]))
+    return out
+
+
+def _location(item) -> tuple:
+    if not isinstance(item, list) or not item or item[0] not in KINDS:
+        raise ValueError(f"bad location {item!r}")
+    kind = item[0]
+    if len(item) != (3 if kind == STORAGE else 2):
+        raise ValueError(f"bad location {item!r}")
+    address = bytes.fromhex(_strip(item[1]))
+    if len(address) != 20:
+        raise ValueError(f"bad address in {item!r}")
+    if kind == STORAGE:
+        slot = int(_strip(item[2]), 16)
+        if not 0 <= slot < 2**256:
+            raise ValueError(f"bad slot in {item!r}")
+        return (kind, address, slot)
+    return (kind, address)
+
+
+def _strip(text) -> str:
+    if not isinstance(text, str) or not text.startswith("0x"):
+        raise ValueError(f"expected a 0x-prefixed hex string, got {text!r}")
+    return text[2:]
