@@ -18,7 +18,7 @@ from parexec.fixtures.discover import mainnet_case, prague_case
 from parexec.strategies import get_strategy
 from parexec.verifier import run_cases
 
-PARALLEL = ["occ", "block-stm"]
+PARALLEL = ["occ", "block-stm", "account-locks", "slot-locks", "dag"]
 BT_SLICE = [
     "ValidBlocks/bcEIP1559/intrinsic.json",
     "ValidBlocks/bcEIP1559/intrinsicTip.json",

@@ -23,7 +23,8 @@ parallel: below 8 they fall back to serial) that mix
 * existing empty accounts (a touch deletes them, EIP-161), a funded account and a
   storage-only account at CREATE2 target addresses (EIP-7610 collision).
 
-Each block runs serially and with ``occ`` and ``block-stm`` at 2 and 3 workers; the
+Each block runs serially, with ``occ`` and ``block-stm`` at 2 and 3 workers and with
+the declared-access strategies (footprints from pre-execution) at 2; the
 outcomes (receipts, gas, bloom, receipts root, state diff, new code, blob gas, the
 state root on some runs, and each transaction's writes) must be identical. When
 serial execution rejects a block, every strategy must reject it at the same
@@ -88,7 +89,8 @@ def prop_settings(quick: int):
     )
 
 
-PARALLEL_RUNS = [("occ", 2), ("block-stm", 2), ("occ", 3), ("block-stm", 3)]
+PARALLEL_RUNS = [("occ", 2), ("block-stm", 2), ("occ", 3), ("block-stm", 3),
+                 ("account-locks", 2), ("slot-locks", 2), ("dag", 2)]
 MIN_PARALLEL_TXS = 8
 
 # ------------------------------------------------------------------ the world

@@ -55,14 +55,17 @@ def scheduling_location(loc: tuple) -> tuple:
     return loc[:2] if loc[0] == BALANCE_FLOOR else loc
 
 
-def static_footprint(tx, sender: bytes) -> Footprint:
+def static_footprint(tx, sender: bytes | None) -> Footprint:
     """What a transaction declares by its fields alone: its sender (nonce, a balance
     floor, the debit), its recipient (code; a credit if it carries value) and its
     EIP-2930 access list (every listed slot as read and written: the list does
     not say which). A contract creation's address is not declared here: it
-    depends on the sender's nonce at execution."""
-    reads = {(NONCE, sender), (BALANCE_FLOOR, sender), (CODE, sender), (EXISTS, sender)}
-    writes = {(NONCE, sender), (BALANCE_DELTA, sender)}
+    depends on the sender's nonce at execution. ``sender`` None leaves the sender
+    out (recovering it costs a signature check; observed footprints name it)."""
+    reads, writes = set(), set()
+    if sender is not None:
+        reads.update({(NONCE, sender), (BALANCE_FLOOR, sender), (CODE, sender), (EXISTS, sender)})
+        writes.update({(NONCE, sender), (BALANCE_DELTA, sender)})
     to = tx.to
     if to:
         reads.update({(CODE, to), (EXISTS, to)})

@@ -2,6 +2,7 @@
 
 from parexec.strategies.base import Strategy
 from parexec.strategies.block_stm import BlockSTMStrategy
+from parexec.strategies.declared import AccountLocksStrategy, DagStrategy, SlotLocksStrategy
 from parexec.strategies.occ import OCCStrategy
 from parexec.strategies.serial import SerialStrategy
 
@@ -9,6 +10,9 @@ STRATEGIES: dict[str, type] = {
     SerialStrategy.name: SerialStrategy,
     OCCStrategy.name: OCCStrategy,
     BlockSTMStrategy.name: BlockSTMStrategy,
+    AccountLocksStrategy.name: AccountLocksStrategy,
+    SlotLocksStrategy.name: SlotLocksStrategy,
+    DagStrategy.name: DagStrategy,
 }
 
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 import heapq
 import math
 
+from parexec.access.footprint import Footprint
 from parexec.model import EXISTS, HAS_STORAGE, STORAGE, STORAGE_RESET
 from parexec.parallel.commit import InOrderCommitter, may_still_hold
 from parexec.parallel.mv_memory import MVMemory, ReadEstimate
@@ -54,18 +55,29 @@ MAX_INCARNATIONS = 3
 MAX_CHUNK = 16
 CHAIN_MIN_ABORTS = 16  # aborts before the chain rule may hand the block to the front
 
-READY, RUNNING, DONE, BLOCKED, EXACT = range(5)  # EXACT: left for the front
+# EXACT: left for the front; WAITING: declared predecessors unfinished (see MVRun)
+READY, RUNNING, DONE, BLOCKED, EXACT, WAITING = range(6)
 
 
 class BlockSTMStrategy(ParallelStrategy):
     name = "block-stm"
 
     def run_parallel(self, env, block, state, workers):
-        return _Run(env, block, state, workers).execute()
+        return MVRun(env, block, state, workers).execute()
 
 
-class _Run:
-    def __init__(self, env, block, state, workers):
+class MVRun:
+    """One block on multi-version memory. Block-STM uses it as it is; the
+    declared-access strategies (strategies/declared.py) add, per transaction,
+    the earlier ones it must wait for (``deps``), a scheduling order
+    (``priority``, smaller first), the declared footprints to check executions
+    against (``declared``: an execution outside its declaration is a
+    misprediction; with ``exact_if_undeclared`` it is left for the front to
+    redo exactly, otherwise it stands and re-validation repairs what it breaks),
+    and results already computed on the pre-state (``initial``)."""
+
+    def __init__(self, env, block, state, workers, deps=None, priority=None, declared=None,
+                 exact_if_undeclared=False, initial=None):
         self.env, self.block = env, block
         self.n = n = len(block.transactions)
         pre_writes, pre_code = state.diff(), state.new_code()
@@ -75,20 +87,37 @@ class _Run:
         self.pool = get_pool(workers - 1)
         self.pool.start_block(state.base, block, pre_writes, pre_code)
         self.committer = InOrderCommitter(env, block, state, pool=None)
-        self.status = [READY] * n
+        self.pending = [set(d) for d in deps] if deps is not None else [set() for _ in range(n)]
+        self.successors: list[list[int]] = [[] for _ in range(n)]
+        for j, preds in enumerate(self.pending):
+            for i in preds:
+                self.successors[i].append(j)
+        self.priority = priority if priority is not None else range(n)
+        self.declared = declared
+        self.exact_if_undeclared = exact_if_undeclared
+        self.lock_waits = sum(1 for preds in self.pending if preds)
+        self.mispredictions = 0
+        self.status = [WAITING if self.pending[j] else READY for j in range(n)]
         self.incarnation = [0] * n
         self.results = [None] * n
         self.reads_by_tx: list[tuple] = [() for _ in range(n)]
         self.readers: dict[tuple, set[int]] = {}  # location -> txs whose result read it
         self.address_readers: dict[bytes, set[int]] = {}  # address -> txs that read any of it
         self.waiting: dict[int, list[int]] = {}  # writer -> txs blocked on it
-        self.ready = list(range(n))  # a heap of indices (stale entries skipped)
+        # a heap of (priority, index); stale entries are skipped
+        self.ready = [(self.priority[j], j) for j in range(n) if self.status[j] == READY]
+        heapq.heapify(self.ready)
         self.chunk = max(2, min(MAX_CHUNK, math.ceil(n / (8 * workers))))
         self.executions = 0
         self.aborts = 0
         self.blocked = 0
         self.storm = False
         self.in_flight: dict[int, int] = {}  # tx -> incarnation sent to a worker
+        for j, result in sorted((initial or {}).items()):
+            if self.status[j] == READY:
+                self.status[j] = RUNNING
+                self.in_flight[j] = 0
+                self._handle(([(("done", j, result), None)], []))
 
     # ------------------------------------------------------------ main loop
     def execute(self):
@@ -114,6 +143,8 @@ class _Run:
             "executions": self.executions + committer.exact_executions,
             "reexecutions": self.aborts + committer.rejected,
             "blocked": self.blocked,
+            "lock_waits": self.lock_waits,
+            "mispredictions": self.mispredictions,
             "speculative_accepted": committer.accepted,
             "gave_up": self.storm,
             "workers_replaced": pool.replaced,
@@ -138,6 +169,7 @@ class _Run:
             self.status[j] = EXACT  # committed; never scheduled again
             self.results[j] = final
             self._wake(j)
+            self._release(j)
             if not accepted:
                 return
 
@@ -146,7 +178,7 @@ class _Run:
         front = self.committer.next
         tasks = []
         while self.ready and len(tasks) < limit:
-            j = heapq.heappop(self.ready)
+            _, j = heapq.heappop(self.ready)
             if j <= front or self.status[j] != READY:
                 continue
             tasks.append(j)
@@ -192,6 +224,11 @@ class _Run:
                 self.status[j] = EXACT
 
     def _finish(self, j: int, result, worker=None) -> None:
+        if self.declared is not None and not self.declared[j].covers(Footprint.of_result(result)):
+            self.mispredictions += 1
+            if self.exact_if_undeclared:  # its turn will redo it exactly
+                self.status[j] = EXACT
+                return
         self.results[j] = result
         self.status[j] = DONE
         for key in self.reads_by_tx[j]:
@@ -208,6 +245,16 @@ class _Run:
         if not self._still_valid(j):  # its worker's replica lagged behind
             self._abort(j)
         self._wake(j)
+        self._release(j)
+
+    def _release(self, j: int) -> None:
+        """j has finished (or committed): successors waiting only for it may run."""
+        for k in self.successors[j]:
+            waiting_for = self.pending[k]
+            if j in waiting_for:
+                waiting_for.discard(j)
+                if not waiting_for and self.status[k] == WAITING:
+                    self._make_ready(k)
 
     def _wake(self, writer: int) -> None:
         for k in self.waiting.pop(writer, ()):
@@ -272,4 +319,4 @@ class _Run:
 
     def _make_ready(self, j: int) -> None:
         self.status[j] = READY
-        heapq.heappush(self.ready, j)
+        heapq.heappush(self.ready, (self.priority[j], j))

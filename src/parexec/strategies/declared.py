@@ -1,0 +1,144 @@
+"""Declared-access strategies: schedule by footprints known before execution.
+
+Optimistic strategies (occ, block-stm) discover conflicts after the fact. These
+know, or predict, each transaction's footprint first, as Solana's Sealevel
+(account locks), Sui and Aptos (object level) and dependency-graph engines do:
+
+* ``account-locks``: read/write locks per account; a transaction starts when no
+  earlier unfinished one holds a conflicting lock, so block order decides.
+* ``slot-locks``: the same per storage slot and account field.
+* ``dag``: true dependencies only (j reads or writes what i writes), ready
+  transactions run longest-remaining-path first.
+
+Footprints come from a block access list (``parexec access-list``; the
+strategy's ``hints``) or, without one, from a speculative pre-execution of every
+transaction on the pre-block state, in parallel on the workers. Each result of
+that pass that depends on nothing is kept as it is. Declared footprints always
+include what the transaction's fields name (recipient, EIP-2930 access list).
+
+Execution runs on the same multi-version memory as Block-STM (MVRun), gated by
+the dependencies. A transaction that touched a location outside its declaration
+is a misprediction: the lock strategies leave it to be redone exactly at its
+turn, as Sealevel would reject it; ``dag`` keeps it and repairs what it breaks by
+re-validating and re-executing the transactions that read its writes. Either
+way the in-order commit validates every result, so the outcome equals serial.
+"""
+
+from __future__ import annotations
+
+from parexec.access.dependencies import critical_path, dependencies
+from parexec.access.footprint import EMPTY, Footprint, static_footprint
+from parexec.block.env import BlockEnv
+from parexec.parallel.mv_memory import MVMemory
+from parexec.parallel.worker import run_tasks
+from parexec.parallel.worker_pool import get_pool
+from parexec.state.overlay import OverlayState
+from parexec.strategies.base import ParallelStrategy
+from parexec.strategies.block_stm import MVRun
+
+PRE_CHUNK = 16
+
+
+class DeclaredAccessStrategy(ParallelStrategy):
+    name = "declared"
+    granularity = "account"
+    rule = "locks"
+    longest_path_first = False
+    exact_if_undeclared = True
+
+    def __init__(self, min_parallel_txs: int | None = None, hints=None):
+        """``hints``: an object with ``footprints_for(block)`` returning a list of
+        Footprints (one per transaction) or None (then pre-execution predicts)."""
+        if min_parallel_txs is None:
+            super().__init__()
+        else:
+            super().__init__(min_parallel_txs)
+        self.hints = hints
+
+    def run_parallel(self, env: BlockEnv, block, state, workers):
+        hinted = self.hints.footprints_for(block) if self.hints is not None else None
+        initial: dict = {}
+        if hinted is None:
+            footprints, results = self._pre_execute(env, block, state, workers)
+        else:
+            footprints, results = hinted, {}
+        txs = block.transactions
+        declared = [fp | static_footprint(tx, None) for fp, tx in zip(footprints, txs)]
+        deps = dependencies(declared, self.granularity, self.rule)
+        if self.longest_path_first:
+            weights = [results[j].gas_used if j in results else tx.gas for j, tx in enumerate(txs)]
+            priority = [-w for w in critical_path(deps, weights)]
+        else:
+            priority = None
+        initial = {j: r for j, r in results.items() if not deps[j]}
+        run = MVRun(env, block, state, workers, deps=deps, priority=priority, declared=declared,
+                    exact_if_undeclared=self.exact_if_undeclared, initial=initial)
+        results, stats = run.execute()
+        stats["dependencies"] = sum(len(d) for d in deps)
+        stats["pre_executions"] = len(block.transactions) if hinted is None else 0
+        stats["hints"] = "access list" if hinted is not None else "pre-execution"
+        return results, stats
+
+    def _pre_execute(self, env, block, state, workers) -> tuple[list[Footprint], dict]:
+        """Every transaction once on the pre-block state: workers take chunks from the
+        back, the coordinator works from the front. Returns footprints (empty for a
+        transaction that failed there) and the results."""
+        n = len(block.transactions)
+        pre_writes, pre_code = state.diff(), state.new_code()
+        base = OverlayState(state.base)
+        base.apply(pre_writes, pre_code)
+        mv = MVMemory(base)
+        pool = get_pool(workers - 1)
+        pool.start_block(state.base, block, pre_writes, pre_code)
+        outcomes: dict[int, tuple] = {}
+        front, back = 0, n
+        while len(outcomes) < n:
+            for worker in pool.idle_workers(queue=2):
+                if back - front <= 2 * PRE_CHUNK:
+                    break
+                tasks = list(range(back - PRE_CHUNK, back))
+                back -= PRE_CHUNK
+                pool.submit(worker, tasks, chain=False)
+            got, orphaned = pool.collect(0)
+            for outcome, _worker in got:
+                outcomes[outcome[1]] = outcome
+            for j in orphaned:  # a worker died: the coordinator does them
+                outcomes.update((o[1], o) for o in run_tasks(env, block.transactions, mv, [j], chain=False))
+            if front < back:
+                for outcome in run_tasks(env, block.transactions, mv, [front], chain=False):
+                    outcomes[outcome[1]] = outcome
+                front += 1
+            elif len(outcomes) < n:
+                got, orphaned = pool.collect(None)
+                for outcome, _worker in got:
+                    outcomes[outcome[1]] = outcome
+                for j in orphaned:
+                    outcomes.update((o[1], o) for o in run_tasks(env, block.transactions, mv, [j], chain=False))
+        pool.drain()
+        footprints, results = [], {}
+        for j in range(n):
+            kind, _, value = outcomes[j]
+            if kind == "done":
+                footprints.append(Footprint.of_result(value))
+                results[j] = value
+            else:
+                footprints.append(EMPTY)
+        return footprints, results
+
+
+class AccountLocksStrategy(DeclaredAccessStrategy):
+    name = "account-locks"
+    granularity = "account"
+
+
+class SlotLocksStrategy(DeclaredAccessStrategy):
+    name = "slot-locks"
+    granularity = "slot"
+
+
+class DagStrategy(DeclaredAccessStrategy):
+    name = "dag"
+    granularity = "slot"
+    rule = "data"
+    longest_path_first = True
+    exact_if_undeclared = False
