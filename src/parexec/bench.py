@@ -80,9 +80,9 @@ def fresh_block(block):
     return replace(block, transactions=txs)
 
 
-def bench_target(target: Target, strategies: list[str], workers: int, repeat: int, on_run=None):
+def bench_target(target: Target, strategies: list[str], workers: int, repeat: int, on_run=None, hints=None):
     names = ["serial"] + [s for s in strategies if s != "serial"]
-    instances = {name: get_strategy(name) for name in names}
+    instances = {name: get_strategy(name, hints=hints) for name in names}
     times: dict[str, list[float]] = {name: [] for name in names}
     last_stats: dict[str, dict] = {}
     reference = execute_block(target.block, target.pre_state, instances["serial"], 1)

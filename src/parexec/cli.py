@@ -49,7 +49,11 @@ def main() -> None:
     help="Blocks with fewer transactions run serially (conformance runs use 2 to "
     "push even small test blocks through the parallel path).",
 )
-def verify(paths: tuple[Path, ...], strategy: str, workers: int, min_parallel_txs: int) -> None:
+@click.option("--hints", "hints_path", type=click.Path(path_type=Path),
+              help="Block access lists (a file from `parexec access-list`, or a folder of them) "
+              "for the declared-access strategies; blocks without one are predicted by pre-execution.")
+def verify(paths: tuple[Path, ...], strategy: str, workers: int, min_parallel_txs: int,
+           hints_path: Path | None) -> None:
     """Execute fixtures and check every result against the expected one.
 
     A PATH is an ethereum/tests BlockchainTests file, a mainnet block folder
@@ -67,7 +71,7 @@ def verify(paths: tuple[Path, ...], strategy: str, workers: int, min_parallel_tx
     except FixtureError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    chosen = get_strategy(strategy, min_parallel_txs=min_parallel_txs)
+    chosen = get_strategy(strategy, hints=_hints(hints_path), min_parallel_txs=min_parallel_txs)
 
     def report(result):
         if result.status == "failed":
@@ -95,6 +99,19 @@ def verify(paths: tuple[Path, ...], strategy: str, workers: int, min_parallel_tx
     sys.exit(1 if tally.count("failed") else 0)
 
 
+def _hints(path: Path | None):
+    """The access lists under ``path`` (None: no hints); exits 2 on a bad path."""
+    if path is None:
+        return None
+    from parexec.access.access_list import AccessListHints
+
+    try:
+        return AccessListHints(path)
+    except FixtureError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
 def _strategy_list(ctx, param, value: str) -> list[str]:
     names = [v.strip() for v in value.split(",") if v.strip()]
     unknown = [n for n in names if n not in STRATEGIES]
@@ -120,7 +137,10 @@ def _strategy_list(ctx, param, value: str) -> list[str]:
               help="Timed runs per strategy; the median is reported.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the rows and machine facts as JSON.")
-def bench(targets, strategies, workers, repeat, json_path) -> None:
+@click.option("--hints", "hints_path", type=click.Path(path_type=Path),
+              help="Block access lists (a file from `parexec access-list`, or a folder of them) "
+              "for the declared-access strategies; blocks without one are predicted by pre-execution.")
+def bench(targets, strategies, workers, repeat, json_path, hints_path) -> None:
     """Time strategies on blocks and report speedups over serial, measured in one run.
 
     A TARGET is a fixture path as in `verify` (mainnet or Prague block dumps) or a
@@ -136,6 +156,7 @@ def bench(targets, strategies, workers, repeat, json_path) -> None:
     from parexec.workloads import WorkloadError
 
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
+    hints = _hints(hints_path)
     try:
         loaded = load_targets(list(targets))
     except (FixtureError, WorkloadError) as exc:
@@ -146,7 +167,7 @@ def bench(targets, strategies, workers, repeat, json_path) -> None:
         for target in loaded:
             if out.is_terminal:
                 out.print(f"[dim]bench {target.name} ({len(target.block.transactions)} txs)[/]")
-            rows.extend(bench_target(target, strategies, workers, repeat))
+            rows.extend(bench_target(target, strategies, workers, repeat, hints=hints))
     except BenchMismatch as exc:
         click.echo(f"error: results differ from serial: {exc}", err=True)
         sys.exit(1)

@@ -89,6 +89,34 @@ def load_access_list(path: Path, block) -> list[Footprint]:
     return footprints
 
 
+class AccessListHints:
+    """The block access lists under a path (one file, or a folder searched for
+    them), found by block hash: what declared-access strategies take as
+    ``hints``. A block without a list gets None (the strategy then predicts)."""
+
+    def __init__(self, path: Path):
+        path = Path(path)
+        if not path.exists():
+            raise FixtureError(f"{path}: no such file or folder")
+        files = [path] if path.is_file() else sorted(path.rglob("*.json"))
+        self.by_hash: dict[str, Path] = {}
+        for file in files:
+            try:
+                data = json.loads(file.read_text())
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                data = None
+            if isinstance(data, dict) and data.get("format") == FORMAT:
+                self.by_hash[str((data.get("block") or {}).get("hash", "")).lower()] = file
+            elif path.is_file():
+                raise FixtureError(f"{file}: not a parexec block access list (format {FORMAT!r})")
+        if not self.by_hash:
+            raise FixtureError(f"{path}: no block access lists found")
+
+    def footprints_for(self, block) -> list[Footprint] | None:
+        file = self.by_hash.get("0x" + block.header.hash.hex())
+        return None if file is None else load_access_list(file, block)
+
+
 def _location_json(loc: tuple) -> list:
     out = [loc[0], "0x" + loc[1].hex()]
     if loc[0] == STORAGE:

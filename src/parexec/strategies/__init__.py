@@ -2,7 +2,12 @@
 
 from parexec.strategies.base import Strategy
 from parexec.strategies.block_stm import BlockSTMStrategy
-from parexec.strategies.declared import AccountLocksStrategy, DagStrategy, SlotLocksStrategy
+from parexec.strategies.declared import (
+    AccountLocksStrategy,
+    DagStrategy,
+    DeclaredAccessStrategy,
+    SlotLocksStrategy,
+)
 from parexec.strategies.occ import OCCStrategy
 from parexec.strategies.serial import SerialStrategy
 
@@ -16,16 +21,23 @@ STRATEGIES: dict[str, type] = {
 }
 
 
-def get_strategy(name: str, **options) -> Strategy:
+DECLARED = tuple(n for n, cls in STRATEGIES.items() if issubclass(cls, DeclaredAccessStrategy))
+
+
+def get_strategy(name: str, hints=None, **options) -> Strategy:
     """A strategy by name; ``min_parallel_txs`` sets the block size below which the
-    parallel strategies run serially (default 8)."""
+    parallel strategies run serially (default 8). ``hints`` (block access lists,
+    see parexec.access.access_list.AccessListHints) go to the declared-access
+    strategies; the others do not use them."""
     try:
         cls = STRATEGIES[name]
     except KeyError:
         raise ValueError(
             f"unknown strategy {name!r}; choose from: {', '.join(sorted(STRATEGIES))}"
         ) from None
+    if hints is not None and name in DECLARED:
+        options["hints"] = hints
     return cls(**options)
 
 
-__all__ = ["Strategy", "STRATEGIES", "get_strategy"]
+__all__ = ["Strategy", "STRATEGIES", "DECLARED", "get_strategy"]
