@@ -7,7 +7,7 @@ DATA := ../shared/data
 # pytest-xdist processes for the test suite (CI has 2 cores)
 TEST_JOBS ?= 2
 
-.PHONY: install demo test conformance bench clean
+.PHONY: install demo test conformance bench bench-declared access-lists clean
 
 install: $(STAMP)
 
@@ -26,14 +26,31 @@ test: install
 
 # The whole shared data set through every strategy and worker count (slower than
 # `make test`); small test blocks are pushed through the parallel path too.
-PARALLEL_STRATEGIES := occ block-stm
-conformance: install
+# Declared-access strategies run with footprints from pre-execution over all data,
+# and with exact block access lists (build/access-lists) for the block dumps.
+PARALLEL_STRATEGIES := occ block-stm account-locks slot-locks dag
+DECLARED_STRATEGIES := account-locks slot-locks dag
+conformance: install access-lists
 	$(BIN)/parexec verify $(DATA) --strategy serial
 	set -e; for s in $(PARALLEL_STRATEGIES); do for w in 1 2 4; do \
 		echo "== $$s, $$w workers"; \
 		$(BIN)/parexec verify $(DATA) --strategy $$s --workers $$w --min-parallel-txs 2; \
 	done; done
+	set -e; for s in $(DECLARED_STRATEGIES); do for w in 1 2 4; do \
+		echo "== $$s, $$w workers, --hints"; \
+		$(BIN)/parexec verify $(DATA)/mainnet $(DATA)/mainnet-prague --strategy $$s --workers $$w \
+			--min-parallel-txs 2 --hints build/access-lists; \
+	done; done
 	PAREXEC_HYPOTHESIS_EXAMPLES=300 $(BIN)/python -m pytest -q tests/test_parallel_equivalence.py
+
+# A block access list (`parexec access-list`) for every shared block dump.
+DUMPS := $(shell ls -d $(DATA)/mainnet/blocks/* $(DATA)/mainnet-prague/* 2>/dev/null)
+access-lists: install
+	mkdir -p build/access-lists
+	set -e; for d in $(DUMPS); do \
+		test -s build/access-lists/$$(basename $$d).json || \
+		$(BIN)/parexec access-list $$d -o build/access-lists/$$(basename $$d).json; \
+	done
 
 # Speedups, each measured as a ratio within one run (see README "Performance").
 BYZANTIUM_ON := $(shell ls $(DATA)/mainnet/blocks 2>/dev/null | awk '$$1 >= 4370000' | sort -n | sed 's|^|$(DATA)/mainnet/blocks/|')
@@ -41,6 +58,14 @@ bench: install
 	$(BIN)/python benchmarks/serial_vs_pyevm.py --repeat 3
 	$(BIN)/parexec bench erc20:txs=1000 chain:txs=300 transfers:txs=1000 --workers 2 --repeat 5 --json bench-workloads.json
 	$(BIN)/parexec bench $(BYZANTIUM_ON) --workers 2 --repeat 3 --json bench-mainnet.json
+
+# Declared-access strategies: slot against account locks on one token; dag with
+# exact access lists against block-stm on the mainnet blocks.
+bench-declared: install access-lists
+	$(BIN)/parexec bench erc20:txs=1000 --strategies account-locks,slot-locks,dag,block-stm \
+		--workers 2 --repeat 5 --json bench-declared-erc20.json
+	$(BIN)/parexec bench $(BYZANTIUM_ON) --strategies block-stm,dag,slot-locks,account-locks \
+		--workers 2 --repeat 3 --hints build/access-lists --json bench-declared-mainnet.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .hypothesis
