@@ -80,6 +80,10 @@ def fresh_block(block):
     return replace(block, transactions=txs)
 
 
+# per-strategy counters reported beside the timings (declared-access strategies)
+COUNTERS = ("lock_waits", "mispredictions", "dependencies", "pre_executions")
+
+
 def bench_target(target: Target, strategies: list[str], workers: int, repeat: int, on_run=None, hints=None):
     names = ["serial"] + [s for s in strategies if s != "serial"]
     instances = {name: get_strategy(name, hints=hints) for name in names}
@@ -118,6 +122,7 @@ def bench_target(target: Target, strategies: list[str], workers: int, repeat: in
             "reexecutions": stats.get("reexecutions", 0),
             "runs": times[name],
             "mode": stats.get("mode", "serial"),
+            "counters": {k: stats[k] for k in COUNTERS if k in stats},
         })
     return rows
 

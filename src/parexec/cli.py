@@ -178,6 +178,10 @@ def bench(targets, strategies, workers, repeat, json_path, hints_path) -> None:
         table.add_row(r["target"], r["strategy"], str(r["workers"]), str(r["txs"]), f"{r['gas']:,}",
                       f"{r['seconds']:.3f}", f"{r['speedup']:.2f}x", str(r["reexecutions"]))
     out.print(table)
+    for r in rows:
+        if r["counters"]:
+            counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in r["counters"].items())
+            out.print(f"{r['strategy']} on {r['target']}: {counts}")
     if len(loaded) > 1:
         for name in strategies:
             if name != "serial":

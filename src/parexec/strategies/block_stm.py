@@ -114,10 +114,15 @@ class MVRun:
         self.storm = False
         self.in_flight: dict[int, int] = {}  # tx -> incarnation sent to a worker
         for j, result in sorted((initial or {}).items()):
+            # computed on the pre-state and depending on nothing declared: final
+            # unless a misprediction elsewhere breaks it, which the commit catches;
+            # only what a declared successor will read goes into MV memory
             if self.status[j] == READY:
-                self.status[j] = RUNNING
-                self.in_flight[j] = 0
-                self._handle(([(("done", j, result), None)], []))
+                self.results[j] = result
+                self.status[j] = DONE
+                if self.successors[j]:
+                    self._record(j, result)
+                self._release(j)
 
     # ------------------------------------------------------------ main loop
     def execute(self):
