@@ -353,3 +353,32 @@ def test_running_shows_the_transaction_in_progress(fresh_pool):
     assert pool.running(worker) == 17  # the last one it began
     _start(pool, block, pre)  # a new block: nothing of it has begun
     assert pool.running(worker) == -1
+
+
+@pytest.mark.parametrize("name", PARALLEL)
+@pytest.mark.parametrize("workers", [2, 4])
+def test_chain_handed_to_the_front_completes(name, workers):
+    """A dependency chain makes the strategy give the block to the coordinator and
+    release the workers, which then skip the tasks they had not begun: those must
+    come back to the front (a hang here once: block-stm lost them)."""
+    block, pre = build_workload("chain:txs=120")
+    serial = serial_outcome(block, pre)
+    with time_limit(60):
+        outcome = execute_block(block, pre, get_strategy(name), workers)
+    assert outcome.stats["gave_up"]
+    assert_same(outcome, serial)
+
+
+def test_block_stm_storm_with_chunks_in_flight_completes(monkeypatch):
+    """The chain rule fires at the first abort while other workers still hold
+    chunks: after the release those chunks come back partly skipped, and the
+    front must execute what they skipped."""
+    import parexec.strategies.block_stm as block_stm
+
+    monkeypatch.setattr(block_stm, "CHAIN_MIN_ABORTS", 1)
+    block, pre = build_workload("erc20:txs=200,hot=0.9")
+    serial = serial_outcome(block, pre)
+    with time_limit(60):
+        outcome = execute_block(block, pre, get_strategy("block-stm"), 4)
+    assert outcome.stats["gave_up"]
+    assert_same(outcome, serial)

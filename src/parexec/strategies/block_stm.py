@@ -309,6 +309,11 @@ class MVRun:
             # the front finishes the block alone
             self.storm = True
             self.pool.release()
+            # released workers skip what they have not begun: the front does those
+            for j in self.in_flight:
+                if self.status[j] == RUNNING:
+                    self.status[j] = EXACT
+            self.in_flight.clear()
         if self.incarnation[k] >= MAX_INCARNATIONS:
             self.status[k] = EXACT
         else:
