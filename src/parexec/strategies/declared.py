@@ -57,7 +57,6 @@ class DeclaredAccessStrategy(ParallelStrategy):
 
     def run_parallel(self, env: BlockEnv, block, state, workers):
         hinted = self.hints.footprints_for(block) if self.hints is not None else None
-        initial: dict = {}
         if hinted is None:
             footprints, results = self._pre_execute(env, block, state, workers)
         else:
@@ -91,29 +90,28 @@ class DeclaredAccessStrategy(ParallelStrategy):
         pool = get_pool(workers - 1)
         pool.start_block(state.base, block, pre_writes, pre_code)
         outcomes: dict[int, tuple] = {}
+
+        def execute_here(tasks):
+            outcomes.update((o[1], o) for o in run_tasks(env, block.transactions, mv, tasks, chain=False))
+
+        def take(collected):
+            got, orphaned = collected
+            outcomes.update((o[1], o) for o, _worker in got)
+            execute_here(orphaned)  # their worker died
+
         front, back = 0, n
         while len(outcomes) < n:
             for worker in pool.idle_workers(queue=2):
                 if back - front <= 2 * PRE_CHUNK:
                     break
-                tasks = list(range(back - PRE_CHUNK, back))
+                pool.submit(worker, list(range(back - PRE_CHUNK, back)), chain=False)
                 back -= PRE_CHUNK
-                pool.submit(worker, tasks, chain=False)
-            got, orphaned = pool.collect(0)
-            for outcome, _worker in got:
-                outcomes[outcome[1]] = outcome
-            for j in orphaned:  # a worker died: the coordinator does them
-                outcomes.update((o[1], o) for o in run_tasks(env, block.transactions, mv, [j], chain=False))
+            take(pool.collect(0))
             if front < back:
-                for outcome in run_tasks(env, block.transactions, mv, [front], chain=False):
-                    outcomes[outcome[1]] = outcome
+                execute_here([front])
                 front += 1
             elif len(outcomes) < n:
-                got, orphaned = pool.collect(None)
-                for outcome, _worker in got:
-                    outcomes[outcome[1]] = outcome
-                for j in orphaned:
-                    outcomes.update((o[1], o) for o in run_tasks(env, block.transactions, mv, [j], chain=False))
+                take(pool.collect(None))
         pool.drain()
         footprints, results = [], {}
         for j in range(n):
