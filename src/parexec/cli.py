@@ -18,6 +18,12 @@ from parexec.verifier import run_cases
 
 DEFAULT_WORKERS = os.cpu_count() or 1
 
+HINTS_OPTION = click.option(
+    "--hints", "hints_path", type=click.Path(path_type=Path),
+    help="Block access lists (a file from `parexec access-list`, or a folder of them) "
+    "for the declared-access strategies; blocks without one are predicted by pre-execution.",
+)
+
 
 @click.group()
 @click.version_option(__version__, prog_name="parexec")
@@ -49,9 +55,7 @@ def main() -> None:
     help="Blocks with fewer transactions run serially (conformance runs use 2 to "
     "push even small test blocks through the parallel path).",
 )
-@click.option("--hints", "hints_path", type=click.Path(path_type=Path),
-              help="Block access lists (a file from `parexec access-list`, or a folder of them) "
-              "for the declared-access strategies; blocks without one are predicted by pre-execution.")
+@HINTS_OPTION
 def verify(paths: tuple[Path, ...], strategy: str, workers: int, min_parallel_txs: int,
            hints_path: Path | None) -> None:
     """Execute fixtures and check every result against the expected one.
@@ -137,9 +141,7 @@ def _strategy_list(ctx, param, value: str) -> list[str]:
               help="Timed runs per strategy; the median is reported.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the rows and machine facts as JSON.")
-@click.option("--hints", "hints_path", type=click.Path(path_type=Path),
-              help="Block access lists (a file from `parexec access-list`, or a folder of them) "
-              "for the declared-access strategies; blocks without one are predicted by pre-execution.")
+@HINTS_OPTION
 def bench(targets, strategies, workers, repeat, json_path, hints_path) -> None:
     """Time strategies on blocks and report speedups over serial, measured in one run.
 

@@ -16,6 +16,7 @@ _applied = False
 
 
 def use_fast_keccak() -> None:
+    """Called when the parexec package is imported, before anything hashes."""
     from eth_hash.auto import keccak
     from eth_hash.backends.pysha3 import backend
 
@@ -30,5 +31,4 @@ def apply() -> None:
     import eth.precompiles.point_evaluation as point_evaluation
 
     point_evaluation.load_trusted_setup = lru_cache(maxsize=2)(point_evaluation.load_trusted_setup)
-    use_fast_keccak()
     _applied = True

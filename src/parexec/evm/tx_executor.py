@@ -86,7 +86,6 @@ def execute_transaction(env: BlockEnv, view, tx, index: int, predict: bool = Fal
         db.clear_assumption()
     executor.finalize_computation(tx, computation)
 
-    db = state._account_db
     writes, new_code = db.write_set()
     entries = computation.get_log_entries()
     logs = tuple(Log(address, tuple(topics), data) for address, topics, data in entries)

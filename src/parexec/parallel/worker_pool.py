@@ -31,9 +31,9 @@ import atexit
 import gc
 import multiprocessing
 import pickle
+import select
 from collections import deque
 from dataclasses import dataclass, field, replace
-import select
 
 from parexec.parallel.worker import decode_result, worker_main
 
@@ -54,10 +54,6 @@ class Worker:
     @property
     def tasks(self) -> list[int]:
         return [j for tasks in self.requests for j in tasks]
-
-
-class WorkerDied(Exception):
-    pass
 
 
 class WorkerPool:
@@ -235,14 +231,12 @@ class WorkerPool:
         orphaned, self._orphaned = self._orphaned, []
         return outcomes, orphaned
 
-    def _send(self, worker: Worker, msg) -> bool:
-        """Send, or replace a worker found dead; returns whether it was sent."""
+    def _send(self, worker: Worker, msg) -> None:
+        """Send, or replace a worker found dead (its tasks come back as orphaned)."""
         try:
             worker.conn.send(msg)
-            return True
         except OSError:
             self._replace(worker)
-            return False
 
     def _replace(self, worker: Worker) -> None:
         """Swap a dead worker for a fresh one holding the current base and block;

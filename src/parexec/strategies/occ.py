@@ -16,8 +16,8 @@ itself; the worker skips claimed transactions and, once claims reach its run,
 sends every result as soon as it has it; a transaction the worker has already
 begun (shared memory shows which) is waited for instead. So the two ends meet
 inside a chunk and neither waits long for the other, however uneven the
-transactions' costs. The merge likewise
-never waits for a worker to redo a stale transaction: it redoes it itself. Each transaction is executed at most
+transactions' costs. The merge likewise never waits for a worker to redo a
+stale transaction: it redoes it itself. Each transaction is executed at most
 twice (speculation, exact redo), so there is no retry storm; when most
 speculation fails (a chain of dependent transactions) workers stop getting
 chunks and the coordinator finishes alone.
