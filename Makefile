@@ -26,8 +26,8 @@ test: install
 
 # The whole shared data set through every strategy and worker count (slower than
 # `make test`); small test blocks are pushed through the parallel path too.
-# Declared-access strategies run with footprints from pre-execution over all data,
-# and with exact block access lists (build/access-lists) for the block dumps.
+# Declared-access strategies run with footprints from pre-execution, and with exact
+# block access lists (build/access-lists), over all data.
 PARALLEL_STRATEGIES := occ block-stm account-locks slot-locks dag
 DECLARED_STRATEGIES := account-locks slot-locks dag
 conformance: install access-lists
@@ -38,19 +38,19 @@ conformance: install access-lists
 	done; done
 	set -e; for s in $(DECLARED_STRATEGIES); do for w in 1 2 4; do \
 		echo "== $$s, $$w workers, --hints"; \
-		$(BIN)/parexec verify $(DATA)/mainnet $(DATA)/mainnet-prague --strategy $$s --workers $$w \
+		$(BIN)/parexec verify $(DATA) --strategy $$s --workers $$w \
 			--min-parallel-txs 2 --hints build/access-lists; \
 	done; done
 	PAREXEC_HYPOTHESIS_EXAMPLES=300 $(BIN)/python -m pytest -q tests/test_parallel_equivalence.py
 
-# A block access list (`parexec access-list`) for every shared block dump.
-DUMPS := $(shell ls -d $(DATA)/mainnet/blocks/* $(DATA)/mainnet-prague/* 2>/dev/null)
-access-lists: install
-	mkdir -p build/access-lists
-	set -e; for d in $(DUMPS); do \
-		test -s build/access-lists/$$(basename $$d).json || \
-		$(BIN)/parexec access-list $$d -o build/access-lists/$$(basename $$d).json; \
-	done
+# A block access list (`parexec access-list`) for every block of the shared data
+# (block dumps and ethereum/tests chains), from one serial run.
+access-lists: build/access-lists/.complete
+
+build/access-lists/.complete: $(STAMP)
+	rm -rf build/access-lists
+	$(BIN)/parexec access-list $(DATA) -o build/access-lists
+	touch $@
 
 # Speedups, each measured as a ratio within one run (see README "Performance").
 BYZANTIUM_ON := $(shell ls $(DATA)/mainnet/blocks 2>/dev/null | awk '$$1 >= 4370000' | sort -n | sed 's|^|$(DATA)/mainnet/blocks/|')

@@ -29,11 +29,12 @@ def erc20():
 def test_round_trip_gives_each_transactions_exact_footprint(erc20, tmp_path):
     block, _, outcome = erc20
     path = tmp_path / "al.json"
-    write_access_list(block_access_list(block, outcome), path)
+    write_access_list(block_access_list(block, outcome.tx_results), path)
     footprints = load_access_list(path, block)
     assert footprints == [Footprint.of_result(r) for r in outcome.tx_results]
     first = footprints[0]
     sender = block.transactions[0].sender
+    assert first.sender == sender
     # the sender's balance is a floor (no amount), its payment a delta
     assert (BALANCE_FLOOR, sender) in first.reads and (BALANCE_DELTA, sender) in first.writes
     assert any(loc[0] == STORAGE for loc in first.writes)  # the token balances
@@ -50,7 +51,7 @@ def test_static_footprint_of_a_token_transfer_misses_its_slots(erc20):
 
 
 def _edited(tmp_path, block, outcome, edit):
-    data = block_access_list(block, outcome)
+    data = block_access_list(block, outcome.tx_results)
     edit(data)
     path = tmp_path / "edited.json"
     path.write_text(json.dumps(data))
@@ -65,6 +66,7 @@ def _edited(tmp_path, block, outcome, edit):
     (lambda d: d["transactions"][2]["writes"].append(["nonce", "0x1234"]), "bad address"),
     (lambda d: d["transactions"][2]["writes"].append(["storage", "0x" + "11" * 20, 5]), "0x-prefixed"),
     (lambda d: d.update(format="something else"), "not a parexec block access list"),
+    (lambda d: d["transactions"][4].update(sender="0x1234"), "transaction 4: bad address"),
 ])
 def test_access_list_of_another_block_or_malformed_is_refused(erc20, tmp_path, edit, message):
     block, _, outcome = erc20
@@ -90,11 +92,34 @@ def test_cli_writes_a_loadable_access_list(erc20, tmp_path):
     assert len(load_access_list(out, block)) == 12
 
 
-def test_cli_refuses_a_folder_of_many_blocks_and_bad_specs(tmp_path):
+def test_cli_refuses_bad_specs_and_many_blocks_without_a_folder(tmp_path):
     result = CliRunner().invoke(main, ["access-list", "erc20:txs=-3"])
     assert result.exit_code == 2 and "error:" in result.output
     result = CliRunner().invoke(main, ["access-list", str(tmp_path / "missing")])
     assert result.exit_code == 2 and "no such file" in result.output
+    result = CliRunner().invoke(main, ["access-list", "erc20:txs=4", "transfers:txs=4"])
+    assert result.exit_code == 2 and "give -o FOLDER" in result.output
+
+
+def test_a_chain_gets_a_list_per_block_and_declared_strategies_use_them(tmp_path):
+    """An ethereum/tests chain: one list per executed block, each found by hash."""
+    from conftest import ETHEREUM_TESTS, require_data
+
+    from parexec.access.access_list import AccessListHints
+    from parexec.fixtures.discover import find_cases
+
+    fixture = require_data(ETHEREUM_TESTS / "ValidBlocks" / "bcEIP1153-transientStorage" / "transStorageBlockchain.json")
+    folder = tmp_path / "lists"
+    result = CliRunner().invoke(main, ["access-list", str(fixture), "-o", str(folder)])
+    assert result.exit_code == 0, result.output
+    hints = AccessListHints(folder)
+    found = []
+    lookup = hints.footprints_for
+    hints.footprints_for = lambda block: found.append(lookup(block)) or found[-1]
+    for case in find_cases([fixture]):
+        outcome = case.run(get_strategy("dag", hints=hints, min_parallel_txs=2), 2)
+        assert outcome.status == "passed", outcome.detail
+    assert len(found) >= 6 and all(f is not None and len(f) == 4 for f in found)
 
 
 def test_mainnet_block_access_list_matches_its_serial_run(tmp_path):

@@ -13,8 +13,8 @@ TOKEN, CB = b"\x70" * 20, b"\xc0" * 20
 A, B, C, D = (bytes([i]) * 20 for i in (1, 2, 3, 4))
 
 
-def fp(reads=(), writes=()):
-    return Footprint(frozenset(reads), frozenset(writes))
+def fp(reads=(), writes=(), sender=None):
+    return Footprint(frozenset(reads), frozenset(writes), sender)
 
 
 def transfer(sender, frm_slot, to_slot):
@@ -24,6 +24,7 @@ def transfer(sender, frm_slot, to_slot):
                (STORAGE, TOKEN, frm_slot), (STORAGE, TOKEN, to_slot)},
         writes={(NONCE, sender), (BALANCE_DELTA, sender), (BALANCE_DELTA, CB),
                 (STORAGE, TOKEN, frm_slot), (STORAGE, TOKEN, to_slot)},
+        sender=sender,
     )
 
 
@@ -42,13 +43,39 @@ def test_fee_deltas_and_credits_commute():
         assert dependencies(pay, granularity) == [set(), set(), set()]
 
 
-def test_exact_balance_read_waits_for_credits_only_through_an_exact_write():
+def test_an_exact_balance_read_or_write_waits_for_the_credits_before_it():
     txs = [
         fp(writes={(BALANCE_DELTA, D)}),
-        fp(reads={(BALANCE, D)}, writes={(BALANCE, D)}),  # observes D: exact write
-        fp(reads={(BALANCE_FLOOR, D)}),  # a floor: only exact writes matter
+        fp(writes={(BALANCE_DELTA, D)}),
+        fp(reads={(BALANCE, D)}, writes={(BALANCE, D)}),  # observes D: sees both credits
+        fp(writes={(BALANCE_DELTA, D)}, sender=D),  # D's own payment: a debit
+        fp(reads={(BALANCE_FLOOR, D)}, sender=D),  # a floor: not held back by its own debits
+        fp(writes={(BALANCE, D)}),  # an exact write after a credit: the credit must land first
     ]
-    assert dependencies(txs, "slot") == [set(), set(), {1}]
+    for granularity in ("account", "slot"):
+        for rule in ("locks", "data"):
+            deps = dependencies(txs, granularity, rule)
+            assert deps[:5] == [set(), set(), {0, 1}, set(), {2}], (granularity, rule)
+            assert {2, 3} <= deps[5]
+
+
+def test_a_predicted_nonce_is_no_dependency():
+    """One sender's payouts: the nonce chains them unless it is predicted."""
+    payouts = [fp(reads={(NONCE, A), (BALANCE_FLOOR, A)},
+                  writes={(NONCE, A), (BALANCE_DELTA, A), (BALANCE_DELTA, B)}, sender=A) for _ in range(3)]
+    assert dependencies(payouts, "slot", "data") == [set(), {0}, {1}]
+    assert dependencies(payouts, "slot", "data", predict_nonces=True) == [set(), set(), set()]
+
+
+def test_a_floor_waits_for_credits_but_not_for_its_own_senders_debits():
+    txs = [
+        fp(writes={(BALANCE_DELTA, A)}, sender=A),  # A's own payment: a debit
+        fp(writes={(BALANCE_DELTA, A)}, sender=B),  # B pays A: a credit
+        fp(reads={(BALANCE_FLOOR, A)}, sender=A),  # A spends
+        fp(writes={(BALANCE_DELTA, A)}),  # unknown sender: counts as a credit
+        fp(reads={(BALANCE_FLOOR, A)}, sender=A),
+    ]
+    assert dependencies(txs, "slot", "data") == [set(), set(), {1}, set(), {1, 3}]
 
 
 def test_read_locks_share_and_a_writer_waits_for_readers_under_locks_only():

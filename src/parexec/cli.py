@@ -68,8 +68,6 @@ def verify(paths: tuple[Path, ...], strategy: str, workers: int, min_parallel_tx
     With a parallel strategy, block dumps are also compared field by field with
     a serial run (receipts, state diff).
     """
-    out = Console(highlight=False, soft_wrap=True)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         cases = find_cases(list(paths))
     except FixtureError as exc:
@@ -77,30 +75,37 @@ def verify(paths: tuple[Path, ...], strategy: str, workers: int, min_parallel_tx
         sys.exit(2)
     chosen = get_strategy(strategy, hints=_hints(hints_path), min_parallel_txs=min_parallel_txs)
 
+    tally = _run_with_progress(cases, chosen, workers, "verify")
+    click.echo(tally.summary())
+    sys.exit(1 if tally.count("failed") else 0)
+
+
+def _run_with_progress(cases, strategy, workers: int, label: str):
+    """run_cases, printing each failure on one line, with a progress bar on a terminal."""
+    out = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+
     def report(result):
         if result.status == "failed":
             out.print(f"FAILED {result.name}: {result.detail}", markup=False)
 
-    if err.is_terminal:
-        with Progress(
-            TextColumn("[bold]verify[/] {task.fields[current]}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-        ) as progress:
-            task = progress.add_task("verify", total=len(cases), current="")
+    if not err.is_terminal or not cases:
+        return run_cases(cases, strategy, workers, report)
+    with Progress(
+        TextColumn(f"[bold]{label}[/] {{task.fields[current]}}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(label, total=len(cases), current="")
 
-            def step(result):
-                report(result)
-                progress.update(task, advance=1, current=result.name[:60])
+        def step(result):
+            report(result)
+            progress.update(task, advance=1, current=result.name[:60])
 
-            tally = run_cases(cases, chosen, workers, step)
-    else:
-        tally = run_cases(cases, chosen, workers, report)
-    out.print(tally.summary(), markup=False)
-    sys.exit(1 if tally.count("failed") else 0)
+        return run_cases(cases, strategy, workers, step)
 
 
 def _hints(path: Path | None):
@@ -194,40 +199,60 @@ def bench(targets, strategies, workers, repeat, json_path, hints_path) -> None:
 
 
 @main.command("access-list")
-@click.argument("target")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the JSON here instead of to standard output.")
-def access_list(target: str, output: Path | None) -> None:
-    """Write a block's access list: every transaction's exact reads and writes.
+@click.argument("targets", nargs=-1, required=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="One block: a file (default: standard output). Several blocks: a folder, "
+              "created if needed, with one NUMBER-HASH.json per block.")
+def access_list(targets: tuple[str, ...], output: Path | None) -> None:
+    """Write block access lists: every transaction's exact reads and writes.
 
-    TARGET is one block: a mainnet or Prague block dump path, or a synthetic
-    workload spec as in `bench`. The block runs serially once; the JSON (the
-    idea of EIP-7928) names the block and each transaction by hash, and is read
-    back by declared-access strategies as hints.
+    A TARGET is a fixture path as in `verify` (ethereum/tests chains give a list
+    for every block that executes) or a synthetic workload spec as in `bench`.
+    Each block runs serially once; the JSON (the idea of EIP-7928) names the
+    block and each transaction by hash, and is read back by declared-access
+    strategies through --hints (a file, or the folder).
     """
-    from parexec.access.access_list import block_access_list, write_access_list
-    from parexec.bench import load_targets
+    from parexec.access.access_list import AccessListRecorder, file_name, write_access_list
     from parexec.block.pipeline import execute_block
     from parexec.model import BlockRejected
-    from parexec.workloads import WorkloadError
+    from parexec.workloads import WorkloadError, build_workload, is_workload_spec
 
+    recorder = AccessListRecorder()
+    paths = [Path(t) for t in targets if not is_workload_spec(t)]
     try:
-        loaded = load_targets([target])
-        if len(loaded) != 1:
-            raise FixtureError(f"{target}: {len(loaded)} blocks found; give exactly one")
-        block = loaded[0].block
-        outcome = execute_block(block, loaded[0].pre_state, get_strategy("serial"), 1, with_state_root=False)
+        cases = find_cases(paths) if paths else []
+        for spec in filter(is_workload_spec, targets):
+            block, pre = build_workload(spec)
+            execute_block(block, pre, recorder, 1, with_state_root=False)
     except (FixtureError, WorkloadError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     except BlockRejected as exc:
         click.echo(f"error: the block is invalid: {exc}", err=True)
         sys.exit(1)
-    text = write_access_list(block_access_list(block, outcome), output)
-    if output is None:
-        click.echo(text, nl=False)
+    failed = _run_with_progress(cases, recorder, 1, "access-list").failures
+    lists = recorder.lists
+    if not lists:
+        click.echo("error: no block executed, so there is no access list", err=True)
+        sys.exit(1)
+    if len(lists) == 1 and not (output is not None and output.is_dir()):
+        text = write_access_list(lists[0], output)
+        if output is None:
+            click.echo(text, nl=False)
     else:
-        click.echo(f"{output}: {len(block.transactions)} transactions", err=True)
+        if output is None:
+            click.echo(f"error: {len(lists)} blocks: give -o FOLDER for their lists", err=True)
+            sys.exit(2)
+        output.mkdir(parents=True, exist_ok=True)
+        for data in lists:
+            write_access_list(data, output / file_name(data))
+    if output is not None:
+        txs = sum(len(data["transactions"]) for data in lists)
+        click.echo(f"{output}: access lists of {len(lists)} blocks, {txs} transactions", err=True)
+    if failed:  # the lists of the blocks that executed are sound (a serial run)
+        click.echo(f"error: {len(failed)} cases failed under serial execution (above); "
+                   "only the blocks that executed have a list", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -102,6 +102,7 @@ class TxResult:
     created: tuple[bytes, ...] = ()
     destroyed: tuple[bytes, ...] = ()
     error: str | None = None  # the EVM error of a failed (but valid) tx
+    sender: bytes | None = None  # recovered where it executed (declared-access strategies use it)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,11 +5,13 @@ reads and writes, so that executors can schedule without discovering conflicts.
 parexec writes them as JSON (``parexec access-list``) and reads them back as
 hints for declared-access strategies. The file names its block (number and
 hash) and each transaction's hash, so hints are never applied to the wrong
-block; every location is checked on reading.
+block; every location is checked on reading. The sender saves the reader a
+signature recovery (optional; like the rest it is a hint, and the commit
+checks every result).
 
     {"format": "parexec-block-access-list/1",
      "block": {"number": 19426587, "hash": "0x..."},
-     "transactions": [{"index": 0, "hash": "0x...",
+     "transactions": [{"index": 0, "hash": "0x...", "sender": "0x...",
                        "reads": [["nonce", "0xabc..."], ["storage", "0xdef...", "0x3"]],
                        "writes": [["balance_delta", "0xabc..."]]}, ...]}
 """
@@ -20,27 +22,46 @@ import json
 from pathlib import Path
 
 from parexec.access.footprint import KINDS, Footprint
-from parexec.model import STORAGE, BlockOutcome, FixtureError
+from parexec.model import STORAGE, FixtureError, TxResult
+from parexec.strategies.serial import SerialStrategy
 
 FORMAT = "parexec-block-access-list/1"
 
 
-def block_access_list(block, outcome: BlockOutcome) -> dict:
-    """The access list of ``block`` from its (serial) outcome."""
+def block_access_list(block, tx_results: list[TxResult]) -> dict:
+    """The access list of ``block`` from its (serial) transaction results."""
     transactions = []
-    for tx, result in zip(block.transactions, outcome.tx_results):
+    for tx, result in zip(block.transactions, tx_results):
         footprint = Footprint.of_result(result)
-        transactions.append({
-            "index": result.index,
-            "hash": "0x" + tx.hash.hex(),
-            "reads": sorted(map(_location_json, footprint.reads)),
-            "writes": sorted(map(_location_json, footprint.writes)),
-        })
+        entry = {"index": result.index, "hash": "0x" + tx.hash.hex()}
+        if footprint.sender is not None:
+            entry["sender"] = "0x" + footprint.sender.hex()
+        entry["reads"] = sorted(map(_location_json, footprint.reads))
+        entry["writes"] = sorted(map(_location_json, footprint.writes))
+        transactions.append(entry)
     return {
         "format": FORMAT,
         "block": {"number": block.header.block_number, "hash": "0x" + block.header.hash.hex()},
         "transactions": transactions,
     }
+
+
+class AccessListRecorder(SerialStrategy):
+    """Serial execution that keeps the access list of every block it executes:
+    how a chain of blocks (an ethereum/tests case) gets one list per block."""
+
+    def __init__(self, **_options):
+        self.lists: list[dict] = []
+
+    def run_transactions(self, env, block, state, workers=1):
+        results, stats = super().run_transactions(env, block, state, workers)
+        self.lists.append(block_access_list(block, results))
+        return results, stats
+
+
+def file_name(data: dict) -> str:
+    """Where a list goes in a folder of them: unique per block."""
+    return f"{data['block']['number']}-{data['block']['hash'][2:18]}.json"
 
 
 def write_access_list(data: dict, path: Path | None) -> str:
@@ -83,9 +104,10 @@ def load_access_list(path: Path, block) -> list[Footprint]:
         try:
             reads = frozenset(_location(x) for x in entry.get("reads", []))
             writes = frozenset(_location(x) for x in entry.get("writes", []))
+            sender = _address(entry["sender"]) if "sender" in entry else None
         except (TypeError, ValueError) as exc:
             raise FixtureError(f"{where}: transaction {i}: {exc}") from None
-        footprints.append(Footprint(reads, writes))
+        footprints.append(Footprint(reads, writes, sender))
     return footprints
 
 
@@ -130,15 +152,20 @@ def _location(item) -> tuple:
     kind = item[0]
     if len(item) != (3 if kind == STORAGE else 2):
         raise ValueError(f"bad location {item!r}")
-    address = bytes.fromhex(_strip(item[1]))
-    if len(address) != 20:
-        raise ValueError(f"bad address in {item!r}")
+    address = _address(item[1])
     if kind == STORAGE:
         slot = int(_strip(item[2]), 16)
         if not 0 <= slot < 2**256:
             raise ValueError(f"bad slot in {item!r}")
         return (kind, address, slot)
     return (kind, address)
+
+
+def _address(text) -> bytes:
+    address = bytes.fromhex(_strip(text))
+    if len(address) != 20:
+        raise ValueError(f"bad address {text!r}")
+    return address
 
 
 def _strip(text) -> str:

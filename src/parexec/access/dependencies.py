@@ -7,9 +7,16 @@
   longer conflict.
 
 Under both, balance deltas commute (fees to the beneficiary and value received
-are no lock, parexec.model), and a balance floor is a read of the balance that
-only an exact balance write conflicts with (a floor broken by debits is caught
-by the in-order commit).
+are no lock, parexec.model), but an exact read or write of a balance waits for
+the deltas to it since its last exact write: it sees their sum. A balance floor
+(a check that the balance covers an amount) waits for an exact balance write
+and for the credits to the account: deltas by transactions it did not send
+(a transaction whose sender is unknown counts as a credit). Its own
+transactions' debits are left to the in-order commit to check; waiting for them
+would serialize every sender's transactions.
+
+With ``predict_nonces`` a sender's nonce is no dependency at all: it is known
+before execution (the transaction's own nonce) and the commit checks it.
 
 ``locks`` gives Sealevel's rule: j waits for every earlier transaction holding a
 conflicting lock (read/write, write/read, write/write). ``data`` gives true
@@ -22,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from parexec.access.footprint import Footprint
-from parexec.model import BALANCE, BALANCE_DELTA, BALANCE_FLOOR
+from parexec.model import BALANCE, BALANCE_DELTA, BALANCE_FLOOR, NONCE
 
 GRANULARITIES = ("account", "slot")
 
@@ -42,7 +49,8 @@ def _key(loc: tuple, granularity: str):
     return loc[1] if granularity == "account" else loc
 
 
-def dependencies(footprints: Sequence[Footprint], granularity: str, rule: str = "locks") -> list[set[int]]:
+def dependencies(footprints: Sequence[Footprint], granularity: str, rule: str = "locks",
+                 predict_nonces: bool = False) -> list[set[int]]:
     """For each transaction j, the earlier transactions it must wait for."""
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity {granularity!r}: choose from {GRANULARITIES}")
@@ -50,14 +58,26 @@ def dependencies(footprints: Sequence[Footprint], granularity: str, rule: str = 
         raise ValueError(f"rule {rule!r}: choose locks or data")
     last_writer: dict = {}
     readers_since: dict = {}  # key -> readers after its last writer
+    # address -> delta writers (and those that are credits) since its last exact balance write
+    deltas_since: dict[bytes, list[int]] = {}
+    credits_since: dict[bytes, list[int]] = {}
     deps: list[set[int]] = []
     for j, footprint in enumerate(footprints):
+        sender = footprint.sender
+        if predict_nonces and sender is not None:
+            nonce = {(NONCE, sender)}
+            footprint = Footprint(footprint.reads - nonce, footprint.writes - nonce, sender)
         reads, writes = lock_keys(footprint, granularity)
         mine: set[int] = set()
         for key in reads | writes:
             writer = last_writer.get(key)
             if writer is not None:
                 mine.add(writer)
+        for loc in footprint.reads | footprint.writes:
+            if loc[0] == BALANCE:
+                mine.update(deltas_since.get(loc[1], ()))
+            elif loc[0] == BALANCE_FLOOR:
+                mine.update(credits_since.get(loc[1], ()))
         if rule == "locks":
             for key in writes:
                 mine.update(readers_since.get(key, ()))
@@ -66,6 +86,14 @@ def dependencies(footprints: Sequence[Footprint], granularity: str, rule: str = 
         for key in writes:
             last_writer[key] = j
             readers_since[key] = []
+        for loc in footprint.writes:
+            address = loc[1]
+            if loc[0] == BALANCE:
+                deltas_since[address], credits_since[address] = [], []
+            elif loc[0] == BALANCE_DELTA:
+                deltas_since.setdefault(address, []).append(j)
+                if address != sender:
+                    credits_since.setdefault(address, []).append(j)
         deps.append(mine)
     return deps
 

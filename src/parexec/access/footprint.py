@@ -33,14 +33,15 @@ from parexec.model import (
 class Footprint:
     reads: frozenset
     writes: frozenset
+    sender: bytes | None = None  # who signed it, if known: its nonce and fee are the sender's
 
     @classmethod
     def of_result(cls, result: TxResult) -> "Footprint":
         """What an execution really read and wrote."""
-        return cls(frozenset(map(scheduling_location, result.reads)), frozenset(result.writes))
+        return cls(frozenset(map(scheduling_location, result.reads)), frozenset(result.writes), result.sender)
 
     def __or__(self, other: "Footprint") -> "Footprint":
-        return Footprint(self.reads | other.reads, self.writes | other.writes)
+        return Footprint(self.reads | other.reads, self.writes | other.writes, self.sender or other.sender)
 
     def covers(self, actual: "Footprint") -> bool:
         """Whether this (declared) footprint includes everything ``actual`` touched."""
@@ -76,7 +77,7 @@ def static_footprint(tx, sender: bytes | None) -> Footprint:
         for slot in slots:
             reads.add((STORAGE, address, slot))
             writes.add((STORAGE, address, slot))
-    return Footprint(frozenset(reads), frozenset(writes))
+    return Footprint(frozenset(reads), frozenset(writes), sender)
 
 
 # the location kinds a footprint may hold

@@ -112,4 +112,5 @@ def execute_transaction(env: BlockEnv, view, tx, index: int, predict: bool = Fal
         created=created,
         destroyed=destroyed,
         error=None if not computation.is_error else repr(computation.error),
+        sender=sender,
     )

@@ -98,7 +98,7 @@ class MVMemory:
         self.by_tx: dict[int, dict] = {}  # last recorded entries of each writer
         self.slots_of: dict[bytes, set[int]] = {}  # slots written per address
         self.codes: dict[bytes, bytes] = {}
-        # per balance location, the running balance at each writer (see _balance_at):
+        # per balance location, the running balance at each writer (see _balance_run):
         # a hot sender's every payout is a Delta, so summing them anew on each read
         # would cost O(writers)
         self._balance_runs: dict[tuple, list] = {}
@@ -127,7 +127,7 @@ class MVMemory:
                 changed.add(loc)
             slot[tx] = value
             if loc[0] == BALANCE:
-                self._balance_runs.pop(loc, None)
+                self._forget_balance_run(loc, tx)
             if loc[0] == STORAGE:
                 self.slots_of.setdefault(loc[1], set()).add(loc[2])
         self.by_tx[tx] = entries
@@ -137,14 +137,15 @@ class MVMemory:
         for loc in self.by_tx.get(tx, ()):
             self.data[loc][tx] = ESTIMATE
             if loc[0] == BALANCE:
-                self._balance_runs.pop(loc, None)
+                self._forget_balance_run(loc, tx)
 
     def remove(self, tx: int) -> None:
         for loc in self.by_tx.pop(tx, {}):
             self._remove(loc, tx)
 
     def _remove(self, loc, tx: int) -> None:
-        self._balance_runs.pop(loc, None)
+        if loc[0] == BALANCE:
+            self._forget_balance_run(loc, tx)
         del self.data[loc][tx]
         order = self.order[loc]
         del order[bisect_left(order, tx)]
@@ -185,7 +186,7 @@ class MVMemory:
         order = self.order.get(loc)
         i = bisect_left(order, tx) if order else 0
         if i:
-            absolute, delta, estimate = self._balance_run(loc)[i - 1]
+            absolute, delta, estimate = self._balance_run(loc, i)
             if estimate is not None:
                 raise ReadEstimate(estimate)
             if absolute is not None:
@@ -195,16 +196,17 @@ class MVMemory:
         acc = self.base.account(address)
         return (0 if acc is None else acc.balance) + delta
 
-    def _balance_run(self, loc) -> list:
-        """For each writer of a balance, in order: (the last absolute value at or
-        below it or None for the base, the sum of Deltas since, the highest ESTIMATE
-        writer since or None). Cached until the location's entries change."""
-        run = self._balance_runs.get(loc)
-        if run is None:
-            run = self._balance_runs[loc] = []
-            absolute, delta, estimate = None, 0, None
+    def _balance_run(self, loc, i: int) -> tuple:
+        """For the i-th writer of a balance (from 1, in order): the last absolute value
+        at or below it (None: the base), the sum of Deltas since, and the highest
+        ESTIMATE writer since (or None). The runs are a cached prefix, cut back
+        where an entry changes and extended only as far as a read needs: a hot
+        account's readers near the front stay cheap however often the back writes."""
+        run = self._balance_runs.setdefault(loc, [])
+        if len(run) < i:
+            absolute, delta, estimate = run[-1] if run else (None, 0, None)
             data = self.data[loc]
-            for writer in self.order[loc]:
+            for writer in self.order[loc][len(run):i]:
                 entry = data[writer]
                 if entry is ESTIMATE:
                     estimate = writer
@@ -213,7 +215,13 @@ class MVMemory:
                 else:
                     absolute, delta, estimate = entry, 0, None
                 run.append((absolute, delta, estimate))
-        return run
+        return run[i - 1]
+
+    def _forget_balance_run(self, loc, tx: int) -> None:
+        """tx's entry at ``loc`` changes: the run from its place on is stale."""
+        run = self._balance_runs.get(loc)
+        if run:
+            del run[bisect_left(self.order[loc], tx):]
 
     def storage(self, address: bytes, slot: int, tx: int) -> int:
         writer, entry = self._latest((STORAGE, address, slot), tx)

@@ -229,7 +229,8 @@ class MVRun:
                 self.status[j] = EXACT
 
     def _finish(self, j: int, result, worker=None) -> None:
-        if self.declared is not None and not self.declared[j].covers(Footprint.of_result(result)):
+        if (self.declared is not None and not self.declared[j].covers(Footprint.of_result(result))
+                and self._may_hold(j, result.reads)):  # (if stale, it is redone as usual below)
             self.mispredictions += 1
             if self.exact_if_undeclared:  # its turn will redo it exactly
                 self.status[j] = EXACT
@@ -276,23 +277,36 @@ class MVRun:
         self.pool.publish(("w", j, result.writes, result.new_code), origin=worker)
         if not changed:
             return
-        suspects = set()
+        # a suspect's other reads were checked when they changed: check only the
+        # changed ones (all of them where a whole account changed)
+        whole: set[int] = set()
+        partly: dict[int, list] = {}
         for loc in changed:
             kind = loc[0]
             if kind in (EXISTS, STORAGE_RESET):  # affects every field or slot read
-                suspects.update(self.address_readers.get(loc[1], ()))
+                whole.update(self.address_readers.get(loc[1], ()))
                 continue
-            suspects.update(self.readers.get(loc, ()))
+            for k in self.readers.get(loc, ()):
+                partly.setdefault(k, []).append(loc)
             if kind == STORAGE:
-                suspects.update(self.readers.get((HAS_STORAGE, loc[1]), ()))
-        for k in sorted(suspects):
-            if k > j and self.status[k] == DONE and not self._still_valid(k):
+                has_storage = (HAS_STORAGE, loc[1])
+                for k in self.readers.get(has_storage, ()):
+                    partly.setdefault(k, []).append(has_storage)
+        for k in sorted(whole.union(partly)):
+            if k > j and self.status[k] == DONE and not self._still_valid(k, None if k in whole else partly[k]):
                 self._abort(k)
 
-    def _still_valid(self, k: int) -> bool:
+    def _still_valid(self, k: int, locations=None) -> bool:
+        """Whether k's reads (only those at ``locations``, if given) may still hold."""
+        reads = self.results[k].reads
+        if locations is not None:
+            reads = {loc: reads[loc] for loc in locations}
+        return self._may_hold(k, reads)
+
+    def _may_hold(self, k: int, reads) -> bool:
         mv = self.mv
         try:
-            return may_still_hold(self.results[k].reads, lambda loc: mv.value(loc, k))
+            return may_still_hold(reads, lambda loc: mv.value(loc, k))
         except ReadEstimate:  # k read data that is being redone
             return False
 

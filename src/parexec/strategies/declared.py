@@ -7,8 +7,11 @@ know, or predict, each transaction's footprint first, as Solana's Sealevel
 * ``account-locks``: read/write locks per account; a transaction starts when no
   earlier unfinished one holds a conflicting lock, so block order decides.
 * ``slot-locks``: the same per storage slot and account field.
-* ``dag``: true dependencies only (j reads or writes what i writes), ready
-  transactions run longest-remaining-path first.
+* ``dag``: true dependencies only (j reads or writes what i writes); ready
+  transactions with the most work waiting on them run first, the rest in block
+  order. A sender's nonce is no dependency: it is predicted as the
+  transaction's own (as occ and block-stm do), so one sender's many payouts run
+  in parallel; the commit checks the prediction.
 
 Footprints come from a block access list (``parexec access-list``; the
 strategy's ``hints``) or, without one, from a speculative pre-execution of every
@@ -45,6 +48,7 @@ class DeclaredAccessStrategy(ParallelStrategy):
     rule = "locks"
     longest_path_first = False
     exact_if_undeclared = True
+    predict_nonces = False  # schedule as if each sender's nonce were known (it is: tx.nonce)
 
     def __init__(self, min_parallel_txs: int | None = None, hints=None):
         """``hints``: an object with ``footprints_for(block)`` returning a list of
@@ -62,11 +66,15 @@ class DeclaredAccessStrategy(ParallelStrategy):
         else:
             footprints, results = hinted, {}
         txs = block.transactions
-        declared = [fp | static_footprint(tx, None) for fp, tx in zip(footprints, txs)]
-        deps = dependencies(declared, self.granularity, self.rule)
+        declared = [fp | static_footprint(tx, fp.sender or _sender(tx)) for fp, tx in zip(footprints, txs)]
+        deps = dependencies(declared, self.granularity, self.rule, self.predict_nonces)
         if self.longest_path_first:
             weights = [results[j].gas_used if j in results else tx.gas for j, tx in enumerate(txs)]
-            priority = [-w for w in critical_path(deps, weights)]
+            # first the transactions with the most work waiting on them (by gas), then
+            # block order: what nothing waits for is best run in order, so that the
+            # in-order commit is never starved by out-of-order results
+            remaining = critical_path(deps, weights)
+            priority = [(own - rest, j) for j, (rest, own) in enumerate(zip(remaining, weights))]
         else:
             priority = None
         initial = {j: r for j, r in results.items() if not deps[j]}
@@ -140,3 +148,13 @@ class DagStrategy(DeclaredAccessStrategy):
     rule = "data"
     longest_path_first = True
     exact_if_undeclared = False
+    predict_nonces = True
+
+
+def _sender(tx) -> bytes | None:
+    """The sender when no footprint names it (None if the signature does not
+    recover: the transaction is invalid and its execution says so)."""
+    try:
+        return tx.sender
+    except Exception:  # py-evm raises several kinds for a bad signature
+        return None
