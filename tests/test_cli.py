@@ -58,7 +58,8 @@ def test_unsupported_fork_is_skipped(tmp_path):
     assert code == 0
 
 
-def test_invalid_transaction_in_mainnet_block_is_rejected_clearly(tmp_path):
+def broke_first_sender(tmp_path):
+    """A copy of a mainnet block whose first sender cannot pay: the block is invalid."""
     src = require_data(MAINNET / "blocks" / "19426587")
     dataset = tmp_path / "dataset"
     block_dir = dataset / "blocks" / src.name
@@ -70,6 +71,11 @@ def test_invalid_transaction_in_mainnet_block_is_rejected_clearly(tmp_path):
     pre = json.loads((block_dir / "pre_state.json").read_text())
     pre[sender]["balance"] = "0x0"
     (block_dir / "pre_state.json").write_text(json.dumps(pre))
+    return dataset, block_dir
+
+
+def test_invalid_transaction_in_mainnet_block_is_rejected_clearly(tmp_path):
+    dataset, _ = broke_first_sender(tmp_path)
     code, lines = run("verify", dataset)
     assert code == 1
     assert lines[-1] == "0 passed, 1 failed"
@@ -100,3 +106,28 @@ def test_unknown_strategy_is_refused():
     code, lines = run("verify", ".", "--strategy", "nonsense")
     assert code == 2
     assert "nonsense" in "\n".join(lines)
+
+
+def test_run_shows_what_a_strategy_did_and_gives_serials_receipts(tmp_path):
+    block = require_data(MAINNET / "blocks" / "19426587")
+    hints = tmp_path / "al.json"
+    assert run("access-list", block, "-o", hints)[0] == 0
+    rows = {}
+    for strategy, extra in (("serial", []), ("dag", ["--hints", hints])):
+        out = tmp_path / f"{strategy}.json"
+        code, lines = run("run", block, "--strategy", strategy, "--workers", 2, "--json", out, *extra)
+        assert code == 0, lines
+        rows[strategy] = json.loads(out.read_text())["rows"][0]
+    serial, dag = rows["serial"], rows["dag"]
+    assert dag["receipts_root"] == serial["receipts_root"] and dag["gas"] == serial["gas"] > 0
+    assert dag["mode"] == "parallel" and dag["executions"] >= dag["txs"] == 37
+    assert dag["counters"]["pre_executions"] == 0  # the access list replaced pre-execution
+    assert "lock_waits" in dag["counters"] and not serial["counters"]
+
+
+def test_run_exits_1_on_an_invalid_block_and_2_on_bad_input(tmp_path):
+    _, block_dir = broke_first_sender(tmp_path)
+    code, lines = run("run", block_dir, "--strategy", "occ", "--workers", 2)
+    assert code == 1 and "is invalid" in lines[-1] and "tx 0" in lines[-1]
+    code, lines = run("run", "erc20:txs=zero")
+    assert code == 2 and lines[-1].startswith("error:")

@@ -31,23 +31,21 @@ def main() -> None:
     """Execute Ethereum blocks in parallel, exactly as serial execution would."""
 
 
-@main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
+STRATEGY_OPTION = click.option(
     "--strategy",
     type=click.Choice(sorted(STRATEGIES)),
     default="serial",
     show_default=True,
     help="How to execute each block's transactions.",
 )
-@click.option(
+WORKERS_OPTION = click.option(
     "--workers",
     type=click.IntRange(min=1),
     default=DEFAULT_WORKERS,
     show_default=True,
     help="Processes for parallel strategies, the coordinator included (serial ignores it).",
 )
-@click.option(
+MIN_PARALLEL_OPTION = click.option(
     "--min-parallel-txs",
     type=click.IntRange(min=2),
     default=8,
@@ -55,6 +53,13 @@ def main() -> None:
     help="Blocks with fewer transactions run serially (conformance runs use 2 to "
     "push even small test blocks through the parallel path).",
 )
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@STRATEGY_OPTION
+@WORKERS_OPTION
+@MIN_PARALLEL_OPTION
 @HINTS_OPTION
 def verify(paths: tuple[Path, ...], strategy: str, workers: int, min_parallel_txs: int,
            hints_path: Path | None) -> None:
@@ -121,6 +126,10 @@ def _hints(path: Path | None):
         sys.exit(2)
 
 
+def _counts(counters: dict) -> str:
+    return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counters.items())
+
+
 def _strategy_list(ctx, param, value: str) -> list[str]:
     names = [v.strip() for v in value.split(",") if v.strip()]
     unknown = [n for n in names if n not in STRATEGIES]
@@ -129,6 +138,78 @@ def _strategy_list(ctx, param, value: str) -> list[str]:
             f"unknown strategy {', '.join(unknown) or '(none)'}; choose from {', '.join(sorted(STRATEGIES))}"
         )
     return names
+
+
+@main.command()
+@click.argument("targets", nargs=-1, required=True)
+@STRATEGY_OPTION
+@WORKERS_OPTION
+@MIN_PARALLEL_OPTION
+@HINTS_OPTION
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write one row per block as JSON.")
+def run(targets, strategy, workers, min_parallel_txs, hints_path, json_path) -> None:
+    """Execute blocks once with a strategy and show what it did.
+
+    A TARGET is a block dump path or a synthetic workload spec, as in `bench`.
+    For each block: transactions, gas, wall time, executions and re-executions,
+    the strategy's counters (lock waits, mispredictions, ...) and the receipts
+    root. Nothing is compared here: `verify` checks results, `bench` times them.
+    An invalid block exits with status 1, bad input with 2.
+    """
+    import json
+
+    from rich.table import Table
+
+    from parexec.bench import COUNTERS, load_targets
+    from parexec.block.pipeline import execute_block
+    from parexec.model import BlockRejected
+    from parexec.workloads import WorkloadError
+
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
+    hints = _hints(hints_path)
+    try:
+        loaded = load_targets(list(targets))
+    except (FixtureError, WorkloadError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    chosen = get_strategy(strategy, hints=hints, min_parallel_txs=min_parallel_txs)
+    rows = []
+    for target in loaded:
+        try:
+            outcome = execute_block(target.block, target.pre_state, chosen, workers)
+        except BlockRejected as exc:
+            click.echo(f"error: {target.name} is invalid: {exc}", err=True)
+            sys.exit(1)
+        except FixtureError as exc:  # hints that do not fit the block
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        stats = outcome.stats
+        rows.append({
+            "target": target.name,
+            "strategy": strategy,
+            "workers": 1 if strategy == "serial" else workers,
+            "txs": len(target.block.transactions),
+            "gas": outcome.gas_used,
+            "seconds": stats["seconds"],
+            "mode": stats.get("mode", "serial"),
+            "executions": stats.get("executions", 0),
+            "reexecutions": stats.get("reexecutions", 0),
+            "counters": {k: stats[k] for k in COUNTERS if k in stats},
+            "receipts_root": "0x" + outcome.receipts_root.hex(),
+        })
+    table = Table(title=f"parexec run: {strategy}, {workers} workers")
+    for col in ("target", "txs", "gas", "seconds", "mode", "executions", "reexecutions", "receipts root"):
+        table.add_column(col, justify="left" if col in ("target", "mode", "receipts root") else "right")
+    for r in rows:
+        table.add_row(r["target"], str(r["txs"]), f"{r['gas']:,}", f"{r['seconds']:.3f}", r["mode"],
+                      str(r["executions"]), str(r["reexecutions"]), r["receipts_root"][:18] + "...")
+    out.print(table)
+    for r in rows:
+        if r["counters"]:
+            out.print(f"{r['target']}: {_counts(r['counters'])}")
+    if json_path:
+        json_path.write_text(json.dumps({"rows": rows}, indent=1))
 
 
 @main.command()
@@ -187,8 +268,7 @@ def bench(targets, strategies, workers, repeat, json_path, hints_path) -> None:
     out.print(table)
     for r in rows:
         if r["counters"]:
-            counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in r["counters"].items())
-            out.print(f"{r['strategy']} on {r['target']}: {counts}")
+            out.print(f"{r['strategy']} on {r['target']}: {_counts(r['counters'])}")
     if len(loaded) > 1:
         for name in strategies:
             if name != "serial":

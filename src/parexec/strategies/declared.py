@@ -83,6 +83,7 @@ class DeclaredAccessStrategy(ParallelStrategy):
         results, stats = run.execute()
         stats["dependencies"] = sum(len(d) for d in deps)
         stats["pre_executions"] = len(block.transactions) if hinted is None else 0
+        stats["executions"] += stats["pre_executions"]
         stats["hints"] = "access list" if hinted is not None else "pre-execution"
         return results, stats
 
