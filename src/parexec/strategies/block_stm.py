@@ -229,12 +229,18 @@ class MVRun:
                 self.status[j] = EXACT
 
     def _finish(self, j: int, result, worker=None) -> None:
-        if (self.declared is not None and not self.declared[j].covers(Footprint.of_result(result))
-                and self._may_hold(j, result.reads)):  # (if stale, it is redone as usual below)
-            self.mispredictions += 1
-            if self.exact_if_undeclared:  # its turn will redo it exactly
-                self.status[j] = EXACT
-                return
+        # with declarations, only the declared successors read j's writes, unless
+        # j left its declaration: the rest need not see them in MV memory (the
+        # in-order commit still catches an undeclared read). Entries of an earlier
+        # incarnation (ESTIMATE marks included) are always replaced.
+        publish = self.declared is None or bool(self.successors[j]) or j in self.mv.by_tx
+        if self.declared is not None and not self.declared[j].covers(Footprint.of_result(result)):
+            publish = True
+            if self._may_hold(j, result.reads):  # (if stale, it is redone as usual below)
+                self.mispredictions += 1
+                if self.exact_if_undeclared:  # its turn will redo it exactly
+                    self.status[j] = EXACT
+                    return
         self.results[j] = result
         self.status[j] = DONE
         for key in self.reads_by_tx[j]:
@@ -247,7 +253,8 @@ class MVRun:
         for loc in result.reads:
             self.readers.setdefault(loc, set()).add(j)
             self.address_readers.setdefault(loc[1], set()).add(j)
-        self._record(j, result, worker)
+        if publish:
+            self._record(j, result, worker)
         if not self._still_valid(j):  # its worker's replica lagged behind
             self._abort(j)
         self._wake(j)
