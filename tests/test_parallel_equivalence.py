@@ -24,7 +24,9 @@ parallel: below 8 they fall back to serial) that mix
   storage-only account at CREATE2 target addresses (EIP-7610 collision).
 
 Each block runs serially, with ``occ`` and ``block-stm`` at 2 and 3 workers and with
-the declared-access strategies (footprints from pre-execution) at 2; the
+the declared-access strategies at 2: with footprints from pre-execution, and with
+hints that are wrong in ways Hypothesis chooses (the exact footprints with
+locations left out, and with locations of other transactions added); the
 outcomes (receipts, gas, bloom, receipts root, state diff, new code, blob gas, the
 state root on some runs, and each transaction's writes) must be identical. When
 serial execution rejects a block, every strategy must reject it at the same
@@ -61,11 +63,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
+from parexec.access.footprint import Footprint
 from parexec.block.pipeline import execute_block
 from parexec.model import BlockRejected
 from parexec.parallel import worker_pool
 from parexec.state.memory import MemoryState
-from parexec.strategies import get_strategy
+from parexec.strategies import DECLARED, get_strategy
 from parexec.workloads.contracts import COUNTER_CODE, TOKEN_CODE
 
 # ------------------------------------------------------------------ settings
@@ -380,10 +383,10 @@ def add_invalid(add, nonces, kind: str) -> None:
 
 # ------------------------------------------------------------------ running
 
-def run(block, pre, name: str, workers: int, with_root: bool):
+def run(block, pre, name: str, workers: int, with_root: bool, hints=None):
     """(outcome, None) or (None, (tx_index, reason)) if the block is rejected."""
     try:
-        return execute_block(block, pre, get_strategy(name), workers, with_root), None
+        return execute_block(block, pre, get_strategy(name, hints=hints), workers, with_root), None
     except BlockRejected as exc:
         return None, (exc.tx_index, exc.reason)
 
@@ -430,7 +433,25 @@ def parallel_runs():
     return sorted(PARALLEL_RUNS, key=lambda run: run[1] != current)
 
 
-def check_block(vm, txs, notes, expect_rejection: bool | None = None):
+class WrongHints:
+    """Each transaction's exact footprint, with locations dropped and others' added."""
+
+    def __init__(self, serial, rng, drop: float, add: int):
+        exact = [Footprint.of_result(r) for r in serial.tx_results]
+        everything = sorted({loc for fp in exact for loc in fp.reads | fp.writes}, key=repr)
+        self.footprints = []
+        for fp in exact:
+            reads = {loc for loc in fp.reads if rng.random() >= drop}
+            writes = {loc for loc in fp.writes if rng.random() >= drop}
+            for loc in rng.sample(everything, min(add, len(everything))):
+                (writes if rng.random() < 0.5 else reads).add(loc)
+            self.footprints.append(Footprint(frozenset(reads), frozenset(writes), fp.sender))
+
+    def footprints_for(self, block):
+        return self.footprints
+
+
+def check_block(vm, txs, notes, expect_rejection: bool | None = None, hint_rng=None):
     pre = world(vm)
     block = make_block(vm, txs, COINBASE)
     serial, serial_rejected = run(block, pre, "serial", 1, True)
@@ -452,6 +473,18 @@ def check_block(vm, txs, notes, expect_rejection: bool | None = None):
         assert outcome.stats.get("mode") == "parallel", (where, outcome.stats)
         _events(where, outcome.stats)
         failures += [f"{where}: {d}" for d in differences(serial, outcome, with_root)]
+    if hint_rng is not None and serial_rejected is None:
+        drop, add = hint_rng.choice([0.0, 0.3, 1.0]), hint_rng.choice([0, 2])
+        hints = WrongHints(serial, hint_rng, drop, add)
+        for name in DECLARED:
+            outcome, rejected = run(block, pre, name, 2, False, hints)
+            where = f"{name} workers=2 hints (drop {drop:.0%}, add {add})"
+            if rejected is not None:
+                failures.append(f"{where}: rejected {rejected}, serial accepted")
+                continue
+            if outcome.stats.get("mispredictions"):
+                _event(f"{name}: wrong hints mispredicted")
+            failures += [f"{where}: {d}" for d in differences(serial, outcome, False)]
     if failures:
         raise AssertionError("\n".join(["parallel differs from serial:", *failures, summary,
                                         "block:", *notes]))
@@ -482,11 +515,11 @@ blocks = st.tuples(
 
 
 @prop_settings(QUICK_EXAMPLES)
-@given(blocks)
-def test_parallel_strategies_equal_serial(case):
+@given(blocks, st.randoms(use_true_random=False))
+def test_parallel_strategies_equal_serial(case, hint_rng):
     vm, ops = case
     txs, notes = build_txs(vm, ops)
-    check_block(vm, txs, notes)
+    check_block(vm, txs, notes, hint_rng=hint_rng)
 
 
 @prop_settings(QUICK_INVALID_EXAMPLES)
