@@ -50,7 +50,8 @@ class AccessListRecorder(SerialStrategy):
     """Serial execution that keeps the access list of every block it executes:
     how a chain of blocks (an ethereum/tests case) gets one list per block."""
 
-    def __init__(self, **_options):
+    def __init__(self, **options):
+        super().__init__(**options)
         self.lists: list[dict] = []
 
     def run_transactions(self, env, block, state, workers=1):

@@ -21,12 +21,17 @@ before execution (the transaction's own nonce) and the commit checks it.
 ``locks`` gives Sealevel's rule: j waits for every earlier transaction holding a
 conflicting lock (read/write, write/read, write/write). ``data`` gives true
 dependencies only (j reads or writes what i writes): with multi-version memory
-j never needs to wait for an earlier reader.
+j never needs to wait for an earlier reader. ``reads`` keeps read-after-write
+alone (j reads what i wrote last before it), the dependency graph that
+``parexec analyze`` reports: what limits any schedule that versions writes.
+Under ``reads`` a floor waits for no delta either: fees and credits are no
+dependency unless a balance is observed exactly (a builder paying the proposer
+from the fees it collected does not wait for every transaction before it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from parexec.access.footprint import Footprint
 from parexec.model import BALANCE, BALANCE_DELTA, BALANCE_FLOOR, NONCE
@@ -35,52 +40,57 @@ GRANULARITIES = ("account", "slot")
 
 
 def lock_keys(footprint: Footprint, granularity: str) -> tuple[set, set]:
-    """(read keys, write keys) of a footprint."""
-    reads, writes = set(), set()
-    for loc in footprint.reads:
-        reads.add(_key((BALANCE, loc[1]) if loc[0] == BALANCE_FLOOR else loc, granularity))
-    for loc in footprint.writes:
-        if loc[0] != BALANCE_DELTA:
-            writes.add(_key(loc, granularity))
-    return reads - writes, writes
+    """(read keys, write keys) of a footprint (a key both read and written is in both)."""
+    reads = {_key((BALANCE, loc[1]) if loc[0] == BALANCE_FLOOR else loc, granularity)
+             for loc in footprint.reads}
+    writes = {_key(loc, granularity) for loc in footprint.writes if loc[0] != BALANCE_DELTA}
+    return reads, writes
 
 
 def _key(loc: tuple, granularity: str):
     return loc[1] if granularity == "account" else loc
 
 
-def dependencies(footprints: Sequence[Footprint], granularity: str, rule: str = "locks",
-                 predict_nonces: bool = False) -> list[set[int]]:
-    """For each transaction j, the earlier transactions it must wait for."""
+RULES = ("locks", "data", "reads")
+
+
+def dependency_edges(footprints: Sequence[Footprint], granularity: str, rule: str = "locks",
+                     predict_nonces: bool = False) -> Iterator[tuple[int, int, object]]:
+    """Every (i, j, key): transaction j must wait for the earlier i because of ``key``
+    (an address, or a location at slot granularity). ``rule`` "reads" keeps only
+    true read-after-write dependencies: j reads what i wrote last before it."""
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity {granularity!r}: choose from {GRANULARITIES}")
-    if rule not in ("locks", "data"):
-        raise ValueError(f"rule {rule!r}: choose locks or data")
+    if rule not in RULES:
+        raise ValueError(f"rule {rule!r}: choose from {', '.join(RULES)}")
     last_writer: dict = {}
     readers_since: dict = {}  # key -> readers after its last writer
     # address -> delta writers (and those that are credits) since its last exact balance write
     deltas_since: dict[bytes, list[int]] = {}
     credits_since: dict[bytes, list[int]] = {}
-    deps: list[set[int]] = []
     for j, footprint in enumerate(footprints):
         sender = footprint.sender
         if predict_nonces and sender is not None:
             nonce = {(NONCE, sender)}
             footprint = Footprint(footprint.reads - nonce, footprint.writes - nonce, sender)
         reads, writes = lock_keys(footprint, granularity)
-        mine: set[int] = set()
-        for key in reads | writes:
+        for key in reads if rule == "reads" else reads | writes:
             writer = last_writer.get(key)
             if writer is not None:
-                mine.add(writer)
-        for loc in footprint.reads | footprint.writes:
+                yield writer, j, key
+        exact = footprint.reads if rule == "reads" else footprint.reads | footprint.writes
+        for loc in exact:
             if loc[0] == BALANCE:
-                mine.update(deltas_since.get(loc[1], ()))
-            elif loc[0] == BALANCE_FLOOR:
-                mine.update(credits_since.get(loc[1], ()))
+                for i in deltas_since.get(loc[1], ()):
+                    yield i, j, _key(loc, granularity)
+        for loc in footprint.reads if rule != "reads" else ():
+            if loc[0] == BALANCE_FLOOR:
+                for i in credits_since.get(loc[1], ()):
+                    yield i, j, _key((BALANCE, loc[1]), granularity)
         if rule == "locks":
             for key in writes:
-                mine.update(readers_since.get(key, ()))
+                for i in readers_since.get(key, ()):
+                    yield i, j, key
         for key in reads:
             readers_since.setdefault(key, []).append(j)
         for key in writes:
@@ -94,7 +104,14 @@ def dependencies(footprints: Sequence[Footprint], granularity: str, rule: str = 
                 deltas_since.setdefault(address, []).append(j)
                 if address != sender:
                     credits_since.setdefault(address, []).append(j)
-        deps.append(mine)
+
+
+def dependencies(footprints: Sequence[Footprint], granularity: str, rule: str = "locks",
+                 predict_nonces: bool = False) -> list[set[int]]:
+    """For each transaction j, the earlier transactions it must wait for."""
+    deps: list[set[int]] = [set() for _ in footprints]
+    for i, j, _key_ in dependency_edges(footprints, granularity, rule, predict_nonces):
+        deps[j].add(i)
     return deps
 
 

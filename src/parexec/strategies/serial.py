@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from parexec.block.validation import check_fits_in_block
 from parexec.evm.tx_executor import InvalidTransaction, execute_transaction
 from parexec.model import BlockRejected
@@ -10,20 +12,29 @@ from parexec.model import BlockRejected
 class SerialStrategy:
     name = "serial"
 
-    def __init__(self, **_options):
-        pass  # no options; accepts the parallel strategies' ones
+    def __init__(self, time_transactions: bool = False, **_options):
+        """``time_transactions``: report each transaction's wall time in the stats
+        (``tx_seconds``), for analysis. Accepts the parallel strategies' options."""
+        self.time_transactions = time_transactions
 
     def run_transactions(self, env, block, state, workers=1):
         results = []
+        seconds = []
         gas_used = blob_gas_used = 0
         for i, tx in enumerate(block.transactions):
             check_fits_in_block(block, i, gas_used, blob_gas_used)
+            started = time.perf_counter()
             try:
                 result = execute_transaction(env, state, tx, i)
             except InvalidTransaction as exc:
                 raise BlockRejected(f"invalid transaction: {exc}", i) from None
+            if self.time_transactions:
+                seconds.append(time.perf_counter() - started)
             state.apply(result.writes, result.new_code)
             gas_used += result.gas_used
             blob_gas_used += result.blob_gas_used
             results.append(result)
-        return results, {"txs": len(results), "executions": len(results)}
+        stats = {"txs": len(results), "executions": len(results)}
+        if self.time_transactions:
+            stats["tx_seconds"] = seconds
+        return results, stats

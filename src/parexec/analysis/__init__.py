@@ -1,0 +1,1 @@
+"""What a block's dependencies say about parallelism: graphs, critical paths, hotspots, simulation."""
