@@ -1,0 +1,79 @@
+"""The many-core simulation on hand-built blocks whose best schedules are known."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from parexec.access.footprint import Footprint
+from parexec.analysis.block_profile import BlockProfile, TxProfile
+from parexec.analysis.dependency_graph import DependencyGraph
+from parexec.analysis.simulator import SIMULATED, Overheads, simulate
+from parexec.model import STORAGE
+
+TOKEN = b"\x70" * 20
+PARALLEL = [s for s in SIMULATED if s != "serial"]
+
+
+def block(footprints, seconds, rest=0.0):
+    txs = [TxProfile(j, 21000, s, fp) for j, (fp, s) in enumerate(zip(footprints, seconds))]
+    return BlockProfile("hand-built", txs, rest + sum(seconds))
+
+
+def own_slot(j):
+    loc = (STORAGE, TOKEN, j)
+    return Footprint(frozenset({loc}), frozenset({loc}))
+
+
+def own_account(j):
+    loc = (STORAGE, j.to_bytes(20, "big"), 0)
+    return Footprint(frozenset({loc}), frozenset({loc}))
+
+
+HOT = Footprint(frozenset({(STORAGE, TOKEN, 999)}), frozenset({(STORAGE, TOKEN, 999)}))
+
+
+@pytest.mark.parametrize("strategy", PARALLEL)
+def test_independent_equal_transactions_scale_with_workers(strategy):
+    profile = block([own_account(j + 1) for j in range(64)], [1.0] * 64)
+    for workers in (2, 4, 8):
+        speedup = simulate(profile, strategy, workers, Overheads())
+        assert workers * 0.85 <= speedup <= workers + 1e-9, (strategy, workers, speedup)
+
+
+@pytest.mark.parametrize("strategy", PARALLEL)
+def test_a_chain_gains_nothing_and_overheads_make_it_lose(strategy):
+    profile = block([HOT] * 20, [1.0] * 20)
+    assert simulate(profile, strategy, 8, Overheads()) == pytest.approx(1.0)
+    assert simulate(profile, strategy, 8, Overheads(commit=0.05)) < 1.0
+
+
+def test_more_work_outside_transactions_caps_the_speedup():
+    profile = block([own_slot(j) for j in range(64)], [1.0] * 64, rest=64.0)
+    assert simulate(profile, "dag", 64, Overheads()) <= 2.0 + 1e-9  # Amdahl: half the block is serial
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_no_strategy_beats_the_workers_or_the_critical_path(seed):
+    rng = random.Random(seed)
+    footprints = [HOT if rng.random() < 0.3 else own_slot(j) for j in range(40)]
+    seconds = [rng.uniform(0.5, 3.0) for _ in range(40)]
+    profile = block(footprints, seconds)
+    length, _ = DependencyGraph.of(footprints).critical_path(seconds)
+    bound = sum(seconds) / length
+    for strategy in PARALLEL:
+        for workers in (2, 8, 32):
+            speedup = simulate(profile, strategy, workers, Overheads(commit=0.01, ipc=0.02, contention=0.1))
+            assert 0 < speedup <= min(workers, bound) + 1e-9, (strategy, workers)
+
+
+def test_account_locks_serialize_one_token_that_slot_locks_do_not():
+    profile = block([own_slot(j) for j in range(32)], [1.0] * 32)
+    assert simulate(profile, "slot-locks", 4, Overheads()) > 3.5
+    assert simulate(profile, "account-locks", 4, Overheads()) == pytest.approx(1.0)
+
+
+def test_unknown_strategy_is_refused():
+    with pytest.raises(ValueError, match="cannot simulate"):
+        simulate(block([HOT], [1.0]), "nonsense", 2, Overheads())
