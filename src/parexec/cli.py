@@ -113,6 +113,18 @@ def _run_with_progress(cases, strategy, workers: int, label: str):
         return run_cases(cases, strategy, workers, step)
 
 
+def _load_targets(specs):
+    """Block dumps and workloads, as bench takes them; exits 2 on bad input."""
+    from parexec.bench import load_targets
+    from parexec.workloads import WorkloadError
+
+    try:
+        return load_targets(list(specs))
+    except (FixtureError, WorkloadError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
 def _hints(path: Path | None):
     """The access lists under ``path`` (None: no hints); exits 2 on a bad path."""
     if path is None:
@@ -161,18 +173,13 @@ def run(targets, strategy, workers, min_parallel_txs, hints_path, json_path) -> 
 
     from rich.table import Table
 
-    from parexec.bench import COUNTERS, load_targets
+    from parexec.bench import COUNTERS
     from parexec.block.pipeline import execute_block
     from parexec.model import BlockRejected
-    from parexec.workloads import WorkloadError
 
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
     hints = _hints(hints_path)
-    try:
-        loaded = load_targets(list(targets))
-    except (FixtureError, WorkloadError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+    loaded = _load_targets(targets)
     chosen = get_strategy(strategy, hints=hints, min_parallel_txs=min_parallel_txs)
     rows = []
     for target in loaded:
@@ -240,16 +247,11 @@ def bench(targets, strategies, workers, repeat, json_path, hints_path) -> None:
 
     from rich.table import Table
 
-    from parexec.bench import BenchMismatch, bench_target, geometric_mean, load_targets, machine_info
-    from parexec.workloads import WorkloadError
+    from parexec.bench import BenchMismatch, bench_target, geometric_mean, machine_info
 
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
     hints = _hints(hints_path)
-    try:
-        loaded = load_targets(list(targets))
-    except (FixtureError, WorkloadError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+    loaded = _load_targets(targets)
     rows = []
     try:
         for target in loaded:
@@ -305,16 +307,10 @@ def analyze(targets, granularity, repeat, json_path, dot_path, png_path) -> None
 
     from parexec.analysis.block_analysis import analyze as analyze_block
     from parexec.analysis.block_profile import profile_block
-    from parexec.bench import load_targets
     from parexec.model import BlockRejected
     from parexec.report.dag_drawing import draw_png, to_dot
-    from parexec.workloads import WorkloadError
 
-    try:
-        loaded = load_targets(list(targets))
-    except (FixtureError, WorkloadError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+    loaded = _load_targets(targets)
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     summaries = []
     for target in loaded:
