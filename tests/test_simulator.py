@@ -77,3 +77,51 @@ def test_account_locks_serialize_one_token_that_slot_locks_do_not():
 def test_unknown_strategy_is_refused():
     with pytest.raises(ValueError, match="cannot simulate"):
         simulate(block([HOT], [1.0]), "nonsense", 2, Overheads())
+
+
+def test_fitted_commit_cost_makes_the_median_prediction_match():
+    from parexec.analysis.calibration import fit_commit
+
+    profiles = [block([own_account(j + 1) for j in range(32)], [1.0] * 32) for _ in range(3)]
+    target = simulate(profiles[0], "dag", 2, Overheads(commit=0.002))  # what a cost of 2 ms gives
+    commit = fit_commit(profiles, [target] * 3, "dag", 2, Overheads())
+    assert commit == pytest.approx(0.002, rel=0.01)
+    # an engine faster than the free-coordination model: no cost can explain it, 0 is the fit
+    assert fit_commit(profiles, [10.0] * 3, "dag", 2, Overheads()) == 0.0
+
+
+def test_cli_simulate_with_a_saved_calibration(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from parexec.analysis.calibration import save
+    from parexec.cli import main
+
+    cal = tmp_path / "cal.json"
+    save(cal, Overheads(ipc=1e-4, start=1e-3, contention=0.1), {s: 5e-5 for s in PARALLEL}, {})
+    out = tmp_path / "sim.json"
+    result = CliRunner().invoke(main, ["simulate", "erc20:txs=40", "chain:txs=20", "--workers", "1,2,8",
+                                       "--strategies", "dag,occ", "--repeat", "1",
+                                       "--calibration", str(cal), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())
+    assert len(rows) == 2 * 2 * 3
+    for r in rows:
+        assert {"target", "strategy", "workers", "predicted_speedup"} <= set(r)
+        assert r["predicted_speedup"] <= min(r["workers"], r["bound_critical_path"]) + 1e-9
+    chain = [r for r in rows if r["target"] == "chain:txs=20"]
+    assert all(r["predicted_speedup"] <= 1.0 for r in chain)
+    erc20_8 = [r for r in rows if r["target"] == "erc20:txs=40" and r["workers"] == 8]
+    assert all(r["predicted_speedup"] > 2.0 for r in erc20_8)
+
+
+def test_cli_simulate_refuses_a_broken_calibration_file(tmp_path):
+    from click.testing import CliRunner
+
+    from parexec.cli import main
+
+    cal = tmp_path / "cal.json"
+    cal.write_text("{}")
+    result = CliRunner().invoke(main, ["simulate", "erc20:txs=10", "--calibration", str(cal)])
+    assert result.exit_code == 2 and "not a parexec calibration" in result.output

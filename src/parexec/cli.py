@@ -350,6 +350,132 @@ def _drawing_path(path: Path, target: str, suffix: str, count: int) -> Path:
     return path / (target.replace("/", "_").replace(":", "_").replace(",", "_") + suffix)
 
 
+def _worker_list(ctx, param, value: str) -> list[int]:
+    try:
+        counts = sorted({int(v) for v in value.split(",") if v.strip()})
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: give worker counts such as 1,2,4,8") from None
+    if not counts or counts[0] < 1:
+        raise click.BadParameter(f"{value!r}: worker counts must be at least 1")
+    return counts
+
+
+@main.command()
+@click.argument("targets", nargs=-1, required=True)
+@click.option("--workers", "worker_counts", default="1,2,4,8,16,32,64", show_default=True,
+              callback=_worker_list, help="Comma-separated numbers of virtual workers.")
+@click.option("--strategies", default="occ,block-stm,dag,slot-locks,account-locks", show_default=True,
+              callback=_strategy_list, help="Comma-separated strategies to simulate.")
+@click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Serial runs per block (each transaction's time is the median); "
+              "also the timed runs of --validate and of calibration.")
+@click.option("--calibration", "calibration_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("build/calibration.json"), show_default=True,
+              help="The measured overheads; measured (a few minutes) and saved here if missing.")
+@click.option("--recalibrate", is_flag=True, help="Measure the overheads again even if saved.")
+@click.option("--validate", is_flag=True,
+              help="Also run the real engine at this machine's worker count and compare.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write rows {target, strategy, workers, predicted_speedup, ...} as JSON.")
+def simulate(targets, worker_counts, strategies, repeat, calibration_path, recalibrate, validate,
+             json_path) -> None:
+    """Predict each strategy's speedup on many cores from one core's measurements.
+
+    A TARGET is a block dump path or a workload spec, as in `bench`. Each block
+    runs serially with every transaction timed; a discrete-event simulation then
+    schedules it per strategy on N virtual workers with the real read/write sets
+    and overheads calibrated on this machine (see --calibration). Beside each
+    prediction: the absolute bounds, total work over the critical path (nonces
+    predicted, as occ, block-stm and dag do) and N.
+    The predictions are simulated, not measured; --validate measures the real
+    engine where this machine can.
+    """
+    import json
+    import os
+    import statistics
+    from dataclasses import replace
+
+    from rich.table import Table
+
+    from parexec.analysis import calibration
+    from parexec.analysis.block_analysis import analyze as analyze_block
+    from parexec.analysis.block_profile import profile_block
+    from parexec.analysis.simulator import SIMULATED, simulate as simulate_block
+    from parexec.bench import bench_target, machine_info
+
+    unknown = [s for s in strategies if s not in SIMULATED]
+    if unknown:
+        click.echo(f"error: cannot simulate {', '.join(unknown)}", err=True)
+        sys.exit(2)
+    strategies = [s for s in strategies if s != "serial"]
+    loaded = _load_targets(targets)
+    err = Console(stderr=True, highlight=False)
+    if calibration_path.exists() and not recalibrate:
+        try:
+            base, commits = calibration.load(calibration_path)
+        except ValueError as exc:
+            click.echo(f"error: {exc} (use --recalibrate)", err=True)
+            sys.exit(2)
+    else:
+        err.print("calibrating on this machine (synthetic workloads; a few minutes)...")
+        base, commits = calibration.calibrate(
+            _load_targets(calibration.CALIBRATION_TARGETS), list(SIMULATED[1:]), repeat=repeat,
+            on_step=lambda name: err.print(f"  measured {name}"))
+        calibration.save(calibration_path, base, commits, machine_info())
+    missing = [s for s in strategies if s not in commits]
+    if missing:
+        click.echo(f"error: {calibration_path} has no overhead for {', '.join(missing)} (use --recalibrate)",
+                   err=True)
+        sys.exit(2)
+    cores = os.cpu_count() or 1
+    rows = []
+    for target in loaded:
+        profile = profile_block(target, repeat)
+        summary, _ = analyze_block(profile, "slot", predict_nonces=True)  # no strategy beats it
+        measured = {}
+        if validate:
+            measured = {r["strategy"]: r["speedup"] for r in bench_target(target, strategies, cores, repeat)}
+        for strategy in strategies:
+            overheads = replace(base, commit=commits[strategy])
+            for n in worker_counts:
+                row = {
+                    "target": target.name, "strategy": strategy, "workers": n,
+                    "predicted_speedup": simulate_block(profile, strategy, n, overheads),
+                    "bound_critical_path": summary["parallelism_bound"],
+                    "bound_workers": n,
+                }
+                if validate and n == cores:
+                    row["measured_speedup"] = measured[strategy]
+                rows.append(row)
+    table = Table(title=f"parexec simulate: predicted speedups (simulated; {', '.join(map(str, worker_counts))} workers)")
+    table.add_column("target")
+    table.add_column("strategy")
+    for n in worker_counts:
+        table.add_column(f"{n}", justify="right")
+    table.add_column("bound", justify="right")
+    for target in loaded:
+        for strategy in strategies:
+            mine = [r for r in rows if r["target"] == target.name and r["strategy"] == strategy]
+            cells = []
+            for r in mine:
+                cell = f"{r['predicted_speedup']:.2f}x"
+                if "measured_speedup" in r:
+                    cell += f" ({r['measured_speedup']:.2f}x)"
+                cells.append(cell)
+            table.add_row(target.name, strategy, *cells, f"{mine[0]['bound_critical_path']:.1f}x")
+    Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(table)
+    if validate:
+        click.echo(f"in parentheses: measured with {cores} workers")
+        for strategy in strategies:
+            errors = [abs(r["predicted_speedup"] / r["measured_speedup"] - 1)
+                      for r in rows if r["strategy"] == strategy and "measured_speedup" in r]
+            if errors:
+                click.echo(f"{strategy}: median |predicted/measured - 1| = {statistics.median(errors):.1%} "
+                           f"over {len(errors)} targets")
+    if json_path:
+        json_path.write_text(json.dumps(rows, indent=1))
+
+
 @main.command("access-list")
 @click.argument("targets", nargs=-1, required=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path),

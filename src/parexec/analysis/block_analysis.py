@@ -6,13 +6,14 @@ from parexec.analysis.block_profile import BlockProfile
 from parexec.analysis.dependency_graph import DependencyGraph, describe_key
 
 
-def analyze(profile: BlockProfile, granularity: str = "slot", top: int = 10) -> tuple[dict, DependencyGraph]:
+def analyze(profile: BlockProfile, granularity: str = "slot", top: int = 10,
+            predict_nonces: bool = False) -> tuple[dict, DependencyGraph]:
     """The summary of ``profile``'s block and its graph.
 
     ``parallelism_bound`` is the total transaction time over the critical path's
     time: the speedup that unlimited cores with free coordination would reach
     (``parallelism_bound_gas`` is the same by gas)."""
-    graph = DependencyGraph.of([t.footprint for t in profile.txs], granularity)
+    graph = DependencyGraph.of([t.footprint for t in profile.txs], granularity, predict_nonces)
     gas = [t.gas for t in profile.txs]
     seconds = [t.seconds for t in profile.txs]
     path_gas, _ = graph.critical_path(gas)

@@ -27,10 +27,13 @@ class DependencyGraph:
     causes: dict[tuple[int, int], set]  # (i, j) -> the keys that make j depend on i
 
     @classmethod
-    def of(cls, footprints: Sequence[Footprint], granularity: str = "slot") -> DependencyGraph:
+    def of(cls, footprints: Sequence[Footprint], granularity: str = "slot",
+           predict_nonces: bool = False) -> DependencyGraph:
+        """``predict_nonces``: a sender's nonce is no dependency (as the strategies
+        that predict it see the block)."""
         preds: list[set[int]] = [set() for _ in footprints]
         causes: dict[tuple[int, int], set] = defaultdict(set)
-        for i, j, key in dependency_edges(footprints, granularity, rule="reads"):
+        for i, j, key in dependency_edges(footprints, granularity, "reads", predict_nonces):
             preds[j].add(i)
             causes[(i, j)].add(key)
         return cls(preds, dict(causes))

@@ -1,0 +1,147 @@
+"""The simulator's overhead constants, measured on this machine.
+
+* ``ipc`` and ``start``: a probe runs a block on the real worker pool: how long
+  handing a worker the block takes, and how much longer a one-transaction task
+  takes round trip than the transaction itself.
+* ``contention``: how much slower serial execution runs while another process
+  executes too (two busy processes share caches and memory bandwidth).
+* ``commit``, per strategy: the coordinator's cost per transaction (validation,
+  applying writes, bookkeeping, taking results in) differs between engines and is
+  not visible from outside, so it is fitted: the value at which the simulation's
+  median prediction equals the measured speedup at this machine's worker count,
+  on calibration targets (synthetic workloads, not the blocks it is checked on).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import statistics
+import time
+from dataclasses import replace
+
+from parexec.analysis.block_profile import BlockProfile, profile_block
+from parexec.analysis.simulator import Overheads, simulate
+from parexec.bench import Target, bench_target
+from parexec.block.pipeline import execute_block
+from parexec.parallel.worker_pool import get_pool
+from parexec.strategies.base import ParallelStrategy
+from parexec.strategies.serial import SerialStrategy
+
+CALIBRATION_TARGETS = ("erc20:txs=300", "transfers:txs=300,hot=0.2", "chain:txs=100")
+
+
+class _PoolProbe(ParallelStrategy):
+    """Runs the block serially, but first times the pool: start and single-task round trips."""
+
+    name = "probe"
+
+    def __init__(self, tasks: int):
+        super().__init__(2)
+        self.tasks = tasks
+        self.start_seconds = 0.0
+        self.round_trips: list[tuple[int, float]] = []
+
+    def run_parallel(self, env, block, state, workers):
+        pool = get_pool(workers - 1)
+        started = time.perf_counter()
+        pool.start_block(state.base, block, state.diff(), state.new_code())
+        self.start_seconds = time.perf_counter() - started
+        for j in range(min(self.tasks, len(block.transactions))):
+            sent = time.perf_counter()
+            pool.submit(pool.workers[0], [j], chain=False)
+            while pool.workers[0].requests:
+                pool.collect(None)
+            self.round_trips.append((j, time.perf_counter() - sent))
+        pool.drain()
+        return SerialStrategy().run_transactions(env, block, state, 1)
+
+
+def measure_pool(target: Target, profile: BlockProfile, tasks: int = 20) -> tuple[float, float]:
+    """(start, ipc) seconds: the median over a few probes."""
+    probe = _PoolProbe(tasks)
+    execute_block(target.block, target.pre_state, probe, 2, with_state_root=False)  # warm
+    starts, extra = [], []
+    for _ in range(3):
+        probe.round_trips = []
+        execute_block(target.block, target.pre_state, probe, 2, with_state_root=False)
+        starts.append(probe.start_seconds)
+        extra += [rt - profile.txs[j].seconds for j, rt in probe.round_trips]
+    return statistics.median(starts), max(0.0, statistics.median(extra))
+
+
+def _busy(target: Target, stop) -> None:
+    while not stop.is_set():
+        execute_block(target.block, target.pre_state, SerialStrategy(), 1, with_state_root=False)
+
+
+def measure_contention(target: Target, repeat: int = 5) -> float:
+    """How much slower a serial block runs while another process executes."""
+    alone = profile_block(target, repeat).block_seconds
+    stop = multiprocessing.get_context("fork").Event()
+    other = multiprocessing.get_context("fork").Process(target=_busy, args=(target, stop), daemon=True)
+    other.start()
+    try:
+        time.sleep(0.2)
+        shared = profile_block(target, repeat).block_seconds
+    finally:
+        stop.set()
+        other.join(timeout=10)
+    return max(0.0, shared / alone - 1)
+
+
+def fit_commit(profiles: list[BlockProfile], measured: list[float], strategy: str, workers: int,
+               base: Overheads) -> float:
+    """The per-transaction coordinator cost at which the median of predicted over
+    measured speedup is 1 (bisection: predictions fall as the cost grows)."""
+    def median_ratio(commit: float) -> float:
+        oh = replace(base, commit=commit)
+        return statistics.median(simulate(p, strategy, workers, oh) / m for p, m in zip(profiles, measured))
+
+    low, high = 0.0, 0.005
+    if median_ratio(low) <= 1.0:
+        return low
+    for _ in range(30):
+        mid = (low + high) / 2
+        if median_ratio(mid) > 1.0:
+            low = mid
+        else:
+            high = mid
+    return (low + high) / 2
+
+
+def calibrate(targets: list[Target], strategies: list[str], workers: int = 2, repeat: int = 3,
+              on_step=None) -> tuple[Overheads, dict[str, float]]:
+    """Shared overheads (ipc, start, contention) and each strategy's fitted commit cost."""
+    profiles = [profile_block(t, repeat) for t in targets]
+    biggest = max(range(len(targets)), key=lambda k: len(profiles[k].txs))
+    start, ipc = measure_pool(targets[biggest], profiles[biggest])
+    contention = measure_contention(targets[biggest])
+    base = Overheads(ipc=ipc, start=start, contention=contention)
+    measured: dict[str, list[float]] = {s: [] for s in strategies}
+    for target in targets:
+        for row in bench_target(target, strategies, workers, repeat):
+            if row["strategy"] in measured:
+                measured[row["strategy"]].append(row["speedup"])
+        if on_step:
+            on_step(target.name)
+    commits = {s: fit_commit(profiles, measured[s], s, workers, base) for s in strategies}
+    return base, commits
+
+
+def save(path, base: Overheads, commits: dict[str, float], machine: dict) -> None:
+    import json
+    from dataclasses import asdict
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"overheads": asdict(base), "commit": commits, "machine": machine}, indent=1))
+
+
+def load(path) -> tuple[Overheads, dict[str, float]]:
+    """A saved calibration; raises ValueError if the file is not one."""
+    import json
+
+    try:
+        data = json.loads(path.read_text())
+        return Overheads(**data["overheads"]), {k: float(v) for k, v in data["commit"].items()}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: not a parexec calibration ({exc})") from None
