@@ -109,3 +109,10 @@ def test_slot_locks_remove_the_false_conflicts_of_account_locks():
     slot = execute_block(block, pre, get_strategy("slot-locks", hints=hints), 2)
     assert account.stats["lock_waits"] == 39  # all but the first wait for the token lock
     assert slot.stats["lock_waits"] == 0
+
+
+def test_hints_of_the_wrong_length_are_refused_clearly():
+    block, pre, serial = _serial("erc20:txs=12")
+    hints = FixedHints(_exact(serial)[:-1])
+    with pytest.raises(ValueError, match="11 footprints for a block of 12 transactions"):
+        execute_block(block, pre, get_strategy("dag", hints=hints, min_parallel_txs=2), 2)

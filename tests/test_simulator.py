@@ -125,3 +125,14 @@ def test_cli_simulate_refuses_a_broken_calibration_file(tmp_path):
     cal.write_text("{}")
     result = CliRunner().invoke(main, ["simulate", "erc20:txs=10", "--calibration", str(cal)])
     assert result.exit_code == 2 and "not a parexec calibration" in result.output
+
+
+def test_exact_hints_tell_synthetic_blocks_apart_by_their_transactions():
+    from parexec.analysis.block_profile import profile_block
+    from parexec.analysis.calibration import ExactHints
+    from parexec.bench import load_targets
+
+    targets = load_targets(["erc20:txs=6", "chain:txs=4"])
+    profiles = [profile_block(t, 1) for t in targets]
+    hints = ExactHints(targets, profiles)
+    assert [len(hints.footprints_for(t.block)) for t in targets] == [6, 4]

@@ -371,8 +371,9 @@ def _worker_list(ctx, param, value: str) -> list[int]:
               "also the timed runs of --validate and of calibration.")
 @click.option("--calibration", "calibration_path", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("build/calibration.json"), show_default=True,
-              help="The measured overheads; measured (a few minutes) and saved here if missing.")
-@click.option("--recalibrate", is_flag=True, help="Measure the overheads again even if saved.")
+              help="The measured overheads; measured (a few minutes) and saved here if missing "
+              "(for the strategies it lacks).")
+@click.option("--recalibrate", is_flag=True, help="Measure the overheads of these strategies again.")
 @click.option("--validate", is_flag=True,
               help="Also run the real engine at this machine's worker count and compare.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -388,7 +389,8 @@ def simulate(targets, worker_counts, strategies, repeat, calibration_path, recal
     prediction: the absolute bounds, total work over the critical path (nonces
     predicted, as occ, block-stm and dag do) and N.
     The predictions are simulated, not measured; --validate measures the real
-    engine where this machine can.
+    engine where this machine can. Declared-access strategies are simulated and
+    measured with exact access lists (the serial run's footprints).
     """
     import json
     import os
@@ -410,31 +412,32 @@ def simulate(targets, worker_counts, strategies, repeat, calibration_path, recal
     strategies = [s for s in strategies if s != "serial"]
     loaded = _load_targets(targets)
     err = Console(stderr=True, highlight=False)
-    if calibration_path.exists() and not recalibrate:
+    base, commits = None, {}
+    if calibration_path.exists():
         try:
             base, commits = calibration.load(calibration_path)
         except ValueError as exc:
-            click.echo(f"error: {exc} (use --recalibrate)", err=True)
-            sys.exit(2)
-    else:
-        err.print("calibrating on this machine (synthetic workloads; a few minutes)...")
-        base, commits = calibration.calibrate(
-            _load_targets(calibration.CALIBRATION_TARGETS), list(SIMULATED[1:]), repeat=repeat,
+            if not recalibrate:
+                click.echo(f"error: {exc} (use --recalibrate)", err=True)
+                sys.exit(2)
+    todo = strategies if recalibrate else [s for s in strategies if s not in commits]
+    if todo:
+        err.print(f"calibrating {', '.join(todo)} on this machine (synthetic workloads; a few minutes)...")
+        base, fitted = calibration.calibrate(
+            _load_targets(calibration.CALIBRATION_TARGETS), todo, repeat=repeat,
             on_step=lambda name: err.print(f"  measured {name}"))
+        commits.update(fitted)
         calibration.save(calibration_path, base, commits, machine_info())
-    missing = [s for s in strategies if s not in commits]
-    if missing:
-        click.echo(f"error: {calibration_path} has no overhead for {', '.join(missing)} (use --recalibrate)",
-                   err=True)
-        sys.exit(2)
     cores = os.cpu_count() or 1
     rows = []
     for target in loaded:
         profile = profile_block(target, repeat)
         summary, _ = analyze_block(profile, "slot", predict_nonces=True)  # no strategy beats it
         measured = {}
-        if validate:
-            measured = {r["strategy"]: r["speedup"] for r in bench_target(target, strategies, cores, repeat)}
+        if validate:  # declared-access strategies with exact access lists, as simulated
+            hints = calibration.ExactHints([target], [profile])
+            rows_measured = bench_target(target, strategies, cores, repeat, hints=hints)
+            measured = {r["strategy"]: r["speedup"] for r in rows_measured}
         for strategy in strategies:
             overheads = replace(base, commit=commits[strategy])
             for n in worker_counts:

@@ -61,6 +61,9 @@ class DeclaredAccessStrategy(ParallelStrategy):
 
     def run_parallel(self, env: BlockEnv, block, state, workers):
         hinted = self.hints.footprints_for(block) if self.hints is not None else None
+        if hinted is not None and len(hinted) != len(block.transactions):
+            raise ValueError(f"hints give {len(hinted)} footprints for a block of "
+                             f"{len(block.transactions)} transactions")
         if hinted is None:
             footprints, results = self._pre_execute(env, block, state, workers)
         else:
