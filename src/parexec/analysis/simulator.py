@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 from parexec.access.dependencies import critical_path, dependencies
 from parexec.analysis.block_profile import BlockProfile
+from parexec.strategies.base import MIN_PARALLEL_TXS
 
 INF = math.inf
 
@@ -65,16 +66,17 @@ def simulate(profile: BlockProfile, strategy: str, workers: int, overheads: Over
     seconds = [t.seconds for t in profile.txs]
     serial = profile.block_seconds
     rest = max(0.0, serial - sum(seconds))  # block work outside transactions: the same for all
-    if strategy == "serial" or workers <= 1 or not seconds:
-        return 1.0
+    if strategy == "serial" or workers <= 1 or len(seconds) < MIN_PARALLEL_TXS:
+        return 1.0  # as the engine: small blocks run serially
     slow = [t * (1 + overheads.contention) for t in seconds]
     footprints = [t.footprint for t in profile.txs]
     if strategy in DECLARED:
         granularity, rule, predict_nonces = DECLARED[strategy]
         deps = dependencies(footprints, granularity, rule, predict_nonces)
-        if strategy == "dag":
-            remaining = critical_path(deps, seconds)
-            priority = [(own - rest_, j) for j, (rest_, own) in enumerate(zip(remaining, seconds))]
+        if strategy == "dag":  # the engine's priority: the work (by gas) waiting on a transaction
+            gas = [t.gas for t in profile.txs]
+            remaining = critical_path(deps, gas)
+            priority = [(own - rest_, j) for j, (rest_, own) in enumerate(zip(remaining, gas))]
         else:
             priority = list(range(len(seconds)))
         makespan = _list_schedule(slow, deps, priority, workers, overheads)
