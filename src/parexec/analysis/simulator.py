@@ -79,12 +79,14 @@ def simulate(profile: BlockProfile, strategy: str, workers: int, overheads: Over
             priority = [(own - rest_, j) for j, (rest_, own) in enumerate(zip(remaining, gas))]
         else:
             priority = list(range(len(seconds)))
-        makespan = _list_schedule(slow, deps, priority, workers, overheads)
+        makespan = _event_loop(slow, workers, overheads, _ListSchedule(deps, priority))
     else:
         # what an optimistic run must see to be valid: true dependencies, nonces predicted
         deps = dependencies(footprints, "slot", "reads", predict_nonces=True)
-        run = _block_stm if strategy == "block-stm" else _occ
-        makespan = run(slow, deps, workers, overheads)
+        if strategy == "block-stm":
+            makespan = _event_loop(slow, workers, overheads, _BlockSTM(deps, overheads.ipc))
+        else:
+            makespan = _occ(slow, deps, workers, overheads)
     return serial / (rest + overheads.start + makespan)
 
 
@@ -116,81 +118,94 @@ class _Processes:
             self.asleep.add(p)
 
 
-def _list_schedule(t: Sequence[float], deps: Sequence[set[int]], priority, workers: int,
-                   oh: Overheads) -> float:
-    """Declared dependencies: start when all are visible, best priority first."""
-    n = len(t)
-    successors: list[list[int]] = [[] for _ in range(n)]
-    for j, preds in enumerate(deps):
-        for i in preds:
-            successors[i].append(j)
-    waiting = [len(preds) for preds in deps]
-    visible = [INF] * n  # when a result is known everywhere
-    upcoming = [(0.0, priority[j], j) for j in range(n) if not deps[j]]  # (ready at, priority, j)
-    heapq.heapify(upcoming)
-    ready: list = []  # (priority, j), ready now
-    coordinator = _Coordinator(n, oh.commit)
+def _event_loop(t: Sequence[float], workers: int, oh: Overheads, policy) -> float:
+    """The processes take turns by the clock: the coordinator (0) commits what is
+    visible, otherwise a process runs what ``policy`` gives it or waits. The
+    policy keeps ``visible`` (when each valid result is known everywhere) and
+    says what to run (``take``), what a run did (``ran``) and when it may have
+    more (``upcoming``)."""
+    coordinator = _Coordinator(len(t), oh.commit)
     procs = _Processes(workers)
     while not coordinator.done:
         p, now = procs.next()
-        if p == 0 and coordinator.commit_until(now, visible):
+        if p == 0 and coordinator.commit_until(now, policy.visible):
             procs.busy_until(0, coordinator.time, now)
             continue
-        while upcoming and upcoming[0][0] <= now:
-            _, prio, j = heapq.heappop(upcoming)
-            heapq.heappush(ready, (prio, j))
-        if not ready:
-            events = [upcoming[0][0]] if upcoming else []
-            events.append(coordinator.next_visible(visible))
-            procs.wait(p, now, events)
+        j = policy.take(now)
+        if j is None:
+            procs.wait(p, now, [*policy.upcoming(), coordinator.next_visible(policy.visible)])
             continue
-        _, j = heapq.heappop(ready)
         finish = now + t[j]
-        visible[j] = finish + (oh.ipc if p else 0.0)
-        for k in successors[j]:
-            waiting[k] -= 1
-            if not waiting[k]:
-                heapq.heappush(upcoming, (max(visible[i] for i in deps[k]), priority[k], k))
+        policy.ran(j, now, finish + (oh.ipc if p else 0.0))
         procs.busy_until(p, finish, now)
     return coordinator.time
 
 
-def _block_stm(t: Sequence[float], deps: Sequence[set[int]], workers: int, oh: Overheads) -> float:
+class _ListSchedule:
+    """Declared dependencies: start when all are visible, best priority first."""
+
+    def __init__(self, deps: Sequence[set[int]], priority):
+        n = len(deps)
+        self.deps, self.priority = deps, priority
+        self.successors: list[list[int]] = [[] for _ in range(n)]
+        for j, preds in enumerate(deps):
+            for i in preds:
+                self.successors[i].append(j)
+        self.waiting = [len(preds) for preds in deps]
+        self.visible = [INF] * n
+        self.later = [(0.0, priority[j], j) for j in range(n) if not deps[j]]  # (ready at, priority, j)
+        heapq.heapify(self.later)
+        self.ready: list = []  # (priority, j)
+
+    def take(self, now: float):
+        while self.later and self.later[0][0] <= now:
+            _, prio, j = heapq.heappop(self.later)
+            heapq.heappush(self.ready, (prio, j))
+        return heapq.heappop(self.ready)[1] if self.ready else None
+
+    def ran(self, j: int, start: float, visible: float) -> None:
+        self.visible[j] = visible
+        for k in self.successors[j]:
+            self.waiting[k] -= 1
+            if not self.waiting[k]:
+                ready_at = max(self.visible[i] for i in self.deps[k])
+                heapq.heappush(self.later, (ready_at, self.priority[k], k))
+
+    def upcoming(self) -> list[float]:
+        return [self.later[0][0]] if self.later else []
+
+
+class _BlockSTM:
     """Lowest index first; a run that started before what it reads was final and
     visible is wasted, and redone once that is (ESTIMATE markers make it wait)."""
-    n = len(t)
-    final = [INF] * n  # when j's valid result is visible
-    eligible = [(0.0, j) for j in range(n)]  # (when, index): first runs at once
-    heapq.heapify(eligible)
-    parked: list[int] = []  # re-runs waiting for inputs that are not final yet
-    coordinator = _Coordinator(n, oh.commit)
-    procs = _Processes(workers)
-    while not coordinator.done:
-        p, now = procs.next()
-        if p == 0 and coordinator.commit_until(now, final):
-            procs.busy_until(0, coordinator.time, now)
-            continue
+
+    def __init__(self, deps: Sequence[set[int]], ipc: float):
+        n = len(deps)
+        self.deps, self.ipc = deps, ipc
+        self.visible = [INF] * n  # of the valid result
+        self.eligible = [(0.0, j) for j in range(n)]  # (when, index): first runs at once
+        heapq.heapify(self.eligible)
+        self.parked: list[int] = []  # re-runs waiting for inputs that are not final yet
+
+    def take(self, now: float):
         still = []
-        for j in parked:
-            when = max((final[i] for i in deps[j]), default=0.0)
+        for j in self.parked:
+            when = max((self.visible[i] for i in self.deps[j]), default=0.0)
             if when < INF:
-                heapq.heappush(eligible, (when + oh.ipc, j))
+                heapq.heappush(self.eligible, (when + self.ipc, j))
             else:
                 still.append(j)
-        parked = still
-        j = _lowest_eligible(eligible, now)
-        if j is None:
-            events = [eligible[0][0]] if eligible else []
-            events.append(coordinator.next_visible(final))
-            procs.wait(p, now, events)
-            continue
-        finish = now + t[j]
-        if all(final[i] <= now for i in deps[j]):
-            final[j] = finish + (oh.ipc if p else 0.0)
+        self.parked = still
+        return _lowest_eligible(self.eligible, now)
+
+    def ran(self, j: int, start: float, visible: float) -> None:
+        if all(self.visible[i] <= start for i in self.deps[j]):
+            self.visible[j] = visible
         else:
-            parked.append(j)
-        procs.busy_until(p, finish, now)
-    return coordinator.time
+            self.parked.append(j)
+
+    def upcoming(self) -> list[float]:
+        return [self.eligible[0][0]] if self.eligible else []
 
 
 def _lowest_eligible(heap: list, now: float):
