@@ -17,10 +17,11 @@ measured with them too (``ExactHints``: the footprints of the serial profile).
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import statistics
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 from parexec.analysis.block_profile import BlockProfile, profile_block
 from parexec.analysis.simulator import Overheads, simulate
@@ -151,17 +152,12 @@ def calibrate(targets: list[Target], strategies: list[str], workers: int = 2, re
 
 
 def save(path, base: Overheads, commits: dict[str, float], machine: dict) -> None:
-    import json
-    from dataclasses import asdict
-
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"overheads": asdict(base), "commit": commits, "machine": machine}, indent=1))
 
 
 def load(path) -> tuple[Overheads, dict[str, float]]:
     """A saved calibration; raises ValueError if the file is not one."""
-    import json
-
     try:
         data = json.loads(path.read_text())
         return Overheads(**data["overheads"]), {k: float(v) for k, v in data["commit"].items()}
