@@ -116,3 +116,25 @@ def test_hints_of_the_wrong_length_are_refused_clearly():
     hints = FixedHints(_exact(serial)[:-1])
     with pytest.raises(ValueError, match="11 footprints for a block of 12 transactions"):
         execute_block(block, pre, get_strategy("dag", hints=hints, min_parallel_txs=2), 2)
+
+
+def test_declared_chunks_are_cut_by_gas_and_queued_two_deep(monkeypatch):
+    """What a declared strategy hands a worker cannot go stale, so a worker holds
+    a second chunk; chunks stay within the gas budget (or hold one transaction)."""
+    from parexec.parallel.worker_pool import WorkerPool
+    from parexec.strategies.block_stm import DECLARED_CHUNKS
+
+    block, pre, serial = _serial("erc20:txs=200")
+    sent = []
+    submit = WorkerPool.submit
+
+    def spy(pool, worker, tasks, chain):
+        sent.append((len(worker.requests), [block.transactions[j].gas for j in tasks]))
+        return submit(pool, worker, tasks, chain)
+
+    monkeypatch.setattr(WorkerPool, "submit", spy)
+    outcome = execute_block(block, pre, get_strategy("dag", hints=FixedHints(_exact(serial))), 2)
+    _assert_equal(outcome, serial)
+    assert sent and all(len(gas) == 1 or sum(gas) <= DECLARED_CHUNKS.gas for _, gas in sent)
+    assert any(len(gas) > 1 for _, gas in sent)  # cheap ones still go together
+    assert any(held == 1 for held, _ in sent)  # a worker was given a second chunk

@@ -37,15 +37,18 @@ HOT = Footprint(frozenset({(STORAGE, TOKEN, 999)}), frozenset({(STORAGE, TOKEN, 
 @pytest.mark.parametrize("strategy", PARALLEL)
 def test_independent_equal_transactions_scale_with_workers(strategy):
     profile = block([own_account(j + 1) for j in range(64)], [1.0] * 64)
-    for workers in (2, 4, 8):
-        speedup = simulate(profile, strategy, workers, Overheads())
-        assert workers * 0.85 <= speedup <= workers + 1e-9, (strategy, workers, speedup)
+    speedups = [simulate(profile, strategy, workers, Overheads()) for workers in (2, 4, 8, 16)]
+    assert speedups == sorted(speedups), (strategy, speedups)
+    for workers, speedup in zip((2, 4, 8, 16), speedups):
+        # not quite N: a worker's chunk result waits while the coordinator executes one itself
+        assert workers * 0.7 <= speedup <= workers + 1e-9, (strategy, workers, speedup)
 
 
 @pytest.mark.parametrize("strategy", PARALLEL)
 def test_a_chain_gains_nothing_and_overheads_make_it_lose(strategy):
     profile = block([HOT] * 20, [1.0] * 20)
-    assert simulate(profile, strategy, 8, Overheads()) == pytest.approx(1.0)
+    # (block-stm may waste a little: a speculative run that meets an ESTIMATE)
+    assert 0.9 <= simulate(profile, strategy, 8, Overheads()) <= 1.0 + 1e-9
     assert simulate(profile, strategy, 8, Overheads(commit=0.05)) < 1.0
 
 
@@ -137,3 +140,12 @@ def test_exact_hints_tell_synthetic_blocks_apart_by_their_transactions():
     profiles = [profile_block(t, 1) for t in targets]
     hints = ExactHints(targets, profiles)
     assert [len(hints.footprints_for(t.block)) for t in targets] == [6, 4]
+
+
+def test_declared_dependencies_beat_speculation_on_a_hot_slot():
+    """Every third transaction updates one slot: block-stm runs some of them
+    before the last writer is final and redoes them; dag waits for it instead."""
+    profile = block([HOT if j % 3 == 0 else own_slot(j) for j in range(60)], [1.0] * 60)
+    for workers in (2, 4, 8):
+        assert simulate(profile, "dag", workers, Overheads()) >= simulate(profile, "block-stm", workers, Overheads())
+    assert simulate(profile, "dag", 2, Overheads()) > 1.1 * simulate(profile, "block-stm", 2, Overheads())

@@ -22,6 +22,7 @@ class TxProfile:
     gas: int
     seconds: float
     footprint: Footprint
+    gas_limit: int | None = None  # what schedulers know before execution (None: use gas)
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,8 @@ def profile_block(target: Target, repeat: int = 3) -> BlockProfile:
         block_times.append(outcome.stats["seconds"])
         results = results or outcome.tx_results
     txs = [
-        TxProfile(r.index, r.gas_used, statistics.median(run[r.index] for run in runs), Footprint.of_result(r))
+        TxProfile(r.index, r.gas_used, statistics.median(run[r.index] for run in runs), Footprint.of_result(r),
+                  target.block.transactions[r.index].gas)
         for r in results
     ]
     return BlockProfile(target.name, txs, statistics.median(block_times))

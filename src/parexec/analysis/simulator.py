@@ -9,14 +9,17 @@ handing the task out and taking the result in) and executes transactions when
 it has nothing to commit. A result executed on a worker reaches the coordinator
 ``ipc`` seconds after it finishes, and a commit reaches the workers as late.
 
-Each strategy is modelled by what decides its schedule:
+Each strategy is modelled by replaying its engine's own loop on virtual time:
 
-* ``dag``, ``slot-locks``, ``account-locks``: list scheduling on the declared
-  dependencies (exact access lists): a transaction starts once everything it
-  waits for is visible; ready ones go by the strategy's priority.
-* ``block-stm``: lowest index first; a first execution runs at once and is
-  wasted if a transaction it reads from was not final and visible when it
-  started; a re-execution waits for those (ESTIMATE markers).
+* ``block-stm``, ``dag``, ``slot-locks``, ``account-locks`` share one engine
+  (strategies/block_stm.MVRun) and one model (``_MVRunModel``): chunks of ready
+  transactions, cut and queued by the engine's own chunk policy, go to workers;
+  a chunk sees the multi-version memory as it was when sent, so a transaction
+  whose true dependencies had no valid entry yet runs stale (or blocks on an
+  ESTIMATE) and is redone, as the engine would; the coordinator takes results
+  in only between its own executions. The declared-access strategies gate each
+  transaction on its declared dependencies (exact access lists) and order ready
+  ones by their priority; block-stm goes lowest index first.
 * ``occ``: workers take chunks from the back and run them from the top down on
   committed state; the coordinator works from the front, executing what no
   worker has begun; a speculative result whose dependencies were committed too
@@ -37,8 +40,15 @@ from dataclasses import dataclass
 from parexec.access.dependencies import critical_path, dependencies
 from parexec.analysis.block_profile import BlockProfile
 from parexec.strategies.base import MIN_PARALLEL_TXS
+from parexec.strategies.block_stm import (CHAIN_MIN_ABORTS, DECLARED_CHUNKS, MAX_INCARNATIONS,
+                                          SPECULATIVE_CHUNKS, ChunkPolicy, chunk_size)
 
 INF = math.inf
+# a transaction's status in the MVRun model (as in strategies/block_stm.py), and its
+# entry in the coordinator's multi-version memory
+_READY, _RUNNING, _DONE, _BLOCKED, _EXACT, _WAITING, _COMMITTED = range(7)
+_NONE, _ESTIMATE, _STALE, _VALID = range(4)
+BLOCKED_SHARE = 0.5  # of a run that meets an ESTIMATE: where in it the read comes is not known
 
 
 @dataclass(frozen=True)
@@ -70,155 +80,24 @@ def simulate(profile: BlockProfile, strategy: str, workers: int, overheads: Over
         return 1.0  # as the engine: small blocks run serially
     slow = [t * (1 + overheads.contention) for t in seconds]
     footprints = [t.footprint for t in profile.txs]
-    if strategy in DECLARED:
-        granularity, rule, predict_nonces = DECLARED[strategy]
-        deps = dependencies(footprints, granularity, rule, predict_nonces)
-        if strategy == "dag":  # the engine's priority: the work (by gas) waiting on a transaction
-            gas = [t.gas for t in profile.txs]
-            remaining = critical_path(deps, gas)
-            priority = [(own - rest_, j) for j, (rest_, own) in enumerate(zip(remaining, gas))]
-        else:
-            priority = list(range(len(seconds)))
-        makespan = _event_loop(slow, workers, overheads, _ListSchedule(deps, priority))
+    # what an optimistic run must see to be valid: true dependencies, nonces predicted
+    true_deps = dependencies(footprints, "slot", "reads", predict_nonces=True)
+    if strategy == "occ":
+        makespan = _occ(slow, true_deps, workers, overheads)
     else:
-        # what an optimistic run must see to be valid: true dependencies, nonces predicted
-        deps = dependencies(footprints, "slot", "reads", predict_nonces=True)
-        if strategy == "block-stm":
-            makespan = _event_loop(slow, workers, overheads, _BlockSTM(deps, overheads.ipc))
-        else:
-            makespan = _occ(slow, deps, workers, overheads)
+        n = len(seconds)
+        declared, priority, policy = [set()] * n, list(range(n)), SPECULATIVE_CHUNKS
+        if strategy in DECLARED:
+            policy = DECLARED_CHUNKS
+            granularity, rule, predict_nonces = DECLARED[strategy]
+            declared = dependencies(footprints, granularity, rule, predict_nonces)
+            if strategy == "dag":  # the engine's priority: the work (by gas) waiting on a transaction
+                gas = [t.gas for t in profile.txs]
+                remaining = critical_path(declared, gas)
+                priority = [(own - rest_, j) for j, (rest_, own) in enumerate(zip(remaining, gas))]
+        gas_limits = [t.gas_limit or t.gas for t in profile.txs]
+        makespan = _MVRunModel(slow, gas_limits, true_deps, declared, priority, workers, overheads, policy).run()
     return serial / (rest + overheads.start + makespan)
-
-
-class _Processes:
-    """When each process is next free; a process with nothing to do sleeps until
-    another one acts (which may give it something)."""
-
-    def __init__(self, count: int):
-        self.free = [0.0] * count
-        self.asleep: set[int] = set()
-
-    def next(self) -> tuple[int, float]:
-        p = min(range(len(self.free)), key=lambda q: (self.free[q], q))
-        return p, self.free[p]
-
-    def busy_until(self, p: int, until: float, now: float) -> None:
-        self.free[p] = until
-        for q in self.asleep:  # something changed: look again
-            self.free[q] = now
-        self.asleep.clear()
-
-    def wait(self, p: int, now: float, events: list[float]) -> None:
-        """Nothing for p at ``now``: until the next of ``events``, or until woken."""
-        later = [x for x in events if x > now]
-        if later:
-            self.free[p] = min(later)
-        else:
-            self.free[p] = INF
-            self.asleep.add(p)
-
-
-def _event_loop(t: Sequence[float], workers: int, oh: Overheads, policy) -> float:
-    """The processes take turns by the clock: the coordinator (0) commits what is
-    visible, otherwise a process runs what ``policy`` gives it or waits. The
-    policy keeps ``visible`` (when each valid result is known everywhere) and
-    says what to run (``take``), what a run did (``ran``) and when it may have
-    more (``upcoming``)."""
-    coordinator = _Coordinator(len(t), oh.commit)
-    procs = _Processes(workers)
-    while not coordinator.done:
-        p, now = procs.next()
-        if p == 0 and coordinator.commit_until(now, policy.visible):
-            procs.busy_until(0, coordinator.time, now)
-            continue
-        j = policy.take(now)
-        if j is None:
-            procs.wait(p, now, [*policy.upcoming(), coordinator.next_visible(policy.visible)])
-            continue
-        finish = now + t[j]
-        policy.ran(j, now, finish + (oh.ipc if p else 0.0))
-        procs.busy_until(p, finish, now)
-    return coordinator.time
-
-
-class _ListSchedule:
-    """Declared dependencies: start when all are visible, best priority first."""
-
-    def __init__(self, deps: Sequence[set[int]], priority):
-        n = len(deps)
-        self.deps, self.priority = deps, priority
-        self.successors: list[list[int]] = [[] for _ in range(n)]
-        for j, preds in enumerate(deps):
-            for i in preds:
-                self.successors[i].append(j)
-        self.waiting = [len(preds) for preds in deps]
-        self.visible = [INF] * n
-        self.later = [(0.0, priority[j], j) for j in range(n) if not deps[j]]  # (ready at, priority, j)
-        heapq.heapify(self.later)
-        self.ready: list = []  # (priority, j)
-
-    def take(self, now: float):
-        while self.later and self.later[0][0] <= now:
-            _, prio, j = heapq.heappop(self.later)
-            heapq.heappush(self.ready, (prio, j))
-        return heapq.heappop(self.ready)[1] if self.ready else None
-
-    def ran(self, j: int, start: float, visible: float) -> None:
-        self.visible[j] = visible
-        for k in self.successors[j]:
-            self.waiting[k] -= 1
-            if not self.waiting[k]:
-                ready_at = max(self.visible[i] for i in self.deps[k])
-                heapq.heappush(self.later, (ready_at, self.priority[k], k))
-
-    def upcoming(self) -> list[float]:
-        return [self.later[0][0]] if self.later else []
-
-
-class _BlockSTM:
-    """Lowest index first; a run that started before what it reads was final and
-    visible is wasted, and redone once that is (ESTIMATE markers make it wait)."""
-
-    def __init__(self, deps: Sequence[set[int]], ipc: float):
-        n = len(deps)
-        self.deps, self.ipc = deps, ipc
-        self.visible = [INF] * n  # of the valid result
-        self.eligible = [(0.0, j) for j in range(n)]  # (when, index): first runs at once
-        heapq.heapify(self.eligible)
-        self.parked: list[int] = []  # re-runs waiting for inputs that are not final yet
-
-    def take(self, now: float):
-        still = []
-        for j in self.parked:
-            when = max((self.visible[i] for i in self.deps[j]), default=0.0)
-            if when < INF:
-                heapq.heappush(self.eligible, (when + self.ipc, j))
-            else:
-                still.append(j)
-        self.parked = still
-        return _lowest_eligible(self.eligible, now)
-
-    def ran(self, j: int, start: float, visible: float) -> None:
-        if all(self.visible[i] <= start for i in self.deps[j]):
-            self.visible[j] = visible
-        else:
-            self.parked.append(j)
-
-    def upcoming(self) -> list[float]:
-        return [self.eligible[0][0]] if self.eligible else []
-
-
-def _lowest_eligible(heap: list, now: float):
-    """Pop the lowest index among the entries eligible by ``now``."""
-    due = []
-    while heap and heap[0][0] <= now:
-        due.append(heapq.heappop(heap))
-    if not due:
-        return None
-    due.sort(key=lambda entry: entry[1])
-    for entry in due[1:]:
-        heapq.heappush(heap, entry)
-    return due[0][1]
 
 
 def _occ(t: Sequence[float], deps: Sequence[set[int]], workers: int, oh: Overheads) -> float:
@@ -258,28 +137,203 @@ def _occ(t: Sequence[float], deps: Sequence[set[int]], workers: int, oh: Overhea
         committed[j] = now
     return now
 
+class _MVRunModel:
+    """The engine's loop (strategies/block_stm.MVRun) on virtual time: the
+    coordinator dispatches chunks of ready transactions to workers that hold
+    fewer than the policy's queue, takes in the results that have arrived, commits
+    the front (executing it exactly if it has no valid result, one at a time),
+    and while a worker holds the front executes one ready transaction itself.
 
-class _Coordinator:
-    """The in-order commit: the next result is committed once it is visible."""
+    A worker's chunk sees the coordinator's multi-version memory as it was when
+    the chunk was sent, plus its own earlier results. An execution is valid when
+    every transaction it truly depends on had a valid entry in that view;
+    one that meets an ESTIMATE (an aborted entry) is blocked until the writer
+    finishes; otherwise it is stale and aborted once the entry it missed becomes
+    valid (eager re-validation), or redone exactly at the front."""
 
-    def __init__(self, n: int, cost: float):
-        self.n, self.cost = n, cost
-        self.next = 0
-        self.time = 0.0
+    def __init__(self, t, gas, true_deps, declared_deps, priority, workers: int, oh: Overheads,
+                 policy: ChunkPolicy):
+        n = self.n = len(t)
+        self.t, self.gas, self.deps, self.priority, self.oh = t, gas, true_deps, priority, oh
+        self.pending = [set(d) for d in declared_deps]
+        self.successors: list[list[int]] = [[] for _ in range(n)]
+        for j, preds in enumerate(self.pending):
+            for i in preds:
+                self.successors[i].append(j)
+        self.status = [_WAITING if self.pending[j] else _READY for j in range(n)]
+        self.entry = [_NONE] * n  # what j's entry in the coordinator's MV memory is
+        self.incarnation = [0] * n
+        self.stale_readers: dict[int, set[int]] = {}  # i -> stale results that missed i's valid entry
+        self.blocked_on: dict[int, list[int]] = {}
+        self.ready = [(priority[j], j) for j in range(n) if self.status[j] == _READY]
+        heapq.heapify(self.ready)
+        self.chunk, self.policy = chunk_size(n, workers), policy
+        self.queues = [[] for _ in range(workers - 1)]  # per worker: (arrival, outcomes) of its chunks
+        self.worker_free = [0.0] * (workers - 1)
+        self.local: list[dict[int, int]] = [{} for _ in range(workers - 1)]  # a worker's own entries
+        self.front = 0
+        self.aborts = self.accepted = 0
+        self.storm = False
 
-    @property
-    def done(self) -> bool:
-        return self.next >= self.n
+    def run(self) -> float:
+        now = 0.0
+        while self.front < self.n:
+            self._dispatch(now)
+            self._collect(now)
+            now = self._commit_front(now)
+            if self.front >= self.n:
+                break
+            if self.status[self.front] == _RUNNING:
+                tasks = [] if self.storm else self._take(1, INF)
+                if tasks:  # the coordinator executes one itself, on the authoritative memory
+                    j = tasks[0]
+                    self.status[j] = _RUNNING
+                    outcome = self._outcome(j, self.entry.__getitem__)
+                    now += self.t[j] * (BLOCKED_SHARE if outcome[1] == "blocked" else 1)
+                    self._handle(j, self.incarnation[j], *outcome[1:])
+                else:  # wait for the next chunk
+                    now = max(now, min(q[0][0] for q in self.queues if q))
+        return now
 
-    def commit_until(self, now: float, visible: Sequence[float]) -> bool:
-        """Commit what is visible by ``now``; whether anything was."""
-        self.time = max(self.time, now)
-        committed = False
-        while self.next < self.n and visible[self.next] <= self.time:
-            self.time += self.cost
-            self.next += 1
-            committed = True
-        return committed
+    # ---------------------------------------------------------------- dispatch
+    def _take(self, limit: int, gas_budget: float) -> list[int]:
+        tasks, gas = [], 0
+        while self.ready and len(tasks) < limit:
+            _, j = self.ready[0]
+            if j <= self.front or self.status[j] != _READY:
+                heapq.heappop(self.ready)
+                continue
+            gas += self.gas[j]
+            if tasks and gas > gas_budget:
+                break
+            heapq.heappop(self.ready)
+            tasks.append(j)
+        return tasks
 
-    def next_visible(self, visible: Sequence[float]) -> float:
-        return visible[self.next] if self.next < self.n else INF
+    def _dispatch(self, now: float) -> None:
+        if self.storm:
+            return
+        idle = [w for w in range(len(self.queues)) if len(self.queues[w]) < self.policy.queued]
+        for k, w in enumerate(idle):
+            tasks = self._take(self.chunk, self.policy.gas)
+            if not tasks:
+                return
+            rest = self._take(1, INF)
+            if rest:
+                heapq.heappush(self.ready, (self.priority[rest[0]], rest[0]))
+            elif self.policy.share_last and len(tasks) > 1:  # all there is: shared out
+                share = math.ceil(len(tasks) / (len(idle) - k + 1))
+                for j in tasks[share:]:
+                    heapq.heappush(self.ready, (self.priority[j], j))
+                tasks = tasks[:share]
+            self._send(w, tasks, now)
+
+    def _send(self, w: int, tasks: list[int], now: float) -> None:
+        """The chunk's outcomes, decided by the view it is sent with."""
+        local = self.local[w]
+        view = lambda i: self.entry[i] if self.entry[i] != _NONE else local.get(i, _NONE)  # noqa: E731
+        clock = max(self.worker_free[w], now)
+        outcomes = []
+        for j in tasks:
+            self.status[j] = _RUNNING
+            outcome = self._outcome(j, view)
+            if outcome[1] == "blocked":
+                clock += self.t[j] * BLOCKED_SHARE
+            else:
+                clock += self.t[j]
+                local[j] = _STALE if outcome[2] else _VALID
+            outcomes.append((j, self.incarnation[j], *outcome[1:]))
+        self.worker_free[w] = clock
+        self.queues[w].append((clock + self.oh.ipc, outcomes))
+
+    def _outcome(self, j: int, view) -> tuple:
+        """(j, "blocked", the writer) or (j, "done", the entries it missed)."""
+        missed = []
+        for i in sorted(self.deps[j]):
+            seen = view(i)
+            if seen == _ESTIMATE:
+                return (j, "blocked", i)
+            if seen != _VALID:
+                missed.append(i)
+        return (j, "done", missed)
+
+    # ---------------------------------------------------------------- results
+    def _collect(self, now: float) -> None:
+        for queue in self.queues:
+            while queue and queue[0][0] <= now:
+                _, outcomes = queue.pop(0)
+                for outcome in outcomes:
+                    self._handle(*outcome)
+
+    def _handle(self, j: int, incarnation: int, kind: str, info) -> None:
+        if self.status[j] != _RUNNING or self.incarnation[j] != incarnation:
+            return  # stale: aborted or committed meanwhile
+        if kind == "blocked":
+            if self.entry[info] in (_VALID, _STALE):
+                self._make_ready(j)
+            else:
+                self.status[j] = _BLOCKED
+                self.blocked_on.setdefault(info, []).append(j)
+            return
+        self.status[j] = _DONE
+        self._set_entry(j, _STALE if info else _VALID)
+        if any(self.entry[i] == _VALID for i in info):  # its replica lagged behind
+            self._abort(j)
+        else:
+            for i in info:
+                self.stale_readers.setdefault(i, set()).add(j)
+        self._finished(j)
+
+    def _set_entry(self, j: int, entry: int) -> None:
+        self.entry[j] = entry
+        if entry == _VALID:
+            for k in sorted(self.stale_readers.pop(j, ())):
+                self._abort(k)
+
+    def _finished(self, j: int) -> None:
+        for k in self.blocked_on.pop(j, ()):
+            if self.status[k] == _BLOCKED:
+                self._make_ready(k)
+        for k in self.successors[j]:
+            if j in self.pending[k]:
+                self.pending[k].discard(j)
+                if not self.pending[k] and self.status[k] == _WAITING:
+                    self._make_ready(k)
+
+    def _abort(self, k: int) -> None:
+        if self.status[k] != _DONE:
+            return
+        self.aborts += 1
+        self.incarnation[k] += 1
+        self.entry[k] = _ESTIMATE
+        if self.aborts > self.n or (self.aborts >= CHAIN_MIN_ABORTS and self.aborts > 2 * self.accepted):
+            self.storm = True  # the front finishes alone
+            for j in range(self.n):
+                if self.status[j] == _RUNNING:
+                    self.status[j] = _EXACT
+            for queue in self.queues:
+                queue.clear()
+        self.status[k] = _EXACT if self.incarnation[k] >= MAX_INCARNATIONS else _READY
+        if self.status[k] == _READY:
+            heapq.heappush(self.ready, (self.priority[k], k))
+
+    def _make_ready(self, j: int) -> None:
+        self.status[j] = _READY
+        heapq.heappush(self.ready, (self.priority[j], j))
+
+    # ---------------------------------------------------------------- commit
+    def _commit_front(self, now: float) -> float:
+        while self.front < self.n:
+            j = self.front
+            if self.status[j] == _RUNNING:
+                return now
+            exact = not (self.status[j] == _DONE and self.entry[j] == _VALID)
+            now += self.oh.commit + (self.t[j] if exact else 0.0)
+            self.accepted += not exact
+            self.status[j] = _COMMITTED
+            self._set_entry(j, _VALID)
+            self._finished(j)
+            self.front += 1
+            if exact:
+                return now
+        return now

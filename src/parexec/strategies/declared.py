@@ -20,7 +20,10 @@ that pass that depends on nothing is kept as it is. Declared footprints always
 include what the transaction's fields name (recipient, EIP-2930 access list).
 
 Execution runs on the same multi-version memory as Block-STM (MVRun), gated by
-the dependencies. A transaction that touched a location outside its declaration
+the dependencies. What a worker is handed cannot go stale (its declared
+predecessors have finished), so workers hold a second chunk, and chunks are cut
+by gas so that heavy transactions are not queued behind one another
+(``DECLARED_CHUNKS``). A transaction that touched a location outside its declaration
 is a misprediction: the lock strategies leave it to be redone exactly at its
 turn, as Sealevel would reject it; ``dag`` keeps it and repairs what it breaks by
 re-validating and re-executing the transactions that read its writes. Either
@@ -37,7 +40,7 @@ from parexec.parallel.worker import run_tasks
 from parexec.parallel.worker_pool import get_pool
 from parexec.state.overlay import OverlayState
 from parexec.strategies.base import ParallelStrategy
-from parexec.strategies.block_stm import MVRun
+from parexec.strategies.block_stm import DECLARED_CHUNKS, MVRun
 
 PRE_CHUNK = 16
 
@@ -82,7 +85,8 @@ class DeclaredAccessStrategy(ParallelStrategy):
             priority = None
         initial = {j: r for j, r in results.items() if not deps[j]}
         run = MVRun(env, block, state, workers, deps=deps, priority=priority, declared=declared,
-                    exact_if_undeclared=self.exact_if_undeclared, initial=initial)
+                    exact_if_undeclared=self.exact_if_undeclared, initial=initial,
+                    chunk_policy=DECLARED_CHUNKS)
         results, stats = run.execute()
         stats["dependencies"] = sum(len(d) for d in deps)
         stats["pre_executions"] = len(block.transactions) if hinted is None else 0
