@@ -7,7 +7,7 @@ DATA := ../shared/data
 # pytest-xdist processes for the test suite (CI has 2 cores)
 TEST_JOBS ?= 2
 
-.PHONY: install demo test conformance bench bench-declared access-lists clean
+.PHONY: install demo test conformance bench bench-declared simulate access-lists clean
 
 install: $(STAMP)
 
@@ -66,6 +66,13 @@ bench-declared: install access-lists
 		--workers 2 --repeat 5 --json bench-declared-erc20.json
 	$(BIN)/parexec bench $(BYZANTIUM_ON) --strategies block-stm,dag,slot-locks,account-locks \
 		--workers 2 --repeat 3 --hints build/access-lists --json bench-declared-mainnet.json
+
+# What more cores would buy: the simulation of the mainnet blocks, calibrated anew
+# on this machine and checked against the real engine at its worker count.
+simulate: install
+	$(BIN)/parexec simulate $(BYZANTIUM_ON) --workers 1,2,4,8,16,32,64 \
+		--strategies occ,block-stm,dag,slot-locks,account-locks --recalibrate --validate \
+		--json build/simulate-mainnet.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .hypothesis
