@@ -430,7 +430,9 @@ def simulate(targets, worker_counts, strategies, repeat, calibration_path, recal
         calibration.save(calibration_path, base, commits, machine_info())
     cores = os.cpu_count() or 1
     rows = []
-    for target in loaded:
+    for k, target in enumerate(loaded, 1):
+        err.print(f"[dim]{k}/{len(loaded)} {'profiling and measuring' if validate else 'profiling'} "
+                  f"{target.name} ({len(target.block.transactions)} txs)[/]")
         profile = profile_block(target, repeat)
         summary, _ = analyze_block(profile, "slot", predict_nonces=True)  # no strategy beats it
         measured = {}
