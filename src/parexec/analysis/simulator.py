@@ -41,7 +41,7 @@ from parexec.access.dependencies import critical_path, dependencies
 from parexec.analysis.block_profile import BlockProfile
 from parexec.strategies.base import MIN_PARALLEL_TXS
 from parexec.strategies.block_stm import (CHAIN_MIN_ABORTS, DECLARED_CHUNKS, MAX_INCARNATIONS,
-                                          SPECULATIVE_CHUNKS, ChunkPolicy, chunk_size)
+                                          SPECULATIVE_CHUNKS, ChunkPolicy, chunk_size, next_chunk, take_ready)
 
 INF = math.inf
 # a transaction's status in the MVRun model (as in strategies/block_stm.py), and its
@@ -184,9 +184,9 @@ class _MVRunModel:
             if self.front >= self.n:
                 break
             if self.status[self.front] == _RUNNING:
-                tasks = [] if self.storm else self._take(1, INF)
+                tasks = [] if self.storm else take_ready(self.ready, self._is_ready, self.gas.__getitem__, 1)
                 if tasks:  # the coordinator executes one itself, on the authoritative memory
-                    j = tasks[0]
+                    _, j = tasks[0]
                     self.status[j] = _RUNNING
                     outcome = self._outcome(j, self.entry.__getitem__)
                     now += self.t[j] * (BLOCKED_SHARE if outcome[1] == "blocked" else 1)
@@ -196,36 +196,18 @@ class _MVRunModel:
         return now
 
     # ---------------------------------------------------------------- dispatch
-    def _take(self, limit: int, gas_budget: float) -> list[int]:
-        tasks, gas = [], 0
-        while self.ready and len(tasks) < limit:
-            _, j = self.ready[0]
-            if j <= self.front or self.status[j] != _READY:
-                heapq.heappop(self.ready)
-                continue
-            gas += self.gas[j]
-            if tasks and gas > gas_budget:
-                break
-            heapq.heappop(self.ready)
-            tasks.append(j)
-        return tasks
+    def _is_ready(self, j: int) -> bool:
+        return j > self.front and self.status[j] == _READY
 
     def _dispatch(self, now: float) -> None:
         if self.storm:
             return
         idle = [w for w in range(len(self.queues)) if len(self.queues[w]) < self.policy.queued]
         for k, w in enumerate(idle):
-            tasks = self._take(self.chunk, self.policy.gas)
+            tasks = next_chunk(self.ready, self._is_ready, self.gas.__getitem__, self.chunk, self.policy,
+                               sharers=len(idle) - k + 1)
             if not tasks:
                 return
-            rest = self._take(1, INF)
-            if rest:
-                heapq.heappush(self.ready, (self.priority[rest[0]], rest[0]))
-            elif self.policy.share_last and len(tasks) > 1:  # all there is: shared out
-                share = math.ceil(len(tasks) / (len(idle) - k + 1))
-                for j in tasks[share:]:
-                    heapq.heappush(self.ready, (self.priority[j], j))
-                tasks = tasks[:share]
             self._send(w, tasks, now)
 
     def _send(self, w: int, tasks: list[int], now: float) -> None:

@@ -86,6 +86,41 @@ def chunk_size(n: int, workers: int) -> int:
     return max(2, min(MAX_CHUNK, math.ceil(n / (8 * workers))))
 
 
+def take_ready(ready: list, is_ready, gas_of, limit: int, gas_budget: float = math.inf) -> list[tuple]:
+    """Pop up to ``limit`` entries (priority, j) off the heap ``ready``, best first,
+    within ``gas_budget`` by ``gas_of`` (at least one); drops entries no longer ready."""
+    entries, gas = [], 0
+    while len(entries) < limit:
+        _drop_stale(ready, is_ready)
+        if not ready:
+            break
+        gas += gas_of(ready[0][1])
+        if entries and gas > gas_budget:
+            break
+        entries.append(heapq.heappop(ready))
+    return entries
+
+
+def next_chunk(ready: list, is_ready, gas_of, size: int, policy: ChunkPolicy, sharers: int) -> list[int]:
+    """A worker's next chunk under ``policy``; ``sharers``: the processes that could
+    take a share of the last ready transactions (idle workers not yet served, and
+    the coordinator). The simulator hands out chunks with this too."""
+    entries = take_ready(ready, is_ready, gas_of, size, policy.gas)
+    _drop_stale(ready, is_ready)
+    if policy.share_last and len(entries) > 1 and not ready:
+        # that was all there is to do: share it out instead of queueing it on one
+        keep = math.ceil(len(entries) / sharers)
+        for entry in entries[keep:]:
+            heapq.heappush(ready, entry)
+        entries = entries[:keep]
+    return [j for _, j in entries]
+
+
+def _drop_stale(ready: list, is_ready) -> None:
+    while ready and not is_ready(ready[0][1]):
+        heapq.heappop(ready)
+
+
 class BlockSTMStrategy(ParallelStrategy):
     name = "block-stm"
 
@@ -208,49 +243,24 @@ class MVRun:
                 return
 
     # ------------------------------------------------------------ scheduling
-    def _take_ready(self, limit: int, gas_budget: float = math.inf) -> list[int]:
-        """Up to ``limit`` ready transactions, best first, and no more than
-        ``gas_budget`` by their gas limits (at least one)."""
-        front, txs = self.committer.next, self.block.transactions
-        tasks, gas = [], 0
-        while self.ready and len(tasks) < limit:
-            _, j = self.ready[0]
-            if j <= front or self.status[j] != READY:
-                heapq.heappop(self.ready)
-                continue
-            gas += txs[j].gas
-            if tasks and gas > gas_budget:
-                break
-            heapq.heappop(self.ready)
-            tasks.append(j)
-        return tasks
+    def _is_ready(self, j: int) -> bool:
+        return j > self.committer.next and self.status[j] == READY
 
-    def _has_ready(self) -> bool:
-        """Whether a transaction above the front is ready (drops stale heap entries)."""
-        front = self.committer.next
-        while self.ready:
-            _, j = self.ready[0]
-            if j > front and self.status[j] == READY:
-                return True
-            heapq.heappop(self.ready)
-        return False
+    def _take_ready(self, limit: int) -> list[int]:
+        return [j for _, j in take_ready(self.ready, self._is_ready, self._gas_limit, limit)]
+
+    def _gas_limit(self, j: int) -> int:
+        return self.block.transactions[j].gas
 
     def _dispatch(self) -> None:
         if self.storm:
             return
-        policy = self.chunk_policy
-        idle = self.pool.idle_workers(queue=policy.queued)
+        idle = self.pool.idle_workers(queue=self.chunk_policy.queued)
         for k, worker in enumerate(idle):
-            tasks = self._take_ready(self.chunk, policy.gas)
+            tasks = next_chunk(self.ready, self._is_ready, self._gas_limit, self.chunk, self.chunk_policy,
+                               sharers=len(idle) - k + 1)
             if not tasks:
                 return
-            if policy.share_last and len(tasks) > 1 and not self._has_ready():
-                # that was all there is to do: share it with the other idle
-                # workers and the coordinator instead of queueing it on one
-                share = math.ceil(len(tasks) / (len(idle) - k + 1))
-                for j in tasks[share:]:
-                    heapq.heappush(self.ready, (self.priority[j], j))
-                tasks = tasks[:share]
             for j in tasks:
                 self.status[j] = RUNNING
                 self.in_flight[j] = self.incarnation[j]
