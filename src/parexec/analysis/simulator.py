@@ -7,7 +7,8 @@ Process 0 is the coordinator, as in the real engine: it commits every result in
 block order (``commit`` seconds each: validation, applying writes, the receipt,
 handing the task out and taking the result in) and executes transactions when
 it has nothing to commit. A result executed on a worker reaches the coordinator
-``ipc`` seconds after it finishes, and a commit reaches the workers as late.
+``ipc`` seconds after it finishes; what the coordinator knows reaches a worker
+as late (occ) or with its next chunk (the others).
 
 Each strategy is modelled by replaying its engine's own loop on virtual time:
 
