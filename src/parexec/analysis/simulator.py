@@ -138,6 +138,7 @@ def _occ(t: Sequence[float], deps: Sequence[set[int]], workers: int, oh: Overhea
         committed[j] = now
     return now
 
+
 class _MVRunModel:
     """The engine's loop (strategies/block_stm.MVRun) on virtual time: the
     coordinator dispatches chunks of ready transactions to workers that hold
@@ -296,9 +297,10 @@ class _MVRunModel:
                     self.status[j] = _EXACT
             for queue in self.queues:
                 queue.clear()
-        self.status[k] = _EXACT if self.incarnation[k] >= MAX_INCARNATIONS else _READY
-        if self.status[k] == _READY:
-            heapq.heappush(self.ready, (self.priority[k], k))
+        if self.incarnation[k] >= MAX_INCARNATIONS:
+            self.status[k] = _EXACT  # left for the front
+        else:
+            self._make_ready(k)
 
     def _make_ready(self, j: int) -> None:
         self.status[j] = _READY
