@@ -122,7 +122,7 @@ def test_declared_chunks_are_cut_by_gas_and_queued_two_deep(monkeypatch):
     """What a declared strategy hands a worker cannot go stale, so a worker holds
     a second chunk; chunks stay within the gas budget (or hold one transaction)."""
     from parexec.parallel.worker_pool import WorkerPool
-    from parexec.strategies.block_stm import DECLARED_CHUNKS
+    from parexec.parallel.chunks import DECLARED_CHUNKS
 
     block, pre, serial = _serial("erc20:txs=200")
     sent = []

@@ -41,8 +41,8 @@ from dataclasses import dataclass
 from parexec.access.dependencies import critical_path, dependencies
 from parexec.analysis.block_profile import BlockProfile
 from parexec.strategies.base import MIN_PARALLEL_TXS
-from parexec.strategies.block_stm import (CHAIN_MIN_ABORTS, DECLARED_CHUNKS, MAX_INCARNATIONS,
-                                          SPECULATIVE_CHUNKS, ChunkPolicy, chunk_size, next_chunk, take_ready)
+from parexec.parallel.chunks import DECLARED_CHUNKS, SPECULATIVE_CHUNKS, ChunkPolicy, chunk_size, next_chunk, take_ready
+from parexec.strategies.block_stm import CHAIN_MIN_ABORTS, MAX_INCARNATIONS
 
 INF = math.inf
 # a transaction's status in the MVRun model (as in strategies/block_stm.py), and its

@@ -35,12 +35,13 @@ from __future__ import annotations
 from parexec.access.dependencies import critical_path, dependencies
 from parexec.access.footprint import EMPTY, Footprint, static_footprint
 from parexec.block.env import BlockEnv
+from parexec.parallel.chunks import DECLARED_CHUNKS
 from parexec.parallel.mv_memory import MVMemory
 from parexec.parallel.worker import run_tasks
 from parexec.parallel.worker_pool import get_pool
 from parexec.state.overlay import OverlayState
 from parexec.strategies.base import ParallelStrategy
-from parexec.strategies.block_stm import DECLARED_CHUNKS, MVRun
+from parexec.strategies.block_stm import MVRun
 
 PRE_CHUNK = 16
 
