@@ -38,11 +38,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from parexec.access.dependencies import critical_path, dependencies
+from parexec.access.dependencies import dependencies
 from parexec.analysis.block_profile import BlockProfile
+from parexec.strategies import DECLARED, STRATEGIES
 from parexec.strategies.base import MIN_PARALLEL_TXS
 from parexec.parallel.chunks import DECLARED_CHUNKS, SPECULATIVE_CHUNKS, ChunkPolicy, chunk_size, next_chunk, take_ready
-from parexec.strategies.block_stm import CHAIN_MIN_ABORTS, MAX_INCARNATIONS
+from parexec.strategies.block_stm import MAX_INCARNATIONS, gives_up
 
 INF = math.inf
 # a transaction's status in the MVRun model (as in strategies/block_stm.py), and its
@@ -60,12 +61,6 @@ class Overheads:
     contention: float = 0.0  # execution slows by this share when processes run side by side
 
 
-# how each declared-access strategy derives its dependencies (as strategies/declared.py)
-DECLARED = {
-    "account-locks": ("account", "locks", False),
-    "slot-locks": ("slot", "locks", False),
-    "dag": ("slot", "data", True),
-}
 OPTIMISTIC = ("occ", "block-stm")
 SIMULATED = ("serial", *OPTIMISTIC, *DECLARED)
 
@@ -87,17 +82,13 @@ def simulate(profile: BlockProfile, strategy: str, workers: int, overheads: Over
         makespan = _occ(slow, true_deps, workers, overheads)
     else:
         n = len(seconds)
-        declared, priority, policy = [set()] * n, list(range(n)), SPECULATIVE_CHUNKS
-        if strategy in DECLARED:
+        declared, priority, policy = [set()] * n, None, SPECULATIVE_CHUNKS
+        if strategy in DECLARED:  # the engine's own dependencies and priority (exact lists)
+            declared, priority = STRATEGIES[strategy].schedule(footprints, [t.gas for t in profile.txs])
             policy = DECLARED_CHUNKS
-            granularity, rule, predict_nonces = DECLARED[strategy]
-            declared = dependencies(footprints, granularity, rule, predict_nonces)
-            if strategy == "dag":  # the engine's priority: the work (by gas) waiting on a transaction
-                gas = [t.gas for t in profile.txs]
-                remaining = critical_path(declared, gas)
-                priority = [(own - rest_, j) for j, (rest_, own) in enumerate(zip(remaining, gas))]
         gas_limits = [t.gas_limit or t.gas for t in profile.txs]
-        makespan = _MVRunModel(slow, gas_limits, true_deps, declared, priority, workers, overheads, policy).run()
+        makespan = _MVRunModel(slow, gas_limits, true_deps, declared, priority or list(range(n)), workers,
+                               overheads, policy).run()
     return serial / (rest + overheads.start + makespan)
 
 
@@ -290,7 +281,7 @@ class _MVRunModel:
         self.aborts += 1
         self.incarnation[k] += 1
         self.entry[k] = _ESTIMATE
-        if self.aborts > self.n or (self.aborts >= CHAIN_MIN_ABORTS and self.aborts > 2 * self.accepted):
+        if gives_up(self.aborts, self.accepted, self.n):
             self.storm = True  # the front finishes alone
             for j in range(self.n):
                 if self.status[j] == _RUNNING:

@@ -54,6 +54,14 @@ from parexec.strategies.base import ParallelStrategy
 MAX_INCARNATIONS = 3
 CHAIN_MIN_ABORTS = 16  # aborts before the chain rule may hand the block to the front
 
+
+
+def gives_up(aborts: int, accepted: int, n: int) -> bool:
+    """Whether speculation stops and the front finishes the block alone: a retry
+    storm, or a dependency chain (aborts outrun accepted results)."""
+    return aborts > n or (aborts >= CHAIN_MIN_ABORTS and aborts > 2 * accepted)
+
+
 # EXACT: left for the front; WAITING: declared predecessors unfinished (see MVRun)
 READY, RUNNING, DONE, BLOCKED, EXACT, WAITING = range(6)
 
@@ -327,7 +335,7 @@ class MVRun:
         self.results[k] = None
         self.mv.mark_estimate(k)
         self.pool.publish(("e", k))
-        if self.aborts > self.n or (self.aborts >= CHAIN_MIN_ABORTS and self.aborts > 2 * self.committer.accepted):
+        if gives_up(self.aborts, self.committer.accepted, self.n):
             # retry storm, or a dependency chain (aborts outrun accepted results):
             # the front finishes the block alone
             self.storm = True

@@ -63,6 +63,20 @@ class DeclaredAccessStrategy(ParallelStrategy):
             super().__init__(min_parallel_txs)
         self.hints = hints
 
+    @classmethod
+    def schedule(cls, footprints, weights) -> tuple[list[set[int]], list | None]:
+        """Per transaction, what it waits for and its priority (smaller first; None:
+        block order). ``weights``: each transaction's expected work, by gas. The
+        simulator (analysis/simulator.py) schedules with this too."""
+        deps = dependencies(footprints, cls.granularity, cls.rule, cls.predict_nonces)
+        if not cls.longest_path_first:
+            return deps, None
+        # first the transactions with the most work waiting on them, then block
+        # order: what nothing waits for is best run in order, so that the in-order
+        # commit is never starved by out-of-order results
+        remaining = critical_path(deps, weights)
+        return deps, [(own - rest, j) for j, (rest, own) in enumerate(zip(remaining, weights))]
+
     def run_parallel(self, env: BlockEnv, block, state, workers):
         hinted = self.hints.footprints_for(block) if self.hints is not None else None
         if hinted is not None and len(hinted) != len(block.transactions):
@@ -74,16 +88,8 @@ class DeclaredAccessStrategy(ParallelStrategy):
             footprints, results = hinted, {}
         txs = block.transactions
         declared = [fp | static_footprint(tx, fp.sender or _sender(tx)) for fp, tx in zip(footprints, txs)]
-        deps = dependencies(declared, self.granularity, self.rule, self.predict_nonces)
-        if self.longest_path_first:
-            weights = [results[j].gas_used if j in results else tx.gas for j, tx in enumerate(txs)]
-            # first the transactions with the most work waiting on them (by gas), then
-            # block order: what nothing waits for is best run in order, so that the
-            # in-order commit is never starved by out-of-order results
-            remaining = critical_path(deps, weights)
-            priority = [(own - rest, j) for j, (rest, own) in enumerate(zip(remaining, weights))]
-        else:
-            priority = None
+        weights = [results[j].gas_used if j in results else tx.gas for j, tx in enumerate(txs)]
+        deps, priority = self.schedule(declared, weights)
         initial = {j: r for j, r in results.items() if not deps[j]}
         run = MVRun(env, block, state, workers, deps=deps, priority=priority, declared=declared,
                     exact_if_undeclared=self.exact_if_undeclared, initial=initial,
