@@ -11,6 +11,7 @@ from eth_hash.auto import keccak
 from eth_keys import keys
 
 from parexec.block.env import AncestorHashes, BlockEnv
+from parexec.evm.pyevm_objects import header_class, header_field_names
 from parexec.model import Block
 
 # ------------------------------------------------------------------ assembler
@@ -125,7 +126,7 @@ LEGACY_GAS_PRICE = 10
 
 
 def make_header(vm_class, coinbase: bytes, number: int = 1, timestamp: int = 1_700_000_000):
-    header_class = dict(vm_class.get_block_class()._meta.fields)["header"]
+    fields = header_field_names(vm_class)
     kwargs = dict(
         coinbase=coinbase,
         block_number=number,
@@ -133,18 +134,17 @@ def make_header(vm_class, coinbase: bytes, number: int = 1, timestamp: int = 1_7
         timestamp=timestamp,
         difficulty=0,
     )
-    if "base_fee_per_gas" in header_class._meta.field_names:
+    if "base_fee_per_gas" in fields:
         kwargs["base_fee_per_gas"] = BASE_FEE
     else:
         kwargs["difficulty"] = 131072
-    if "parent_beacon_block_root" in header_class._meta.field_names:
+    if "parent_beacon_block_root" in fields:
         kwargs["parent_beacon_block_root"] = b"\0" * 32
-    return header_class(**kwargs)
+    return header_class(vm_class)(**kwargs)
 
 
 def uses_base_fee(vm_class) -> bool:
-    header_class = dict(vm_class.get_block_class()._meta.fields)["header"]
-    return "base_fee_per_gas" in header_class._meta.field_names
+    return "base_fee_per_gas" in header_field_names(vm_class)
 
 
 def sign_tx(vm_class, private_key, nonce: int, to: bytes, value: int = 0,

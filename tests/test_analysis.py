@@ -12,7 +12,7 @@ from parexec.access.footprint import Footprint
 from parexec.analysis.block_analysis import analyze
 from parexec.analysis.block_profile import profile_block
 from parexec.analysis.dependency_graph import DependencyGraph
-from parexec.bench import load_targets
+from parexec.fixtures.targets import load_targets
 from parexec.cli import main
 from parexec.model import BALANCE, BALANCE_DELTA, BALANCE_FLOOR, NONCE, STORAGE
 

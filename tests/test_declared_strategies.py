@@ -65,8 +65,8 @@ def test_exact_hints_equal_serial_without_mispredictions(name, spec):
     block, pre, serial = _serial(spec)
     outcome = execute_block(block, pre, get_strategy(name, hints=FixedHints(_exact(serial))), 2)
     _assert_equal(outcome, serial)
-    assert outcome.stats["hints"] == "access list"
-    assert outcome.stats["mispredictions"] == 0
+    assert outcome.stats.hints == "access list"
+    assert outcome.stats.mispredictions == 0
 
 
 @pytest.mark.parametrize("name", DECLARED)
@@ -75,7 +75,7 @@ def test_missing_hints_are_mispredictions_repaired_to_serial(name):
     hints = FixedHints(_without_storage(_exact(serial)))
     outcome = execute_block(block, pre, get_strategy(name, hints=hints), 2)
     _assert_equal(outcome, serial)
-    assert outcome.stats["mispredictions"] > 0
+    assert outcome.stats.mispredictions > 0
 
 
 @pytest.mark.parametrize("name", DECLARED)
@@ -86,10 +86,10 @@ def test_extra_hints_only_add_waits(name):
     extra = execute_block(block, pre, get_strategy(name, hints=FixedHints(_with_extra(_exact(serial), hot))), 2)
     _assert_equal(extra, serial)
     if name == "account-locks":  # every transfer already waits for the token's lock
-        assert extra.stats["lock_waits"] == exact.stats["lock_waits"] == 39
+        assert extra.stats.lock_waits == exact.stats.lock_waits == 39
     else:  # per slot the shared extra slot is what makes them wait
-        assert extra.stats["lock_waits"] > exact.stats["lock_waits"]
-    assert extra.stats["mispredictions"] == 0
+        assert extra.stats.lock_waits > exact.stats.lock_waits
+    assert extra.stats.mispredictions == 0
 
 
 @pytest.mark.parametrize("name", DECLARED)
@@ -107,8 +107,8 @@ def test_slot_locks_remove_the_false_conflicts_of_account_locks():
     hints = FixedHints(_exact(serial))
     account = execute_block(block, pre, get_strategy("account-locks", hints=hints), 2)
     slot = execute_block(block, pre, get_strategy("slot-locks", hints=hints), 2)
-    assert account.stats["lock_waits"] == 39  # all but the first wait for the token lock
-    assert slot.stats["lock_waits"] == 0
+    assert account.stats.lock_waits == 39  # all but the first wait for the token lock
+    assert slot.stats.lock_waits == 0
 
 
 def test_hints_of_the_wrong_length_are_refused_clearly():

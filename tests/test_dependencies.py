@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from parexec.access.dependencies import critical_path, dependencies
+from parexec.access.dependencies import dependencies
 from parexec.access.footprint import Footprint
 from parexec.model import BALANCE, BALANCE_DELTA, BALANCE_FLOOR, CODE, NONCE, STORAGE
 
@@ -83,12 +83,6 @@ def test_read_locks_share_and_a_writer_waits_for_readers_under_locks_only():
            fp(writes={(STORAGE, TOKEN, 1)}), fp(reads={(STORAGE, TOKEN, 1)})]
     assert dependencies(txs, "slot", rule="locks") == [set(), set(), {0, 1}, {2}]
     assert dependencies(txs, "slot", rule="data") == [set(), set(), set(), {2}]
-
-
-def test_critical_path_weights_the_longest_chain_first():
-    deps = [set(), {0}, {1}, set()]
-    assert critical_path(deps, [1, 1, 1, 5]) == [3, 2, 1, 5]
-    assert critical_path([set(), {0}, {0}], [2, 3, 1]) == [5, 3, 1]
 
 
 def test_unknown_granularity_is_refused():

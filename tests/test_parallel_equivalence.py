@@ -470,7 +470,7 @@ def check_block(vm, txs, notes, expect_rejection: bool | None = None, hint_rng=N
             if rejected != serial_rejected:
                 failures.append(f"{where}: rejection {rejected} vs serial {serial_rejected}")
             continue
-        assert outcome.stats.get("mode") == "parallel", (where, outcome.stats)
+        assert outcome.stats.mode == "parallel", (where, outcome.stats)
         _events(where, outcome.stats)
         failures += [f"{where}: {d}" for d in differences(serial, outcome, with_root)]
     if hint_rng is not None and serial_rejected is None:
@@ -482,7 +482,7 @@ def check_block(vm, txs, notes, expect_rejection: bool | None = None, hint_rng=N
             if rejected is not None:
                 failures.append(f"{where}: rejected {rejected}, serial accepted")
                 continue
-            if outcome.stats.get("mispredictions"):
+            if outcome.stats.mispredictions:
                 _event(f"{name}: wrong hints mispredicted")
             failures += [f"{where}: {d}" for d in differences(serial, outcome, False)]
     if failures:
@@ -498,13 +498,13 @@ def _event(text: str) -> None:
         pass
 
 
-def _events(where: str, stats: dict) -> None:
+def _events(where: str, stats) -> None:
     """Statistics (pytest --hypothesis-show-statistics): did speculation really happen?"""
-    _event(f"{where}: speculative results accepted" if stats.get("speculative_accepted")
+    _event(f"{where}: speculative results accepted" if stats.speculative_accepted
            else f"{where}: no speculative result accepted")
-    if stats.get("reexecutions"):
+    if stats.reexecutions:
         _event(f"{where}: some re-executions")
-    if stats.get("gave_up"):
+    if stats.gave_up:
         _event(f"{where}: gave up speculating")
 
 

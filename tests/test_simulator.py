@@ -9,11 +9,11 @@ import pytest
 from parexec.access.footprint import Footprint
 from parexec.analysis.block_profile import BlockProfile, TxProfile
 from parexec.analysis.dependency_graph import DependencyGraph
-from parexec.analysis.simulator import SIMULATED, Overheads, simulate
+from parexec.analysis.simulator import Overheads, simulate, simulated_strategies
 from parexec.model import STORAGE
 
 TOKEN = b"\x70" * 20
-PARALLEL = [s for s in SIMULATED if s != "serial"]
+PARALLEL = [s for s in simulated_strategies() if s != "serial"]
 
 
 def block(footprints, seconds, rest=0.0):
@@ -83,7 +83,7 @@ def test_unknown_strategy_is_refused():
 
 
 def test_fitted_commit_cost_makes_the_median_prediction_match():
-    from parexec.analysis.calibration import fit_commit
+    from parexec.calibration import fit_commit
 
     profiles = [block([own_account(j + 1) for j in range(32)], [1.0] * 32) for _ in range(3)]
     target = simulate(profiles[0], "dag", 2, Overheads(commit=0.002))  # what a cost of 2 ms gives
@@ -98,11 +98,11 @@ def test_cli_simulate_with_a_saved_calibration(tmp_path):
 
     from click.testing import CliRunner
 
-    from parexec.analysis.calibration import save
+    from parexec.calibration import Calibration, save
     from parexec.cli import main
 
     cal = tmp_path / "cal.json"
-    save(cal, Overheads(ipc=1e-4, start=1e-3, contention=0.1), {s: 5e-5 for s in PARALLEL}, {})
+    save(cal, Calibration(Overheads(ipc=1e-4, start=1e-3, contention=0.1), {s: 5e-5 for s in PARALLEL}), {})
     out = tmp_path / "sim.json"
     result = CliRunner().invoke(main, ["simulate", "erc20:txs=40", "chain:txs=20", "--workers", "1,2,8",
                                        "--strategies", "dag,occ", "--repeat", "1",
@@ -133,8 +133,8 @@ def test_cli_simulate_refuses_a_broken_calibration_file(tmp_path):
 
 def test_exact_hints_tell_synthetic_blocks_apart_by_their_transactions():
     from parexec.analysis.block_profile import profile_block
-    from parexec.analysis.calibration import ExactHints
-    from parexec.bench import load_targets
+    from parexec.calibration import ExactHints
+    from parexec.fixtures.targets import load_targets
 
     targets = load_targets(["erc20:txs=6", "chain:txs=4"])
     profiles = [profile_block(t, 1) for t in targets]

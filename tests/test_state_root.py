@@ -11,6 +11,7 @@ from eth_keys import keys
 
 from parexec.block.env import AncestorHashes
 from parexec.block.pipeline import execute_block
+from parexec.evm.pyevm_objects import header_class
 from parexec.model import Block
 from parexec.state.memory import MemoryState
 from parexec.state.root import state_root
@@ -54,8 +55,7 @@ def test_pre_byzantium_receipts_carry_intermediate_roots():
         ).as_signed_transaction(key)
         for i, r in enumerate(recipients)
     ]
-    header_class = dict(FrontierVM.get_block_class()._meta.fields)["header"]
-    header = header_class(
+    header = header_class(FrontierVM)(
         difficulty=1, block_number=1, gas_limit=1_000_000, timestamp=10, coinbase=coinbase
     )
     block = Block(

@@ -23,6 +23,7 @@ from parexec.block.env import AncestorHashes
 from parexec.block.pipeline import execute_block
 from parexec.model import Block
 from parexec.parallel import worker_pool
+from parexec.parallel.protocol import DONE, PARTIAL, RESULTS
 from parexec.parallel.worker_pool import WorkerPool, get_pool
 from parexec.strategies import get_strategy
 from parexec.workloads import build_workload
@@ -95,8 +96,8 @@ def test_worker_killed_while_executing_is_replaced(name, doomed, fresh_pool, mon
     with time_limit(60):
         outcome = execute_block(block, pre, get_strategy(name), workers)
     assert pool.replaced - before == workers - 1 - normal
-    assert outcome.stats["mode"] == "parallel"
-    assert outcome.stats["workers_replaced"] == pool.replaced
+    assert outcome.stats.mode == "parallel"
+    assert outcome.stats.workers_replaced == pool.replaced
     assert_same(outcome, serial)
     assert all(w.process.is_alive() for w in pool.workers)
     # the replacements serve the next block normally
@@ -172,8 +173,8 @@ def test_one_worker_is_serial_exactly(name):
     block, pre = build_workload("erc20:txs=40,hot=0.3")
     serial = serial_outcome(block, pre)
     outcome = execute_block(block, pre, get_strategy(name), 1)
-    assert outcome.stats["mode"] == "serial"
-    assert outcome.stats["executions"] == len(block.transactions)
+    assert outcome.stats.mode == "serial"
+    assert outcome.stats.executions == len(block.transactions)
     assert_same(outcome, serial)
     # serial execution down to every read
     assert [r.reads for r in outcome.tx_results] == [r.reads for r in serial.tx_results]
@@ -185,8 +186,8 @@ def test_more_workers_than_cores(name):
     serial = execute_block(block, pre, get_strategy("serial"), 1, with_state_root=False)
     outcome = execute_block(block, pre, get_strategy(name), 4, with_state_root=False)
     assert len(worker_pool._POOL.workers) == 3  # the coordinator and three processes
-    assert outcome.stats["mode"] == "parallel"
-    assert outcome.stats["executions"] >= len(block.transactions)
+    assert outcome.stats.mode == "parallel"
+    assert outcome.stats.executions >= len(block.transactions)
     assert_same(outcome, serial)
 
 
@@ -252,7 +253,7 @@ def test_chain_of_blocks_follows_the_derived_pre_state(name, monkeypatch):
         pool = get_pool(workers - 1)
         spawned = sent.count("base")  # a new worker gets the current state in full
         outcome = execute_block(block, state, get_strategy(name), workers)
-        assert outcome.stats["mode"] == "parallel"
+        assert outcome.stats.mode == "parallel"
         assert_same(outcome, serial)
         if round_:
             assert pool.base is state
@@ -291,12 +292,13 @@ def test_chain_with_a_worker_killed_between_blocks(fresh_pool):
 def _start(pool, block, pre):
     from parexec.block.env import BlockEnv
     from parexec.block.system import pre_block_writes
+    from parexec.parallel.worker_pool import open_block
     from parexec.state.overlay import OverlayState
 
     env = BlockEnv.for_block(block)
     state = OverlayState(pre)
     state.apply(*pre_block_writes(env, block, state))
-    pool.start_block(state.base, block, state.diff(), state.new_code())
+    open_block(block, state, len(pool.workers) + 1)
 
 
 def _collect_until_idle(pool, worker):
@@ -305,7 +307,7 @@ def _collect_until_idle(pool, worker):
         while not worker.idle:
             got, orphaned = pool.collect(None)
             assert orphaned == []
-            outcomes.extend(o for o, w in got if w is worker)
+            outcomes.extend(o for o in got if o.worker is worker)
     return outcomes
 
 
@@ -333,13 +335,13 @@ def test_claimed_tasks_are_skipped_and_results_stream_once_claims_reach_a_run(fr
     assert pool.running(worker) in (-1, *range(60, 90))  # still in the first run
     pool.claim(worker, 29)
     outcomes = _collect_until_idle(pool, worker)
-    done = sorted(o[1] for o in outcomes)
+    done = sorted(o.tx for o in outcomes)
     assert set(range(30, 90)) <= set(done)  # nothing unclaimed is lost
     assert len([j for j in done if j < 30]) <= 1  # claimed: at most the one in progress
-    assert [kind for kind, _ in replies].count("results") == 2  # one final reply per run
-    assert ("partial", 1) in replies  # the claimed run streamed its results
-    for kind, j, result in outcomes:  # on the pre-state: valid speculative results
-        assert kind == "done" and result.writes == serial.tx_results[j].writes
+    assert [kind for kind, _ in replies].count(RESULTS) == 2  # one final reply per run
+    assert (PARTIAL, 1) in replies  # the claimed run streamed its results
+    for o in outcomes:  # on the pre-state: valid speculative results
+        assert o.kind == DONE and o.value.writes == serial.tx_results[o.tx].writes
     pool.drain()
 
 
@@ -365,7 +367,7 @@ def test_chain_handed_to_the_front_completes(name, workers):
     serial = serial_outcome(block, pre)
     with time_limit(60):
         outcome = execute_block(block, pre, get_strategy(name), workers)
-    assert outcome.stats["gave_up"]
+    assert outcome.stats.gave_up
     assert_same(outcome, serial)
 
 
@@ -373,12 +375,12 @@ def test_block_stm_storm_with_chunks_in_flight_completes(monkeypatch):
     """The chain rule fires at the first abort while other workers still hold
     chunks: after the release those chunks come back partly skipped, and the
     front must execute what they skipped."""
-    import parexec.strategies.block_stm as block_stm
+    import parexec.parallel.schedule as schedule
 
-    monkeypatch.setattr(block_stm, "CHAIN_MIN_ABORTS", 1)
+    monkeypatch.setattr(schedule, "CHAIN_MIN_ABORTS", 1)
     block, pre = build_workload("erc20:txs=200,hot=0.9")
     serial = serial_outcome(block, pre)
     with time_limit(60):
         outcome = execute_block(block, pre, get_strategy("block-stm"), 4)
-    assert outcome.stats["gave_up"]
+    assert outcome.stats.gave_up
     assert_same(outcome, serial)

@@ -19,76 +19,27 @@ import os
 import platform
 import statistics
 import time
-from dataclasses import dataclass, replace
-from pathlib import Path
 
 from parexec import __version__
 from parexec.block.pipeline import execute_block
-from parexec.fixtures.discover import DumpCase, find_cases
-from parexec.model import FixtureError
+from parexec.fixtures.targets import Target, fresh_block
+from parexec.model import RunStats
 from parexec.strategies import get_strategy
-from parexec.workloads import build_workload, is_workload_spec
 
 
 class BenchMismatch(Exception):
     """A strategy's outcome differs from serial execution."""
 
 
-@dataclass
-class Target:
-    name: str
-    block: object
-    pre_state: object
-
-
-def load_targets(specs: list[str]) -> list[Target]:
-    targets = []
-    for spec in specs:
-        if is_workload_spec(spec):
-            block, pre = build_workload(spec)
-            targets.append(Target(spec, block, pre))
-            continue
-        for case in find_cases([Path(spec)]):
-            if not isinstance(case, DumpCase):
-                raise FixtureError(
-                    f"{spec}: bench runs single blocks (mainnet or Prague dumps) and workloads, "
-                    f"not ethereum/tests chains ({case.name})"
-                )
-            block, pre, _ = case.load()
-            targets.append(Target(case.name, block, pre))
-    return targets
-
-
-def fresh_block(block):
-    """The same block with newly decoded transaction objects: py-evm caches the
-    recovered sender on a transaction, and each timed run must recover it again,
-    as it would for a block just received."""
-    import rlp
-
-    from parexec.fixtures.transactions import set_known_sender
-
-    builder = block.vm_class.get_transaction_builder()
-    txs = []
-    for tx in block.transactions:
-        if hasattr(builder, "decode"):
-            new = builder.decode(tx.encode())
-        else:
-            new = rlp.decode(rlp.encode(tx), sedes=builder)
-        if block.senders_given:
-            set_known_sender(new, tx.sender)
-        txs.append(new)
-    return replace(block, transactions=txs)
-
-
-# per-strategy counters reported beside the timings (declared-access strategies)
-COUNTERS = ("lock_waits", "mispredictions", "dependencies", "pre_executions")
-
-
-def bench_target(target: Target, strategies: list[str], workers: int, repeat: int, on_run=None, hints=None):
+def bench_target(target: Target, strategies: list[str], workers: int, repeat: int, on_run=None,
+                 hints=None) -> list[dict]:
+    """A row per strategy (serial first): ``run_row`` with ``seconds`` the median
+    of ``repeat`` timed runs, ``speedup`` serial's median over it, ``runs`` every
+    run's time. Raises BenchMismatch if an outcome differs from serial's."""
     names = ["serial"] + [s for s in strategies if s != "serial"]
     instances = {name: get_strategy(name, hints=hints) for name in names}
     times: dict[str, list[float]] = {name: [] for name in names}
-    last_stats: dict[str, dict] = {}
+    last_stats: dict[str, RunStats] = {}
     reference = execute_block(target.block, target.pre_state, instances["serial"], 1)
     for name in names[1:]:  # warm-up: start workers, ship the pre-state
         execute_block(target.block, target.pre_state, instances[name], workers)
@@ -110,21 +61,25 @@ def bench_target(target: Target, strategies: list[str], workers: int, repeat: in
     rows = []
     for name in names:
         median = statistics.median(times[name])
-        stats = last_stats[name]
-        rows.append({
-            "target": target.name,
-            "strategy": name,
-            "workers": 1 if name == "serial" else workers,
-            "txs": len(target.block.transactions),
-            "gas": reference.gas_used,
-            "seconds": median,
-            "speedup": serial_median / median,
-            "reexecutions": stats.get("reexecutions", 0),
-            "runs": times[name],
-            "mode": stats.get("mode", "serial"),
-            "counters": {k: stats[k] for k in COUNTERS if k in stats},
-        })
+        rows.append({**run_row(target, name, workers, reference.gas_used, last_stats[name]),
+                     "seconds": median, "speedup": serial_median / median, "runs": times[name]})
     return rows
+
+
+def run_row(target: Target, strategy: str, workers: int, gas_used: int, stats: RunStats) -> dict:
+    """What one run of ``strategy`` did on ``target``, as a JSON-ready row."""
+    return {
+        "target": target.name,
+        "strategy": strategy,
+        "workers": 1 if strategy == "serial" else workers,
+        "txs": len(target.block.transactions),
+        "gas": gas_used,
+        "seconds": stats.seconds,
+        "mode": stats.mode,
+        "executions": stats.executions,
+        "reexecutions": stats.reexecutions,
+        "counters": stats.counters(),
+    }
 
 
 def machine_info() -> dict:

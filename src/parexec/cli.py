@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from parexec import __version__
 from parexec.fixtures.discover import find_cases
 from parexec.model import FixtureError
+from parexec.analysis.simulator import simulated_strategies
 from parexec.strategies import STRATEGIES, get_strategy
 from parexec.verifier import run_cases
 
@@ -115,7 +116,7 @@ def _run_with_progress(cases, strategy, workers: int, label: str):
 
 def _load_targets(specs):
     """Block dumps and workloads, as bench takes them; exits 2 on bad input."""
-    from parexec.bench import load_targets
+    from parexec.fixtures.targets import load_targets
     from parexec.workloads import WorkloadError
 
     try:
@@ -136,10 +137,6 @@ def _hints(path: Path | None):
     except FixtureError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-
-
-def _counts(counters: dict) -> str:
-    return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counters.items())
 
 
 def _strategy_list(ctx, param, value: str) -> list[str]:
@@ -171,11 +168,10 @@ def run(targets, strategy, workers, min_parallel_txs, hints_path, json_path) -> 
     """
     import json
 
-    from rich.table import Table
-
-    from parexec.bench import COUNTERS
+    from parexec.bench import run_row
     from parexec.block.pipeline import execute_block
     from parexec.model import BlockRejected
+    from parexec.report.tables import counter_lines, run_table
 
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
     hints = _hints(hints_path)
@@ -191,30 +187,11 @@ def run(targets, strategy, workers, min_parallel_txs, hints_path, json_path) -> 
         except FixtureError as exc:  # hints that do not fit the block
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
-        stats = outcome.stats
-        rows.append({
-            "target": target.name,
-            "strategy": strategy,
-            "workers": 1 if strategy == "serial" else workers,
-            "txs": len(target.block.transactions),
-            "gas": outcome.gas_used,
-            "seconds": stats["seconds"],
-            "mode": stats.get("mode", "serial"),
-            "executions": stats.get("executions", 0),
-            "reexecutions": stats.get("reexecutions", 0),
-            "counters": {k: stats[k] for k in COUNTERS if k in stats},
-            "receipts_root": "0x" + outcome.receipts_root.hex(),
-        })
-    table = Table(title=f"parexec run: {strategy}, {workers} workers")
-    for col in ("target", "txs", "gas", "seconds", "mode", "executions", "reexecutions", "receipts root"):
-        table.add_column(col, justify="left" if col in ("target", "mode", "receipts root") else "right")
-    for r in rows:
-        table.add_row(r["target"], str(r["txs"]), f"{r['gas']:,}", f"{r['seconds']:.3f}", r["mode"],
-                      str(r["executions"]), str(r["reexecutions"]), r["receipts_root"][:18] + "...")
-    out.print(table)
-    for r in rows:
-        if r["counters"]:
-            out.print(f"{r['target']}: {_counts(r['counters'])}")
+        rows.append({**run_row(target, strategy, workers, outcome.gas_used, outcome.stats),
+                     "receipts_root": "0x" + outcome.receipts_root.hex()})
+    out.print(run_table(rows, strategy, workers))
+    for line in counter_lines(rows):
+        out.print(line)
     if json_path:
         json_path.write_text(json.dumps({"rows": rows}, indent=1))
 
@@ -245,9 +222,8 @@ def bench(targets, strategies, workers, repeat, json_path, hints_path) -> None:
     """
     import json
 
-    from rich.table import Table
-
     from parexec.bench import BenchMismatch, bench_target, geometric_mean, machine_info
+    from parexec.report.tables import bench_table, counter_lines
 
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
     hints = _hints(hints_path)
@@ -261,16 +237,9 @@ def bench(targets, strategies, workers, repeat, json_path, hints_path) -> None:
     except BenchMismatch as exc:
         click.echo(f"error: results differ from serial: {exc}", err=True)
         sys.exit(1)
-    table = Table(title=f"parexec bench: {workers} workers, median of {repeat}")
-    for col in ("target", "strategy", "workers", "txs", "gas", "seconds", "speedup", "reexecutions"):
-        table.add_column(col, justify="left" if col in ("target", "strategy") else "right")
-    for r in rows:
-        table.add_row(r["target"], r["strategy"], str(r["workers"]), str(r["txs"]), f"{r['gas']:,}",
-                      f"{r['seconds']:.3f}", f"{r['speedup']:.2f}x", str(r["reexecutions"]))
-    out.print(table)
-    for r in rows:
-        if r["counters"]:
-            out.print(f"{r['strategy']} on {r['target']}: {_counts(r['counters'])}")
+    out.print(bench_table(rows, workers, repeat))
+    for line in counter_lines(rows):
+        out.print(line)
     if len(loaded) > 1:
         for name in strategies:
             if name != "serial":
@@ -303,12 +272,11 @@ def analyze(targets, granularity, repeat, json_path, dot_path, png_path) -> None
     """
     import json
 
-    from rich.table import Table
-
     from parexec.analysis.block_analysis import analyze as analyze_block
     from parexec.analysis.block_profile import profile_block
     from parexec.model import BlockRejected
     from parexec.report.dag_drawing import draw_png, to_dot
+    from parexec.report.tables import analyze_table
 
     loaded = _load_targets(targets)
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -324,20 +292,7 @@ def analyze(targets, granularity, repeat, json_path, dot_path, png_path) -> None
             _drawing_path(dot_path, target.name, ".dot", len(loaded)).write_text(to_dot(graph, summary))
         if png_path:
             draw_png(graph, summary, _drawing_path(png_path, target.name, ".png", len(loaded)))
-    table = Table(title=f"parexec analyze: {granularity} granularity")
-    for col in ("target", "txs", "gas", "independent", "depth", "critical path (gas)",
-                "critical path (ms)", "bound", "hottest location"):
-        table.add_column(col, justify="left" if col in ("target", "hottest location") else "right")
-    for s in summaries:
-        hot = s["hotspots"][0] if s["hotspots"] else None
-        where = "-" if hot is None else (
-            f"{hot['address'][:12]}... {'slot ' + hot['slot'] if hot['slot'] else hot['field'] or ''}"
-            f" ({hot['dependents']})"
-        )
-        table.add_row(s["target"], str(s["txs"]), f"{s['gas']:,}", f"{s['independent_share']:.0%}",
-                      str(s["depth"]), f"{s['critical_path_gas']:,}", f"{1e3 * s['critical_path_seconds']:.1f}",
-                      f"{s['parallelism_bound']:.1f}x", where)
-    out.print(table)
+    out.print(analyze_table(summaries, granularity))
     if json_path:
         json_path.write_text(json.dumps(summaries, indent=1))
 
@@ -364,8 +319,9 @@ def _worker_list(ctx, param, value: str) -> list[int]:
 @click.argument("targets", nargs=-1, required=True)
 @click.option("--workers", "worker_counts", default="1,2,4,8,16,32,64", show_default=True,
               callback=_worker_list, help="Comma-separated numbers of virtual workers.")
-@click.option("--strategies", default="occ,block-stm,dag,slot-locks,account-locks", show_default=True,
-              callback=_strategy_list, help="Comma-separated strategies to simulate.")
+@click.option("--strategies", default=",".join(s for s in simulated_strategies() if s != "serial"),
+              show_default=True, callback=_strategy_list,
+              help="Comma-separated strategies to simulate (those whose engine has a model).")
 @click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True,
               help="Serial runs per block (each transaction's time is the median); "
               "also the timed runs of --validate and of calibration.")
@@ -393,90 +349,49 @@ def simulate(targets, worker_counts, strategies, repeat, calibration_path, recal
     measured with exact access lists (the serial run's footprints).
     """
     import json
-    import os
     import statistics
-    from dataclasses import replace
 
-    from rich.table import Table
-
-    from parexec.analysis import calibration
+    from parexec import calibration
     from parexec.analysis.block_analysis import analyze as analyze_block
     from parexec.analysis.block_profile import profile_block
-    from parexec.analysis.simulator import SIMULATED, simulate as simulate_block
-    from parexec.bench import bench_target, machine_info
+    from parexec.analysis.simulator import model_of, predict, prediction_errors
+    from parexec.report.tables import simulate_table
 
-    unknown = [s for s in strategies if s not in SIMULATED]
-    if unknown:
-        click.echo(f"error: cannot simulate {', '.join(unknown)}", err=True)
-        sys.exit(2)
+    for name in strategies:
+        try:
+            model_of(name)
+        except ValueError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
     strategies = [s for s in strategies if s != "serial"]
     loaded = _load_targets(targets)
     err = Console(stderr=True, highlight=False)
-    base, commits = None, {}
-    if calibration_path.exists():
-        try:
-            base, commits = calibration.load(calibration_path)
-        except ValueError as exc:
-            if not recalibrate:
-                click.echo(f"error: {exc} (use --recalibrate)", err=True)
-                sys.exit(2)
-    todo = strategies if recalibrate else [s for s in strategies if s not in commits]
-    if todo:
-        err.print(f"calibrating {', '.join(todo)} on this machine (synthetic workloads; a few minutes)...")
-        base, fitted = calibration.calibrate(
-            _load_targets(calibration.CALIBRATION_TARGETS), todo, repeat=repeat,
-            on_step=lambda name: err.print(f"  measured {name}"))
-        commits.update(fitted)
-        calibration.save(calibration_path, base, commits, machine_info())
-    cores = os.cpu_count() or 1
+    try:
+        calibrated = calibration.load_or_calibrate(calibration_path, strategies, recalibrate, repeat,
+                                                   say=err.print)
+    except ValueError as exc:
+        click.echo(f"error: {exc} (use --recalibrate)", err=True)
+        sys.exit(2)
+    cores = DEFAULT_WORKERS
     rows = []
     for k, target in enumerate(loaded, 1):
         err.print(f"[dim]{k}/{len(loaded)} {'profiling and measuring' if validate else 'profiling'} "
                   f"{target.name} ({len(target.block.transactions)} txs)[/]")
         profile = profile_block(target, repeat)
         summary, _ = analyze_block(profile, "slot", predict_nonces=True)  # no strategy beats it
-        measured = {}
-        if validate:  # declared-access strategies with exact access lists, as simulated
-            hints = calibration.ExactHints([target], [profile])
-            rows_measured = bench_target(target, strategies, cores, repeat, hints=hints)
-            measured = {r["strategy"]: r["speedup"] for r in rows_measured}
-        for strategy in strategies:
-            overheads = replace(base, commit=commits[strategy])
-            for n in worker_counts:
-                row = {
-                    "target": target.name, "strategy": strategy, "workers": n,
-                    "predicted_speedup": simulate_block(profile, strategy, n, overheads),
-                    "bound_critical_path": summary["parallelism_bound"],
-                    "bound_workers": n,
-                }
-                if validate and n == cores:
-                    row["measured_speedup"] = measured[strategy]
-                rows.append(row)
-    table = Table(title=f"parexec simulate: predicted speedups (simulated; {', '.join(map(str, worker_counts))} workers)")
-    table.add_column("target")
-    table.add_column("strategy")
-    for n in worker_counts:
-        table.add_column(f"{n}", justify="right")
-    table.add_column("bound", justify="right")
-    for target in loaded:
-        for strategy in strategies:
-            mine = [r for r in rows if r["target"] == target.name and r["strategy"] == strategy]
-            cells = []
-            for r in mine:
-                cell = f"{r['predicted_speedup']:.2f}x"
-                if "measured_speedup" in r:
-                    cell += f" ({r['measured_speedup']:.2f}x)"
-                cells.append(cell)
-            table.add_row(target.name, strategy, *cells, f"{mine[0]['bound_critical_path']:.1f}x")
-    Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(table)
+        mine = predict(profile, strategies, worker_counts, calibrated.overheads, summary["parallelism_bound"])
+        if validate:
+            measured = calibration.measure_speedups(target, profile, strategies, cores, repeat)
+            for row in mine:
+                if row["workers"] == cores:
+                    row["measured_speedup"] = measured[row["strategy"]]
+        rows.extend(mine)
+    Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(simulate_table(rows, worker_counts))
     if validate:
         click.echo(f"in parentheses: measured with {cores} workers")
-        for strategy in strategies:
-            errors = [abs(r["predicted_speedup"] / r["measured_speedup"] - 1)
-                      for r in rows if r["strategy"] == strategy and "measured_speedup" in r]
-            if errors:
-                click.echo(f"{strategy}: median |predicted/measured - 1| = {statistics.median(errors):.1%} "
-                           f"over {len(errors)} targets")
+        for strategy, errors in prediction_errors(rows).items():
+            click.echo(f"{strategy}: median |predicted/measured - 1| = {statistics.median(errors):.1%} "
+                       f"over {len(errors)} targets")
     if json_path:
         json_path.write_text(json.dumps(rows, indent=1))
 

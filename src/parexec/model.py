@@ -145,6 +145,37 @@ class Block:
 
 
 @dataclass
+class RunStats:
+    """What a strategy did to produce a block's outcome. The outcome is the same
+    for every strategy; these counts of the work are not."""
+
+    txs: int = 0
+    mode: str = "serial"  # "parallel" when worker processes took part
+    executions: int = 0  # transaction executions of every kind (pre-executions included)
+    reexecutions: int = 0  # executions thrown away and done again (aborts, stale results)
+    speculative_accepted: int = 0  # speculative results committed as they were
+    blocked: int = 0  # executions that met an ESTIMATE and waited for its writer
+    gave_up: bool = False  # speculation stopped; the coordinator finished the block alone
+    workers_replaced: int = 0  # worker processes that died and were replaced
+    # declared-access strategies (hints says where their footprints came from)
+    hints: str | None = None  # "access list" or "pre-execution"
+    lock_waits: int = 0  # transactions that waited for a declared predecessor
+    mispredictions: int = 0  # executions outside their declared footprint
+    dependencies: int = 0  # declared dependency edges
+    pre_executions: int = 0  # executions on the pre-block state to predict footprints
+    # timing
+    seconds: float = 0.0  # the whole block, wall time (set by block.pipeline)
+    tx_seconds: list[float] | None = None  # per transaction (serial, when asked to time them)
+
+    def counters(self) -> dict[str, int]:
+        """The declared-access counters, for strategies that declare footprints."""
+        if self.hints is None:
+            return {}
+        return {"lock_waits": self.lock_waits, "mispredictions": self.mispredictions,
+                "dependencies": self.dependencies, "pre_executions": self.pre_executions}
+
+
+@dataclass
 class BlockOutcome:
     """The result of executing a block: the same for every strategy."""
 
@@ -157,7 +188,7 @@ class BlockOutcome:
     new_code: dict[bytes, bytes]
     state_root: bytes | None = None  # only when the whole pre-state is known
     tx_results: list[TxResult] = field(default_factory=list)
-    stats: dict[str, Any] = field(default_factory=dict)
+    stats: RunStats = field(default_factory=RunStats)
 
     def first_difference(self, other: "BlockOutcome") -> str | None:
         """The first result field in which ``other`` differs (stats and per-tx read

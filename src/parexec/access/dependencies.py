@@ -113,18 +113,3 @@ def dependencies(footprints: Sequence[Footprint], granularity: str, rule: str = 
     for i, j, _key_ in dependency_edges(footprints, granularity, rule, predict_nonces):
         deps[j].add(i)
     return deps
-
-
-def critical_path(deps: Sequence[set[int]], weights: Sequence[float]) -> list[float]:
-    """For each transaction, the heaviest path from it to the end of the graph
-    (its own weight included): run the longest first and the block finishes soonest."""
-    n = len(deps)
-    remaining = list(weights)
-    successors: list[list[int]] = [[] for _ in range(n)]
-    for j, preds in enumerate(deps):
-        for i in preds:
-            successors[i].append(j)
-    for i in range(n - 1, -1, -1):  # edges go forward, so this is reverse topological
-        if successors[i]:
-            remaining[i] = weights[i] + max(remaining[j] for j in successors[i])
-    return remaining

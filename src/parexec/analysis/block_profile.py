@@ -46,8 +46,8 @@ def profile_block(target: Target, repeat: int = 3) -> BlockProfile:
     runs, block_times, results = [], [], None
     for _ in range(repeat):
         outcome = execute_block(fresh_block(target.block), target.pre_state, serial, 1, with_state_root=False)
-        runs.append(outcome.stats["tx_seconds"])
-        block_times.append(outcome.stats["seconds"])
+        runs.append(outcome.stats.tx_seconds)
+        block_times.append(outcome.stats.seconds)
         results = results or outcome.tx_results
     txs = [
         TxProfile(r.index, r.gas_used, statistics.median(run[r.index] for run in runs), Footprint.of_result(r),

@@ -16,9 +16,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from parexec.access.dependencies import critical_path, dependency_edges
+from parexec.access.dependencies import dependency_edges
 from parexec.access.footprint import Footprint
 from parexec.model import STORAGE
+from parexec.parallel.schedule import Schedule
 
 
 @dataclass
@@ -63,10 +64,8 @@ class DependencyGraph:
         """The heaviest chain of dependencies: its weight and its transactions, in order."""
         if not self.preds:
             return 0.0, []
-        remaining = critical_path(self.preds, weights)
-        successors: list[list[int]] = [[] for _ in self.preds]
-        for i, j in self.edges:
-            successors[i].append(j)
+        schedule = Schedule(self.size, self.preds)
+        remaining, successors = schedule.critical_path(weights), schedule.successors
         node = max(range(self.size), key=lambda k: (remaining[k], -k))
         path = [node]
         while successors[node]:

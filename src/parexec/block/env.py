@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 from eth.vm.execution_context import ExecutionContext
 
-CHAIN_ID = 1
+from parexec.block.validation import fork_lineage, max_blob_gas
+from parexec.evm.recording_state import execution_context, new_state, recording_state_class
 
 
 class MissingBlockHash(LookupError):
@@ -43,32 +43,6 @@ class AncestorHashes(Sequence):
             ) from None
 
 
-def _delta_balance(state, address, delta: int) -> None:
-    """Credits, and debits that a balance floor covers, stay pending (parexec.model)."""
-    if delta >= 0:
-        state._account_db.credit(address, delta)
-    else:
-        state._account_db.debit(address, -delta)
-
-
-@lru_cache(maxsize=None)
-def recording_state_class(state_class: type) -> type:
-    """The fork's py-evm State, running on a RecordingAccountDB over a StateView."""
-    from parexec.evm.recording_account_db import RecordingAccountDB
-
-    return type(
-        f"Recording{state_class.__name__}",
-        (state_class,),
-        {
-            "account_db_class": RecordingAccountDB,
-            # The stock hook re-sets system contract code that is already there:
-            # a no-op that would add a read to every transaction.
-            "set_system_contracts": lambda self: None,
-            "delta_balance": _delta_balance,
-        },
-    )
-
-
 @dataclass
 class BlockEnv:
     """Per-block constants, built once and shared by every transaction."""
@@ -82,25 +56,9 @@ class BlockEnv:
 
     @classmethod
     def for_block(cls, block) -> "BlockEnv":
-        header = block.header
-        context = ExecutionContext(
-            coinbase=header.coinbase,
-            timestamp=header.timestamp,
-            block_number=header.block_number,
-            difficulty=header.difficulty,
-            mix_hash=header.mix_hash,
-            gas_limit=header.gas_limit,
-            prev_hashes=(),
-            chain_id=CHAIN_ID,
-            base_fee_per_gas=getattr(header, "base_fee_per_gas", None),
-            excess_blob_gas=getattr(header, "excess_blob_gas", None),
-        )
-        context._prev_hashes = block.ancestor_hashes
-        from parexec.block.validation import fork_lineage, max_blob_gas
-
-        state_class = recording_state_class(block.vm_class.get_state_class())
         return cls(
-            block.vm_class, header, state_class, context,
+            block.vm_class, block.header, recording_state_class(block.vm_class.get_state_class()),
+            execution_context(block.header, block.ancestor_hashes),
             fork_lineage(block.vm_class), max_blob_gas(block),
         )
 
@@ -113,7 +71,4 @@ class BlockEnv:
 
         With ``fee_deltas`` credits (fees, received value) are deferred (parexec.model).
         """
-        state = self.state_class(view, self.context, None)
-        if fee_deltas:
-            state._account_db.defer_credits()
-        return state
+        return new_state(self.state_class, view, self.context, fee_deltas)

@@ -68,8 +68,7 @@ def _execute_block(block, pre_state, strategy, workers, with_state_root) -> Bloc
         post = pre_state.copy()
         post.apply(diff, new_code)
         root = state_root(post)
-    stats = dict(stats)
-    stats["seconds"] = time.perf_counter() - started
+    stats.seconds = time.perf_counter() - started
     return BlockOutcome(
         receipts=receipts,
         gas_used=receipts[-1].cumulative_gas_used if receipts else 0,

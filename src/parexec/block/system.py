@@ -13,11 +13,8 @@ from eth.vm.message import Message
 
 from parexec.block.env import BlockEnv
 from parexec.block.validation import fork_lineage
+from parexec.evm.recording_state import state_writes
 from parexec.model import Block, WriteSet
-
-
-def _finish(state) -> tuple[WriteSet, dict[bytes, bytes]]:
-    return state._account_db.write_set()
 
 
 def pre_block_writes(env: BlockEnv, block: Block, view) -> tuple[WriteSet, dict]:
@@ -52,7 +49,7 @@ def pre_block_writes(env: BlockEnv, block: Block, view) -> tuple[WriteSet, dict]
                 (header.block_number - 1) % HISTORY_SERVE_WINDOW,
                 int.from_bytes(header.parent_hash, "big"),
             )
-    return _finish(state)
+    return state_writes(state)
 
 
 def post_block_writes(env: BlockEnv, block: Block, view) -> tuple[WriteSet, dict]:
@@ -75,7 +72,7 @@ def post_block_writes(env: BlockEnv, block: Block, view) -> tuple[WriteSet, dict
             state.delta_balance(uncle.coinbase, vm.get_uncle_reward(block.number, uncle))
     if "prague" in fork_lineage(vm):
         _prague_request_calls(state)
-    return _finish(state)
+    return state_writes(state)
 
 
 def _prague_request_calls(state) -> None:

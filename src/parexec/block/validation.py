@@ -14,7 +14,7 @@ from eth.vm.forks.cancun.state import get_total_blob_gas
 from eth.vm.forks.prague.constants import MAX_BLOB_GAS_PER_BLOCK as PRAGUE_MAX_BLOB_GAS
 from eth_utils import ValidationError
 
-from parexec.block.env import CHAIN_ID
+from parexec.evm.recording_state import CHAIN_ID
 from parexec.model import Block, BlockRejected
 
 MAX_INITCODE_SIZE = 2 * 24576  # EIP-3860 (Shanghai)

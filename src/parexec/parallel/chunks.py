@@ -1,8 +1,9 @@
-"""How a multi-version run (strategies/block_stm.MVRun) hands ready transactions
-to workers, in chunks. A chunk is not preempted, and the coordinator takes
-results in only between its own executions, so how big chunks are and how many a
-worker holds decide how long workers and coordinator wait for each other. The
-simulator (analysis/simulator.py) hands out chunks with the same functions.
+"""How work is handed to workers, in chunks: ready transactions in a
+multi-version run (parallel.mv_run), the back of the block in occ. A chunk is
+not preempted, and the coordinator takes results in only between its own
+executions, so how big chunks are and how many a worker holds decide how long
+workers and coordinator wait for each other. The simulator
+(analysis.simulator) hands out chunks with the same functions.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import heapq
 import math
 from dataclasses import dataclass
 
-MAX_CHUNK = 16
+MAX_CHUNK = 16  # a multi-version run's chunks
+OCC_MAX_CHUNK = 64  # occ's chunks (they cannot block: each runs on committed state)
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,19 @@ def next_chunk(ready: list, is_ready, gas_of, size: int, policy: ChunkPolicy, sh
             heapq.heappush(ready, entry)
         entries = entries[:keep]
     return [j for _, j in entries]
+
+
+def back_chunk(front: int, back: int, workers: int) -> range:
+    """occ's next chunk for a worker: the transactions just below ``back`` (the
+    lowest one handed out so far), top down, so that worker and coordinator
+    meet inside it. Chunks shrink as the front (the next to commit) comes
+    closer (guided self-scheduling); none when at most two chunks' worth is
+    left: that much the coordinator keeps for itself."""
+    remaining = back - front
+    size = min(OCC_MAX_CHUNK, math.ceil(remaining / (2 * workers)))
+    if size <= 0 or remaining - size < size:
+        return range(0)
+    return range(back - 1, back - size - 1, -1)
 
 
 def _drop_stale(ready: list, is_ready) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from parexec.block.validation import check_fits_in_block
 from parexec.evm.tx_executor import InvalidTransaction, execute_transaction
 from parexec.model import NONCE, BlockRejected, TxResult
+from parexec.parallel.protocol import WRITE
 from parexec.state.view import read_value
 
 
@@ -85,7 +86,7 @@ class InOrderCommitter:
     def _commit(self, result: TxResult) -> None:
         self.state.apply(result.writes, result.new_code)
         if self.pool is not None and (self.publish_if is None or self.publish_if(result.index)):
-            self.pool.publish(("w", result.index, result.writes, result.new_code))
+            self.pool.publish((WRITE, result.index, result.writes, result.new_code))
         self.results.append(result)
         self.gas_used += result.gas_used
         self.blob_gas_used += result.blob_gas_used

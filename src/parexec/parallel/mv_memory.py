@@ -139,19 +139,12 @@ class MVMemory:
             if loc[0] == BALANCE:
                 self._forget_balance_run(loc, tx)
 
-    def remove(self, tx: int) -> None:
-        for loc in self.by_tx.pop(tx, {}):
-            self._remove(loc, tx)
-
     def _remove(self, loc, tx: int) -> None:
         if loc[0] == BALANCE:
             self._forget_balance_run(loc, tx)
         del self.data[loc][tx]
         order = self.order[loc]
         del order[bisect_left(order, tx)]
-
-    def written_by(self, tx: int):
-        return self.by_tx.get(tx, {}).keys()
 
     # ------------------------------------------------------------ readers
     def _latest(self, loc, tx: int):

@@ -1,32 +1,6 @@
 """The loop a worker process runs: keep a replica of the block's state, execute
-the transactions it is sent, and send back compact results.
-
-Messages from the coordinator (tuples):
-    ("base", bytes)                 a new pre-state (pickled MemoryState)
-    ("advance", diff, new_code)     the pre-state moved on by one block's diff
-    ("block", bytes|None, writes, code)
-                                    a new block without its transactions
-                                    (pickled Block, or None: same as before)
-                                    and its pre-block system writes
-    ("run", updates, txs, tasks, chain)
-                                    apply MV updates, add ``txs`` (index ->
-                                    transaction: each is sent once, with its
-                                    first task), then execute ``tasks`` (tx
-                                    indices, in the order given) each on the MV
-                                    view below it; with ``chain`` each result is
-                                    also recorded locally, so later tasks of the
-                                    run see it
-    ("claim", k)                    the coordinator executes every tx up to
-                                    ``k`` itself: skip them (checked between
-                                    tasks, in this run and queued ones), and send
-                                    each further result at once
-    ("stop",)
-Replies, per run: any number of ("partial", [outcome, ...]) and then one
-("results", [outcome, ...]); an outcome is ("done", j, encoded TxResult) |
-("blocked", j, writer) | ("invalid", j, reason) | ("error", j, text). Runs may
-queue up: the coordinator sends the next chunk before the current one is done,
-so a worker never waits for work.
-"""
+the transactions it is sent, and send back compact results. The messages are
+those of ``parallel.protocol``."""
 
 from __future__ import annotations
 
@@ -37,64 +11,66 @@ from collections import deque
 
 from parexec.block.env import BlockEnv
 from parexec.evm.tx_executor import InvalidTransaction, execute_transaction
-from parexec.model import Log, TxResult
 from parexec.parallel.mv_memory import MVMemory, ReadEstimate
+from parexec.parallel.protocol import (
+    ADVANCE,
+    BASE,
+    BLOCK,
+    BLOCKED,
+    CLAIM,
+    DONE,
+    ERROR,
+    ESTIMATE,
+    INVALID,
+    PARTIAL,
+    RESULTS,
+    RUN,
+    STOP,
+    WRITE,
+    Outcome,
+    encode_result,
+)
 from parexec.state.overlay import OverlayState
 
 
 def apply_updates(mv: MVMemory, updates) -> None:
-    """MV memory messages: ("w", j, writes, code) | ("e", j) estimate | ("r", j) remove."""
+    """Apply multi-version memory updates (WRITE, ESTIMATE) in order."""
     for update in updates:
-        op = update[0]
-        if op == "w":
+        if update[0] == WRITE:
             mv.record(update[1], update[2], update[3])
-        elif op == "e":
+        elif update[0] == ESTIMATE:
             mv.mark_estimate(update[1])
         else:
-            mv.remove(update[1])
+            raise ValueError(f"unknown memory update {update[0]!r}")
 
 
-def run_tasks(env: BlockEnv, txs, mv: MVMemory, tasks, chain: bool) -> list:
-    """Execute ``tasks`` speculatively (see iter_tasks) and return their outcomes."""
-    return list(iter_tasks(env, txs, mv, tasks, chain))
+def run_tasks(env: BlockEnv, txs, mv: MVMemory, tasks, chain: bool) -> list[Outcome]:
+    """Execute ``tasks`` speculatively here, in the coordinator (see iter_tasks)."""
+    return [Outcome(kind, j, value) for kind, j, value in iter_tasks(env, txs, mv, tasks, chain)]
 
 
 def iter_tasks(env: BlockEnv, txs, mv: MVMemory, tasks, chain: bool, skip=None):
     """Execute ``tasks`` speculatively, in order (senders' nonces predicted, see
-    execute_transaction), yielding each outcome; ``txs[j]`` is transaction j.
-    A task for which ``skip(j)`` is true by the time it is due is left out."""
+    execute_transaction), yielding each outcome as (kind, j, value); ``txs[j]``
+    is transaction j. A task for which ``skip(j)`` is true by the time it is due
+    is left out."""
     for j in tasks:
         if skip is not None and skip(j):
             continue
         try:
             result = execute_transaction(env, mv.view(j), txs[j], j, predict=True)
         except ReadEstimate as exc:
-            yield ("blocked", j, exc.blocking)
+            yield (BLOCKED, j, exc.blocking)
             continue
         except InvalidTransaction as exc:
-            yield ("invalid", j, str(exc))
+            yield (INVALID, j, str(exc))
             continue
         except Exception:  # reported, and the coordinator re-executes it exactly
-            yield ("error", j, traceback.format_exc(limit=3))
+            yield (ERROR, j, traceback.format_exc(limit=3))
             continue
         if chain:
             mv.record(j, result.writes, result.new_code)
-        yield ("done", j, result)
-
-
-def encode_result(result: TxResult) -> tuple:
-    """A TxResult as plain tuples: about half the pickling cost of the dataclasses."""
-    logs = tuple((log.address, log.topics, log.data) for log in result.logs)
-    return tuple(logs if name == "logs" else getattr(result, name) for name in RESULT_FIELDS)
-
-
-def decode_result(fields: tuple) -> TxResult:
-    result = TxResult(*fields)
-    result.logs = tuple(Log(*log) for log in result.logs)
-    return result
-
-
-RESULT_FIELDS = tuple(TxResult.__dataclass_fields__)
+        yield (DONE, j, result)
 
 
 class WorkerState:
@@ -106,16 +82,17 @@ class WorkerState:
         self.mv: MVMemory | None = None
 
     def start_run(self, msg, skip):
-        """The outcomes of a ("run", ...) message, as they are computed."""
+        """The outcomes of a RUN message, as they are computed, ready to send."""
         _, updates, txs, tasks, chain = msg
         apply_updates(self.mv, updates)
         self.txs.update(txs)
-        for kind, j, x in iter_tasks(self.env, self.txs, self.mv, tasks, chain, skip):
-            yield (kind, j, encode_result(x)) if kind == "done" else (kind, j, x)
+        for kind, j, value in iter_tasks(self.env, self.txs, self.mv, tasks, chain, skip):
+            yield (kind, j, encode_result(value) if kind == DONE else value)
 
     def handle(self, msg) -> None:
+        """A BLOCK, BASE or ADVANCE message."""
         op = msg[0]
-        if op == "block":
+        if op == BLOCK:
             if msg[1] is not None:
                 self.block = pickle.loads(msg[1])
                 self.env = BlockEnv.for_block(self.block)
@@ -123,9 +100,9 @@ class WorkerState:
             start = OverlayState(self.base)
             start.apply(msg[2], msg[3])
             self.mv = MVMemory(start)
-        elif op == "base":
+        elif op == BASE:
             self.base = pickle.loads(msg[1])
-        elif op == "advance":
+        elif op == ADVANCE:
             self.base.apply(msg[1], msg[2])
         else:
             raise ValueError(f"unknown message {op!r}")
@@ -145,7 +122,7 @@ def worker_main(conn, running) -> None:
     def receive():
         nonlocal claimed
         msg = conn.recv()
-        if msg[0] == "claim":
+        if msg[0] == CLAIM:
             claimed = max(claimed, msg[1])
             return None
         return msg
@@ -171,10 +148,10 @@ def worker_main(conn, running) -> None:
         if msg is None:
             continue
         op = msg[0]
-        if op == "stop":
+        if op == STOP:
             return
-        if op != "run":
-            if op == "block":
+        if op != RUN:
+            if op == BLOCK:
                 claimed = -1
                 gc.collect()
             state.handle(msg)
@@ -185,8 +162,8 @@ def worker_main(conn, running) -> None:
             for outcome in state.start_run(msg, skip):
                 outcomes.append(outcome)
                 if claimed >= lowest:  # the front is in this run: every result counts now
-                    conn.send(("partial", outcomes))
+                    conn.send((PARTIAL, outcomes))
                     outcomes = []
-            conn.send(("results", outcomes))
+            conn.send((RESULTS, outcomes))
         except (EOFError, OSError):  # the coordinator is gone
             return

@@ -35,7 +35,21 @@ import select
 from collections import deque
 from dataclasses import dataclass, field, replace
 
-from parexec.parallel.worker import decode_result, worker_main
+from parexec.parallel.mv_memory import MVMemory
+from parexec.parallel.protocol import (
+    ADVANCE,
+    BASE,
+    BLOCK,
+    CLAIM,
+    DONE,
+    RESULTS,
+    RUN,
+    STOP,
+    Outcome,
+    decode_result,
+)
+from parexec.parallel.worker import worker_main
+from parexec.state.overlay import OverlayState
 
 
 @dataclass(eq=False)
@@ -93,9 +107,9 @@ class WorkerPool:
         self._by_fd[parent_conn.fileno()] = worker
         self._poller.register(parent_conn.fileno(), select.POLLIN)
         if self.base is not None:
-            self._send(worker, ("base", self._base_bytes()))
+            self._send(worker, (BASE, self._base_bytes()))
         if self._block_msg is not None:
-            self._send(worker, ("block", self._block_bytes()) + self._block_msg[2:])
+            self._send(worker, (BLOCK, self._block_bytes()) + self._block_msg[2:])
         return worker
 
     def _forget(self, worker: Worker) -> None:
@@ -106,7 +120,7 @@ class WorkerPool:
     def _stop(self, worker: Worker) -> None:
         self._forget(worker)
         try:
-            worker.conn.send(("stop",))
+            worker.conn.send((STOP,))
         except OSError:
             pass
         worker.process.join(timeout=1)
@@ -135,7 +149,7 @@ class WorkerPool:
         on these machines a busy worker slows the coordinator's core too."""
         for worker in self.workers:
             if not worker.idle:
-                self._send(worker, ("claim", len(self.block.transactions)))
+                self._send(worker, (CLAIM, len(self.block.transactions)))
 
     def drain(self) -> None:
         """Cut short and discard the work still in flight: strategies call it when a
@@ -153,16 +167,16 @@ class WorkerPool:
             self.base, self._base_payload = base, None
             for worker in list(self.workers):
                 if derived:
-                    self._send(worker, ("advance", origin[1], origin[2]))
+                    self._send(worker, (ADVANCE, origin[1], origin[2]))
                 else:
-                    self._send(worker, ("base", self._base_bytes()))
+                    self._send(worker, (BASE, self._base_bytes()))
         same_block = block is self.block
         if not same_block:
             self.block, self._block_payload = block, None
-        self._block_msg = ("block", None, pre_writes, pre_code)
+        self._block_msg = (BLOCK, None, pre_writes, pre_code)
         for worker in list(self.workers):
             payload = None if same_block else self._block_bytes()
-            self._send(worker, ("block", payload, pre_writes, pre_code))
+            self._send(worker, (BLOCK, payload, pre_writes, pre_code))
             worker.synced = 0
             worker.requests = deque()
             worker.has_txs = set()
@@ -172,8 +186,9 @@ class WorkerPool:
 
     # ------------------------------------------------------------ tasks
     def publish(self, update, origin: "Worker | None" = None) -> None:
-        """Append an MV update (see parallel.worker.apply_updates) for every worker;
-        ``origin``, the worker that produced it (and already holds it), is skipped."""
+        """Append a multi-version memory update (parallel.protocol: WRITE or
+        ESTIMATE) for every worker; ``origin``, the worker that produced it (and
+        already holds it), is skipped."""
         self.log.append((origin, update))
 
     def idle_workers(self, queue: int = 1) -> list[Worker]:
@@ -189,7 +204,7 @@ class WorkerPool:
         txs = {j: self.block.transactions[j] for j in tasks if j not in worker.has_txs}
         worker.has_txs.update(txs)
         worker.requests.append(list(tasks))
-        self._send(worker, ("run", updates, txs, tasks, chain))  # if it died,
+        self._send(worker, (RUN, updates, txs, tasks, chain))  # if it died,
         # its requests come back as orphaned from the next collect
 
     @staticmethod
@@ -201,11 +216,11 @@ class WorkerPool:
         """Tell ``worker`` that the coordinator executes every tx up to ``upto``
         itself: it skips them and sends its further results at once."""
         if worker.requests:
-            self._send(worker, ("claim", upto))
+            self._send(worker, (CLAIM, upto))
 
-    def collect(self, timeout: float | None = 0) -> tuple[list, list[int]]:
-        """(outcome, worker) pairs that arrived within ``timeout`` (None: wait for at
-        least one), and the tasks of workers that died (to be executed elsewhere)."""
+    def collect(self, timeout: float | None = 0) -> tuple[list[Outcome], list[int]]:
+        """The outcomes that arrived within ``timeout`` (None: wait for at least
+        one), and the tasks of workers that died (to be executed elsewhere)."""
         outcomes = []
         if any(w.requests for w in self.workers):
             if self._orphaned:
@@ -223,11 +238,10 @@ class WorkerPool:
                 except (EOFError, OSError):
                     self._replace(worker)
                     continue
-                if reply[0] == "results":  # the last reply to its oldest request
+                if reply[0] == RESULTS:  # the last reply to its oldest request
                     worker.requests.popleft()
-                for kind, j, x in reply[1]:
-                    outcome = (kind, j, decode_result(x) if kind == "done" else x)
-                    outcomes.append((outcome, worker))
+                for kind, j, value in reply[1]:
+                    outcomes.append(Outcome(kind, j, decode_result(value) if kind == DONE else value, worker))
         orphaned, self._orphaned = self._orphaned, []
         return outcomes, orphaned
 
@@ -269,3 +283,16 @@ def get_pool(processes: int) -> WorkerPool:
         atexit.register(_POOL.shutdown)
     _POOL.resize(processes)
     return _POOL
+
+
+def open_block(block, state, workers: int) -> tuple[WorkerPool, MVMemory]:
+    """Start ``block`` on the pool with ``workers`` - 1 worker processes: they get the
+    pre-state (if it changed) and the block's pre-block system writes, which
+    ``state`` (an OverlayState over the pre-state) holds. Returns the pool and the
+    coordinator's multi-version memory over the same starting point."""
+    pre_writes, pre_code = state.diff(), state.new_code()
+    start = OverlayState(state.base)
+    start.apply(pre_writes, pre_code)
+    pool = get_pool(workers - 1)
+    pool.start_block(state.base, block, pre_writes, pre_code)
+    return pool, MVMemory(start)

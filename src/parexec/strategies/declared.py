@@ -32,22 +32,25 @@ way the in-order commit validates every result, so the outcome equals serial.
 
 from __future__ import annotations
 
-from parexec.access.dependencies import critical_path, dependencies
+from dataclasses import replace
+
+from parexec.access.dependencies import dependencies
 from parexec.access.footprint import EMPTY, Footprint, static_footprint
 from parexec.block.env import BlockEnv
 from parexec.parallel.chunks import DECLARED_CHUNKS
-from parexec.parallel.mv_memory import MVMemory
+from parexec.parallel.mv_run import MVRun, RunPlan
+from parexec.parallel.protocol import DONE
+from parexec.parallel.schedule import Schedule
 from parexec.parallel.worker import run_tasks
-from parexec.parallel.worker_pool import get_pool
-from parexec.state.overlay import OverlayState
+from parexec.parallel.worker_pool import open_block
 from parexec.strategies.base import ParallelStrategy
-from parexec.strategies.block_stm import MVRun
 
 PRE_CHUNK = 16
 
 
 class DeclaredAccessStrategy(ParallelStrategy):
     name = "declared"
+    engine = "mv-run"
     granularity = "account"
     rule = "locks"
     longest_path_first = False
@@ -64,18 +67,19 @@ class DeclaredAccessStrategy(ParallelStrategy):
         self.hints = hints
 
     @classmethod
-    def schedule(cls, footprints, weights) -> tuple[list[set[int]], list | None]:
-        """Per transaction, what it waits for and its priority (smaller first; None:
-        block order). ``weights``: each transaction's expected work, by gas. The
-        simulator (analysis/simulator.py) schedules with this too."""
+    def plan(cls, footprints, weights) -> RunPlan:
+        """What each transaction waits for, its priority and the chunk policy, from
+        the declared ``footprints`` and each transaction's expected work
+        (``weights``, by gas). The simulator (analysis.simulator) plans with this too."""
         deps = dependencies(footprints, cls.granularity, cls.rule, cls.predict_nonces)
         if not cls.longest_path_first:
-            return deps, None
+            return RunPlan(deps, None, DECLARED_CHUNKS)
         # first the transactions with the most work waiting on them, then block
         # order: what nothing waits for is best run in order, so that the in-order
         # commit is never starved by out-of-order results
-        remaining = critical_path(deps, weights)
-        return deps, [(own - rest, j) for j, (rest, own) in enumerate(zip(remaining, weights))]
+        remaining = Schedule(len(deps), deps).critical_path(weights)
+        priority = [(own - rest, j) for j, (rest, own) in enumerate(zip(remaining, weights))]
+        return RunPlan(deps, priority, DECLARED_CHUNKS)
 
     def run_parallel(self, env: BlockEnv, block, state, workers):
         hinted = self.hints.footprints_for(block) if self.hints is not None else None
@@ -89,37 +93,34 @@ class DeclaredAccessStrategy(ParallelStrategy):
         txs = block.transactions
         declared = [fp | static_footprint(tx, fp.sender or _sender(tx)) for fp, tx in zip(footprints, txs)]
         weights = [results[j].gas_used if j in results else tx.gas for j, tx in enumerate(txs)]
-        deps, priority = self.schedule(declared, weights)
-        initial = {j: r for j, r in results.items() if not deps[j]}
-        run = MVRun(env, block, state, workers, deps=deps, priority=priority, declared=declared,
-                    exact_if_undeclared=self.exact_if_undeclared, initial=initial,
-                    chunk_policy=DECLARED_CHUNKS)
+        plan = self.plan(declared, weights)
+        initial = {j: r for j, r in results.items() if not plan.deps[j]}
+        run = MVRun(env, block, state, workers, plan, declared=declared,
+                    exact_if_undeclared=self.exact_if_undeclared, initial=initial)
         results, stats = run.execute()
-        stats["dependencies"] = sum(len(d) for d in deps)
-        stats["pre_executions"] = len(block.transactions) if hinted is None else 0
-        stats["executions"] += stats["pre_executions"]
-        stats["hints"] = "access list" if hinted is not None else "pre-execution"
-        return results, stats
+        pre_executions = len(txs) if hinted is None else 0
+        return results, replace(
+            stats,
+            dependencies=sum(len(d) for d in plan.deps),
+            pre_executions=pre_executions,
+            executions=stats.executions + pre_executions,
+            hints="access list" if hinted is not None else "pre-execution",
+        )
 
     def _pre_execute(self, env, block, state, workers) -> tuple[list[Footprint], dict]:
         """Every transaction once on the pre-block state: workers take chunks from the
         back, the coordinator works from the front. Returns footprints (empty for a
         transaction that failed there) and the results."""
         n = len(block.transactions)
-        pre_writes, pre_code = state.diff(), state.new_code()
-        base = OverlayState(state.base)
-        base.apply(pre_writes, pre_code)
-        mv = MVMemory(base)
-        pool = get_pool(workers - 1)
-        pool.start_block(state.base, block, pre_writes, pre_code)
-        outcomes: dict[int, tuple] = {}
+        pool, mv = open_block(block, state, workers)
+        outcomes: dict = {}  # tx -> Outcome
 
         def execute_here(tasks):
-            outcomes.update((o[1], o) for o in run_tasks(env, block.transactions, mv, tasks, chain=False))
+            outcomes.update((o.tx, o) for o in run_tasks(env, block.transactions, mv, tasks, chain=False))
 
         def take(collected):
             got, orphaned = collected
-            outcomes.update((o[1], o) for o, _worker in got)
+            outcomes.update((o.tx, o) for o in got)
             execute_here(orphaned)  # their worker died
 
         front, back = 0, n
@@ -138,10 +139,10 @@ class DeclaredAccessStrategy(ParallelStrategy):
         pool.drain()
         footprints, results = [], {}
         for j in range(n):
-            kind, _, value = outcomes[j]
-            if kind == "done":
-                footprints.append(Footprint.of_result(value))
-                results[j] = value
+            outcome = outcomes[j]
+            if outcome.kind == DONE:
+                footprints.append(Footprint.of_result(outcome.value))
+                results[j] = outcome.value
             else:
                 footprints.append(EMPTY)
         return footprints, results

@@ -25,17 +25,17 @@ chunks and the coordinator finishes alone.
 
 from __future__ import annotations
 
-import math
-
+from parexec.model import RunStats
+from parexec.parallel.chunks import back_chunk
 from parexec.parallel.commit import InOrderCommitter, may_still_hold
-from parexec.parallel.worker_pool import get_pool
+from parexec.parallel.protocol import DONE
+from parexec.parallel.worker_pool import open_block
 from parexec.strategies.base import ParallelStrategy
-
-MAX_CHUNK = 64
 
 
 class OCCStrategy(ParallelStrategy):
     name = "occ"
+    engine = "occ"
 
     def run_parallel(self, env, block, state, workers):
         return _Run(env, block, state, workers).execute()
@@ -44,14 +44,14 @@ class OCCStrategy(ParallelStrategy):
 class _Run:
     def __init__(self, env, block, state, workers):
         self.n = len(block.transactions)
-        self.pool = get_pool(workers - 1)
-        self.pool.start_block(state.base, block, state.diff(), state.new_code())
+        self.workers = workers
+        self.pool, _ = open_block(block, state, workers)
         # A commit matters to a worker only if a later chunk can read it: chunks go
         # ever lower, so only commits below the chunks handed out so far do.
         self.committer = InOrderCommitter(
             env, block, state, self.pool, publish_if=lambda j: not self.gave_up and j < self.back
         )
-        self.speculative: dict[int, tuple] = {}  # arrived outcomes, by tx
+        self.speculative: dict = {}  # arrived outcomes (parallel.protocol.Outcome), by tx
         self.owner: dict = {}  # tx handed to a worker and not back -> the worker
         self.back = self.n  # txs from here on were handed to workers
         self.gave_up = False
@@ -68,34 +68,31 @@ class _Run:
             if j not in self.speculative and j in self.owner:
                 self._claim(j)
             outcome = self.speculative.pop(j, None)
-            result = outcome[2] if outcome is not None and outcome[0] == "done" else None
+            result = outcome.value if outcome is not None and outcome.kind == DONE else None
             committer.offer(result)
             self.owner.pop(j, None)
             if not self.gave_up and self.stale >= 8 and 2 * self.stale > self.arrived:
                 self.gave_up = True
                 pool.release()
         pool.drain()
-        stats = {
-            "txs": self.n,
-            "mode": "parallel",
-            "executions": committer.exact_executions + committer.accepted + committer.rejected,
-            "reexecutions": committer.rejected,
-            "speculative_accepted": committer.accepted,
-            "gave_up": self.gave_up,
-            "workers_replaced": pool.replaced,
-        }
+        stats = RunStats(
+            txs=self.n,
+            mode="parallel",
+            executions=committer.exact_executions + committer.accepted + committer.rejected,
+            reexecutions=committer.rejected,
+            speculative_accepted=committer.accepted,
+            gave_up=self.gave_up,
+            workers_replaced=pool.replaced,
+        )
         return committer.results, stats
 
     def _dispatch(self) -> None:
-        children = len(self.pool.workers)
         for worker in self.pool.idle_workers(queue=2):  # the next chunk waits in line
-            remaining = self.back - self.committer.next
-            size = min(MAX_CHUNK, math.ceil(remaining / (2 * (children + 1))))
-            if size <= 0 or remaining - size < size:  # keep a chunk for the coordinator
+            tasks = back_chunk(self.committer.next, self.back, self.workers)
+            if not tasks:  # what is left is the coordinator's
                 return
-            tasks = list(range(self.back - 1, self.back - size - 1, -1))  # top down
-            self.back -= size
-            self.pool.submit(worker, tasks, chain=False)
+            self.back -= len(tasks)
+            self.pool.submit(worker, list(tasks), chain=False)
             for j in tasks:
                 self.owner[j] = worker
 
@@ -116,8 +113,8 @@ class _Run:
         committed state has since changed): a cheap early sign of a dependency chain."""
         outcomes, orphaned = collected
         committer = self.committer
-        for outcome, _worker in outcomes:
-            j = outcome[1]
+        for outcome in outcomes:
+            j = outcome.tx
             if j < committer.next:
                 continue  # committed meanwhile
             self.speculative[j] = outcome
@@ -125,7 +122,7 @@ class _Run:
             if self.gave_up:
                 continue  # the check would only repeat the commit's
             self.arrived += 1
-            if outcome[0] != "done" or not may_still_hold(outcome[2].reads, committer.read):
+            if outcome.kind != DONE or not may_still_hold(outcome.value.reads, committer.read):
                 self.stale += 1
         for j in orphaned:  # its worker died: the front executes it
             self.owner.pop(j, None)

@@ -6,11 +6,12 @@ import time
 
 from parexec.block.validation import check_fits_in_block
 from parexec.evm.tx_executor import InvalidTransaction, execute_transaction
-from parexec.model import BlockRejected
+from parexec.model import BlockRejected, RunStats
 
 
 class SerialStrategy:
     name = "serial"
+    engine = "serial"
 
     def __init__(self, time_transactions: bool = False, **_options):
         """``time_transactions``: report each transaction's wall time in the stats
@@ -34,7 +35,5 @@ class SerialStrategy:
             gas_used += result.gas_used
             blob_gas_used += result.blob_gas_used
             results.append(result)
-        stats = {"txs": len(results), "executions": len(results)}
-        if self.time_transactions:
-            stats["tx_seconds"] = seconds
-        return results, stats
+        return results, RunStats(txs=len(results), executions=len(results),
+                                 tx_seconds=seconds if self.time_transactions else None)

@@ -22,6 +22,7 @@ from eth_hash.auto import keccak
 from eth_keys import keys
 
 from parexec.block.env import AncestorHashes
+from parexec.evm.pyevm_objects import header_class
 from parexec.model import Block
 from parexec.state.memory import MemoryState
 from parexec.workloads.contracts import COUNTER_CODE, TOKEN_CODE
@@ -115,8 +116,7 @@ def build_workload(spec: str) -> tuple[Block, MemoryState]:
         pre.set_account(TOKEN, nonce=1, code=TOKEN_CODE, storage=token_slots)
     if name == "chain":
         pre.set_account(COUNTER, nonce=1, code=COUNTER_CODE)
-    header_class = dict(CancunVM.get_block_class()._meta.fields)["header"]
-    header = header_class(
+    header = header_class(CancunVM)(
         parent_hash=keccak(b"parent"),
         coinbase=COINBASE,
         difficulty=0,

@@ -1,4 +1,5 @@
-"""The simulator's overhead constants, measured on this machine.
+"""The simulator's overhead constants (analysis.simulator.Overheads), measured
+on this machine with the real engines.
 
 * ``ipc`` and ``start``: a probe runs a block on the real worker pool: how long
   handing a worker the block takes, and how much longer a one-transaction task
@@ -13,6 +14,7 @@
 
 Declared-access strategies are simulated with exact access lists, so they are
 measured with them too (``ExactHints``: the footprints of the serial profile).
+A calibration is saved as JSON and reused (``load_or_calibrate``).
 """
 
 from __future__ import annotations
@@ -21,17 +23,29 @@ import json
 import multiprocessing
 import statistics
 import time
-from dataclasses import asdict, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 from parexec.analysis.block_profile import BlockProfile, profile_block
 from parexec.analysis.simulator import Overheads, simulate
-from parexec.bench import Target, bench_target
+from parexec.bench import bench_target, machine_info
 from parexec.block.pipeline import execute_block
-from parexec.parallel.worker_pool import get_pool
+from parexec.fixtures.targets import Target, load_targets
+from parexec.parallel.worker_pool import open_block
 from parexec.strategies.base import ParallelStrategy
 from parexec.strategies.serial import SerialStrategy
 
 CALIBRATION_TARGETS = ("erc20:txs=300", "transfers:txs=300,hot=0.2", "chain:txs=100")
+
+
+@dataclass
+class Calibration:
+    base: Overheads  # ipc, start and contention, shared by every strategy
+    commits: dict[str, float]  # per strategy, the coordinator's seconds per transaction
+
+    def overheads(self, strategy: str) -> Overheads:
+        return replace(self.base, commit=self.commits[strategy])
 
 
 class _PoolProbe(ParallelStrategy):
@@ -46,9 +60,8 @@ class _PoolProbe(ParallelStrategy):
         self.round_trips: list[tuple[int, float]] = []
 
     def run_parallel(self, env, block, state, workers):
-        pool = get_pool(workers - 1)
         started = time.perf_counter()
-        pool.start_block(state.base, block, state.diff(), state.new_code())
+        pool, _ = open_block(block, state, workers)
         self.start_seconds = time.perf_counter() - started
         for j in range(min(self.tasks, len(block.transactions))):
             sent = time.perf_counter()
@@ -131,8 +144,16 @@ def fit_commit(profiles: list[BlockProfile], measured: list[float], strategy: st
     return (low + high) / 2
 
 
+def measure_speedups(target: Target, profile: BlockProfile, strategies: list[str], workers: int,
+                     repeat: int = 3) -> dict[str, float]:
+    """Each strategy's measured speedup over serial on ``target`` (``bench``), the
+    declared-access strategies with exact access lists, as they are simulated."""
+    rows = bench_target(target, strategies, workers, repeat, hints=ExactHints([target], [profile]))
+    return {r["strategy"]: r["speedup"] for r in rows}
+
+
 def calibrate(targets: list[Target], strategies: list[str], workers: int = 2, repeat: int = 3,
-              on_step=None) -> tuple[Overheads, dict[str, float]]:
+              on_step=None) -> Calibration:
     """Shared overheads (ipc, start, contention) and each strategy's fitted commit cost."""
     profiles = [profile_block(t, repeat) for t in targets]
     biggest = max(range(len(targets)), key=lambda k: len(profiles[k].txs))
@@ -148,18 +169,43 @@ def calibrate(targets: list[Target], strategies: list[str], workers: int = 2, re
         if on_step:
             on_step(target.name)
     commits = {s: fit_commit(profiles, measured[s], s, workers, base) for s in strategies}
-    return base, commits
+    return Calibration(base, commits)
 
 
-def save(path, base: Overheads, commits: dict[str, float], machine: dict) -> None:
+def save(path: Path, calibration: Calibration, machine: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"overheads": asdict(base), "commit": commits, "machine": machine}, indent=1))
+    data = {"overheads": asdict(calibration.base), "commit": calibration.commits, "machine": machine}
+    path.write_text(json.dumps(data, indent=1))
 
 
-def load(path) -> tuple[Overheads, dict[str, float]]:
+def load(path: Path) -> Calibration:
     """A saved calibration; raises ValueError if the file is not one."""
     try:
         data = json.loads(path.read_text())
-        return Overheads(**data["overheads"]), {k: float(v) for k, v in data["commit"].items()}
+        return Calibration(Overheads(**data["overheads"]), {k: float(v) for k, v in data["commit"].items()})
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{path}: not a parexec calibration ({exc})") from None
+
+
+def load_or_calibrate(path: Path, strategies: list[str], recalibrate: bool = False, repeat: int = 3,
+                      say: Callable[[str], None] = lambda _text: None) -> Calibration:
+    """The calibration saved at ``path``, with what it lacks for ``strategies``
+    (all of them with ``recalibrate``) measured now on the CALIBRATION_TARGETS
+    and saved back. Raises ValueError for a file that is not a calibration,
+    unless it is to be measured anew anyway."""
+    saved = Calibration(Overheads(), {})
+    if path.exists():
+        try:
+            saved = load(path)
+        except ValueError:
+            if not recalibrate:
+                raise
+    todo = strategies if recalibrate else [s for s in strategies if s not in saved.commits]
+    if not todo:
+        return saved
+    say(f"calibrating {', '.join(todo)} on this machine (synthetic workloads; a few minutes)...")
+    fresh = calibrate(load_targets(list(CALIBRATION_TARGETS)), todo, repeat=repeat,
+                      on_step=lambda name: say(f"  measured {name}"))
+    calibration = Calibration(fresh.base, {**saved.commits, **fresh.commits})
+    save(path, calibration, machine_info())
+    return calibration

@@ -1,0 +1,81 @@
+"""The command line's tables: rows (as the commands also write them as JSON) in, a
+rich Table out."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+
+def _table(title: str, columns: list[str], left: tuple[str, ...]) -> Table:
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col, justify="left" if col in left else "right")
+    return table
+
+
+def run_table(rows: list[dict], strategy: str, workers: int) -> Table:
+    table = _table(f"parexec run: {strategy}, {workers} workers",
+                   ["target", "txs", "gas", "seconds", "mode", "executions", "reexecutions", "receipts root"],
+                   ("target", "mode", "receipts root"))
+    for r in rows:
+        table.add_row(r["target"], str(r["txs"]), f"{r['gas']:,}", f"{r['seconds']:.3f}", r["mode"],
+                      str(r["executions"]), str(r["reexecutions"]), r["receipts_root"][:18] + "...")
+    return table
+
+
+def bench_table(rows: list[dict], workers: int, repeat: int) -> Table:
+    table = _table(f"parexec bench: {workers} workers, median of {repeat}",
+                   ["target", "strategy", "workers", "txs", "gas", "seconds", "speedup", "reexecutions"],
+                   ("target", "strategy"))
+    for r in rows:
+        table.add_row(r["target"], r["strategy"], str(r["workers"]), str(r["txs"]), f"{r['gas']:,}",
+                      f"{r['seconds']:.3f}", f"{r['speedup']:.2f}x", str(r["reexecutions"]))
+    return table
+
+
+def counter_lines(rows: list[dict]) -> list[str]:
+    """One line per row that has strategy counters (the declared-access strategies')."""
+    return [f"{r['strategy']} on {r['target']}: " + ", ".join(f"{k.replace('_', ' ')} {v}"
+                                                           for k, v in r["counters"].items())
+            for r in rows if r["counters"]]
+
+
+def analyze_table(summaries: list[dict], granularity: str) -> Table:
+    table = _table(f"parexec analyze: {granularity} granularity",
+                   ["target", "txs", "gas", "independent", "depth", "critical path (gas)",
+                    "critical path (ms)", "bound", "hottest location"],
+                   ("target", "hottest location"))
+    for s in summaries:
+        hot = s["hotspots"][0] if s["hotspots"] else None
+        where = "-" if hot is None else (
+            f"{hot['address'][:12]}... {'slot ' + hot['slot'] if hot['slot'] else hot['field'] or ''}"
+            f" ({hot['dependents']})"
+        )
+        table.add_row(s["target"], str(s["txs"]), f"{s['gas']:,}", f"{s['independent_share']:.0%}",
+                      str(s["depth"]), f"{s['critical_path_gas']:,}", f"{1e3 * s['critical_path_seconds']:.1f}",
+                      f"{s['parallelism_bound']:.1f}x", where)
+    return table
+
+
+def simulate_table(rows: list[dict], worker_counts: list[int]) -> Table:
+    """Targets and strategies in the order of ``rows``; a measured speedup, where
+    there is one, in parentheses beside the prediction."""
+    table = Table(title="parexec simulate: predicted speedups "
+                        f"(simulated; {', '.join(map(str, worker_counts))} workers)")
+    table.add_column("target")
+    table.add_column("strategy")
+    for n in worker_counts:
+        table.add_column(f"{n}", justify="right")
+    table.add_column("bound", justify="right")
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["target"], r["strategy"]), []).append(r)
+    for (target, strategy), mine in groups.items():
+        cells = []
+        for r in mine:
+            cell = f"{r['predicted_speedup']:.2f}x"
+            if "measured_speedup" in r:
+                cell += f" ({r['measured_speedup']:.2f}x)"
+            cells.append(cell)
+        table.add_row(target, strategy, *cells, f"{mine[0]['bound_critical_path']:.1f}x")
+    return table
