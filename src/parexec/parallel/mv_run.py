@@ -22,8 +22,8 @@ One loop, in the coordinator:
 3. commit at the front, strictly in block order (parallel.commit): an EXECUTED
    result whose reads still hold is committed as it is; anything else the
    coordinator executes itself, exactly, on the committed state, so the front
-   never waits for a worker. It executes at most one transaction so, then
-   starts over at 1, so that workers are served in between;
+   never waits for a worker. After one such execution the loop starts over,
+   so that workers are served in between;
 4. while a worker holds the front, execute one ready transaction here, or
    wait for the next outcome.
 
@@ -81,10 +81,12 @@ class MVRun:
         self.mispredictions = 0
         self.executions = 0
         self.results = [None] * n  # the current result of each EXECUTED or COMMITTED transaction
+        # the reader index, for re-validation: the locations each EXECUTED result
+        # read, and per location (and per address) the EXECUTED results that read it
         self.reads_by_tx: list[tuple] = [() for _ in range(n)]
-        self.readers: dict[tuple, set[int]] = {}  # location -> txs whose result read it
-        self.address_readers: dict[bytes, set[int]] = {}  # address -> txs that read any of it
-        self.in_flight: dict[int, int] = {}  # tx -> incarnation out on a worker
+        self.readers: dict[tuple, set[int]] = {}
+        self.address_readers: dict[bytes, set[int]] = {}
+        self.in_flight: dict[int, int] = {}  # tx -> the incarnation out on a worker
         schedule = self.schedule
         for j, result in sorted((initial or {}).items()):
             # computed on the pre-state and depending on nothing declared: final
@@ -147,6 +149,7 @@ class MVRun:
                 self._record(j, final)
             self.results[j] = final
             schedule.commit(j, accepted)
+            self._unindex_reads(j)  # a committed result is never re-validated
             if not accepted:
                 return
 
@@ -200,9 +203,7 @@ class MVRun:
                     return
         schedule.finish(j)
         self.results[j] = result
-        for key in self.reads_by_tx[j]:
-            self.readers.get(key, set()).discard(j)
-            self.address_readers.get(key[1], set()).discard(j)
+        self._unindex_reads(j)
         self.reads_by_tx[j] = tuple(result.reads)
         # A balance floor (BALANCE_FLOOR) is indexed under its own key, which no
         # write changes: floors are not re-validated eagerly (a hot sender's every
@@ -215,6 +216,16 @@ class MVRun:
         if not self._still_valid(j):  # its worker's replica lagged behind
             self._abort(j)
         schedule.release(j)
+
+    def _unindex_reads(self, j: int) -> None:
+        """j's last result no longer stands to be re-validated: out of the reader
+        index, which so holds only results that may still be aborted (a hot
+        location's readers would otherwise pile up: every nonce write of a
+        sender with hundreds of payouts would look at all of them)."""
+        for key in self.reads_by_tx[j]:
+            self.readers.get(key, set()).discard(j)
+            self.address_readers.get(key[1], set()).discard(j)
+        self.reads_by_tx[j] = ()
 
     def _record(self, j: int, result, worker=None) -> None:
         """Put j's writes in MV memory, tell the workers, re-validate affected readers
@@ -262,6 +273,7 @@ class MVRun:
 
     def _abort(self, k: int) -> None:
         self.results[k] = None
+        self._unindex_reads(k)
         self.mv.mark_estimate(k)
         self.pool.publish((ESTIMATE, k))
         if self.schedule.abort(k):  # the front finishes the block alone
