@@ -7,7 +7,7 @@ DATA := ../shared/data
 # pytest-xdist processes for the test suite (CI has 2 cores)
 TEST_JOBS ?= 2
 
-.PHONY: install demo test conformance bench bench-declared simulate access-lists clean
+.PHONY: install demo test conformance eest bench bench-declared simulate access-lists clean
 
 install: $(STAMP)
 
@@ -24,32 +24,36 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -n $(TEST_JOBS) -q tests
 
-# The whole shared data set through every strategy and worker count (slower than
-# `make test`); small test blocks are pushed through the parallel path too.
-# Declared-access strategies run with footprints from pre-execution, and with exact
-# block access lists (build/access-lists), over all data.
-PARALLEL_STRATEGIES := occ block-stm account-locks slot-locks dag
-DECLARED_STRATEGIES := account-locks slot-locks dag
+# The shared ethereum/tests, mainnet blocks and Prague block through every
+# strategy and worker count (slower than `make test`); small test blocks are
+# pushed through the parallel path too. Declared-access strategies run with
+# footprints from pre-execution, and with exact block access lists
+# (build/access-lists), over all of it. The strategies come from the registry
+# (parexec.strategies), so a new one is included. The execution-spec-tests
+# (Prague, Osaka) are `make eest`: serial execution does not pass them yet.
+CONFORMANCE_DATA := $(DATA)/ethereum-tests $(DATA)/mainnet $(DATA)/mainnet-prague
+PARALLEL_STRATEGIES = $(shell $(BIN)/python -c 'from parexec.strategies import PARALLEL; print(*PARALLEL)')
+DECLARED_STRATEGIES = $(shell $(BIN)/python -c 'from parexec.strategies import DECLARED; print(*DECLARED)')
 conformance: install access-lists
-	$(BIN)/parexec verify $(DATA) --strategy serial
+	$(BIN)/parexec verify $(CONFORMANCE_DATA) --strategy serial
 	set -e; for s in $(PARALLEL_STRATEGIES); do for w in 1 2 4; do \
 		echo "== $$s, $$w workers"; \
-		$(BIN)/parexec verify $(DATA) --strategy $$s --workers $$w --min-parallel-txs 2; \
+		$(BIN)/parexec verify $(CONFORMANCE_DATA) --strategy $$s --workers $$w --min-parallel-txs 2; \
 	done; done
 	set -e; for s in $(DECLARED_STRATEGIES); do for w in 1 2 4; do \
 		echo "== $$s, $$w workers, --hints"; \
-		$(BIN)/parexec verify $(DATA) --strategy $$s --workers $$w \
+		$(BIN)/parexec verify $(CONFORMANCE_DATA) --strategy $$s --workers $$w \
 			--min-parallel-txs 2 --hints build/access-lists; \
 	done; done
 	PAREXEC_HYPOTHESIS_EXAMPLES=300 $(BIN)/python -m pytest -q tests/test_parallel_equivalence.py
 
-# A block access list (`parexec access-list`) for every block of the shared data
+# A block access list (`parexec access-list`) for every block of the conformance data
 # (block dumps and ethereum/tests chains), from one serial run.
 access-lists: build/access-lists/.complete
 
 build/access-lists/.complete: $(STAMP)
 	rm -rf build/access-lists
-	$(BIN)/parexec access-list $(DATA) -o build/access-lists
+	$(BIN)/parexec access-list $(CONFORMANCE_DATA) -o build/access-lists
 	touch $@
 
 # Speedups, each measured as a ratio within one run (see README "Performance").
@@ -70,9 +74,13 @@ bench-declared: install access-lists
 # What more cores would buy: the simulation of the mainnet blocks, calibrated anew
 # on this machine and checked against the real engine at its worker count.
 simulate: install
-	$(BIN)/parexec simulate $(BYZANTIUM_ON) --workers 1,2,4,8,16,32,64 \
-		--strategies occ,block-stm,dag,slot-locks,account-locks --recalibrate --validate \
+	$(BIN)/parexec simulate $(BYZANTIUM_ON) --workers 1,2,4,8,16,32,64 --recalibrate --validate \
 		--json build/simulate-mainnet.json
+
+# The execution-spec-tests (Prague and Osaka, ../shared/data/eest) through serial
+# execution: the forks that issue 12 adds; until then this fails, and says where.
+eest: install
+	$(BIN)/parexec verify $(DATA)/eest --strategy serial
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .hypothesis

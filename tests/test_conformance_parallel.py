@@ -15,10 +15,9 @@ import pytest
 from conftest import ETHEREUM_TESTS, MAINNET, PRAGUE, require_data
 from parexec.fixtures.blockchain_tests import cases_in_file
 from parexec.fixtures.discover import mainnet_case, prague_case
-from parexec.strategies import get_strategy
+from parexec.strategies import PARALLEL, get_strategy
 from parexec.verifier import run_cases
 
-PARALLEL = ["occ", "block-stm", "account-locks", "slot-locks", "dag"]
 BT_SLICE = [
     "ValidBlocks/bcEIP1559/intrinsic.json",
     "ValidBlocks/bcEIP1559/intrinsicTip.json",

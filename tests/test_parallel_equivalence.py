@@ -23,8 +23,9 @@ parallel: below 8 they fall back to serial) that mix
 * existing empty accounts (a touch deletes them, EIP-161), a funded account and a
   storage-only account at CREATE2 target addresses (EIP-7610 collision).
 
-Each block runs serially, with ``occ`` and ``block-stm`` at 2 and 3 workers and with
-the declared-access strategies at 2: with footprints from pre-execution, and with
+Each block runs serially, and with every other registered strategy at 2 workers
+(those that declare no footprints at 3 too); the declared-access strategies run
+with footprints from pre-execution, and with
 hints that are wrong in ways Hypothesis chooses (the exact footprints with
 locations left out, and with locations of other transactions added); the
 outcomes (receipts, gas, bloom, receipts root, state diff, new code, blob gas, the
@@ -68,7 +69,7 @@ from parexec.block.pipeline import execute_block
 from parexec.model import BlockRejected
 from parexec.parallel import worker_pool
 from parexec.state.memory import MemoryState
-from parexec.strategies import DECLARED, get_strategy
+from parexec.strategies import DECLARED, PARALLEL, get_strategy
 from parexec.workloads.contracts import COUNTER_CODE, TOKEN_CODE
 
 # ------------------------------------------------------------------ settings
@@ -92,8 +93,7 @@ def prop_settings(quick: int):
     )
 
 
-PARALLEL_RUNS = [("occ", 2), ("block-stm", 2), ("occ", 3), ("block-stm", 3),
-                 ("account-locks", 2), ("slot-locks", 2), ("dag", 2)]
+PARALLEL_RUNS = [(name, 2) for name in PARALLEL] + [(name, 3) for name in PARALLEL if name not in DECLARED]
 MIN_PARALLEL_TXS = 8
 
 # ------------------------------------------------------------------ the world

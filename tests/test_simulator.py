@@ -10,7 +10,7 @@ from parexec.access.footprint import Footprint
 from parexec.analysis.block_profile import BlockProfile, TxProfile
 from parexec.analysis.dependency_graph import DependencyGraph
 from parexec.analysis.simulator import Overheads, simulate, simulated_strategies
-from parexec.model import STORAGE
+from parexec.model import BALANCE_DELTA, BALANCE_FLOOR, EXISTS, NONCE, STORAGE
 
 TOKEN = b"\x70" * 20
 PARALLEL = [s for s in simulated_strategies() if s != "serial"]
@@ -47,8 +47,9 @@ def test_independent_equal_transactions_scale_with_workers(strategy):
 @pytest.mark.parametrize("strategy", PARALLEL)
 def test_a_chain_gains_nothing_and_overheads_make_it_lose(strategy):
     profile = block([HOT] * 20, [1.0] * 20)
-    # (block-stm may waste a little: a speculative run that meets an ESTIMATE)
-    assert 0.9 <= simulate(profile, strategy, 8, Overheads()) <= 1.0 + 1e-9
+    # (block-stm wastes a little: runs that meet an ESTIMATE, and aborts until the
+    # chain rule hands the block to the front)
+    assert 0.85 <= simulate(profile, strategy, 8, Overheads()) <= 1.0 + 1e-9
     assert simulate(profile, strategy, 8, Overheads(commit=0.05)) < 1.0
 
 
@@ -148,4 +149,40 @@ def test_declared_dependencies_beat_speculation_on_a_hot_slot():
     profile = block([HOT if j % 3 == 0 else own_slot(j) for j in range(60)], [1.0] * 60)
     for workers in (2, 4, 8):
         assert simulate(profile, "dag", workers, Overheads()) >= simulate(profile, "block-stm", workers, Overheads())
-    assert simulate(profile, "dag", 2, Overheads()) > 1.1 * simulate(profile, "block-stm", 2, Overheads())
+    assert simulate(profile, "dag", 2, Overheads()) > 1.05 * simulate(profile, "block-stm", 2, Overheads())
+
+
+def _payout(wallet: bytes, j: int, coinbase: bytes) -> Footprint:
+    """A transfer from ``wallet``: its balance floor and nonce, credits to the
+    recipient and (the fee) to the coinbase."""
+    to = (0x5000 + j).to_bytes(20, "big")
+    return Footprint(frozenset({(NONCE, wallet), (BALANCE_FLOOR, wallet), (EXISTS, wallet)}),
+                     frozenset({(NONCE, wallet), (BALANCE_DELTA, wallet), (BALANCE_DELTA, to),
+                                (BALANCE_DELTA, coinbase)}), wallet)
+
+
+def _increment(j: int, coinbase: bytes) -> Footprint:
+    """A call from a sender of its own that increments one hot slot."""
+    sender = (0x9000 + j).to_bytes(20, "big")
+    slot = (STORAGE, TOKEN, 999)
+    return Footprint(frozenset({(NONCE, sender), (BALANCE_FLOOR, sender), slot}),
+                     frozenset({(NONCE, sender), (BALANCE_DELTA, sender), (BALANCE_DELTA, coinbase), slot}),
+                     sender)
+
+
+def test_aborted_fee_payers_hold_up_the_payouts_of_the_coinbase():
+    """Payouts read their sender's balance only as a floor, which is no
+    dependency; but the engine sums the balance's entries for it, so when the
+    coinbase pays out, an ESTIMATE of any aborted fee payer below suspends the
+    payout or fails its validation. A hot wallet that is not the coinbase is
+    not held up by them."""
+    coinbase, wallet = b"\xc0" * 20, b"\xee" * 20
+
+    def mixed(payer):
+        footprints = [_increment(j, coinbase) if j % 5 == 4 else _payout(payer, j, coinbase) for j in range(120)]
+        return block(footprints, [1.0] * 120)
+
+    for workers in (2, 4):
+        from_coinbase = simulate(mixed(coinbase), "block-stm", workers, Overheads())
+        from_wallet = simulate(mixed(wallet), "block-stm", workers, Overheads())
+        assert from_coinbase < from_wallet, workers

@@ -396,6 +396,23 @@ def simulate(targets, worker_counts, strategies, repeat, calibration_path, recal
         json_path.write_text(json.dumps(rows, indent=1))
 
 
+@main.command("strategies")
+def strategies_command() -> None:
+    """List the strategies: name, engine, whether `simulate` models it, and what it is.
+
+    Every command takes a strategy by these names (see docs/adding-a-strategy.md
+    to add one).
+    """
+    from parexec.analysis.simulator import MODELS
+    from parexec.report.tables import strategies_table
+    from parexec.strategies import DECLARED
+
+    rows = [{"name": name, "engine": getattr(cls, "engine", None), "simulated": getattr(cls, "engine", None) in MODELS,
+             "hints": name in DECLARED, "summary": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""}
+            for name, cls in STRATEGIES.items()]
+    Console(highlight=False, width=None if sys.stdout.isatty() else 140).print(strategies_table(rows))
+
+
 @main.command("access-list")
 @click.argument("targets", nargs=-1, required=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path),
@@ -410,7 +427,7 @@ def access_list(targets: tuple[str, ...], output: Path | None) -> None:
     block and each transaction by hash, and is read back by declared-access
     strategies through --hints (a file, or the folder).
     """
-    from parexec.access.access_list import AccessListRecorder, file_name, write_access_list
+    from parexec.access.access_list import AccessListRecorder, write_access_lists
     from parexec.block.pipeline import execute_block
     from parexec.model import BlockRejected
     from parexec.workloads import WorkloadError, build_workload, is_workload_spec
@@ -433,18 +450,14 @@ def access_list(targets: tuple[str, ...], output: Path | None) -> None:
     if not lists:
         click.echo("error: no block executed, so there is no access list", err=True)
         sys.exit(1)
-    if len(lists) == 1 and not (output is not None and output.is_dir()):
-        text = write_access_list(lists[0], output)
-        if output is None:
-            click.echo(text, nl=False)
+    try:
+        text = write_access_lists(lists, output)
+    except ValueError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    if text is not None:
+        click.echo(text, nl=False)
     else:
-        if output is None:
-            click.echo(f"error: {len(lists)} blocks: give -o FOLDER for their lists", err=True)
-            sys.exit(2)
-        output.mkdir(parents=True, exist_ok=True)
-        for data in lists:
-            write_access_list(data, output / file_name(data))
-    if output is not None:
         txs = sum(len(data["transactions"]) for data in lists)
         click.echo(f"{output}: access lists of {len(lists)} blocks, {txs} transactions", err=True)
     if failed:  # the lists of the blocks that executed are sound (a serial run)

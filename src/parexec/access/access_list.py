@@ -75,6 +75,21 @@ def write_access_list(data: dict, path: Path | None) -> str:
     return text
 
 
+def write_access_lists(lists: list[dict], output: Path | None) -> str | None:
+    """One block's list to the file ``output`` (None: returned, for standard
+    output), several into the folder ``output``, one ``file_name`` each.
+    Raises ValueError for several lists and no folder to put them in."""
+    if len(lists) == 1 and not (output is not None and output.is_dir()):
+        text = write_access_list(lists[0], output)
+        return text if output is None else None
+    if output is None:
+        raise ValueError(f"{len(lists)} blocks: give -o FOLDER for their lists")
+    output.mkdir(parents=True, exist_ok=True)
+    for data in lists:
+        write_access_list(data, output / file_name(data))
+    return None
+
+
 def load_access_list(path: Path, block) -> list[Footprint]:
     """Footprints per transaction of ``block``. Raises FixtureError, naming the file
     and the fault, if it is not an access list of exactly this block."""

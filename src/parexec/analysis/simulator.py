@@ -2,7 +2,7 @@
 
 What 8, 32 or 64 cores would buy, from what one core measured: each
 transaction's serial time and real footprint (analysis.block_profile), and the
-engine's overheads on this machine (``Overheads``, see analysis.calibration).
+engine's overheads on this machine (``Overheads``, measured by parexec.calibration).
 Process 0 is the coordinator, as in the real engine: it commits every result in
 block order (``commit`` seconds each: validation, applying writes, the receipt,
 handing the task out and taking the result in) and executes transactions when
@@ -21,8 +21,10 @@ own loop on virtual time with the engine's own code for the decisions:
   plan from exact access lists). Chunks go to workers; a chunk sees the
   multi-version memory as it was when sent, so a transaction whose true
   dependencies had no valid entry yet runs stale (or meets an ESTIMATE) and is
-  redone, as the engine would; the coordinator takes results in only between
-  its own executions.
+  redone, as the engine would; reads that are no dependency meet ESTIMATEs
+  too (``_Reads``: balance floors, predicted nonces, reads that fall through
+  to an older writer); the coordinator takes results in only between its own
+  executions.
 * ``occ``: workers take chunks from the back (parallel.chunks.back_chunk) and
   run them from the top down on committed state; the coordinator works from
   the front, executing what no worker has begun; a speculative result whose
@@ -37,11 +39,13 @@ shows (memory bandwidth, the GIL's absence in processes, uneven cores).
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from parexec.access.dependencies import dependencies
+from parexec.access.dependencies import dependencies, dependency_edges
 from parexec.analysis.block_profile import BlockProfile
+from parexec.model import BALANCE, BALANCE_DELTA, BALANCE_FLOOR
 from parexec.parallel.chunks import back_chunk, chunk_size
 from parexec.parallel.mv_run import RunPlan
 from parexec.parallel.schedule import EXECUTED, EXECUTING, Schedule
@@ -52,6 +56,10 @@ INF = math.inf
 # a transaction's entry in the coordinator's multi-version memory, as the model sees it
 _NONE, _ESTIMATE, _STALE, _VALID = range(4)
 BLOCKED_SHARE = 0.5  # of a run that meets an ESTIMATE: where in it the read comes is not known
+# A balance floor is read first, after the signature checks: a run that meets an
+# ESTIMATE there costs about 12 us against 230 us for a whole transfer (measured),
+# and the sender it recovered stays cached for the next attempt.
+FLOOR_BLOCKED_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -132,10 +140,11 @@ def _occ_model(cls, profile: BlockProfile, workers: int, oh: Overheads) -> float
 
 
 def _mv_run_model(cls, profile: BlockProfile, workers: int, oh: Overheads) -> float:
-    txs = profile.txs
-    plan = cls.plan([t.footprint for t in txs], [t.gas for t in txs])
-    gas_limits = [t.gas_limit or t.gas for t in txs]
-    return _MVRunModel(_slowed(profile, oh), gas_limits, _true_deps(profile), plan, workers, oh).run()
+    footprints = [t.footprint for t in profile.txs]
+    plan = cls.plan(footprints, [t.gas for t in profile.txs])
+    gas_limits = [t.gas_limit or t.gas for t in profile.txs]
+    return _MVRunModel(_slowed(profile, oh), gas_limits, _true_deps(profile), _Reads(footprints), plan,
+                       workers, oh).run()
 
 
 def _occ(t: Sequence[float], deps: Sequence[set[int]], workers: int, oh: Overheads) -> float:
@@ -176,6 +185,132 @@ def _occ(t: Sequence[float], deps: Sequence[set[int]], workers: int, oh: Overhea
     return now
 
 
+class _Reads:
+    """How the engine's reads meet aborted entries (ESTIMATEs) beyond a
+    transaction's own true dependencies.
+
+    * A read whose true writer has no entry yet falls through to the nearest
+      earlier writer of the location that has one: an ESTIMATE there suspends
+      the execution (a chain of increments waits, instead of running stale).
+    * A balance floor (the sender can pay) sums every balance entry of its
+      account since the last exact write, so an ESTIMATE among them suspends a
+      worker's execution and fails the coordinator's validation: one aborted
+      payout of a hot wallet holds up its later ones, and when the coinbase
+      pays out, every aborted fee payer does.
+    * A predicted nonce is validated against the sender's nearest recorded
+      nonce entry, and re-validated whenever the sender's nonce entries change.
+
+    ESTIMATE marks come and go with ``mark``."""
+
+    FALL_THROUGH = 16  # lower writers looked at (the nearest have entries, mostly)
+
+    def __init__(self, footprints: Sequence):
+        n = len(footprints)
+        # j -> (account, the first writer whose entry a floor of j sums)
+        self.floors: list[list[tuple[bytes, int]]] = [[] for _ in range(n)]
+        self.balance_writes: list[list[bytes]] = [[] for _ in range(n)]  # j -> accounts whose balance j writes
+        self.sender: list[bytes | None] = [fp.sender for fp in footprints]
+        self.recorded: dict[bytes, list[int]] = {}  # sender -> its txs with a nonce entry, sorted
+        self.estimates: dict[bytes, list[int]] = {}  # account -> balance writers now ESTIMATE, sorted
+        self.sender_estimates: dict[bytes, list[int]] = {}  # sender -> its txs now ESTIMATE, sorted
+        self.lower: dict[tuple[int, int], list[int]] = {}  # (i, j) -> writers below i of what j reads from i
+        last_exact: dict[bytes, int] = {}
+        writers: dict[tuple, list[int]] = {}
+        for j, fp in enumerate(footprints):
+            for loc in fp.reads:
+                if loc[0] == BALANCE_FLOOR:
+                    self.floors[j].append((loc[1], last_exact.get(loc[1], 0)))
+            for loc in fp.writes:
+                if loc[0] in (BALANCE, BALANCE_DELTA):
+                    self.balance_writes[j].append(loc[1])
+                    if loc[0] == BALANCE:
+                        last_exact[loc[1]] = j
+                    loc = (BALANCE, loc[1])
+                writers.setdefault(loc, []).append(j)
+        for i, j, key in dependency_edges(footprints, "slot", "reads", predict_nonces=True):
+            below = writers.get(key, ())
+            k = bisect_left(below, i)
+            self.lower.setdefault((i, j), []).extend(reversed(below[max(0, k - self.FALL_THROUGH):k]))
+
+    def mark(self, j: int, estimate: bool, recorded_before: bool) -> None:
+        """j's entry is now an ESTIMATE, or a value (recorded for the first time,
+        unless ``recorded_before``)."""
+        sender = self.sender[j]
+        marks = [self.estimates.setdefault(a, []) for a in self.balance_writes[j]]
+        if sender is not None:
+            marks.append(self.sender_estimates.setdefault(sender, []))
+            if not recorded_before:
+                insort(self.recorded.setdefault(sender, []), j)
+        for marked in marks:
+            k = bisect_left(marked, j)
+            present = k < len(marked) and marked[k] == j
+            if estimate and not present:
+                marked.insert(k, j)
+            elif not estimate and present:
+                del marked[k]
+
+    def floor_estimate(self, j: int, fresh=()) -> int | None:
+        """The ESTIMATE writer (the highest) that a balance floor of j sums, if
+        any, but for those ``fresh`` (re-executed since, by whoever executes j)."""
+        for account, first in self.floors[j]:
+            marked = self.estimates.get(account)
+            if marked:
+                k = bisect_left(marked, j)
+                while k and marked[k - 1] >= first:
+                    if marked[k - 1] not in fresh:
+                        return marked[k - 1]
+                    k -= 1
+        return None
+
+    def nonce_estimate(self, j: int) -> bool:
+        """Whether the sender's nearest nonce entry below j is an ESTIMATE."""
+        sender = self.sender[j]
+        if sender is None or not self.sender_estimates.get(sender):
+            return False
+        recorded = self.recorded.get(sender, [])
+        k = bisect_left(recorded, j)
+        return k > 0 and recorded[k - 1] in self.sender_estimates[sender]
+
+    def nonce_suspects(self, i: int) -> list[int]:
+        """When i's nonce entry changes the engine re-validates the sender's later
+        nonce readers: those just above an ESTIMATE (their nearest entry) fail."""
+        sender = self.sender[i]
+        if sender is None or not self.sender_estimates.get(sender):
+            return []
+        recorded = self.recorded.get(sender, [])
+        suspects = []
+        for e in self.sender_estimates[sender]:
+            k = bisect_right(recorded, e)
+            if k < len(recorded) and recorded[k] > i:
+                suspects.append(recorded[k])
+        return suspects
+
+
+class _View:
+    """The multi-version memory as an execution sees it: the coordinator's
+    entries (as they were when a chunk was sent), over which a worker's replica
+    shows its own results: those of earlier chunks where the coordinator has
+    none yet (``local``), and this chunk's (``fresh``) everywhere."""
+
+    def __init__(self, entry: list[int], local: dict[int, int] | None = None):
+        self.entry = entry
+        self.local = local if local is not None else {}
+        self.fresh: dict[int, int] = {}
+
+    def __call__(self, i: int) -> int:
+        if i in self.fresh:
+            return self.fresh[i]
+        entry = self.entry[i]
+        return self.local.get(i, _NONE) if entry == _NONE else entry
+
+    def is_own(self, i: int) -> bool:
+        """Whether what the view shows of i is the executing worker's own result."""
+        return i in self.fresh or (self.entry[i] == _NONE and i in self.local)
+
+    def record(self, j: int, entry: int) -> None:
+        self.local[j] = self.fresh[j] = entry
+
+
 class _MVRunModel:
     """The engine's loop (parallel.mv_run.MVRun) on virtual time, on the
     engine's own Schedule: the coordinator dispatches chunks of ready
@@ -185,18 +320,25 @@ class _MVRunModel:
     executes one ready transaction itself.
 
     A worker's chunk sees the coordinator's multi-version memory as it was when
-    the chunk was sent, plus its own earlier results. An execution is valid when
-    every transaction it truly depends on had a valid entry in that view;
-    one that meets an ESTIMATE (an aborted entry) is suspended until the writer
-    finishes; otherwise it is stale and aborted once the entry it missed becomes
-    valid (eager re-validation), or redone exactly at the front."""
+    the chunk was sent, plus its own results (``_View``). An execution is valid
+    when every transaction it truly depends on had a valid entry in that view;
+    one that meets an ESTIMATE (an aborted entry: of a true dependency, or
+    through the reads of ``_Reads``) is suspended until the writer finishes;
+    otherwise it is stale, and it is aborted when an entry it missed is
+    recorded anew (re-validation, which reaches the readers of those readers
+    in the same pass, as the engine's does for one location), or redone
+    exactly at the front. The coordinator's validation of a finished result
+    fails as the engine's does: an entry it missed was recorded anew or
+    aborted since, or a balance floor or the nonce meets an ESTIMATE."""
 
-    def __init__(self, t, gas_limits, true_deps, plan: RunPlan, workers: int, oh: Overheads):
+    def __init__(self, t, gas_limits, true_deps, reads: _Reads, plan: RunPlan, workers: int,
+                 oh: Overheads):
         n = self.n = len(t)
-        self.t, self.deps, self.oh = t, true_deps, oh
+        self.t, self.deps, self.reads, self.oh = t, true_deps, reads, oh
         self.schedule = Schedule(n, plan.deps, plan.priority, gas_limits)
         self.entry = [_NONE] * n  # what j's entry in the coordinator's MV memory is
-        self.stale_readers: dict[int, set[int]] = {}  # i -> stale results that missed i's valid entry
+        self.version = [0] * n  # how often j's entry was recorded
+        self.stale_readers: dict[int, set[int]] = {}  # i -> EXECUTED results that missed i's valid entry
         self.chunk, self.policy = chunk_size(n, workers), plan.chunks
         self.queues = [[] for _ in range(workers - 1)]  # per worker: (arrival, outcomes) of its chunks
         self.worker_free = [0.0] * (workers - 1)
@@ -214,9 +356,9 @@ class _MVRunModel:
             if schedule.status[schedule.front] == EXECUTING:
                 j = schedule.take_one()
                 if j is not None:  # the coordinator executes one itself, on the authoritative memory
-                    outcome = self._outcome(j, self.entry.__getitem__)
-                    now += self.t[j] * (BLOCKED_SHARE if outcome[1] == "blocked" else 1)
-                    self._handle(j, schedule.incarnation[j], *outcome[1:])
+                    kind, info, share = self._outcome(j, _View(self.entry))
+                    now += self.t[j] * share
+                    self._handle(j, schedule.incarnation[j], kind, info)
                 else:  # wait for the next chunk
                     now = max(now, min(q[0][0] for q in self.queues if q))
         return now
@@ -229,31 +371,41 @@ class _MVRunModel:
 
     def _send(self, w: int, tasks: list[int], now: float) -> None:
         """The chunk's outcomes, decided by the view it is sent with."""
-        local = self.local[w]
-        view = lambda i: self.entry[i] if self.entry[i] != _NONE else local.get(i, _NONE)  # noqa: E731
+        view = _View(self.entry, self.local[w])
         clock = max(self.worker_free[w], now)
         outcomes = []
         for j in tasks:
-            outcome = self._outcome(j, view)
-            if outcome[1] == "blocked":
-                clock += self.t[j] * BLOCKED_SHARE
-            else:
-                clock += self.t[j]
-                local[j] = _STALE if outcome[2] else _VALID
-            outcomes.append((j, self.schedule.incarnation[j], *outcome[1:]))
+            kind, info, share = self._outcome(j, view)
+            clock += self.t[j] * share
+            if kind == "done":
+                view.record(j, _STALE if info else _VALID)
+            outcomes.append((j, self.schedule.incarnation[j], kind, info))
         self.worker_free[w] = clock
         self.queues[w].append((clock + self.oh.ipc, outcomes))
 
-    def _outcome(self, j: int, view) -> tuple:
-        """(j, "blocked", the writer) or (j, "done", the entries it missed)."""
+    def _outcome(self, j: int, view: _View) -> tuple:
+        """("blocked", the writer, share) or ("done", what it missed, 1): share
+        is the part of j's time the execution takes; what it missed, a list of
+        (dependency, the version of its entry that j read, or -1 for a result
+        of the executing worker itself)."""
+        writer = self.reads.floor_estimate(j, view.fresh)  # the balance check comes first
+        if writer is not None:
+            return ("blocked", writer, FLOOR_BLOCKED_SHARE)
         missed = []
         for i in sorted(self.deps[j]):
             seen = view(i)
+            if seen == _NONE:  # the read falls through to the nearest lower writer with an entry
+                for w in self.reads.lower.get((i, j), ()):
+                    below = view(w)
+                    if below == _ESTIMATE:
+                        return ("blocked", w, BLOCKED_SHARE)
+                    if below != _NONE:
+                        break
             if seen == _ESTIMATE:
-                return (j, "blocked", i)
+                return ("blocked", i, BLOCKED_SHARE)
             if seen != _VALID:
-                missed.append(i)
-        return (j, "done", missed)
+                missed.append((i, -1 if view.is_own(i) else self.version[i]))
+        return ("done", missed, 1.0)
 
     # ---------------------------------------------------------------- results
     def _collect(self, now: float) -> None:
@@ -272,22 +424,54 @@ class _MVRunModel:
             return
         schedule.finish(j)
         self._set_entry(j, _STALE if info else _VALID)
-        if any(self.entry[i] == _VALID for i in info):  # its replica lagged behind
+        if self._validation_fails(j, info):
             self._abort(j)
         else:
-            for i in info:
+            for i, _ in info:
                 self.stale_readers.setdefault(i, set()).add(j)
         schedule.release(j)
 
+    def _validation_fails(self, j: int, missed) -> bool:
+        """As the coordinator's validation of j's result: a dependency it missed
+        has been recorded anew since j read it (its replica lagged behind) or is
+        an ESTIMATE now, or a balance floor or the nonce meets an ESTIMATE."""
+        for i, version in missed:
+            if self.entry[i] == _ESTIMATE or (version >= 0 and self.version[i] != version):
+                return True
+        return self.reads.floor_estimate(j) is not None or self.reads.nonce_estimate(j)
+
     def _set_entry(self, j: int, entry: int) -> None:
+        """j's entry changes: ESTIMATE (aborted), or a result recorded. A new
+        result changes what j's readers read: those that missed it are aborted,
+        as the engine's re-validation does."""
+        before = self.entry[j]
+        if entry == before == _VALID:
+            return  # committed as it was
         self.entry[j] = entry
-        if entry == _VALID:
-            for k in sorted(self.stale_readers.pop(j, ())):
-                if self.schedule.status[k] == EXECUTED:
+        if (before == _ESTIMATE) != (entry == _ESTIMATE) or before == _NONE:
+            self.reads.mark(j, entry == _ESTIMATE, recorded_before=before != _NONE)
+        if entry == _ESTIMATE:
+            return
+        self.version[j] += 1
+        self._abort_readers(j)
+        if before in (_NONE, _ESTIMATE):  # its nonce entry changed
+            for k in self.reads.nonce_suspects(j):
+                if self.schedule.status[k] == EXECUTED and self.reads.nonce_estimate(k):
                     self._abort(k)
 
+    def _abort_readers(self, j: int) -> None:
+        """The results that read an out-of-date entry of j fail re-validation; so
+        do, in the same pass, those that read theirs (a chain of increments of
+        one slot is re-validated as one location)."""
+        changed = [j]
+        while changed:
+            for k in sorted(self.stale_readers.pop(changed.pop(0), ())):
+                if self.schedule.status[k] == EXECUTED:
+                    self._abort(k)
+                    changed.append(k)
+
     def _abort(self, k: int) -> None:
-        self.entry[k] = _ESTIMATE
+        self._set_entry(k, _ESTIMATE)
         if self.schedule.abort(k):  # the front finishes alone
             for queue in self.queues:
                 queue.clear()

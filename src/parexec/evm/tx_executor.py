@@ -13,6 +13,7 @@ from eth_utils import ValidationError
 from parexec.block.env import BlockEnv
 from parexec.block.validation import stateless_violation
 from parexec.evm import pyevm_patches
+from parexec.evm.recording_state import account_db
 from parexec.model import EXISTS, NONCE, Log, TxResult
 
 
@@ -53,7 +54,7 @@ def execute_transaction(env: BlockEnv, view, tx, index: int, predict: bool = Fal
     if reason:
         raise InvalidTransaction(reason)
     state = env.new_state(view)
-    db = state._account_db
+    db = account_db(state)
     sender = tx.sender
     if predict:
         db.reads.setdefault((NONCE, sender), tx.nonce)

@@ -29,7 +29,6 @@ from parexec.model import (
     NONCE,
     STORAGE,
     STORAGE_RESET,
-    Account,
     WriteSet,
 )
 
@@ -309,9 +308,6 @@ class LazyAccount:
     @property
     def code_hash(self) -> bytes:
         return self._get(CODE)
-
-    def materialize(self) -> Account:
-        return Account(self.nonce, self.balance, self.code_hash)
 
 
 class MVView:

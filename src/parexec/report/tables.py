@@ -13,6 +13,15 @@ def _table(title: str, columns: list[str], left: tuple[str, ...]) -> Table:
     return table
 
 
+def strategies_table(rows: list[dict]) -> Table:
+    table = _table("parexec strategies", ["name", "engine", "simulated", "--hints", "what it is"],
+                   ("name", "engine", "simulated", "--hints", "what it is"))
+    for r in rows:
+        table.add_row(r["name"], r["engine"] or "-", "yes" if r["simulated"] else "no",
+                      "yes" if r["hints"] else "-", r["summary"])
+    return table
+
+
 def run_table(rows: list[dict], strategy: str, workers: int) -> Table:
     table = _table(f"parexec run: {strategy}, {workers} workers",
                    ["target", "txs", "gas", "seconds", "mode", "executions", "reexecutions", "receipts root"],

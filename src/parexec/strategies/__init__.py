@@ -1,4 +1,6 @@
-"""Execution strategies. Each owns the transaction phase of a block (see block.pipeline)."""
+"""Execution strategies. Each owns the transaction phase of a block (see
+block.pipeline); the contract is in strategies.base, and docs/adding-a-strategy.md
+walks through adding one. ``STRATEGIES`` is the registry every command reads."""
 
 from parexec.strategies.base import Strategy
 from parexec.strategies.block_stm import BlockSTMStrategy
@@ -21,6 +23,7 @@ STRATEGIES: dict[str, type] = {
 }
 
 
+PARALLEL = tuple(n for n in STRATEGIES if n != "serial")
 DECLARED = tuple(n for n, cls in STRATEGIES.items() if issubclass(cls, DeclaredAccessStrategy))
 
 
@@ -40,4 +43,4 @@ def get_strategy(name: str, hints=None, **options) -> Strategy:
     return cls(**options)
 
 
-__all__ = ["Strategy", "STRATEGIES", "DECLARED", "get_strategy"]
+__all__ = ["Strategy", "STRATEGIES", "PARALLEL", "DECLARED", "get_strategy"]

@@ -28,6 +28,8 @@ from parexec.strategies.base import ParallelStrategy
 
 
 class BlockSTMStrategy(ParallelStrategy):
+    """Block-STM: speculate on multi-version memory; re-validate, abort and redo on the workers."""
+
     name = "block-stm"
     engine = "mv-run"
 

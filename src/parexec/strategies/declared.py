@@ -49,6 +49,8 @@ PRE_CHUNK = 16
 
 
 class DeclaredAccessStrategy(ParallelStrategy):
+    """Schedules by footprints declared before execution (access lists, or pre-execution)."""
+
     name = "declared"
     engine = "mv-run"
     granularity = "account"
@@ -149,16 +151,22 @@ class DeclaredAccessStrategy(ParallelStrategy):
 
 
 class AccountLocksStrategy(DeclaredAccessStrategy):
+    """Sealevel: read/write locks per account, taken in block order."""
+
     name = "account-locks"
     granularity = "account"
 
 
 class SlotLocksStrategy(DeclaredAccessStrategy):
+    """Object level (Sui, Aptos): locks per storage slot and account field."""
+
     name = "slot-locks"
     granularity = "slot"
 
 
 class DagStrategy(DeclaredAccessStrategy):
+    """Dependency graph: waits for true dependencies only, the longest path first."""
+
     name = "dag"
     granularity = "slot"
     rule = "data"

@@ -34,6 +34,8 @@ from parexec.strategies.base import ParallelStrategy
 
 
 class OCCStrategy(ParallelStrategy):
+    """Optimistic, after Monad: speculate on committed state, merge in order, redo what went stale."""
+
     name = "occ"
     engine = "occ"
 

@@ -10,6 +10,8 @@ from parexec.model import BlockRejected, RunStats
 
 
 class SerialStrategy:
+    """The reference: every transaction in block order, one after another."""
+
     name = "serial"
     engine = "serial"
 
