@@ -11,7 +11,7 @@ import statistics
 from dataclasses import dataclass
 
 from parexec.access.footprint import Footprint
-from parexec.bench import Target, fresh_block
+from parexec.fixtures.targets import Target, fresh_block
 from parexec.block.pipeline import execute_block
 from parexec.strategies.serial import SerialStrategy
 
