@@ -11,6 +11,7 @@ DATA = (REPO / ".." / "shared" / "data").resolve()
 ETHEREUM_TESTS = DATA / "ethereum-tests" / "BlockchainTests"
 MAINNET = DATA / "mainnet"
 PRAGUE = DATA / "mainnet-prague"
+EEST = DATA / "eest"
 
 
 def require_data(path: Path) -> Path:

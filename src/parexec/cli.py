@@ -62,8 +62,10 @@ MIN_PARALLEL_OPTION = click.option(
 @WORKERS_OPTION
 @MIN_PARALLEL_OPTION
 @HINTS_OPTION
+@click.option("--by-fork", is_flag=True,
+              help="Also print a table of the results by fork and feature (an EIP's folder).")
 def verify(paths: tuple[Path, ...], strategy: str, workers: int, min_parallel_txs: int,
-           hints_path: Path | None) -> None:
+           hints_path: Path | None, by_fork: bool) -> None:
     """Execute fixtures and check every result against the expected one.
 
     A PATH is an ethereum/tests BlockchainTests file, a mainnet block folder
@@ -82,6 +84,12 @@ def verify(paths: tuple[Path, ...], strategy: str, workers: int, min_parallel_tx
     chosen = get_strategy(strategy, hints=_hints(hints_path), min_parallel_txs=min_parallel_txs)
 
     tally = _run_with_progress(cases, chosen, workers, "verify")
+    if by_fork:
+        from parexec.report.tables import conformance_table
+
+        console = Console(highlight=False)
+        console.width = max(console.width, 110)  # feature names are long
+        console.print(conformance_table(tally.results))
     click.echo(tally.summary())
     sys.exit(1 if tally.count("failed") else 0)
 

@@ -187,13 +187,14 @@ class BlockOutcome:
     state_diff: WriteSet  # every location the block changed, with its final value
     new_code: dict[bytes, bytes]
     state_root: bytes | None = None  # only when the whole pre-state is known
+    requests_hash: bytes | None = None  # EIP-7685, from Prague on
     tx_results: list[TxResult] = field(default_factory=list)
     stats: RunStats = field(default_factory=RunStats)
 
     def first_difference(self, other: "BlockOutcome") -> str | None:
         """The first result field in which ``other`` differs (stats and per-tx read
         sets may differ between strategies; results may not)."""
-        for name in ("gas_used", "blob_gas_used", "logs_bloom", "receipts_root"):
+        for name in ("gas_used", "blob_gas_used", "logs_bloom", "receipts_root", "requests_hash"):
             if getattr(self, name) != getattr(other, name):
                 return name
         if None not in (self.state_root, other.state_root) and self.state_root != other.state_root:
@@ -210,12 +211,25 @@ class BlockOutcome:
         return None
 
 
-class BlockRejected(Exception):
-    """The block is invalid (e.g. an invalid transaction); serial execution rejects it."""
+def show(value) -> str:
+    """A value as messages print it: bytes and large numbers in hex."""
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, int) and not isinstance(value, bool) and value > 2**64:
+        return hex(value)
+    return str(value)
 
-    def __init__(self, reason: str, tx_index: int | None = None):
+
+class BlockRejected(Exception):
+    """The block is invalid (e.g. an invalid transaction); serial execution rejects it.
+
+    ``rule``, where known, is the name the execution-spec-tests give the broken rule
+    (``INTRINSIC_GAS_TOO_LOW``, ``INCORRECT_EXCESS_BLOB_GAS``...)."""
+
+    def __init__(self, reason: str, tx_index: int | None = None, rule: str | None = None):
         self.reason = reason
         self.tx_index = tx_index
+        self.rule = rule
         where = f"tx {tx_index}: " if tx_index is not None else ""
         super().__init__(f"{where}{reason}")
 

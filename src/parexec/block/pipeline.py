@@ -1,8 +1,9 @@
 """The one path every strategy takes through a block.
 
-input block -> pre-block system writes -> the strategy runs the transactions (each
+input block -> pre-block system calls -> the strategy runs the transactions (each
 checked for validity where it executes, so signature recovery runs on the
-workers) -> post-block writes (withdrawals, rewards) -> receipts -> outcome.
+workers) -> post-block writes (withdrawals, rewards, request system calls) ->
+receipts and requests -> outcome.
 Strategies own only the transaction phase, so block semantics are written once.
 """
 
@@ -14,6 +15,7 @@ from contextlib import contextmanager
 
 from parexec.block.env import BlockEnv
 from parexec.block.receipts import build_receipts
+from parexec.block.requests import block_requests, requests_hash
 from parexec.block.system import post_block_writes, pre_block_writes
 from parexec.block.validation import fork_lineage
 from parexec.model import Block, BlockOutcome
@@ -56,15 +58,20 @@ def _execute_block(block, pre_state, strategy, workers, with_state_root) -> Bloc
     started = time.perf_counter()
     env = BlockEnv.for_block(block)
     state = OverlayState(pre_state)
+    complete = isinstance(pre_state, MemoryState) and pre_state.complete
     state.apply(*pre_block_writes(env, block, state))
     results, stats = strategy.run_transactions(env, block, state, workers)
-    state.apply(*post_block_writes(env, block, state))
+    post_writes, post_code, calls = post_block_writes(env, block, state, complete)
+    state.apply(post_writes, post_code)
+    requests = None
+    if "prague" in env.forks:  # rejects a block with a malformed deposit log
+        requests = block_requests(results, calls.withdrawals, calls.consolidations)
     receipts, receipts_root, bloom = build_receipts(
         block, results, intermediate_state_roots(block, pre_state, results)
     )
     diff, new_code = state.diff(), state.new_code()
     root = None
-    if with_state_root and isinstance(pre_state, MemoryState) and pre_state.complete:
+    if with_state_root and complete:
         post = pre_state.copy()
         post.apply(diff, new_code)
         root = state_root(post)
@@ -78,6 +85,8 @@ def _execute_block(block, pre_state, strategy, workers, with_state_root) -> Bloc
         state_diff=diff,
         new_code=new_code,
         state_root=root,
+        # a partial pre-state may lack the request contracts' queues
+        requests_hash=requests_hash(requests) if requests is not None and complete else None,
         tx_results=results,
         stats=stats,
     )

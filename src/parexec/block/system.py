@@ -3,56 +3,53 @@
 Before the transactions: the EIP-4788 beacon-root ring buffer (Cancun) and the
 EIP-2935 block-hash history (Prague). After them: withdrawals (Shanghai),
 block and uncle rewards (before the Merge), and the EIP-7002/7251 request
-system calls (Prague). Each step runs on a recording py-evm State, like a
-transaction, and returns a write set; the rules are py-evm's own.
+system calls (Prague), whose outputs become the block's requests. Each step
+runs on a recording py-evm State, like a transaction, and returns a write set;
+the system calls run the contracts' own code, as the execution specs do.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from eth.vm.message import Message
 
 from parexec.block.env import BlockEnv
-from parexec.block.validation import fork_lineage
 from parexec.evm.recording_state import state_writes
-from parexec.model import Block, WriteSet
+from parexec.model import Block, BlockRejected, WriteSet
+
+
+@dataclass(frozen=True)
+class SystemCallOutputs:
+    """What the post-block system calls returned (EIP-7002, EIP-7251)."""
+
+    withdrawals: bytes = b""
+    consolidations: bytes = b""
 
 
 def pre_block_writes(env: BlockEnv, block: Block, view) -> tuple[WriteSet, dict]:
-    fork = fork_lineage(block.vm_class)
+    """The EIP-4788 and EIP-2935 system calls: the contract's own code runs with the
+    parent's beacon root or hash as input (whatever code is there; nothing if none)."""
+    fork = env.forks
     state = env.new_state(view)
     header = block.header
     if "cancun" in fork:
-        from eth.vm.forks.cancun.constants import (
-            BEACON_ROOTS_ADDRESS,
-            BEACON_ROOTS_CONTRACT_CODE,
-            HISTORY_BUFFER_LENGTH,
-        )
+        from eth.vm.forks.cancun.constants import BEACON_ROOTS_ADDRESS
 
-        if state.get_code(BEACON_ROOTS_ADDRESS) == BEACON_ROOTS_CONTRACT_CODE:
-            slot = header.timestamp % HISTORY_BUFFER_LENGTH
-            state.set_storage(BEACON_ROOTS_ADDRESS, slot, header.timestamp)
-            state.set_storage(
-                BEACON_ROOTS_ADDRESS,
-                slot + HISTORY_BUFFER_LENGTH,
-                int.from_bytes(header.parent_beacon_block_root, "big"),
-            )
+        _system_call(state, BEACON_ROOTS_ADDRESS, header.parent_beacon_block_root)
     if "prague" in fork:
-        from eth.vm.forks.prague.constants import (
-            HISTORY_SERVE_WINDOW,
-            HISTORY_STORAGE_ADDRESS,
-            HISTORY_STORAGE_CONTRACT_CODE,
-        )
+        from eth.vm.forks.prague.constants import HISTORY_STORAGE_ADDRESS
 
-        if state.get_code(HISTORY_STORAGE_ADDRESS) == HISTORY_STORAGE_CONTRACT_CODE:
-            state.set_storage(
-                HISTORY_STORAGE_ADDRESS,
-                (header.block_number - 1) % HISTORY_SERVE_WINDOW,
-                int.from_bytes(header.parent_hash, "big"),
-            )
+        _system_call(state, HISTORY_STORAGE_ADDRESS, header.parent_hash)
     return state_writes(state)
 
 
-def post_block_writes(env: BlockEnv, block: Block, view) -> tuple[WriteSet, dict]:
+def post_block_writes(
+    env: BlockEnv, block: Block, view, complete_state: bool = True
+) -> tuple[WriteSet, dict, SystemCallOutputs]:
+    """Withdrawals, rewards and the request system calls. With ``complete_state``
+    a request contract without code rejects the block; a partial pre-state (a
+    mainnet dump) may simply not list it, so the call is then left out."""
     state = env.new_state(view)
     vm = block.vm_class
     if block.withdrawals:
@@ -70,32 +67,55 @@ def post_block_writes(env: BlockEnv, block: Block, view) -> tuple[WriteSet, dict
         state.delta_balance(block.header.coinbase, reward)
         for uncle in block.uncles:
             state.delta_balance(uncle.coinbase, vm.get_uncle_reward(block.number, uncle))
-    if "prague" in fork_lineage(vm):
-        _prague_request_calls(state)
-    return state_writes(state)
+    outputs = SystemCallOutputs()
+    if "prague" in env.forks:
+        outputs = _request_calls(state, complete_state)
+    writes, new_code = state_writes(state)
+    return writes, new_code, outputs
 
 
-def _prague_request_calls(state) -> None:
-    """EIP-7002 and EIP-7251 dequeue calls, as py-evm's PragueVM makes them."""
-    from eth.constants import SYSTEM_ADDRESS, SYSTEM_MESSAGE_GAS
+def _request_calls(state, complete_state: bool) -> SystemCallOutputs:
+    """EIP-7002 and EIP-7251 dequeue calls; each must find code and must not fail."""
     from eth.vm.forks.prague.constants import (
         CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS,
         WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS,
     )
 
+    outputs = []
     for address in (WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS, CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS):
-        code = state.get_code(address)
-        if not code:
+        if not state.get_code(address):
+            if complete_state:
+                raise BlockRejected(
+                    f"system contract 0x{address.hex()} has no code (EIP-7002/7251)", rule="SYSTEM_CONTRACT_EMPTY"
+                )
+            outputs.append(b"")
             continue
-        message = Message(
-            gas=SYSTEM_MESSAGE_GAS,
-            to=address,
-            sender=SYSTEM_ADDRESS,
-            value=0,
-            data=b"",
-            code=code,
-            code_address=address,
-        )
-        context = state.get_transaction_context_class()(gas_price=0, origin=SYSTEM_ADDRESS)
-        state.computation_class.apply_computation(state, message, context)
+        computation = _system_call(state, address, b"")
+        if computation.is_error:
+            raise BlockRejected(
+                f"system contract 0x{address.hex()} call failed: {computation.error!r} (EIP-7002/7251)",
+                rule="SYSTEM_CONTRACT_CALL_FAILED",
+            )
+        outputs.append(computation.output)
+    return SystemCallOutputs(*outputs)
 
+
+def _system_call(state, address: bytes, data: bytes):
+    """A call from the system address with 30M gas and no value, as a client makes
+    it outside any transaction; returns the computation (None if no code)."""
+    from eth.constants import SYSTEM_ADDRESS, SYSTEM_MESSAGE_GAS
+
+    code = state.get_code(address)
+    if not code:
+        return None
+    message = Message(
+        gas=SYSTEM_MESSAGE_GAS,
+        to=address,
+        sender=SYSTEM_ADDRESS,
+        value=0,
+        data=data,
+        code=code,
+        code_address=address,
+    )
+    context = state.get_transaction_context_class()(gas_price=0, origin=SYSTEM_ADDRESS)
+    return state.computation_class.apply_computation(state, message, context)

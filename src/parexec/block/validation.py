@@ -8,6 +8,9 @@ a violation rejects the block with a reason that names the rule.
 
 from __future__ import annotations
 
+import re
+from typing import NamedTuple
+
 from eth.vm.forks.cancun.constants import GAS_PER_BLOB
 from eth.vm.forks.cancun.constants import MAX_BLOB_GAS_PER_BLOCK as CANCUN_MAX_BLOB_GAS
 from eth.vm.forks.cancun.state import get_total_blob_gas
@@ -34,43 +37,82 @@ def blob_gas_of(tx) -> int:
     return get_total_blob_gas(tx) if getattr(tx, "type_id", None) == 3 else 0
 
 
-def stateless_violation(tx, forks: frozenset[str], blob_gas_limit: int) -> str | None:
+class Violation(NamedTuple):
+    """A broken validity rule: ``rule`` is the name the execution-spec-tests give it
+    (``TransactionException.<rule>``), ``message`` says what was wrong."""
+
+    rule: str | None
+    message: str
+
+
+def stateless_violation(tx, forks: frozenset[str], blob_gas_limit: int) -> Violation | None:
     try:
         tx.validate()
     except (ValidationError, ValueError) as exc:
-        return str(exc)
+        return Violation(pyevm_rule(str(exc)), str(exc))
     tx_type = getattr(tx, "type_id", None) or 0
     if tx.nonce >= 2**64 - 1:
-        return "nonce is at its maximum (EIP-2681)"
+        return Violation("NONCE_IS_MAX", "nonce is at its maximum (EIP-2681)")
     if tx.gas < tx.intrinsic_gas:
-        return f"intrinsic gas too low: gas {tx.gas} < intrinsic {tx.intrinsic_gas}"
+        return Violation("INTRINSIC_GAS_TOO_LOW", f"intrinsic gas too low: gas {tx.gas} < intrinsic {tx.intrinsic_gas}")
     if "prague" in forks:
         floor = _data_floor_gas(tx.data)
         if tx.gas < floor:
-            return f"gas {tx.gas} below the calldata floor {floor} (EIP-7623)"
+            return Violation(
+                "INTRINSIC_GAS_BELOW_FLOOR_GAS_COST", f"gas {tx.gas} below the calldata floor {floor} (EIP-7623)"
+            )
     if tx_type and tx.chain_id != CHAIN_ID:
-        return f"chain id {tx.chain_id} is not {CHAIN_ID}"
+        return Violation("INVALID_CHAINID", f"chain id {tx.chain_id} is not {CHAIN_ID}")
     fee_cap = tx.max_fee_per_gas if tx_type >= 2 else tx.gas_price
     if tx_type >= 2 and tx.max_priority_fee_per_gas > tx.max_fee_per_gas:
-        return "max priority fee per gas exceeds max fee per gas"
+        return Violation("PRIORITY_GREATER_THAN_MAX_FEE_PER_GAS", "max priority fee per gas exceeds max fee per gas")
     if tx.gas * fee_cap >= UINT256:
-        return "gas limit * fee cap overflows 256 bits"
+        return Violation("GASLIMIT_PRICE_PRODUCT_OVERFLOW", "gas limit * fee cap overflows 256 bits")
     if "shanghai" in forks and tx.to == b"" and len(tx.data) > MAX_INITCODE_SIZE:
-        return f"initcode size {len(tx.data)} exceeds {MAX_INITCODE_SIZE} (EIP-3860)"
+        return Violation(
+            "INITCODE_SIZE_EXCEEDED", f"initcode size {len(tx.data)} exceeds {MAX_INITCODE_SIZE} (EIP-3860)"
+        )
     if tx_type == 3:
         if tx.to == b"":
-            return "a blob transaction cannot create a contract"
+            return Violation("TYPE_3_TX_CONTRACT_CREATION", "a blob transaction cannot create a contract")
         if not tx.blob_versioned_hashes:
-            return "a blob transaction must carry at least one blob"
+            return Violation("TYPE_3_TX_ZERO_BLOBS", "a blob transaction must carry at least one blob")
         if any(h[:1] != b"\x01" for h in tx.blob_versioned_hashes):
-            return "blob versioned hash has the wrong version byte"
+            return Violation("TYPE_3_TX_INVALID_BLOB_VERSIONED_HASH", "blob versioned hash has the wrong version byte")
         if len(tx.blob_versioned_hashes) * GAS_PER_BLOB > blob_gas_limit:
-            return f"{len(tx.blob_versioned_hashes)} blobs exceed the per-block maximum"
+            return Violation(
+                "TYPE_3_TX_MAX_BLOB_GAS_ALLOWANCE_EXCEEDED",
+                f"{len(tx.blob_versioned_hashes)} blobs exceed the per-block maximum",
+            )
     if tx_type == 4:
         if tx.to == b"":
-            return "a set-code transaction cannot create a contract"
+            return Violation("TYPE_4_TX_CONTRACT_CREATION", "a set-code transaction cannot create a contract")
         if not tx.authorization_list:
-            return "a set-code transaction needs a non-empty authorization list"
+            return Violation("TYPE_4_EMPTY_AUTHORIZATION_LIST", "a set-code transaction needs a non-empty authorization list")
+    return None
+
+
+# py-evm's own checks, by the words of their messages.
+_PYEVM_RULES = (
+    ("cannot afford txn gas", "INSUFFICIENT_ACCOUNT_FUNDS"),
+    ("not have enough balance", "INSUFFICIENT_ACCOUNT_FUNDS"),
+    ("insufficient funds for blob fee", "INSUFFICIENT_ACCOUNT_FUNDS"),
+    ("lower than block's base fee", "INSUFFICIENT_MAX_FEE_PER_GAS"),
+    ("at least the current blob base fee", "INSUFFICIENT_MAX_FEE_PER_BLOB_GAS"),
+    ("at least one blob", "TYPE_3_TX_ZERO_BLOBS"),
+    ("expected KZG version", "TYPE_3_TX_INVALID_BLOB_VERSIONED_HASH"),
+)
+
+
+def pyevm_rule(message: str) -> str | None:
+    """The rule a py-evm ValidationError message names, if it is one we know."""
+    nonce = re.search(r"Invalid transaction nonce: Expected (\d+), but got (\d+)", message)
+    if nonce:
+        expected, got = map(int, nonce.groups())
+        return "NONCE_MISMATCH_TOO_LOW" if got < expected else "NONCE_MISMATCH_TOO_HIGH"
+    for words, rule in _PYEVM_RULES:
+        if words in message:
+            return rule
     return None
 
 
@@ -88,10 +130,15 @@ def check_fits_in_block(block: Block, index: int, gas_used: int, blob_gas_used: 
             f"transaction gas limit {tx.gas} exceeds the block's remaining gas "
             f"{block.header.gas_limit - gas_used}",
             index,
+            "GAS_ALLOWANCE_EXCEEDED",
         )
     blob = blob_gas_of(tx)
     if not blob:
         return
     limit = max_blob_gas(block)
     if blob_gas_used + blob > limit:
-        raise BlockRejected(f"blob gas {blob_gas_used + blob} exceeds the block maximum {limit}", index)
+        raise BlockRejected(
+            f"blob gas {blob_gas_used + blob} exceeds the block maximum {limit}",
+            index,
+            "TYPE_3_TX_MAX_BLOB_GAS_ALLOWANCE_EXCEEDED",
+        )

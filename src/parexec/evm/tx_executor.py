@@ -11,7 +11,7 @@ from eth_bloom import BloomFilter
 from eth_utils import ValidationError
 
 from parexec.block.env import BlockEnv
-from parexec.block.validation import stateless_violation
+from parexec.block.validation import pyevm_rule, stateless_violation
 from parexec.evm import pyevm_patches
 from parexec.evm.recording_state import account_db
 from parexec.model import EXISTS, NONCE, Log, TxResult
@@ -23,7 +23,15 @@ DELEGATION_PREFIX = b"\xef\x01\x00"  # EIP-7702 delegation designator
 
 
 class InvalidTransaction(Exception):
-    """The transaction is not valid on this state (nonce, balance, fee caps...)."""
+    """The transaction is not valid on this state (nonce, balance, fee caps...);
+    ``rule`` as in parexec.model.BlockRejected."""
+
+    def __init__(self, reason: str, rule: str | None = None):
+        super().__init__(reason)
+        self.rule = rule
+
+    def __reduce__(self):
+        return type(self), (str(self), self.rule)
 
 
 def max_cost(tx) -> int:
@@ -50,9 +58,9 @@ def execute_transaction(env: BlockEnv, view, tx, index: int, predict: bool = Fal
     about the sender's earlier transactions in the block. The prediction is
     recorded as the read, so validation against the real state decides.
     """
-    reason = stateless_violation(tx, env.forks, env.max_blob_gas)
-    if reason:
-        raise InvalidTransaction(reason)
+    violation = stateless_violation(tx, env.forks, env.max_blob_gas)
+    if violation:
+        raise InvalidTransaction(violation.message, violation.rule)
     state = env.new_state(view)
     db = account_db(state)
     sender = tx.sender
@@ -63,22 +71,24 @@ def execute_transaction(env: BlockEnv, view, tx, index: int, predict: bool = Fal
     # top-level call's value once gas is bought.
     cost = max_cost(tx)
     if not db.balance_at_least(sender, cost):
-        raise InvalidTransaction("sender balance below gas limit * max fee + blob fees + value")
+        raise InvalidTransaction(
+            "sender balance below gas limit * max fee + blob fees + value", "INSUFFICIENT_ACCOUNT_FUNDS"
+        )
     db.assume_sufficient_balance(sender, cost, once=False)
     try:
         state.validate_transaction(tx)
     except ValidationError as exc:
-        raise InvalidTransaction(str(exc)) from None
+        raise InvalidTransaction(str(exc), pyevm_rule(str(exc))) from None
     finally:
         db.clear_assumption()
     sender_code = state.get_code(sender)
     if sender_code and not sender_code.startswith(DELEGATION_PREFIX):
-        raise InvalidTransaction("sender has code (EIP-3607)")
+        raise InvalidTransaction("sender has code (EIP-3607)", "SENDER_NOT_EOA")
     executor = state.get_transaction_executor()
     try:
         message = executor.build_evm_message(tx)
     except ValidationError as exc:  # e.g. gas below intrinsic gas slipped through
-        raise InvalidTransaction(str(exc)) from None
+        raise InvalidTransaction(str(exc), pyevm_rule(str(exc))) from None
     if tx.value:
         db.assume_sufficient_balance(sender, tx.value, once=True)
     try:

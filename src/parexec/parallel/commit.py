@@ -81,7 +81,7 @@ class InOrderCommitter:
         try:
             return execute_transaction(self.env, self.state, self.block.transactions[j], j)
         except InvalidTransaction as exc:
-            raise BlockRejected(f"invalid transaction: {exc}", j) from None
+            raise BlockRejected(f"invalid transaction: {exc}", j, exc.rule) from None
 
     def _commit(self, result: TxResult) -> None:
         self.state.apply(result.writes, result.new_code)

@@ -88,3 +88,16 @@ def simulate_table(rows: list[dict], worker_counts: list[int]) -> Table:
             cells.append(cell)
         table.add_row(target, strategy, *cells, f"{mine[0]['bound_critical_path']:.1f}x")
     return table
+
+
+def conformance_table(results) -> Table:
+    """Verification results by fork and feature (EIP): passed, failed, skipped."""
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    for r in results:
+        row = counts.setdefault((r.fork or "-", r.feature or "-"), {"passed": 0, "failed": 0, "skipped": 0})
+        row[r.status] += 1
+    table = _table("parexec verify: by fork and feature", ["fork", "feature", "passed", "failed", "skipped"],
+                   ("fork", "feature"))
+    for (fork, feature), row in sorted(counts.items()):
+        table.add_row(fork, feature, str(row["passed"]), str(row["failed"]), str(row["skipped"]))
+    return table

@@ -30,7 +30,7 @@ class SerialStrategy:
             try:
                 result = execute_transaction(env, state, tx, i)
             except InvalidTransaction as exc:
-                raise BlockRejected(f"invalid transaction: {exc}", i) from None
+                raise BlockRejected(f"invalid transaction: {exc}", i, exc.rule) from None
             if self.time_transactions:
                 seconds.append(time.perf_counter() - started)
             state.apply(result.writes, result.new_code)
