@@ -47,11 +47,11 @@ def test_wrong_post_state_is_reported_with_first_difference(tmp_path):
     assert lines[0].startswith(f"FAILED tampered.json::{name}: postState {address} balance: expected")
 
 
-def test_unsupported_fork_is_skipped(tmp_path):
+def test_a_fork_not_live_on_mainnet_is_skipped(tmp_path):
     data = json.loads(require_data(SMALL_TEST_FILE).read_text())
     name, test = next(iter(data.items()))
-    test["network"] = "Osaka"
-    path = tmp_path / "osaka.json"
+    test["network"] = "Amsterdam"
+    path = tmp_path / "amsterdam.json"
     path.write_text(json.dumps({name: test}))
     code, lines = run("verify", path)
     assert lines[-1] == "0 passed, 0 failed, 1 skipped"
