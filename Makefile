@@ -21,7 +21,13 @@ demo: install
 	$(BIN)/parexec verify $(DATA)/mainnet $(DATA)/mainnet-prague --strategy occ --workers 2
 	$(BIN)/parexec bench erc20:txs=1000 --workers 2 --repeat 3
 
-test: install
+# The execution specification (ethereum-execution), the oracle of tests/test_osaka.py,
+# in its own venv: it pins another coincurve than parexec (see tests/spec_oracle.py).
+SPEC_STAMP := build/spec-venv/.pins
+$(SPEC_STAMP): tests/spec_oracle.py
+	$(BIN)/python -c 'import sys; sys.path.insert(0, "tests"); import spec_oracle; spec_oracle.spec_python()'
+
+test: install $(SPEC_STAMP)
 	$(BIN)/python -m pytest -n $(TEST_JOBS) -q tests
 
 # The shared ethereum/tests, mainnet blocks and Prague block through every

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from hashlib import sha256
 
 import pytest
@@ -12,7 +13,7 @@ from conftest import EEST, require_data
 from parexec.block.header_checks import check_header, expected_excess_blob_gas
 from parexec.block.requests import block_requests, deposit_request, deposit_requests, requests_hash
 from parexec.block.validation import pyevm_rule
-from parexec.fixtures.blockchain_tests import BlockchainTestCase, rejection_mismatch
+from parexec.fixtures.blockchain_tests import _block_class, rejection_mismatch
 from parexec.forks import vm_for_network
 from parexec.model import BlockRejected, Log, TxResult
 
@@ -106,7 +107,7 @@ def _first_block(path, network: str):
     block_rlp = bytes.fromhex(test["blocks"][0]["rlp"][2:])
     vm = vm_for_network(network, 1, 0)
     parent = rlp.decode(genesis_rlp, sedes=vm.get_block_class()).header
-    header = rlp.decode(block_rlp, sedes=BlockchainTestCase._block_class(network, block_rlp)).header
+    header = rlp.decode(block_rlp, sedes=_block_class(partial(vm_for_network, network), block_rlp)).header
     return vm_for_network(network, header.block_number, header.timestamp), parent, header
 
 

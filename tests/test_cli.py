@@ -54,6 +54,7 @@ def test_a_fork_not_live_on_mainnet_is_skipped(tmp_path):
     path = tmp_path / "amsterdam.json"
     path.write_text(json.dumps({name: test}))
     code, lines = run("verify", path)
+    assert lines[-2] == "skipped 1: fork rules 'Amsterdam' are not live on mainnet (parexec runs Frontier to BPO2)"
     assert lines[-1] == "0 passed, 0 failed, 1 skipped"
     assert code == 0
 

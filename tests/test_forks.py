@@ -20,4 +20,4 @@ def test_transition_networks():
 
 def test_unknown_network_is_unsupported():
     with pytest.raises(UnsupportedFork):
-        vm_for_network("Osaka", 1, 1)
+        vm_for_network("Amsterdam", 1, 1)

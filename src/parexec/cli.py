@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -84,6 +85,8 @@ def verify(paths: tuple[Path, ...], strategy: str, workers: int, min_parallel_tx
     chosen = get_strategy(strategy, hints=_hints(hints_path), min_parallel_txs=min_parallel_txs)
 
     tally = _run_with_progress(cases, chosen, workers, "verify")
+    for reason, count in Counter(r.detail for r in tally.results if r.status == "skipped").items():
+        click.echo(f"skipped {count}: {reason}")
     if by_fork:
         from parexec.report.tables import conformance_table
 

@@ -69,6 +69,15 @@ def _header_rule(message: str) -> str | None:
     return None
 
 
+def check_block_size(vm_class: type, rlp_size: int) -> None:
+    """EIP-7934 (Osaka): the encoded block may not exceed the fork's limit."""
+    limit = getattr(vm_class, "max_rlp_block_size", None)
+    if limit is not None and rlp_size > limit:
+        raise BlockRejected(
+            f"block RLP is {rlp_size} bytes, above the limit {limit} (EIP-7934)", rule="RLP_BLOCK_LIMIT_EXCEEDED"
+        )
+
+
 def check_body_roots(block) -> None:
     """Transactions root, ommers hash and withdrawals root of a decoded py-evm block."""
     header = block.header

@@ -12,11 +12,10 @@ import re
 from typing import NamedTuple
 
 from eth.vm.forks.cancun.constants import GAS_PER_BLOB
-from eth.vm.forks.cancun.constants import MAX_BLOB_GAS_PER_BLOCK as CANCUN_MAX_BLOB_GAS
 from eth.vm.forks.cancun.state import get_total_blob_gas
-from eth.vm.forks.prague.constants import MAX_BLOB_GAS_PER_BLOCK as PRAGUE_MAX_BLOB_GAS
 from eth_utils import ValidationError
 
+from parexec.evm.osaka import max_blob_gas_per_block
 from parexec.evm.recording_state import CHAIN_ID
 from parexec.model import Block, BlockRejected
 
@@ -30,7 +29,8 @@ def fork_lineage(vm_class: type) -> frozenset[str]:
 
 
 def max_blob_gas(block: Block) -> int:
-    return PRAGUE_MAX_BLOB_GAS if "prague" in fork_lineage(block.vm_class) else CANCUN_MAX_BLOB_GAS
+    """The block's blob gas limit, from its fork's blob schedule (0 before Cancun)."""
+    return max_blob_gas_per_block(block.vm_class)
 
 
 def blob_gas_of(tx) -> int:
@@ -45,11 +45,16 @@ class Violation(NamedTuple):
     message: str
 
 
-def stateless_violation(tx, forks: frozenset[str], blob_gas_limit: int) -> Violation | None:
+def stateless_violation(tx, vm_class: type, forks: frozenset[str], blob_gas_limit: int) -> Violation | None:
     try:
         tx.validate()
     except (ValidationError, ValueError) as exc:
         return Violation(pyevm_rule(str(exc)), str(exc))
+    fork_rule = getattr(vm_class, "tx_violation", None)  # Osaka's gas cap and blob count
+    if fork_rule is not None:
+        broken = fork_rule(tx)
+        if broken:
+            return Violation(*broken)
     tx_type = getattr(tx, "type_id", None) or 0
     if tx.nonce >= 2**64 - 1:
         return Violation("NONCE_IS_MAX", "nonce is at its maximum (EIP-2681)")

@@ -58,7 +58,7 @@ def execute_transaction(env: BlockEnv, view, tx, index: int, predict: bool = Fal
     about the sender's earlier transactions in the block. The prediction is
     recorded as the read, so validation against the real state decides.
     """
-    violation = stateless_violation(tx, env.forks, env.max_blob_gas)
+    violation = stateless_violation(tx, env.vm_class, env.forks, env.max_blob_gas)
     if violation:
         raise InvalidTransaction(violation.message, violation.rule)
     state = env.new_state(view)
