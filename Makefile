@@ -35,9 +35,9 @@ test: install $(SPEC_STAMP)
 # pushed through the parallel path too. Declared-access strategies run with
 # footprints from pre-execution, and with exact block access lists
 # (build/access-lists), over all of it. The strategies come from the registry
-# (parexec.strategies), so a new one is included. The execution-spec-tests
-# (Prague, Osaka) are `make eest`: serial execution does not pass them yet.
-CONFORMANCE_DATA := $(DATA)/ethereum-tests $(DATA)/mainnet $(DATA)/mainnet-prague
+# (parexec.strategies), so a new one is included. `make eest` runs the
+# execution-spec-tests alone, serially, with a table by fork and EIP.
+CONFORMANCE_DATA := $(DATA)/ethereum-tests $(DATA)/eest $(DATA)/mainnet $(DATA)/mainnet-prague
 PARALLEL_STRATEGIES = $(shell $(BIN)/python -c 'from parexec.strategies import PARALLEL; print(*PARALLEL)')
 DECLARED_STRATEGIES = $(shell $(BIN)/python -c 'from parexec.strategies import DECLARED; print(*DECLARED)')
 conformance: install access-lists
@@ -86,7 +86,7 @@ simulate: install
 # The execution-spec-tests (Prague and Osaka, ../shared/data/eest) through serial
 # execution: the forks that issue 12 adds; until then this fails, and says where.
 eest: install
-	$(BIN)/parexec verify $(DATA)/eest --strategy serial
+	$(BIN)/parexec verify $(DATA)/eest --strategy serial --by-fork
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .hypothesis

@@ -20,6 +20,7 @@ from eth.vm.message import Message
 from eth_utils import ValidationError
 
 from evm_helpers import BASE_FEE, addr, address_of, asm, key, raw, sign_tx
+from parexec.evm.precompiles import with_precompiles as native
 from parexec.block.env import AncestorHashes, BlockEnv
 from parexec.evm.osaka import (
     BPO1_BLOBS,
@@ -348,12 +349,12 @@ def test_derived_class_unpickles_in_a_fresh_process():
 
 
 def test_network_names():
-    assert vm_for_network("Osaka", 1, 0) is OsakaVM
-    assert vm_for_network("PragueToOsakaAtTime15k", 1, 14_999) is PragueVM
-    assert vm_for_network("PragueToOsakaAtTime15k", 1, 15_000) is OsakaVM
-    assert vm_for_network("OsakaToBPO1AtTime15k", 1, 14_999) is OsakaVM
-    assert vm_for_network("OsakaToBPO1AtTime15k", 1, 15_000) is BPO1VM
-    assert vm_for_network("BPO1ToBPO2AtTime15k", 1, 15_000) is BPO2VM
+    assert vm_for_network("Osaka", 1, 0) is native(OsakaVM)
+    assert vm_for_network("PragueToOsakaAtTime15k", 1, 14_999) is native(PragueVM)
+    assert vm_for_network("PragueToOsakaAtTime15k", 1, 15_000) is native(OsakaVM)
+    assert vm_for_network("OsakaToBPO1AtTime15k", 1, 14_999) is native(OsakaVM)
+    assert vm_for_network("OsakaToBPO1AtTime15k", 1, 15_000) is native(BPO1VM)
+    assert vm_for_network("BPO1ToBPO2AtTime15k", 1, 15_000) is native(BPO2VM)
     with pytest.raises(UnsupportedFork):
         vm_for_network("BPO2ToAmsterdamAtTime15k", 1, 0)
 
@@ -361,8 +362,8 @@ def test_network_names():
 def test_network_with_fixture_blob_schedule():
     config = {"Prague": {"target": "0x06", "max": "0x09", "baseFeeUpdateFraction": "0x4c6964"},
               "BPO1": {"target": "0x0b", "max": "0x10", "baseFeeUpdateFraction": "0x7f5a51"}}
-    assert vm_for_network("PragueToOsakaAtTime15k", 1, 1, config) is PragueVM  # the built-in values
-    assert vm_for_network("Osaka", 1, 1, config) is OsakaVM  # no entry: its own
+    assert vm_for_network("PragueToOsakaAtTime15k", 1, 1, config) is native(PragueVM)  # the built-in values
+    assert vm_for_network("Osaka", 1, 1, config) is native(OsakaVM)  # no entry: its own
     bpo1 = vm_for_network("OsakaToBPO1AtTime15k", 1, 15_000, config)
     assert issubclass(bpo1, BPO1VM) and bpo1.blob_schedule == BlobSchedule(11, 16, 8_346_193)
 
@@ -374,14 +375,14 @@ def test_network_with_fixture_blob_schedule():
     (1_767_747_670, BPO1VM), (1_767_747_671, BPO2VM), (2_000_000_000, BPO2VM),
 ])
 def test_mainnet_by_timestamp(timestamp, vm):
-    assert vm_for_mainnet_block(24_000_000, timestamp=timestamp) is vm
+    assert vm_for_mainnet_block(24_000_000, timestamp=timestamp) is native(vm)
 
 
 def test_mainnet_timestamp_only_after_the_merge():
-    assert vm_for_mainnet_block(15_537_394, timestamp=1_663_224_179) is ParisVM
-    assert vm_for_mainnet_block(17_034_870, timestamp=1_681_338_455) is ShanghaiVM
+    assert vm_for_mainnet_block(15_537_394, timestamp=1_663_224_179) is native(ParisVM)
+    assert vm_for_mainnet_block(17_034_870, timestamp=1_681_338_455) is native(ShanghaiVM)
     assert vm_for_mainnet_block(1, timestamp=2_000_000_000).fork == "frontier"
-    assert vm_for_mainnet_block(22_546_209) is PragueVM  # no timestamp: py-evm's heights
+    assert vm_for_mainnet_block(22_546_209) is native(PragueVM)  # no timestamp: py-evm's heights
 
 
 # ----------------------------------------------- differential: the spec's Osaka

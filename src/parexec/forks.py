@@ -27,6 +27,7 @@ from eth.vm.forks import (
     TangerineWhistleVM,
 )
 
+from parexec.evm.precompiles import with_precompiles
 from parexec.evm.osaka import BlobSchedule, BPO1VM, BPO2VM, OsakaVM, with_blob_schedule
 
 
@@ -80,18 +81,17 @@ _TRANSITION = re.compile(r"^(\w+?)To(\w+?)At(Time)?(\d+)(k?)$")
 
 def vm_for_mainnet_block(number: int, *, timestamp: int | None = None) -> type:
     """The mainnet VM for block ``number``. After the Merge forks activate by
-    ``timestamp``; without one, py-evm's heights are used (they end at Prague)."""
+    ``timestamp``; without one, py-evm's heights are used (they end at Prague).
+    Its curve precompiles are native (parexec.evm.precompiles)."""
     if timestamp is not None and number >= PARIS_MAINNET_BLOCK:
-        chosen = ParisVM
-        for start, vm in MAINNET_TIMESTAMP_FORKS:
-            if start <= timestamp:
-                chosen = vm
-        return chosen
-    chosen = None
-    for start, vm in MAINNET_VM_CONFIGURATION:
-        if start <= number:
+        schedule = MAINNET_TIMESTAMP_FORKS
+        chosen, at = ParisVM, timestamp
+    else:
+        schedule, chosen, at = MAINNET_VM_CONFIGURATION, None, number
+    for start, vm in schedule:
+        if start <= at:
             chosen = vm
-    return chosen
+    return with_precompiles(chosen)
 
 
 def vm_for_network(network: str, number: int, timestamp: int, blob_schedule=None) -> type:
@@ -99,13 +99,14 @@ def vm_for_network(network: str, number: int, timestamp: int, blob_schedule=None
 
     ``blob_schedule`` is the fixture's ``config.blobSchedule`` (``{fork name: {target,
     max, baseFeeUpdateFraction}}``): its entry for the chosen fork wins over the
-    VM's built-in blob schedule (parexec.evm.osaka.with_blob_schedule).
+    VM's built-in blob schedule (parexec.evm.osaka.with_blob_schedule). Its curve
+    precompiles are native (parexec.evm.precompiles).
     """
     name = _fork_name(network, number, timestamp)
     vm = NETWORK_VMS[name]
     if blob_schedule and name in blob_schedule:
         vm = with_blob_schedule(vm, BlobSchedule.from_config(blob_schedule[name]))
-    return vm
+    return with_precompiles(vm)
 
 
 def _fork_name(network: str, number: int, timestamp: int) -> str:

@@ -429,14 +429,14 @@ def with_blob_schedule(vm_class: type, schedule: BlobSchedule) -> type:
     The class itself when the schedule is its own; otherwise one cached subclass
     per (fork, schedule), a module attribute, so pickling it (to parexec's worker
     processes) goes by reference and gives back the same class. Other wrappers
-    (with_native_precompiles) go on top of the result, not under it.
+    (with_precompiles) go on top of the result, not under it.
     """
     base = getattr(vm_class, "_blob_base", vm_class)
     if base.__name__ not in _SCHEDULABLE or _SCHEDULABLE[base.__name__] is not base:
         raise ValueError(
             f"{vm_class.__name__}: only {', '.join(_SCHEDULABLE)} (or a class made by "
             "with_blob_schedule) take a blob schedule; apply it before other wrappers "
-            "such as with_native_precompiles"
+            "such as with_precompiles"
         )
     if blob_schedule_of(base) == schedule:
         return base
