@@ -31,6 +31,7 @@ from parexec.model import (
     STORAGE_RESET,
     WriteSet,
 )
+from parexec.state.view import ReadNotReady
 
 
 class Estimate:
@@ -60,7 +61,7 @@ class Delta:
         return f"Delta({self.amount})"
 
 
-class ReadEstimate(Exception):
+class ReadEstimate(ReadNotReady):
     """Transaction ``blocking`` is being re-executed; the reader must wait for it."""
 
     def __init__(self, blocking: int):

@@ -15,6 +15,15 @@ from parexec.model import (
 )
 
 
+class ReadNotReady(BaseException):
+    """A view cannot answer this read yet (a multi-version view whose writer is
+    being re-executed): the execution reading it must stop, and no code may take
+    it for a failure of the transaction. A BaseException, as asyncio's
+    CancelledError is, so that broad ``except Exception`` handlers let it through:
+    py-evm skips an EIP-7702 authorization on any Exception, which lost the
+    authorization instead of waiting for its writer."""
+
+
 class StateView(Protocol):
     """Read access to a state. Absent accounts return None; absent slots return 0."""
 
