@@ -12,7 +12,7 @@ import rlp
 from conftest import EEST, require_data
 from parexec.block.header_checks import check_header, expected_excess_blob_gas
 from parexec.block.requests import block_requests, deposit_request, deposit_requests, requests_hash
-from parexec.block.validation import pyevm_rule
+from parexec.block.validation import TOO_MANY_BLOBS, pyevm_rule
 from parexec.fixtures.blockchain_tests import _block_class, rejection_mismatch
 from parexec.forks import vm_for_network
 from parexec.model import BlockRejected, Log, TxResult
@@ -125,3 +125,10 @@ def test_header_checks_catch_a_wrong_excess_blob_gas_and_gas_used_above_limit():
     with pytest.raises(BlockRejected) as err:
         check_header(vm, header.copy(base_fee_per_gas=header.base_fee_per_gas + 1), parent)
     assert err.value.rule == "INVALID_BASEFEE_PER_GAS"
+
+
+def test_a_rejection_known_by_two_names_matches_either():
+    too_many = BlockRejected("7 blobs", 0, TOO_MANY_BLOBS)
+    assert rejection_mismatch("TransactionException.TYPE_3_TX_BLOB_COUNT_EXCEEDED", too_many) is None
+    assert rejection_mismatch("TransactionException.TYPE_3_TX_MAX_BLOB_GAS_ALLOWANCE_EXCEEDED", too_many) is None
+    assert rejection_mismatch("TransactionException.INTRINSIC_GAS_TOO_LOW", too_many)

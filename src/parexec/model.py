@@ -224,7 +224,8 @@ class BlockRejected(Exception):
     """The block is invalid (e.g. an invalid transaction); serial execution rejects it.
 
     ``rule``, where known, is the name the execution-spec-tests give the broken rule
-    (``INTRINSIC_GAS_TOO_LOW``, ``INCORRECT_EXCESS_BLOB_GAS``...)."""
+    (``INTRINSIC_GAS_TOO_LOW``, ``INCORRECT_EXCESS_BLOB_GAS``...; ``A|B`` when the
+    tests call the same fault either way)."""
 
     def __init__(self, reason: str, tx_index: int | None = None, rule: str | None = None):
         self.reason = reason
