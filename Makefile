@@ -24,7 +24,7 @@ demo: install
 # The execution specification (ethereum-execution), the oracle of tests/test_osaka.py,
 # in its own venv: it pins another coincurve than parexec (see tests/spec_oracle.py).
 SPEC_STAMP := build/spec-venv/.pins
-$(SPEC_STAMP): tests/spec_oracle.py
+$(SPEC_STAMP): tests/spec_oracle.py $(STAMP)
 	$(BIN)/python -c 'import sys; sys.path.insert(0, "tests"); import spec_oracle; spec_oracle.spec_python()'
 
 test: install $(SPEC_STAMP)
