@@ -19,7 +19,7 @@ from parexec.model import EMPTY_TRIE_ROOT
 
 def trie_root(pairs: Iterable[tuple[bytes, bytes]]) -> bytes:
     """The root of the trie holding ``pairs`` (distinct keys, non-empty values)."""
-    items = sorted((_nibbles(key), value) for key, value in pairs)
+    items = sorted((nibbles(key), value) for key, value in pairs)
     if not items:
         return EMPTY_TRIE_ROOT
     return keccak(_node(items, 0))
@@ -31,7 +31,7 @@ def ordered_trie_root(values: Sequence[bytes]) -> bytes:
     return trie_root((rlp_uint(i), value) for i, value in enumerate(values))
 
 
-def _nibbles(key: bytes) -> tuple[int, ...]:
+def nibbles(key: bytes) -> tuple[int, ...]:
     out = []
     for byte in key:
         out.append(byte >> 4)
@@ -63,10 +63,10 @@ def rlp_length(n: int, offset: int) -> bytes:
     return bytes([offset + 55 + len(size)]) + size
 
 
-_EMPTY = b"\x80"  # an empty branch slot
+EMPTY_SLOT = b"\x80"  # an empty branch slot
 
 
-def _hex_prefix(nibbles: Sequence[int], leaf: bool) -> bytes:
+def hex_prefix(nibbles: Sequence[int], leaf: bool) -> bytes:
     flag = 2 if leaf else 0
     if len(nibbles) % 2:
         out = [((flag + 1) << 4) | nibbles[0]]
@@ -78,7 +78,7 @@ def _hex_prefix(nibbles: Sequence[int], leaf: bool) -> bytes:
     return bytes(out)
 
 
-def _reference(encoded: bytes) -> bytes:
+def node_reference(encoded: bytes) -> bytes:
     """How a parent holds a child node: embedded if its encoding is under 32
     bytes, else by the hash of the encoding."""
     return encoded if len(encoded) < 32 else rlp_string(keccak(encoded))
@@ -89,16 +89,16 @@ def _node(items: list, depth: int) -> bytes:
     nibbles) lie."""
     if len(items) == 1:
         key, value = items[0]
-        return rlp_list((rlp_string(_hex_prefix(key[depth:], True)), rlp_string(value)))
+        return rlp_list((rlp_string(hex_prefix(key[depth:], True)), rlp_string(value)))
     first, last = items[0][0], items[-1][0]
     common = depth
     end = min(len(first), len(last))
     while common < end and first[common] == last[common]:
         common += 1
     if common > depth:
-        path = rlp_string(_hex_prefix(first[depth:common], False))
-        return rlp_list((path, _reference(_node(items, common))))
-    branch = [_EMPTY] * 17
+        path = rlp_string(hex_prefix(first[depth:common], False))
+        return rlp_list((path, node_reference(_node(items, common))))
+    branch = [EMPTY_SLOT] * 17
     i = 0
     if len(first) == depth:  # a key ends here: its value sits in the branch
         branch[16] = rlp_string(items[0][1])
@@ -108,6 +108,6 @@ def _node(items: list, depth: int) -> bytes:
         j = i + 1
         while j < len(items) and items[j][0][depth] == nibble:
             j += 1
-        branch[nibble] = _reference(_node(items[i:j], depth + 1))
+        branch[nibble] = node_reference(_node(items[i:j], depth + 1))
         i = j
     return rlp_list(branch)
