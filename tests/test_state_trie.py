@@ -1,0 +1,98 @@
+"""Incremental state roots against the chain: every valid block of the shared
+BlockchainTests chains, its root computed from its parent's tries and its diff."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import pytest
+
+from conftest import EEST, ETHEREUM_TESTS, require_data
+from parexec.block.env import AncestorHashes
+from parexec.block.pipeline import execute_block
+from parexec.fixtures.blockchain_tests import _decode_block, load_file, load_state
+from parexec.fixtures.transactions import hex_bytes
+from parexec.forks import vm_for_network
+from parexec.model import Block
+from parexec.state.root import state_root
+from parexec.state.state_trie import StateTrie
+from parexec.strategies import get_strategy
+
+FOLDERS = [
+    (EEST, "v4.5.0/blockchain_tests/cancun/eip6780_selfdestruct"),
+    (EEST, "v4.5.0/blockchain_tests/prague/eip7702_set_code_tx"),
+    (EEST, "v5.4.0/blockchain_tests/prague/eip7251_consolidations"),
+    (ETHEREUM_TESTS, "ValidBlocks/bcStateTests"),
+    (ETHEREUM_TESTS, "GeneralStateTests/stSelfBalance"),
+    (ETHEREUM_TESTS, "GeneralStateTests/stCreate2"),
+]
+
+def _chain_roots(test: dict):
+    """(header root, incremental root) of every block the chain accepts."""
+    fork_at = partial(vm_for_network, test["network"], blob_schedule=(test.get("config") or {}).get("blobSchedule"))
+    pre = load_state(test["pre"])
+    genesis = _decode_block(fork_at, hex_bytes(test["genesisRLP"])).header
+    trie = StateTrie.of(pre)
+    yield genesis.state_root, trie.root
+    chain = {genesis.hash: (genesis, pre, trie)}
+    serial = get_strategy("serial")
+    for entry in test["blocks"]:
+        if entry.get("expectException"):
+            continue
+        decoded = _decode_block(fork_at, hex_bytes(entry["rlp"]))
+        header = decoded.header
+        parent_header, parent, parent_trie = chain[header.parent_hash]
+        block = Block(header=header, transactions=list(decoded.transactions),
+                      vm_class=fork_at(header.block_number, header.timestamp),
+                      ancestor_hashes=AncestorHashes(header.block_number, _hashes(chain, header)),
+                      uncles=list(decoded.uncles),
+                      withdrawals=list(getattr(decoded, "withdrawals", None) or []) or None)
+        outcome = execute_block(block, parent, serial, with_state_root=False)
+        post = parent.derive(outcome.state_diff, outcome.new_code)
+        trie = parent_trie.updated(post, outcome.state_diff)
+        yield header.state_root, trie.root
+        chain[header.hash] = (header, post, trie)
+
+def _hashes(chain, header) -> dict[int, bytes]:
+    out, h = {}, header.parent_hash
+    while h in chain and len(out) < 256:
+        parent = chain[h][0]
+        out[parent.block_number] = h
+        h = parent.parent_hash
+    return out
+
+def _files():
+    for base, folder in FOLDERS:
+        yield from sorted((base / folder).rglob("*.json")) if (base / folder).exists() else []
+
+@pytest.mark.conformance
+@pytest.mark.parametrize("path", list(_files()), ids=lambda p: p.name)
+def test_incremental_root_equals_every_header_root(path):
+    blocks = 0
+    for name, test in load_file(path).items():
+        for want, got in _chain_roots(test):
+            assert got == want, f"{name}: state root {got.hex()} != header {want.hex()}"
+            blocks += 1
+    assert blocks
+
+def test_the_folders_are_there():
+    for base, folder in FOLDERS:
+        require_data(base / folder)
+
+def test_of_equals_the_one_pass_root():
+    path = require_data(EEST / "v5.4.0/blockchain_tests/prague/eip7002_el_triggerable_withdrawals/test_eip_7002.json")
+    pre = load_state(next(iter(load_file(path).values()))["pre"])
+    assert StateTrie.of(pre).root == state_root(pre)
+
+def test_an_earlier_version_keeps_its_root():
+    """A version stays valid after later blocks (a side chain may start from it)."""
+    path = require_data(EEST / "v4.5.0/blockchain_tests/cancun/eip6780_selfdestruct")
+    pre = load_state(next(iter(load_file(sorted(path.rglob("*.json"))[0]).values()))["pre"])
+    first = StateTrie.of(pre)
+    address = next(iter(pre.accounts))
+    post = pre.copy()
+    post.accounts[address].balance += 1
+    post.slots.setdefault(address, {})[7] = 9
+    second = first.updated(post, {("balance", address): post.accounts[address].balance, ("storage", address, 7): 9})
+    assert second.root == state_root(post) != first.root
+    assert first.root == state_root(pre)
