@@ -150,32 +150,27 @@ def bls12_g2_add(computation):
     return computation
 
 
+def _bls12_msm(computation, pair_len: int, base_gas: int, discounts, max_discount: int, point_of, point_class,
+               name: str):
+    data = computation.msg.data_as_bytes
+    if not data or len(data) % pair_len:
+        raise VMError(f"Length of data must be a multiple of {pair_len} bytes for {name}")
+    gas = _msm_gas(len(data) // pair_len, base_gas, discounts, max_discount)
+    computation.consume_gas(gas, reason=f"{name} gas")
+    computation.output = _encode(_msm(data, pair_len, point_of, point_class))
+    return computation
+
+
 def bls12_g1_msm(computation):
     """0x0c G1MSM."""
-    data = computation.msg.data_as_bytes
-    if not data or len(data) % G1_MSM_PAIR_LEN:
-        raise VMError("Length of data must be a multiple of 160 bytes for BLS12_G1MSM")
-    gas = _msm_gas(
-        len(data) // G1_MSM_PAIR_LEN, bls_gas.BLS12_G1_MSM_GAS,
-        bls_gas.G1_MSM_DISCOUNTS, bls_gas.G1_MSM_MAX_DISCOUNT,
-    )
-    computation.consume_gas(gas, reason="BLS12_G1MSM gas")
-    computation.output = _encode(_msm(data, G1_MSM_PAIR_LEN, _g1_in_subgroup, G1Point))
-    return computation
+    return _bls12_msm(computation, G1_MSM_PAIR_LEN, bls_gas.BLS12_G1_MSM_GAS, bls_gas.G1_MSM_DISCOUNTS,
+                      bls_gas.G1_MSM_MAX_DISCOUNT, _g1_in_subgroup, G1Point, "BLS12_G1MSM")
 
 
 def bls12_g2_msm(computation):
     """0x0e G2MSM."""
-    data = computation.msg.data_as_bytes
-    if not data or len(data) % G2_MSM_PAIR_LEN:
-        raise VMError("Length of data must be a multiple of 288 bytes for BLS12_G2MSM")
-    gas = _msm_gas(
-        len(data) // G2_MSM_PAIR_LEN, bls_gas.BLS12_G2_MSM_GAS,
-        bls_gas.G2_MSM_DISCOUNTS, bls_gas.G2_MSM_MAX_DISCOUNT,
-    )
-    computation.consume_gas(gas, reason="BLS12_G2MSM gas")
-    computation.output = _encode(_msm(data, G2_MSM_PAIR_LEN, _g2_in_subgroup, G2Point))
-    return computation
+    return _bls12_msm(computation, G2_MSM_PAIR_LEN, bls_gas.BLS12_G2_MSM_GAS, bls_gas.G2_MSM_DISCOUNTS,
+                      bls_gas.G2_MSM_MAX_DISCOUNT, _g2_in_subgroup, G2Point, "BLS12_G2MSM")
 
 
 def bls12_pairing_check(computation):
