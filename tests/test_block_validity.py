@@ -10,7 +10,8 @@ import pytest
 import rlp
 
 from conftest import EEST, require_data
-from parexec.block.header_checks import check_header, expected_excess_blob_gas
+from parexec.block.header_checks import check_header
+from parexec.evm.osaka import expected_excess_blob_gas
 from parexec.block.requests import block_requests, deposit_request, deposit_requests, requests_hash
 from parexec.block.validation import TOO_MANY_BLOBS, pyevm_rule
 from parexec.fixtures.blockchain_tests import _block_class, rejection_mismatch

@@ -9,24 +9,12 @@ from __future__ import annotations
 
 import rlp
 from eth.db.trie import make_trie_root_and_nodes
-from eth.vm.forks.cancun.headers import calc_excess_blob_gas_cancun
-from eth.vm.forks.prague.headers import calc_excess_blob_gas_prague
 from eth_hash.auto import keccak
 from eth_utils import ValidationError
 
 from parexec.block.validation import fork_lineage
+from parexec.evm.osaka import expected_excess_blob_gas
 from parexec.model import BlockOutcome, BlockRejected, show
-
-
-def expected_excess_blob_gas(vm_class: type, parent_header) -> int:
-    """EIP-4844's running excess, with the blob target of the child's fork (EIP-7691).
-    A fork class may define its own rule (``calc_excess_blob_gas``, e.g. EIP-7918's)."""
-    own_rule = getattr(vm_class, "calc_excess_blob_gas", None)
-    if own_rule is not None:
-        return own_rule(parent_header)
-    if "prague" in fork_lineage(vm_class):
-        return calc_excess_blob_gas_prague(parent_header)
-    return calc_excess_blob_gas_cancun(parent_header)
 
 
 def check_header(vm_class: type, header, parent_header) -> None:
