@@ -56,3 +56,17 @@ def apply_writes(store, writes: WriteSet, new_code: dict[bytes, bytes]) -> None:
             setattr(acc, _FIELD[loc[0]], value)
     for address, acc in touched.items():
         store._put_account(address, acc)
+
+
+def creation_writes(state) -> WriteSet:
+    """The writes that make ``state`` (a MemoryState) from an empty one: a genesis."""
+    out: WriteSet = {}
+    for address, acc in state.accounts.items():
+        out[(EXISTS, address)] = True
+        out[(NONCE, address)] = acc.nonce
+        out[(BALANCE, address)] = acc.balance
+        out[(CODE, address)] = acc.code_hash
+        for slot, value in state.slots.get(address, {}).items():
+            if value:
+                out[(STORAGE, address, slot)] = value
+    return out
