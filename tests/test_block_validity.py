@@ -14,7 +14,8 @@ from parexec.block.header_checks import check_header
 from parexec.evm.osaka import expected_excess_blob_gas
 from parexec.block.requests import block_requests, deposit_request, deposit_requests, requests_hash
 from parexec.block.validation import TOO_MANY_BLOBS, pyevm_rule
-from parexec.fixtures.blockchain_tests import _block_class, rejection_mismatch
+from parexec.block.decoding import block_class
+from parexec.fixtures.blockchain_tests import rejection_mismatch
 from parexec.forks import vm_for_network
 from parexec.model import BlockRejected, Log, TxResult
 
@@ -108,7 +109,7 @@ def _first_block(path, network: str):
     block_rlp = bytes.fromhex(test["blocks"][0]["rlp"][2:])
     vm = vm_for_network(network, 1, 0)
     parent = rlp.decode(genesis_rlp, sedes=vm.get_block_class()).header
-    header = rlp.decode(block_rlp, sedes=_block_class(partial(vm_for_network, network), block_rlp)).header
+    header = rlp.decode(block_rlp, sedes=block_class(partial(vm_for_network, network), block_rlp)).header
     return vm_for_network(network, header.block_number, header.timestamp), parent, header
 
 

@@ -10,7 +10,8 @@ import pytest
 from conftest import EEST, ETHEREUM_TESTS, require_data
 from parexec.block.env import AncestorHashes
 from parexec.block.pipeline import execute_block
-from parexec.fixtures.blockchain_tests import _decode_block, load_file, load_state
+from parexec.block.decoding import decode_block
+from parexec.fixtures.blockchain_tests import load_file, load_state
 from parexec.fixtures.transactions import hex_bytes
 from parexec.forks import vm_for_network
 from parexec.model import Block
@@ -31,7 +32,7 @@ def _chain_roots(test: dict):
     """(header root, incremental root) of every block the chain accepts."""
     fork_at = partial(vm_for_network, test["network"], blob_schedule=(test.get("config") or {}).get("blobSchedule"))
     pre = load_state(test["pre"])
-    genesis = _decode_block(fork_at, hex_bytes(test["genesisRLP"])).header
+    genesis = decode_block(fork_at, hex_bytes(test["genesisRLP"])).header
     trie = StateTrie.of(pre)
     yield genesis.state_root, trie.root
     chain = {genesis.hash: (genesis, pre, trie)}
@@ -39,7 +40,7 @@ def _chain_roots(test: dict):
     for entry in test["blocks"]:
         if entry.get("expectException"):
             continue
-        decoded = _decode_block(fork_at, hex_bytes(entry["rlp"]))
+        decoded = decode_block(fork_at, hex_bytes(entry["rlp"]))
         header = decoded.header
         parent_header, parent, parent_trie = chain[header.parent_hash]
         block = Block(header=header, transactions=list(decoded.transactions),

@@ -17,6 +17,8 @@ from eth_hash.auto import keccak
 from parexec.model import EXISTS, STORAGE, STORAGE_RESET, WriteSet
 from parexec.state.incremental_trie import Node, root_hash, update
 from parexec.state.memory import MemoryState
+from parexec.state.view import StateView
+from parexec.state.writes import creation_writes
 
 
 def _slot_key(slot: int) -> bytes:
@@ -41,12 +43,12 @@ class StateTrie:
     @classmethod
     def of(cls, state: MemoryState) -> "StateTrie":
         """The tries of a complete state, built from all its leaves."""
-        return cls().updated(state, {(EXISTS, address): True for address in state.accounts}, fresh=True)
+        return cls().updated(state, creation_writes(state), fresh=True)
 
-    def updated(self, post: MemoryState, diff: WriteSet, fresh: bool = False) -> "StateTrie":
+    def updated(self, post: StateView, diff: WriteSet, fresh: bool = False) -> "StateTrie":
         """The tries of ``post``, the state after a block whose changes are ``diff``
-        (a canonical diff: parexec.state.overlay). ``fresh``: ``diff`` creates every
-        account it names (how ``of`` builds from nothing)."""
+        (a canonical diff: parexec.state.overlay; only accounts are read from
+        ``post``). ``fresh``: ``diff`` creates every account it names."""
         slot_writes: dict[bytes, list] = {}
         for loc, value in diff.items():
             if loc[0] == STORAGE:
@@ -61,8 +63,8 @@ class StateTrie:
                 account_changes.append((keccak(address), None))
                 continue
             if fresh or diff.get((STORAGE_RESET, address)) or diff.get((EXISTS, address)):
-                # a new (or re-created) account: its storage is what the post-state holds
-                trie = update(None, _storage_changes(post.slots.get(address, {}).items()))
+                # a new (or re-created) account: the block wrote all of its storage
+                trie = update(None, _storage_changes(slot_writes.get(address, ())))
             else:
                 trie = update(storage.get(address), _storage_changes(slot_writes.get(address, ())))
             storage[address] = trie
