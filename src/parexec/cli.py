@@ -477,5 +477,13 @@ def access_list(targets: tuple[str, ...], output: Path | None) -> None:
         sys.exit(1)
 
 
+def _add_chain_commands() -> None:
+    from parexec.chain.commands import chain
+
+    main.add_command(chain)
+
+
+_add_chain_commands()
+
 if __name__ == "__main__":
     main()

@@ -54,3 +54,10 @@ def _first_of_type(block_rlp: bytes, tx_type: int) -> int | None:
     return None
 
 
+
+
+def decode_header(fork_at, header_rlp: bytes):
+    """A header stored alone, with the header class of its own fork."""
+    raw = rlp.decode(header_rlp)
+    vm = fork_at(int.from_bytes(raw[8], "big"), int.from_bytes(raw[11], "big"))
+    return rlp.decode(header_rlp, sedes=vm.get_block_class()._meta.fields[0][1])

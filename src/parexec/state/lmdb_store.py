@@ -22,6 +22,7 @@ from pathlib import Path
 import lmdb
 
 from parexec.model import EMPTY_CODE_HASH, Account, WriteSet
+from parexec.state.memory import MemoryState
 from parexec.state.writes import apply_writes
 
 UNDO_BLOCKS = 128
@@ -133,6 +134,28 @@ class LmdbStore:
 
     def close(self) -> None:
         self.env.close()
+
+    def load(self) -> MemoryState:
+        """The whole state at the head, in memory (what a chain executes on)."""
+        state = MemoryState(complete=True)
+        with self.env.begin() as txn:
+            for address, data in txn.cursor(db=self.dbs["accounts"]):
+                state.accounts[bytes(address)] = decode_account(data)
+            for key, value in txn.cursor(db=self.dbs["storage"]):
+                state.slots.setdefault(bytes(key[:20]), {})[int.from_bytes(key[20:], "big")] = int.from_bytes(
+                    value, "big")
+            for code_hash, code in txn.cursor(db=self.dbs["code"]):
+                state.codes[bytes(code_hash)] = bytes(code)
+        return state
+
+    def get_meta(self, key: bytes) -> bytes | None:
+        with self.env.begin() as txn:
+            data = txn.get(key, db=self.dbs["meta"])
+        return None if data is None else bytes(data)
+
+    def put_meta(self, key: bytes, value: bytes) -> None:
+        with self.env.begin(write=True) as txn:
+            txn.put(key, value, db=self.dbs["meta"])
 
     def view(self) -> LmdbView:
         """The state at the head, on a snapshot later commits do not change."""

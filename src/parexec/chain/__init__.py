@@ -1,0 +1,1 @@
+"""A persistent chain: blocks imported in sequence onto a state store."""

@@ -1,0 +1,144 @@
+"""``parexec chain``: a persistent chain on an LMDB store (parexec.chain.chain)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from parexec.chain.chain import DEFAULT_DB, Chain, ChainError, ImportTimes
+from parexec.model import BlockRejected, FixtureError
+from parexec.state.lmdb_store import StoreError
+from parexec.strategies import STRATEGIES, get_strategy
+
+DB_OPTION = click.option("--db", "db", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_DB,
+                         show_default=True, help="The chain's folder (an LMDB store).")
+
+
+@click.group()
+def chain() -> None:
+    """A chain of blocks on a persistent state store, each checked by its state root."""
+
+
+def _fail(message: str, code: int = 2):
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def _opened(db: Path):
+    """The chain in ``db``, closed again however the command ends."""
+    try:
+        current = Chain(db)
+    except ChainError as exc:
+        _fail(str(exc))
+    try:
+        yield current
+    finally:
+        current.close()
+
+
+def _fixture_test(path: Path, name: str | None) -> tuple[str, dict]:
+    from parexec.fixtures.blockchain_tests import load_file
+
+    try:
+        tests = load_file(path)
+    except (FixtureError, OSError) as exc:
+        _fail(str(exc))
+    if name is None:
+        return next(iter(tests.items()))
+    if name not in tests:
+        _fail(f"{path}: no test named {name!r}")
+    return name, tests[name]
+
+
+@chain.command()
+@DB_OPTION
+@click.option("--fixture", "fixture", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="A BlockchainTests file whose genesis (state and block) starts the chain.")
+@click.option("--test", "test_name", help="Which test of the file (default: the first).")
+def init(db: Path, fixture: Path, test_name: str | None) -> None:
+    """Start a chain at a genesis: its state must have the genesis header's root."""
+    from parexec.fixtures.blockchain_tests import chain_from_test
+
+    name, test = _fixture_test(fixture, test_name)
+    try:
+        new = chain_from_test(test, db)
+    except (ChainError, BlockRejected) as exc:
+        _fail(str(exc))
+    number, block_hash = new.head
+    click.echo(f"{db}: chain of {name} ({new.config.network}) at block {number} 0x{block_hash.hex()}, "
+               f"{len(new.state.accounts)} accounts, state root 0x{new.trie.root.hex()}")
+    new.close()
+
+
+@chain.command(name="import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@DB_OPTION
+@click.option("--strategy", type=click.Choice(sorted(STRATEGIES)), default="serial", show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
+def import_(paths: tuple[Path, ...], db: Path, strategy: str, workers: int) -> None:
+    """Import the blocks of BlockchainTests files whose genesis is this chain's.
+
+    Each block is checked (header against parent, roots, gas, bloom, requests) and
+    committed atomically; a rejected block is reported and the chain stays at its
+    parent. The exit status is 0 only if no block was rejected.
+    """
+    from parexec.fixtures.blockchain_tests import load_file
+    from parexec.fixtures.transactions import hex_bytes
+
+    chosen = get_strategy(strategy)
+    times = ImportTimes()
+    started = time.perf_counter()
+    with _opened(db) as current:
+        genesis = current.store.block_hash(0)
+        for path in paths:
+            try:
+                tests = load_file(path)
+            except FixtureError as exc:
+                _fail(str(exc))
+            for name, test in tests.items():
+                if hex_bytes(test["genesisBlockHeader"]["hash"]) != genesis:
+                    continue
+                for n, entry in enumerate(test["blocks"]):
+                    try:
+                        current.import_block(hex_bytes(entry["rlp"]), chosen, workers, times)
+                    except (BlockRejected, StoreError) as exc:
+                        times.rejected.append(f"{name} block {n}: {exc}")
+                        click.echo(f"rejected: {name} block {n}: {exc}")
+        number, block_hash = current.head
+    elapsed = time.perf_counter() - started
+    total = max(elapsed, 1e-9)
+    click.echo(f"{times.blocks} blocks imported in {elapsed:.2f} s ({times.blocks / total:.1f} blocks/s, "
+               f"{times.gas / total / 1e6:.1f} Mgas/s): execution {times.execution:.2f} s, state root "
+               f"{times.state_root:.2f} s, persistence {times.persistence:.2f} s")
+    click.echo(f"head: block {number} 0x{block_hash.hex()}; {len(times.rejected)} rejected")
+    sys.exit(1 if times.rejected else 0)
+
+
+@chain.command()
+@DB_OPTION
+def info(db: Path) -> None:
+    """The chain's head, fork rules and state."""
+    with _opened(db) as current:
+        number, block_hash = current.head
+        click.echo(f"head: block {number} 0x{block_hash.hex()}")
+        click.echo(f"rules: {current.config.network}")
+        click.echo(f"state: {len(current.state.accounts)} accounts, root 0x{current.trie.root.hex()}")
+
+
+@chain.command()
+@click.argument("number", type=click.IntRange(min=0))
+@DB_OPTION
+def rewind(number: int, db: Path) -> None:
+    """Go back to block NUMBER (one of the last 128)."""
+    with _opened(db) as current:
+        try:
+            current.rewind(number)
+        except StoreError as exc:
+            _fail(str(exc), 1)
+        head, block_hash = current.head
+        click.echo(f"head: block {head} 0x{block_hash.hex()}, state root 0x{current.trie.root.hex()}")

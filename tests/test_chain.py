@@ -1,0 +1,106 @@
+"""The chain on LMDB: the shared BlockchainTests chains imported block by block,
+every state root computed incrementally and equal to its header's."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import EEST, ETHEREUM_TESTS, require_data
+from parexec.chain.chain import Chain, ChainError
+from parexec.fixtures.blockchain_tests import chain_from_test, import_test_blocks, load_file
+from parexec.forks import UnsupportedFork
+from parexec.state.root import state_root
+from parexec.strategies import get_strategy
+
+SLICE = [
+    (EEST, "v5.4.0/blockchain_tests/prague/eip7002_el_triggerable_withdrawals"),
+    (EEST, "v4.5.0/blockchain_tests/prague/eip7685_general_purpose_el_requests"),
+    (EEST, "v4.5.0/blockchain_tests/cancun/eip4844_blobs"),
+    (EEST, "v4.5.0/blockchain_tests/cancun/eip6780_selfdestruct"),
+    (EEST, "v5.4.0/blockchain_tests/osaka/eip7918_blob_reserve_price"),
+    (ETHEREUM_TESTS, "ValidBlocks/bcStateTests"),
+    (ETHEREUM_TESTS, "InvalidBlocks/bcEIP1559"),
+]
+
+
+def _files():
+    for base, folder in SLICE:
+        yield from sorted((base / folder).rglob("*.json")) if (base / folder).exists() else []
+
+
+def _import_all(path, tmp_path, strategy: str, workers: int) -> int:
+    tests = 0
+    for i, (name, test) in enumerate(load_file(path).items()):
+        try:
+            chain = chain_from_test(test, tmp_path / f"db{i}")
+        except UnsupportedFork:
+            pytest.fail(f"{name}: unsupported fork {test['network']}")
+        try:
+            problem = import_test_blocks(chain, test, get_strategy(strategy, min_parallel_txs=2), workers)
+            assert problem is None, f"{name}: {problem}"
+            assert chain.trie.root == state_root(chain.state)
+        finally:
+            chain.close()
+        tests += 1
+    return tests
+
+
+@pytest.mark.conformance
+@pytest.mark.parametrize("path", list(_files()), ids=lambda p: p.name)
+@pytest.mark.parametrize("strategy,workers", [("serial", 1), ("block-stm", 2)])
+def test_fixture_chains_import_with_every_root_equal(path, tmp_path, strategy, workers):
+    assert _import_all(path, tmp_path, strategy, workers)
+
+
+def test_the_slice_is_there():
+    for base, folder in SLICE:
+        require_data(base / folder)
+
+
+def test_reopen_rewind_and_a_side_chain(tmp_path):
+    path = require_data(EEST / "v4.5.0/blockchain_tests/cancun/eip6780_selfdestruct/dynamic_create2_selfdestruct_collision/dynamic_create2_selfdestruct_collision_multi_tx.json")
+    test = next(iter(load_file(path).values()))
+    chain = chain_from_test(test, tmp_path / "db")
+    serial = get_strategy("serial")
+    assert import_test_blocks(chain, test, serial) is None
+    head = chain.head
+    root = chain.trie.root
+    chain.close()
+    again = Chain(tmp_path / "db")  # a new process would start here
+    assert again.head == head and again.trie.root == root
+    again.rewind(0)
+    assert again.head[0] == 0
+    assert import_test_blocks(again, test, serial) is None  # the same blocks again, from genesis
+    assert again.head == head
+    again.close()
+    with pytest.raises(ChainError):
+        chain_from_test(test, tmp_path / "db")  # a chain is already there
+
+
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from parexec.cli import main
+
+    result = CliRunner().invoke(main, ["chain", *map(str, args)])
+    return result.exit_code, result.output.strip().splitlines()
+
+
+def test_the_chain_commands(tmp_path):
+    fixture = require_data(EEST / "v4.5.0/blockchain_tests/prague/eip7251_consolidations/consolidations/consolidation_requests_negative.json")
+    db = tmp_path / "db"
+    code, lines = _cli("info", "--db", db)
+    assert code == 2 and "no chain here" in lines[-1]
+    code, lines = _cli("init", "--db", db, "--fixture", fixture)
+    assert code == 0 and "at block 0" in lines[0]
+    code, lines = _cli("init", "--db", db, "--fixture", fixture)
+    assert code == 2 and "already here" in lines[-1]
+    # the first test's only block has a wrong requests hash: rejected, the chain stays at genesis
+    code, lines = _cli("import", fixture, "--db", db)
+    assert code == 1
+    assert lines[0].startswith("rejected:") and "requests_hash mismatch" in lines[0]
+    assert lines[-1].startswith("head: block 0") and lines[-1].endswith("1 rejected")
+    code, lines = _cli("rewind", "3", "--db", db)
+    assert code == 1 and "cannot rewind" in lines[-1]
+    code, lines = _cli("info", "--db", db)
+    assert code == 0 and lines[0].startswith("head: block 0") and lines[1] == "rules: Prague"
