@@ -19,7 +19,8 @@ SLICE = [
     (EEST, "v4.5.0/blockchain_tests/cancun/eip6780_selfdestruct"),
     (EEST, "v5.4.0/blockchain_tests/osaka/eip7918_blob_reserve_price"),
     (ETHEREUM_TESTS, "ValidBlocks/bcStateTests"),
-    (ETHEREUM_TESTS, "InvalidBlocks/bcEIP1559"),
+    (ETHEREUM_TESTS, "ValidBlocks/bcEIP1559"),
+    (ETHEREUM_TESTS, "GeneralStateTests/stTransactionTest"),
 ]
 
 
