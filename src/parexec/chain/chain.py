@@ -69,6 +69,7 @@ class ImportTimes:
     state_root: float = 0.0
     persistence: float = 0.0
     blocks: int = 0
+    skipped: int = 0  # already on the chain
     gas: int = 0
     rejected: list[str] = field(default_factory=list)
 
@@ -122,11 +123,15 @@ class Chain:
         return None if data is None else decode_header(self.fork_at, data)
 
     def import_block(self, block_rlp: bytes, strategy, workers: int = 1,
-                     times: ImportTimes | None = None) -> BlockOutcome:
-        """Check, execute and commit one block; BlockRejected leaves the store as it was."""
+                     times: ImportTimes | None = None) -> BlockOutcome | None:
+        """Check, execute and commit one block; BlockRejected leaves the store as it was.
+        A block already on the chain is skipped (None)."""
         times = times if times is not None else ImportTimes()
         decoded = decode_block(self.fork_at, block_rlp)
         header = decoded.header
+        if self.store.block_hash(header.block_number) == header.hash:
+            times.skipped += 1  # already on the chain (an import run again after a crash)
+            return None
         self._move_to_parent(header.parent_hash)
         parent = self.header(header.parent_hash)
         vm_class = self.fork_at(header.block_number, header.timestamp)

@@ -115,7 +115,8 @@ def import_(paths: tuple[Path, ...], db: Path, strategy: str, workers: int) -> N
     click.echo(f"{times.blocks} blocks imported in {elapsed:.2f} s ({times.blocks / total:.1f} blocks/s, "
                f"{times.gas / total / 1e6:.1f} Mgas/s): execution {times.execution:.2f} s, state root "
                f"{times.state_root:.2f} s, persistence {times.persistence:.2f} s")
-    click.echo(f"head: block {number} 0x{block_hash.hex()}; {len(times.rejected)} rejected")
+    click.echo(f"head: block {number} 0x{block_hash.hex()}; {times.skipped} already on the chain, "
+               f"{len(times.rejected)} rejected")
     sys.exit(1 if times.rejected else 0)
 
 
