@@ -75,6 +75,8 @@ class ImportTimes:
 
 
 class Chain:
+    """An opened chain: its store, its rules, and the head's state and tries."""
+
     def __init__(self, path: Path = DEFAULT_DB):
         if not (Path(path) / "data.mdb").exists():
             raise ChainError(f"{path}: no chain here (parexec chain init first)")
