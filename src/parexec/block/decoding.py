@@ -8,18 +8,21 @@ import rlp
 from eth.exceptions import UnrecognizedTransactionType
 from eth_utils import ValidationError
 
+from parexec.evm.pyevm_objects import header_class, header_field_names
 from parexec.model import BlockRejected
+
+
+def _fork_of(fork_at, header_fields) -> type:
+    """The VM of the fork at a raw header's number and timestamp."""
+    return fork_at(int.from_bytes(header_fields[8], "big"), int.from_bytes(header_fields[11], "big"))
 
 
 def block_class(fork_at, block_rlp: bytes):
     """The py-evm block class of the fork at the block's own number and timestamp."""
     try:
-        raw_header = rlp.decode(block_rlp)[0]
-        number = int.from_bytes(raw_header[8], "big")
-        timestamp = int.from_bytes(raw_header[11], "big")
+        return _fork_of(fork_at, rlp.decode(block_rlp)[0]).get_block_class()
     except (rlp.DecodingError, IndexError, TypeError):
         raise BlockRejected("block RLP is malformed", rule="RLP_STRUCTURES_ENCODING") from None
-    return fork_at(number, timestamp).get_block_class()
 
 
 def decode_block(fork_at, block_rlp: bytes):
@@ -37,13 +40,13 @@ def decode_block(fork_at, block_rlp: bytes):
         ) from None
     except (rlp.DecodingError, rlp.DeserializationError, ValidationError, ValueError) as exc:
         # a header with the fields of another fork is a format error, not an encoding one
-        rule = "INCORRECT_BLOCK_FORMAT" if _header_length_wrong(block_rlp, sedes) else "RLP_STRUCTURES_ENCODING"
+        rule = "INCORRECT_BLOCK_FORMAT" if _header_length_wrong(fork_at, block_rlp) else "RLP_STRUCTURES_ENCODING"
         raise BlockRejected(f"block RLP does not decode: {exc}", rule=rule) from None
 
 
-def _header_length_wrong(block_rlp: bytes, sedes) -> bool:
-    header_fields = sedes._meta.fields[0][1]._meta.fields
-    return len(rlp.decode(block_rlp)[0]) != len(header_fields)
+def _header_length_wrong(fork_at, block_rlp: bytes) -> bool:
+    raw_header = rlp.decode(block_rlp)[0]
+    return len(raw_header) != len(header_field_names(_fork_of(fork_at, raw_header)))
 
 
 def _first_of_type(block_rlp: bytes, tx_type: int) -> int | None:
@@ -58,6 +61,4 @@ def _first_of_type(block_rlp: bytes, tx_type: int) -> int | None:
 
 def decode_header(fork_at, header_rlp: bytes):
     """A header stored alone, with the header class of its own fork."""
-    raw = rlp.decode(header_rlp)
-    vm = fork_at(int.from_bytes(raw[8], "big"), int.from_bytes(raw[11], "big"))
-    return rlp.decode(header_rlp, sedes=vm.get_block_class()._meta.fields[0][1])
+    return rlp.decode(header_rlp, sedes=header_class(_fork_of(fork_at, rlp.decode(header_rlp))))
