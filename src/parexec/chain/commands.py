@@ -121,6 +121,27 @@ def import_(paths: tuple[Path, ...], db: Path, strategy: str, workers: int) -> N
 
 
 @chain.command()
+@click.argument("spec")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The BlockchainTests file to write.")
+def make(spec: str, output: Path) -> None:
+    """Make a synthetic chain (SPEC: erc20:txs=200,blocks=50,accounts=100000,seed=0) as a
+    BlockchainTests file, for `chain init --fixture` and `chain import`."""
+    import json
+
+    from parexec.workloads.synthetic import WorkloadError
+    from parexec.workloads.synthetic_chain import as_blockchain_test, build_chain
+
+    try:
+        made = build_chain(spec)
+    except WorkloadError as exc:
+        _fail(str(exc))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(as_blockchain_test(made, spec)))
+    click.echo(f"{output}: {len(made.blocks)} blocks on a genesis of {len(made.pre.accounts)} accounts")
+
+
+@chain.command()
 @DB_OPTION
 def info(db: Path) -> None:
     """The chain's head, fork rules and state."""
