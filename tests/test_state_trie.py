@@ -3,18 +3,15 @@ BlockchainTests chains, its root computed from its parent's tries and its diff."
 
 from __future__ import annotations
 
-from functools import partial
 
 import pytest
 
 from conftest import EEST, ETHEREUM_TESTS, require_data
-from parexec.block.env import AncestorHashes
 from parexec.block.pipeline import execute_block
-from parexec.block.decoding import decode_block
+from parexec.block.decoding import block_of, decode_block
 from parexec.fixtures.blockchain_tests import load_file, load_state
 from parexec.fixtures.transactions import hex_bytes
-from parexec.forks import vm_for_network
-from parexec.model import Block
+from parexec.forks import fork_rules
 from parexec.state.root import state_root
 from parexec.state.state_trie import StateTrie
 from parexec.strategies import get_strategy
@@ -30,7 +27,7 @@ FOLDERS = [
 
 def _chain_roots(test: dict):
     """(header root, incremental root) of every block the chain accepts."""
-    fork_at = partial(vm_for_network, test["network"], blob_schedule=(test.get("config") or {}).get("blobSchedule"))
+    fork_at = fork_rules(test["network"], (test.get("config") or {}).get("blobSchedule"))
     pre = load_state(test["pre"])
     genesis = decode_block(fork_at, hex_bytes(test["genesisRLP"])).header
     trie = StateTrie.of(pre)
@@ -43,11 +40,7 @@ def _chain_roots(test: dict):
         decoded = decode_block(fork_at, hex_bytes(entry["rlp"]))
         header = decoded.header
         parent_header, parent, parent_trie = chain[header.parent_hash]
-        block = Block(header=header, transactions=list(decoded.transactions),
-                      vm_class=fork_at(header.block_number, header.timestamp),
-                      ancestor_hashes=AncestorHashes(header.block_number, _hashes(chain, header)),
-                      uncles=list(decoded.uncles),
-                      withdrawals=list(getattr(decoded, "withdrawals", None) or []) or None)
+        block = block_of(decoded, fork_at(header.block_number, header.timestamp), _hashes(chain, header))
         outcome = execute_block(block, parent, serial, with_state_root=False)
         post = parent.derive(outcome.state_diff, outcome.new_code)
         trie = parent_trie.updated(post, outcome.state_diff)

@@ -4,6 +4,7 @@ the Merge, timestamp) or test network name; Osaka and the BPO forks from parexec
 from __future__ import annotations
 
 import re
+from functools import partial
 
 from eth.chains.mainnet import MAINNET_VM_CONFIGURATION
 from eth.chains.mainnet.constants import PARIS_MAINNET_BLOCK
@@ -107,6 +108,11 @@ def vm_for_network(network: str, number: int, timestamp: int, blob_schedule=None
     if blob_schedule and name in blob_schedule:
         vm = with_blob_schedule(vm, BlobSchedule.from_config(blob_schedule[name]))
     return with_precompiles(vm)
+
+
+def fork_rules(network: str, blob_schedule: dict | None = None):
+    """``(number, timestamp) -> VM`` for a test network (and a fixture's blob schedule)."""
+    return partial(vm_for_network, network, blob_schedule=blob_schedule)
 
 
 def _fork_name(network: str, number: int, timestamp: int) -> str:

@@ -8,8 +8,9 @@ import rlp
 from eth.exceptions import UnrecognizedTransactionType
 from eth_utils import ValidationError
 
+from parexec.block.env import AncestorHashes
 from parexec.evm.pyevm_objects import header_class, header_field_names
-from parexec.model import BlockRejected
+from parexec.model import Block, BlockRejected
 
 
 def _fork_of(fork_at, header_fields) -> type:
@@ -57,8 +58,21 @@ def _first_of_type(block_rlp: bytes, tx_type: int) -> int | None:
     return None
 
 
-
-
 def decode_header(fork_at, header_rlp: bytes):
     """A header stored alone, with the header class of its own fork."""
     return rlp.decode(header_rlp, sedes=header_class(_fork_of(fork_at, rlp.decode(header_rlp))))
+
+
+def block_of(decoded, vm_class: type, ancestors: dict[int, bytes], name: str = "") -> Block:
+    """The Block to execute from a decoded py-evm block; ``ancestors`` maps block
+    numbers to hashes (BLOCKHASH)."""
+    header = decoded.header
+    return Block(
+        header=header,
+        transactions=list(decoded.transactions),
+        vm_class=vm_class,
+        ancestor_hashes=AncestorHashes(header.block_number, ancestors),
+        uncles=list(decoded.uncles),
+        withdrawals=list(getattr(decoded, "withdrawals", None) or []) or None,
+        name=name,
+    )

@@ -18,17 +18,15 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 import rlp
 
-from parexec.block.decoding import decode_block, decode_header
-from parexec.block.env import AncestorHashes
+from parexec.block.decoding import block_of, decode_block, decode_header
 from parexec.block.header_checks import check_block_size, check_body_roots, check_header, check_outcome
 from parexec.block.pipeline import execute_block
-from parexec.forks import vm_for_network
-from parexec.model import Block, BlockOutcome, BlockRejected
+from parexec.forks import fork_rules
+from parexec.model import BlockOutcome, BlockRejected
 from parexec.state.lmdb_store import UNDO_BLOCKS, LmdbStore, StoreError
 from parexec.state.memory import MemoryState
 from parexec.state.state_trie import StateTrie
@@ -50,7 +48,7 @@ class ChainConfig:
     blob_schedule: dict | None = None
 
     def fork_at(self):
-        return partial(vm_for_network, self.network, blob_schedule=self.blob_schedule)
+        return fork_rules(self.network, self.blob_schedule)
 
     def to_json(self) -> bytes:
         return json.dumps({"network": self.network, "blob_schedule": self.blob_schedule}).encode()
@@ -141,12 +139,7 @@ class Chain:
         check_block_size(vm_class, len(block_rlp))
         check_header(vm_class, header, parent)
         started = time.perf_counter()
-        block = Block(
-            header=header, transactions=list(decoded.transactions), vm_class=vm_class,
-            ancestor_hashes=AncestorHashes(header.block_number, self._ancestors(header.block_number)),
-            uncles=list(decoded.uncles),
-            withdrawals=list(getattr(decoded, "withdrawals", None) or []) or None,
-        )
+        block = block_of(decoded, vm_class, self._ancestors(header.block_number))
         outcome = execute_block(block, self.state, strategy, workers, with_state_root=False)
         post = self.state.derive(outcome.state_diff, outcome.new_code)
         executed = time.perf_counter()
