@@ -319,10 +319,12 @@ def recorded_bn254_inputs(monkeypatch) -> set:
     """The inputs that ethereum/tests fixtures give 0x06-0x08 while they run."""
     sink: set = set()
     made: dict = {}
-    pick = blockchain_tests.vm_for_network
+    rules = blockchain_tests.fork_rules
 
-    def recording_vm(*args, **kwargs):
-        vm = pick(*args, **kwargs)
+    def recording_rules(*args, **kwargs):
+        return lambda number, timestamp: recording_vm(rules(*args, **kwargs)(number, timestamp))
+
+    def recording_vm(vm):
         if vm not in made:
             state = vm.get_state_class()
             comp = state.computation_class
@@ -331,7 +333,7 @@ def recorded_bn254_inputs(monkeypatch) -> set:
             made[vm] = type(vm.__name__, (vm,), {"_state_class": state})
         return made[vm]
 
-    monkeypatch.setattr(blockchain_tests, "vm_for_network", recording_vm)
+    monkeypatch.setattr(blockchain_tests, "fork_rules", recording_rules)
     for name in BN254_FIXTURES:
         path = require_data(ETHEREUM_TESTS / "GeneralStateTests" / name)
         tally = run_cases(blockchain_tests.cases_in_file(path), get_strategy("serial"))
@@ -448,14 +450,16 @@ def test_lookup_by_name_builds_the_class():
 
 def test_eest_bls_file_verifies_with_native_vm(monkeypatch):
     """Whole EIP-2537 tests (state roots, gas, outputs) with the native VM."""
-    pick, used = blockchain_tests.vm_for_network, set()
+    rules, used = blockchain_tests.fork_rules, set()
 
-    def native_vm(*args, **kwargs):
-        vm = with_precompiles(pick(*args, **kwargs))
-        used.add(vm)
-        return vm
+    def native_rules(*args, **kwargs):
+        def native_vm(number, timestamp):
+            vm = with_precompiles(rules(*args, **kwargs)(number, timestamp))
+            used.add(vm)
+            return vm
+        return native_vm
 
-    monkeypatch.setattr(blockchain_tests, "vm_for_network", native_vm)
+    monkeypatch.setattr(blockchain_tests, "fork_rules", native_rules)
     path = require_data(EEST / "v5.4.0" / BLS_DIR / "test_eip_2537.json")
     tally = run_cases(blockchain_tests.cases_in_file(path), get_strategy("serial"))
     assert [r.status for r in tally.results] == ["passed"] * 7
