@@ -57,6 +57,26 @@ def test_random_updates_and_deletions_give_the_rebuilt_root(seed, kind):
         assert root_hash(earlier) == earlier_hash  # an earlier version is untouched
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_large_batches_on_a_large_trie_give_the_rebuilt_root(seed):
+    """A block's batch (hundreds of keys, deletions among them) on thousands of
+    leaves: the batched descent through branches, not one key at a time."""
+    rng = random.Random(seed)
+    contents = {keccak(rng.randbytes(8)): _random_value(rng) for _ in range(3000)}
+    root = update(None, contents.items())
+    for _ in range(4):
+        changes = [(key, b"" if rng.random() < 0.3 else _random_value(rng))
+                   for key in rng.sample(sorted(contents), 300)]
+        changes += [(keccak(rng.randbytes(8)), _random_value(rng)) for _ in range(200)]
+        root = update(root, changes)
+        for key, value in changes:
+            if value:
+                contents[key] = value
+            else:
+                contents.pop(key, None)
+        assert root_hash(root) == trie_root(contents.items())
+
+
 def test_deleting_everything_leaves_the_empty_trie():
     keys = [keccak(bytes([i])) for i in range(50)]
     root = update(None, [(k, b"\x01" * 40) for k in keys])

@@ -13,17 +13,35 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from eth_hash.auto import keccak
+from _pysha3 import keccak_256
 
 from parexec.model import EMPTY_TRIE_ROOT
-from parexec.state.trie import EMPTY_SLOT, hex_prefix, nibbles, node_reference, rlp_list, rlp_string
+from parexec.state.trie import EMPTY_SLOT, hex_prefix, nibbles, rlp_list, rlp_string
 
 
-class Leaf:
-    __slots__ = ("path", "value", "_encoded")
+def keccak(data: bytes) -> bytes:
+    return keccak_256(data).digest()  # eth_hash's wrapper costs as much as the hash
+
+
+class _Node:
+    """Encoded once; referenced by its parents through ``ref`` (cached too:
+    an updated branch re-references its 15 unchanged children)."""
+
+    __slots__ = ("_encoded", "_ref")
+
+    def ref(self) -> bytes:
+        r = self._ref
+        if r is None:
+            encoded = self.encoded()
+            r = self._ref = encoded if len(encoded) < 32 else b"\xa0" + keccak(encoded)
+        return r
+
+
+class Leaf(_Node):
+    __slots__ = ("path", "value")
 
     def __init__(self, path: tuple, value: bytes):
-        self.path, self.value, self._encoded = path, value, None
+        self.path, self.value, self._encoded, self._ref = path, value, None, None
 
     def encoded(self) -> bytes:
         if self._encoded is None:
@@ -31,27 +49,27 @@ class Leaf:
         return self._encoded
 
 
-class Extension:
-    __slots__ = ("path", "child", "_encoded")
+class Extension(_Node):
+    __slots__ = ("path", "child")
 
     def __init__(self, path: tuple, child: "Branch"):
-        self.path, self.child, self._encoded = path, child, None
+        self.path, self.child, self._encoded, self._ref = path, child, None, None
 
     def encoded(self) -> bytes:
         if self._encoded is None:
-            self._encoded = rlp_list((rlp_string(hex_prefix(self.path, False)), _ref(self.child)))
+            self._encoded = rlp_list((rlp_string(hex_prefix(self.path, False)), self.child.ref()))
         return self._encoded
 
 
-class Branch:
-    __slots__ = ("children", "value", "_encoded")
+class Branch(_Node):
+    __slots__ = ("children", "value")
 
     def __init__(self, children: tuple, value: bytes | None = None):
-        self.children, self.value, self._encoded = children, value, None
+        self.children, self.value, self._encoded, self._ref = children, value, None, None
 
     def encoded(self) -> bytes:
         if self._encoded is None:
-            slots = [EMPTY_SLOT if c is None else _ref(c) for c in self.children]
+            slots = [EMPTY_SLOT if c is None else c.ref() for c in self.children]
             slots.append(EMPTY_SLOT if self.value is None else rlp_string(self.value))
             self._encoded = rlp_list(slots)
         return self._encoded
@@ -61,10 +79,6 @@ Node = Leaf | Extension | Branch
 _NO_CHILDREN = (None,) * 16
 
 
-def _ref(node: Node) -> bytes:
-    return node_reference(node.encoded())
-
-
 def root_hash(root: Node | None) -> bytes:
     """The trie's root hash (the empty trie's for None)."""
     return EMPTY_TRIE_ROOT if root is None else keccak(root.encoded())
@@ -72,11 +86,36 @@ def root_hash(root: Node | None) -> bytes:
 
 def update(root: Node | None, changes: Iterable[tuple[bytes, bytes | None]]) -> Node | None:
     """The trie ``root`` with each (key, value) of ``changes`` set, a value of None
-    or b"" deleting its key. ``root`` itself is left as it was."""
-    for key, value in changes:
-        path = nibbles(key)
-        root = _insert(root, path, value) if value else _delete(root, path)
-    return root
+    or b"" deleting its key (for a key given twice, the last counts). ``root``
+    itself is left as it was."""
+    latest = {nibbles(key): value for key, value in changes}
+    return _update_sorted(root, sorted(latest.items()))
+
+
+def _update_sorted(node: Node | None, items: list) -> Node | None:
+    """``node`` with ``items`` (sorted (path, value) pairs, paths relative to
+    ``node``) set: a branch hands each child its share at once, so a node on the
+    paths of many changed keys is rebuilt once, not once per key."""
+    if len(items) <= 1 or not isinstance(node, Branch):
+        for path, value in items:
+            node = _insert(node, path, value) if value else _delete(node, path)
+        return node
+    children, value = list(node.children), node.value
+    i = 0
+    if not items[0][0]:  # a key that ends at this branch
+        value = items[0][1] or None
+        i = 1
+    changed = value != node.value
+    while i < len(items):
+        nibble = items[i][0][0]
+        j = i + 1
+        while j < len(items) and items[j][0][0] == nibble:
+            j += 1
+        child = _update_sorted(children[nibble], [(path[1:], v) for path, v in items[i:j]])
+        if child is not children[nibble]:
+            children[nibble], changed = child, True
+        i = j
+    return _collapse(tuple(children), value) if changed else node
 
 
 def _common(a: tuple, b: tuple) -> int:

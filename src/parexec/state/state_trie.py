@@ -10,13 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import rlp
-from eth.rlp.accounts import Account as RlpAccount
-from eth_hash.auto import keccak
-
 from parexec.model import EXISTS, STORAGE, STORAGE_RESET, WriteSet
-from parexec.state.incremental_trie import Node, root_hash, update
+from parexec.state.incremental_trie import Node, keccak, root_hash, update
 from parexec.state.memory import MemoryState
+from parexec.state.trie import rlp_list, rlp_string, rlp_uint
 from parexec.state.view import StateView
 from parexec.state.writes import creation_writes
 
@@ -27,14 +24,13 @@ def _slot_key(slot: int) -> bytes:
 
 def _storage_changes(slots) -> list[tuple[bytes, bytes | None]]:
     """(slot, value) pairs as storage trie changes (a zero value deletes)."""
-    return [(_slot_key(slot), rlp.encode(value) if value else None) for slot, value in slots]
+    return [(_slot_key(slot), rlp_uint(value) if value else None) for slot, value in slots]
 
 
 @dataclass(frozen=True)
 class StateTrie:
     accounts: Node | None = None
-    storage: dict[bytes, Node | None] = field(default_factory=dict)  # address -> its storage trie
-    storage_roots: dict[bytes, bytes] = field(default_factory=dict)  # address -> root hash
+    storage: dict[bytes, Node] = field(default_factory=dict)  # address -> its storage trie (none if empty)
 
     @property
     def root(self) -> bytes:
@@ -53,22 +49,24 @@ class StateTrie:
         for loc, value in diff.items():
             if loc[0] == STORAGE:
                 slot_writes.setdefault(loc[1], []).append((loc[2], value))
-        storage, roots = dict(self.storage), dict(self.storage_roots)
+        storage = dict(self.storage)
         account_changes = []
         for address in {loc[1] for loc in diff}:
             acc = post.account(address)
             if acc is None:
                 storage.pop(address, None)
-                roots.pop(address, None)
                 account_changes.append((keccak(address), None))
                 continue
             if fresh or diff.get((STORAGE_RESET, address)) or diff.get((EXISTS, address)):
                 # a new (or re-created) account: the block wrote all of its storage
-                trie = update(None, _storage_changes(slot_writes.get(address, ())))
-            else:
-                trie = update(storage.get(address), _storage_changes(slot_writes.get(address, ())))
-            storage[address] = trie
-            roots[address] = root_hash(trie)
-            leaf = RlpAccount(acc.nonce, acc.balance, roots[address], acc.code_hash)
-            account_changes.append((keccak(address), rlp.encode(leaf)))
-        return StateTrie(update(self.accounts, account_changes), storage, roots)
+                storage.pop(address, None)
+            if address in slot_writes:
+                trie = update(storage.get(address), _storage_changes(slot_writes[address]))
+                if trie is None:
+                    storage.pop(address, None)
+                else:
+                    storage[address] = trie
+            leaf = rlp_list((rlp_uint(acc.nonce), rlp_uint(acc.balance), rlp_string(root_hash(storage.get(address))),
+                             rlp_string(acc.code_hash)))
+            account_changes.append((keccak(address), leaf))
+        return StateTrie(update(self.accounts, account_changes), storage)

@@ -31,12 +31,11 @@ def ordered_trie_root(values: Sequence[bytes]) -> bytes:
     return trie_root((rlp_uint(i), value) for i, value in enumerate(values))
 
 
+_HEX_DIGITS = bytes.maketrans(b"0123456789abcdef", bytes(range(16)))
+
+
 def nibbles(key: bytes) -> tuple[int, ...]:
-    out = []
-    for byte in key:
-        out.append(byte >> 4)
-        out.append(byte & 0x0F)
-    return tuple(out)
+    return tuple(key.hex().encode().translate(_HEX_DIGITS))
 
 
 # RLP written directly (the rlp package's type inference costs more than a whole
