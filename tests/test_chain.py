@@ -43,7 +43,7 @@ def _import_all(path, tmp_path, strategy: str, workers: int) -> int:
         try:
             problem = import_test_blocks(chain, test, get_strategy(strategy, min_parallel_txs=2), workers)
             assert problem is None, f"{name}: {problem}"
-            assert chain.trie.root == state_root(chain.state)
+            assert chain.state_root() == state_root(chain.state())
         finally:
             chain.close()
         tests += 1
@@ -74,10 +74,10 @@ def test_reopen_rewind_and_a_side_chain(tmp_path):
     serial = get_strategy("serial")
     assert import_test_blocks(chain, test, serial) is None
     head = chain.head
-    root = chain.trie.root
+    root = chain.state_root()
     chain.close()
     again = Chain(tmp_path / "db")  # a new process would start here
-    assert again.head == head and again.trie.root == root
+    assert again.head == head and again.state_root() == root
     again.rewind(0)
     assert again.head[0] == 0
     assert import_test_blocks(again, test, serial) is None  # the same blocks again, from genesis
@@ -156,7 +156,7 @@ def test_an_import_killed_anywhere_keeps_what_it_committed_and_resumes(tmp_path)
         process.wait()
         chain = Chain(db)
         number, block_hash = chain.head
-        assert chain.trie.root == chain.header(block_hash).state_root  # the committed block, whole
+        assert chain.state_root() == chain.header(block_hash).state_root  # the committed block, whole
         heads.append(number)
         chain.close()
     heads = heads[1:]

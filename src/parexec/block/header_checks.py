@@ -98,11 +98,14 @@ def check_outcome(header, outcome: BlockOutcome) -> None:
             raise BlockRejected(
                 f"{field} mismatch: header {show(want)}, computed {show(got)}", rule=_OUTCOME_RULES[field]
             )
-    if outcome.state_root is not None and outcome.state_root != header.state_root:
-        raise BlockRejected(
-            f"state root mismatch: header {show(header.state_root)}, computed {show(outcome.state_root)}",
-            rule="INVALID_STATE_ROOT",
-        )
+    if outcome.state_root is not None:
+        check_state_root(header.state_root, outcome.state_root)
+
+
+def check_state_root(want: bytes, got: bytes) -> None:
+    if got != want:
+        raise BlockRejected(f"state root mismatch: header {show(want)}, computed {show(got)}",
+                            rule="INVALID_STATE_ROOT")
 
 
 _OUTCOME_RULES = {

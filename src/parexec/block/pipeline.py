@@ -19,7 +19,6 @@ from parexec.block.requests import block_requests, requests_hash
 from parexec.block.system import post_block_writes, pre_block_writes
 from parexec.block.validation import fork_lineage
 from parexec.model import Block, BlockOutcome
-from parexec.state.memory import MemoryState
 from parexec.state.overlay import OverlayState
 from parexec.state.root import state_root
 from parexec.state.view import StateView
@@ -58,7 +57,7 @@ def _execute_block(block, pre_state, strategy, workers, with_state_root) -> Bloc
     started = time.perf_counter()
     env = BlockEnv.for_block(block)
     state = OverlayState(pre_state)
-    complete = isinstance(pre_state, MemoryState) and pre_state.complete
+    complete = getattr(pre_state, "complete", False)  # a MemoryState or a chain's StoreState
     state.apply(*pre_block_writes(env, block, state))
     results, stats = strategy.run_transactions(env, block, state, workers)
     post_writes, post_code, calls = post_block_writes(env, block, state, complete)
@@ -101,7 +100,7 @@ def intermediate_state_roots(block: Block, pre_state, results) -> list[bytes] | 
     """
     if "byzantium" in fork_lineage(block.vm_class):
         return None
-    if not (isinstance(pre_state, MemoryState) and pre_state.complete):
+    if not getattr(pre_state, "complete", False):
         return None
     state = pre_state.copy()
     roots = []

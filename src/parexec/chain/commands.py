@@ -29,10 +29,10 @@ def _fail(message: str, code: int = 2):
 
 
 @contextmanager
-def _opened(db: Path):
+def _opened(db: Path, pipeline: bool = False):
     """The chain in ``db``, closed again however the command ends."""
     try:
-        current = Chain(db)
+        current = Chain(db, pipeline=pipeline)
     except ChainError as exc:
         _fail(str(exc))
     try:
@@ -71,7 +71,7 @@ def init(db: Path, fixture: Path, test_name: str | None) -> None:
         _fail(str(exc))
     number, block_hash = new.head
     click.echo(f"{db}: chain of {name} ({new.config.network}) at block {number} 0x{block_hash.hex()}, "
-               f"{len(new.state.accounts)} accounts, state root 0x{new.trie.root.hex()}")
+               f"{new.accounts()} accounts, state root 0x{new.state_root().hex()}")
     new.close()
 
 
@@ -80,44 +80,77 @@ def init(db: Path, fixture: Path, test_name: str | None) -> None:
 @DB_OPTION
 @click.option("--strategy", type=click.Choice(sorted(STRATEGIES)), default="serial", show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
-def import_(paths: tuple[Path, ...], db: Path, strategy: str, workers: int) -> None:
+@click.option("--pipeline/--no-pipeline", default=True, show_default=True,
+              help="Execute the next block while the last one's state root is computed and written "
+                   "(a committer process); --no-pipeline does one block after the other in this process.")
+def import_(paths: tuple[Path, ...], db: Path, strategy: str, workers: int, pipeline: bool) -> None:
     """Import the blocks of BlockchainTests files whose genesis is this chain's.
 
-    Each block is checked (header against parent, roots, gas, bloom, requests) and
-    committed atomically; a rejected block is reported and the chain stays at its
-    parent. The exit status is 0 only if no block was rejected.
+    Each block is checked (header against parent, state and receipts roots, gas,
+    bloom, requests) and committed atomically; a rejected block is reported and
+    the chain stays at its parent. Blocks already on the chain are skipped, so an
+    import killed midway goes on where it stopped when run again. The exit
+    status is 0 only if no block was rejected.
     """
-    from parexec.fixtures.blockchain_tests import load_file
-    from parexec.fixtures.transactions import hex_bytes
-
     chosen = get_strategy(strategy)
     times = ImportTimes()
-    started = time.perf_counter()
-    with _opened(db) as current:
-        genesis = current.store.block_hash(0)
-        for path in paths:
-            try:
-                tests = load_file(path)
-            except FixtureError as exc:
-                _fail(str(exc))
-            for name, test in tests.items():
-                if hex_bytes(test["genesisBlockHeader"]["hash"]) != genesis:
-                    continue
-                for n, entry in enumerate(test["blocks"]):
-                    try:
-                        current.import_block(hex_bytes(entry["rlp"]), chosen, workers, times)
-                    except (BlockRejected, StoreError) as exc:
-                        times.rejected.append(f"{name} block {n}: {exc}")
-                        click.echo(f"rejected: {name} block {n}: {exc}")
+    with _opened(db, pipeline) as current:
+        blocks = _blocks_of(paths, current.store.block_hash(0))
+        started = time.perf_counter()
+        with _progress(len(blocks)) as step:
+            for label, error in current.import_blocks(blocks, chosen, workers, times):
+                if error is not None:
+                    click.echo(f"rejected: {label}: {error}")
+                step(times, time.perf_counter() - started)
         number, block_hash = current.head
     elapsed = time.perf_counter() - started
     total = max(elapsed, 1e-9)
     click.echo(f"{times.blocks} blocks imported in {elapsed:.2f} s ({times.blocks / total:.1f} blocks/s, "
                f"{times.gas / total / 1e6:.1f} Mgas/s): execution {times.execution:.2f} s, state root "
-               f"{times.state_root:.2f} s, persistence {times.persistence:.2f} s")
+               f"{times.state_root:.2f} s, persistence {times.persistence:.2f} s"
+               + (" (root and persistence beside execution, pipelined)" if pipeline else ""))
     click.echo(f"head: block {number} 0x{block_hash.hex()}; {times.skipped} already on the chain, "
                f"{len(times.rejected)} rejected")
     sys.exit(1 if times.rejected else 0)
+
+
+def _blocks_of(paths, genesis: bytes) -> list[tuple[str, bytes]]:
+    """(label, block RLP) of every block of the tests in ``paths`` that start at ``genesis``."""
+    from parexec.fixtures.blockchain_tests import load_file
+    from parexec.fixtures.transactions import hex_bytes
+
+    blocks = []
+    for path in paths:
+        try:
+            tests = load_file(path)
+        except FixtureError as exc:
+            _fail(str(exc))
+        for name, test in tests.items():
+            if hex_bytes(test["genesisBlockHeader"]["hash"]) == genesis:
+                blocks += [(f"{name} block {n}", hex_bytes(entry["rlp"])) for n, entry in enumerate(test["blocks"])]
+    return blocks
+
+
+@contextmanager
+def _progress(total: int):
+    """A step function that shows blocks/s and gas/s on a terminal (nothing elsewhere)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    if not console.is_terminal or not total:
+        yield lambda times, elapsed: None
+        return
+    with Progress(TextColumn("[bold]import[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                  TimeElapsedColumn(), console=console, transient=True) as progress:
+        task = progress.add_task("import", total=total, rate="")
+
+        def step(times, elapsed):
+            elapsed = max(elapsed, 1e-9)
+            progress.update(task, advance=1, rate=f"{times.blocks / elapsed:.1f} blocks/s, "
+                                                   f"{times.gas / elapsed / 1e6:.1f} Mgas/s")
+
+        yield step
 
 
 @chain.command()
@@ -149,7 +182,7 @@ def info(db: Path) -> None:
         number, block_hash = current.head
         click.echo(f"head: block {number} 0x{block_hash.hex()}")
         click.echo(f"rules: {current.config.network}")
-        click.echo(f"state: {len(current.state.accounts)} accounts, root 0x{current.trie.root.hex()}")
+        click.echo(f"state: {current.accounts()} accounts, root 0x{current.state_root().hex()}")
 
 
 @chain.command()
@@ -163,4 +196,4 @@ def rewind(number: int, db: Path) -> None:
         except StoreError as exc:
             _fail(str(exc), 1)
         head, block_hash = current.head
-        click.echo(f"head: block {head} 0x{block_hash.hex()}, state root 0x{current.trie.root.hex()}")
+        click.echo(f"head: block {head} 0x{block_hash.hex()}, state root 0x{current.state_root().hex()}")

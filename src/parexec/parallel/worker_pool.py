@@ -71,8 +71,9 @@ class Worker:
 
 
 class WorkerPool:
-    def __init__(self):
-        self.ctx = multiprocessing.get_context("fork")
+    def __init__(self, start_method: str = "fork"):
+        self.start_method = start_method
+        self.ctx = multiprocessing.get_context(start_method)
         self.workers: list[Worker] = []
         # one poll set for all pipes: the coordinator checks for replies after
         # every transaction it commits, so the check must cost next to nothing
@@ -275,11 +276,19 @@ class WorkerPool:
 _POOL: WorkerPool | None = None
 
 
-def get_pool(processes: int) -> WorkerPool:
-    """The process-wide pool, resized to ``processes`` worker processes."""
+def get_pool(processes: int, start_method: str = "fork") -> WorkerPool:
+    """The process-wide pool, resized to ``processes`` worker processes started
+    by ``start_method``: "fork" (fast, and a worker inherits what is loaded), or
+    "forkserver" for a pre-state that holds what a child must not inherit (an
+    open LMDB store: parexec.state.store_state)."""
     global _POOL
+    if _POOL is not None and _POOL.start_method != start_method:
+        _POOL.shutdown()
+        _POOL = None
     if _POOL is None:
-        _POOL = WorkerPool()
+        if start_method == "forkserver":
+            multiprocessing.set_forkserver_preload(["parexec.parallel.worker"])
+        _POOL = WorkerPool(start_method)
         atexit.register(_POOL.shutdown)
     _POOL.resize(processes)
     return _POOL
@@ -293,6 +302,6 @@ def open_block(block, state, workers: int) -> tuple[WorkerPool, MVMemory]:
     pre_writes, pre_code = state.diff(), state.new_code()
     start = OverlayState(state.base)
     start.apply(pre_writes, pre_code)
-    pool = get_pool(workers - 1)
+    pool = get_pool(workers - 1, getattr(state.base, "start_method", "fork"))
     pool.start_block(state.base, block, pre_writes, pre_code)
     return pool, MVMemory(start)

@@ -16,6 +16,7 @@ everything the block changed; ``meta`` ``head`` -> number (8) + block hash.
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 
@@ -46,6 +47,34 @@ def decode_account(data: bytes) -> Account:
     return Account(int.from_bytes(data[:8], "big"), int.from_bytes(data[8:40], "big"), bytes(data[40:72]))
 
 
+_ENVS: dict[tuple[int, Path], list] = {}  # (pid, path) -> [environment, handles]
+
+
+def _open_env(path: Path, map_size: int, readonly: bool) -> lmdb.Environment:
+    """The process's one environment of ``path``: LMDB must not be opened twice in
+    a process (closing either copy drops the other's locks), and a child made by
+    fork must open its own instead of using its parent's. Counted: the last
+    ``_close_env`` closes it."""
+    key = (os.getpid(), Path(path).resolve())
+    entry = _ENVS.get(key)
+    if entry is None:
+        env = lmdb.open(str(path), max_dbs=len(DATABASES), map_size=map_size, readonly=readonly)
+        entry = _ENVS[key] = [env, 0]
+    elif entry[0].flags()["readonly"] and not readonly:
+        raise StoreError(f"{path}: already open read-only in this process")
+    entry[1] += 1
+    return entry[0]
+
+
+def _close_env(path: Path) -> None:
+    key = (os.getpid(), Path(path).resolve())
+    entry = _ENVS[key]
+    entry[1] -= 1
+    if entry[1] == 0:
+        del _ENVS[key]
+        entry[0].close()
+
+
 class LmdbView:
     """A StateView on one read snapshot of the store (complete: the whole state)."""
 
@@ -74,16 +103,33 @@ class LmdbView:
         cursor = self.txn.cursor(db=self.dbs["storage"])
         return cursor.set_range(address) and cursor.key()[:20] == address
 
-    def slots(self, address: bytes) -> dict[int, int]:
-        """Every non-zero slot of ``address``."""
+    def iter_slots(self, address: bytes):
+        """(slot, value) of every non-zero slot of ``address``, in key order."""
         cursor = self.txn.cursor(db=self.dbs["storage"])
-        out = {}
         if cursor.set_range(address):
             for key, value in cursor:
                 if key[:20] != address:
                     break
-                out[int.from_bytes(key[20:], "big")] = int.from_bytes(value, "big")
-        return out
+                yield int.from_bytes(key[20:], "big"), int.from_bytes(value, "big")
+
+    def nonzero_slots(self, address: bytes) -> dict[int, int]:
+        """Every non-zero slot of ``address``."""
+        return dict(self.iter_slots(address))
+
+    def load(self) -> MemoryState:
+        """The whole state of this snapshot, in memory."""
+        state = MemoryState(complete=True)
+        for address, data in self.txn.cursor(db=self.dbs["accounts"]):
+            state.accounts[bytes(address)] = decode_account(data)
+        for key, value in self.txn.cursor(db=self.dbs["storage"]):
+            state.slots.setdefault(bytes(key[:20]), {})[int.from_bytes(key[20:], "big")] = int.from_bytes(
+                value, "big")
+        for code_hash, code in self.txn.cursor(db=self.dbs["code"]):
+            state.codes[bytes(code_hash)] = bytes(code)
+        return state
+
+    def entries(self, db: str) -> int:
+        return self.txn.stat(self.dbs[db])["entries"]
 
     def close(self) -> None:
         self.txn.abort()
@@ -119,7 +165,7 @@ class _Batch(LmdbView):
         self._put("storage", address + slot.to_bytes(32, "big"), data)
 
     def _wipe_storage(self, address: bytes) -> None:
-        for slot in list(self.slots(address)):
+        for slot in list(self.nonzero_slots(address)):
             self._put_slot(address, slot, 0)
 
 
@@ -129,24 +175,22 @@ class LmdbStore:
     def __init__(self, path: Path, map_size: int = MAP_SIZE, readonly: bool = False):
         Path(path).mkdir(parents=True, exist_ok=True)
         self.path = Path(path)
-        self.env = lmdb.open(str(path), max_dbs=len(DATABASES), map_size=map_size, readonly=readonly)
+        self.env = _open_env(self.path, map_size, readonly)
         self.dbs = {name: self.env.open_db(name.encode(), create=not readonly) for name in DATABASES}
+        self._closed = False
 
     def close(self) -> None:
-        self.env.close()
+        if not self._closed:
+            self._closed = True
+            _close_env(self.path)
 
     def load(self) -> MemoryState:
-        """The whole state at the head, in memory (what a chain executes on)."""
-        state = MemoryState(complete=True)
-        with self.env.begin() as txn:
-            for address, data in txn.cursor(db=self.dbs["accounts"]):
-                state.accounts[bytes(address)] = decode_account(data)
-            for key, value in txn.cursor(db=self.dbs["storage"]):
-                state.slots.setdefault(bytes(key[:20]), {})[int.from_bytes(key[20:], "big")] = int.from_bytes(
-                    value, "big")
-            for code_hash, code in txn.cursor(db=self.dbs["code"]):
-                state.codes[bytes(code_hash)] = bytes(code)
-        return state
+        """The whole state at the head, in memory."""
+        view = self.view()
+        try:
+            return view.load()
+        finally:
+            view.close()
 
     def get_meta(self, key: bytes) -> bytes | None:
         with self.env.begin() as txn:
@@ -177,9 +221,14 @@ class LmdbStore:
         return None if data is None else bytes(data)
 
     def commit(self, number: int, block_hash: bytes, header_rlp: bytes, diff: WriteSet,
-               new_code: dict[bytes, bytes]) -> None:
-        """Block ``number``'s state diff, header and head, atomically, with its undo data."""
+               new_code: dict[bytes, bytes], parent: bytes | None = None) -> None:
+        """Block ``number``'s state diff, header and head, atomically, with its undo
+        data; with ``parent``, only if the head is still that block (StoreError)."""
         with self.env.begin(write=True) as txn:
+            if parent is not None:
+                head = txn.get(b"head", db=self.dbs["meta"])
+                if head is None or bytes(head[8:]) != parent:
+                    raise StoreError(f"block {number}: the store's head is no longer its parent")
             batch = _Batch(txn, self.dbs)
             apply_writes(batch, diff, new_code)
             txn.put(_number(number), pickle.dumps(batch.undo, protocol=5), db=self.dbs["undo"])

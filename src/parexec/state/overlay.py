@@ -123,5 +123,7 @@ def _base_has_slot_outside(base, address: bytes, zeroed: dict[int, int]) -> bool
     """True if the base has a non-zero slot of ``address`` not zeroed in ``zeroed``."""
     if isinstance(base, MemoryState):
         return any(v for k, v in base.slots.get(address, {}).items() if k not in zeroed)
+    if hasattr(base, "nonzero_slots"):  # a store's state (parexec.state.store_state)
+        return any(k not in zeroed for k in base.nonzero_slots(address))
     # Unknown base layout: be conservative (the account had storage).
     return True
