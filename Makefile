@@ -7,7 +7,7 @@ DATA := ../shared/data
 # pytest-xdist processes for the test suite (CI has 2 cores)
 TEST_JOBS ?= 2
 
-.PHONY: install demo test conformance eest bench bench-declared simulate access-lists clean
+.PHONY: install demo test conformance eest bench bench-chain bench-declared simulate access-lists clean
 
 install: $(STAMP)
 
@@ -69,6 +69,12 @@ bench: install
 	$(BIN)/python benchmarks/serial_vs_pyevm.py --repeat 3
 	$(BIN)/parexec bench erc20:txs=1000 chain:txs=300 transfers:txs=1000 --workers 2 --repeat 5 --json bench-workloads.json
 	$(BIN)/parexec bench $(BYZANTIUM_ON) --workers 2 --repeat 3 --json bench-mainnet.json
+
+# A synthetic chain imported end to end (every state root checked): serial one block
+# at a time against each strategy pipelined and not, blocks/s of every run, peak memory.
+bench-chain: install
+	$(BIN)/parexec chain bench erc20:txs=200,blocks=50,accounts=100000,seed=0 --strategies serial,occ,block-stm \
+		--workers 2 --repeat 3 --json bench-chain.json
 
 # Declared-access strategies: slot against account locks on one token; dag with
 # exact access lists against block-stm on the mainnet blocks.

@@ -171,18 +171,81 @@ def test_an_import_killed_anywhere_keeps_what_it_committed_and_resumes(tmp_path)
 
 def test_a_synthetic_chain_imports_with_every_root_checked(tmp_path):
     """Blocks made by the producer (parexec.chain.producer) carry real roots: the
-    import checks them like any chain's, serially and with block-stm."""
+    import checks them like any chain's, serially and with block-stm, one block at
+    a time and pipelined (the committer in its own process)."""
     from parexec.chain.chain import ChainConfig, ImportTimes
     from parexec.workloads.synthetic_chain import build_chain
 
-    made = build_chain("erc20:txs=20,blocks=3,accounts=1000")
+    made = build_chain("erc20:txs=20,blocks=4,accounts=1000")
     heads = []
-    for i, (strategy, workers) in enumerate([("serial", 1), ("block-stm", 2)]):
-        chain = Chain.init(tmp_path / f"db{i}", ChainConfig(made.network), made.genesis_rlp, made.pre)
+    runs = [("serial", 1, False), ("block-stm", 2, False), ("serial", 1, True), ("block-stm", 2, True)]
+    for i, (strategy, workers, pipeline) in enumerate(runs):
+        Chain.init(tmp_path / f"db{i}", ChainConfig(made.network), made.genesis_rlp, made.pre).close()
+        chain = Chain(tmp_path / f"db{i}", pipeline=pipeline)
         times = ImportTimes()
-        for block_rlp in made.blocks:
-            chain.import_block(block_rlp, get_strategy(strategy, min_parallel_txs=2), workers, times)
-        assert times.blocks == 3 and not times.rejected and times.gas > 3 * 20 * 21000
-        heads.append(chain.head)
+        settled = list(chain.import_blocks(enumerate(made.blocks), get_strategy(strategy, min_parallel_txs=2),
+                                           workers, times))
+        assert settled == [(n, None) for n in range(4)]
+        assert times.blocks == 4 and not times.rejected and times.gas > 4 * 20 * 21000
+        assert times.state_root > 0 and times.persistence > 0
+        heads.append((chain.head, chain.state_root()))
         chain.close()
-    assert heads[0] == heads[1] and heads[0][0] == 3
+    assert len(set(heads)) == 1 and heads[0][0][0] == 4
+
+
+def _with_state_root(block_rlp: bytes, root: bytes) -> bytes:
+    """The block with another state root in its header (so another hash)."""
+    import rlp
+
+    from parexec.block.decoding import decode_block
+    from parexec.forks import fork_rules
+
+    block = decode_block(fork_rules("Cancun", None), block_rlp)
+    return rlp.encode(block.copy(header=block.header.copy(state_root=root)))
+
+
+@pytest.mark.parametrize("pipeline", [False, True])
+def test_a_wrong_state_root_is_rejected_and_what_was_executed_on_it_discarded(tmp_path, pipeline):
+    """Block 2 claims a wrong root: it is rejected, the store stays at block 1, and
+    the blocks executed on its post-state meanwhile (pipelined) are discarded and
+    executed again, where they meet their unknown parent."""
+    from parexec.chain.chain import ChainConfig, ImportTimes
+    from parexec.workloads.synthetic_chain import build_chain
+
+    made = build_chain("erc20:txs=10,blocks=4,accounts=500")
+    blocks = list(made.blocks)
+    blocks[1] = _with_state_root(blocks[1], b"\x11" * 32)
+    Chain.init(tmp_path / "db", ChainConfig(made.network), made.genesis_rlp, made.pre).close()
+    chain = Chain(tmp_path / "db", pipeline=pipeline)
+    times = ImportTimes()
+    settled = dict(chain.import_blocks(enumerate(blocks), get_strategy("serial"), 1, times))
+    assert settled[0] is None
+    assert "state root mismatch" in settled[1]
+    assert "unknown parent" in settled[2] and "unknown parent" in settled[3]
+    assert times.blocks == 1 and len(times.rejected) == 3
+    assert chain.head[0] == 1 and chain.state_root() == chain.header(chain.head[1]).state_root
+    chain.close()
+
+
+def test_the_chain_benchmark_reports_every_run_and_the_ratios(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from parexec.cli import main
+
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(main, ["chain", "bench", "erc20:txs=12,blocks=3,accounts=300", "--strategies",
+                                       "serial,occ", "--repeat", "2", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "state root:" in result.output and "end to end: occ w2 pipelined" in result.output
+    data = json.loads(out.read_text())
+    assert [c["config"]["strategy"] for c in data["configs"]] == ["serial", "serial", "occ", "occ"]
+    for config in data["configs"]:
+        assert len(config["runs"]) == 2
+        for run in config["runs"]:
+            assert run["blocks"] == 3 and not run["rejected"] and run["peak_mb"]["importer"] > 0
+            if config["config"]["pipeline"]:
+                assert run["peak_mb"]["committer"] > 0
+    assert data["summary"]["best_parallel"] == "occ w2 pipelined"
+    assert set(data["summary"]["pipelining"]) == {"serial", "occ"}

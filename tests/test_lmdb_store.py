@@ -191,3 +191,41 @@ def test_a_writer_killed_anywhere_leaves_its_last_commit_whole(tmp_path):
         store.close()
         heads.append(number)
     assert heads == sorted(heads) and heads[-1] > heads[0] > 0, heads  # each writer got on
+
+
+def test_a_store_state_with_pending_diffs_reads_as_the_state_after_them(tmp_path):
+    """StoreState (what a chain's blocks execute on): a snapshot plus the diffs of
+    blocks not yet committed reads exactly like the state after them, whether or
+    not some of those diffs are committed meanwhile, and survives pickling (a
+    worker reopens the store)."""
+    import pickle
+
+    from parexec.state.store_state import StoreState
+
+    rng = random.Random(5)
+    state = _genesis()
+    store = LmdbStore(tmp_path / "db")
+    store.commit(0, b"\x00" * 32, b"header 0", creation_writes(state), {})
+    pending = []
+    for number in range(1, 13):
+        diff = _random_diff(rng, state)
+        code = {bytes([number]) * 32: bytes([number]) * 3}
+        state = state.derive(diff, code)
+        pending.append((number, diff, code))
+        if rng.random() < 0.5:  # the committer catches up with some of them
+            for n, d, c in pending[: rng.randint(1, len(pending))]:
+                if store.head()[0] < n:
+                    store.commit(n, bytes([n]) * 32, b"header", d, c)
+        since = store.head()[0] - rng.randint(0, 2)  # some committed diffs may come again
+        view = StoreState(tmp_path / "db", tuple((d, c) for n, d, c in pending if n > since))
+        for candidate in (view, pickle.loads(pickle.dumps(view))):
+            for address in ADDRESSES:
+                assert candidate.account(address) == state.account(address)
+                assert candidate.has_storage(address) == state.has_storage(address)
+                assert candidate.nonzero_slots(address) == {s: v for s, v in state.slots.get(address, {}).items() if v}
+                for slot in range(6):
+                    assert candidate.storage(address, slot) == state.storage(address, slot)
+            copy = candidate.copy()
+            assert copy.accounts == state.accounts
+            candidate.close()
+    store.close()

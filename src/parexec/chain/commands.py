@@ -175,6 +175,58 @@ def make(spec: str, output: Path) -> None:
 
 
 @chain.command()
+@click.argument("spec", default="erc20:txs=200,blocks=50,accounts=100000,seed=0")
+@click.option("--strategies", default="serial,occ,block-stm", show_default=True,
+              help="Comma-separated; serial is always run (the baseline).")
+@click.option("--workers", type=click.IntRange(min=2), default=2, show_default=True)
+@click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write every run's figures as JSON.")
+def bench(spec: str, strategies: str, workers: int, repeat: int, json_path: Path | None) -> None:
+    """Import a synthetic chain (SPEC as for `chain make`) end to end, every state
+    root checked, with serial and each parallel strategy, pipelined and one block
+    at a time; report blocks/s of every run, the medians' ratios and the peak
+    memory of each process.
+
+    Each run starts from a copy of the same genesis store, in a fresh process.
+    """
+    import json
+
+    from rich.console import Console
+
+    from parexec.bench import machine_info
+    from parexec.chain.bench import as_json, bench_chain, default_configs, summary
+    from parexec.report.tables import chain_bench_lines, chain_bench_table
+    from parexec.workloads.synthetic import WorkloadError
+    from parexec.workloads.synthetic_chain import build_chain
+
+    names = [n for n in strategies.split(",") if n]
+    unknown = [n for n in names if n not in STRATEGIES]
+    if unknown:
+        _fail(f"unknown strategies: {', '.join(unknown)} (known: {', '.join(sorted(STRATEGIES))})")
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
+    err = Console(stderr=True, highlight=False)
+    try:
+        started = time.perf_counter()
+        made = build_chain(spec)
+    except WorkloadError as exc:
+        _fail(str(exc))
+    err.print(f"built {len(made.blocks)} blocks on {len(made.pre.accounts):,} accounts "
+              f"in {time.perf_counter() - started:.0f} s")
+    configs = default_configs(names, workers)
+    try:
+        results = bench_chain(made, configs, repeat, progress=lambda text: err.print(f"[dim]{text}[/]"))
+    except RuntimeError as exc:
+        _fail(str(exc), 1)
+    figures = summary(results, len(made.blocks))
+    out.print(chain_bench_table(results, len(made.blocks), spec))
+    for line in chain_bench_lines(figures):
+        out.print(line)
+    if json_path:
+        json_path.write_text(json.dumps(as_json(results, figures, spec, machine_info()), indent=1))
+
+
+@chain.command()
 @DB_OPTION
 def info(db: Path) -> None:
     """The chain's head, fork rules and state."""

@@ -24,6 +24,8 @@ Coordinator to worker (``parallel.worker.worker_main``):
                                     to ``k`` itself: skip them (checked between
                                     tasks, in this run and in queued ones) and send
                                     each further result at once
+    (PING,)                         answer (PING,) when ready (a started pool's
+                                    processes may still be importing)
     (STOP,)
 
 A multi-version memory update (the ``updates`` of RUN, in the order the
@@ -53,6 +55,7 @@ ADVANCE = "advance"
 BLOCK = "block"
 RUN = "run"
 CLAIM = "claim"
+PING = "ping"
 STOP = "stop"
 
 # multi-version memory updates, inside RUN

@@ -23,6 +23,7 @@ from parexec.parallel.protocol import (
     ESTIMATE,
     INVALID,
     PARTIAL,
+    PING,
     RESULTS,
     RUN,
     STOP,
@@ -150,6 +151,9 @@ def worker_main(conn, running) -> None:
         op = msg[0]
         if op == STOP:
             return
+        if op == PING:
+            conn.send((PING,))
+            continue
         if op != RUN:
             if op == BLOCK:
                 claimed = -1

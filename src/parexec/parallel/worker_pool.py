@@ -42,6 +42,7 @@ from parexec.parallel.protocol import (
     BLOCK,
     CLAIM,
     DONE,
+    PING,
     RESULTS,
     RUN,
     STOP,
@@ -131,6 +132,15 @@ class WorkerPool:
 
     def shutdown(self) -> None:
         self.resize(0)
+
+    def wait_ready(self) -> None:
+        """Return once every worker answers (benchmarks start the clock after)."""
+        self.drain()
+        for worker in self.workers:
+            self._send(worker, (PING,))
+        for worker in self.workers:
+            if worker.conn.recv() != (PING,):
+                raise RuntimeError("a worker answered a ping with something else")
 
     # ------------------------------------------------------------ per block
     def _base_bytes(self) -> bytes:

@@ -101,3 +101,37 @@ def conformance_table(results) -> Table:
     for (fork, feature), row in sorted(counts.items()):
         table.add_row(fork, feature, str(row["passed"]), str(row["failed"]), str(row["skipped"]))
     return table
+
+
+def chain_bench_table(results, blocks: int, spec: str) -> Table:
+    """parexec chain bench: one row per configuration, every run's blocks/s."""
+    table = _table(f"parexec chain bench: {spec} ({blocks} blocks), every state root checked",
+                   ["configuration", "blocks/s (each run)", "median", "execution ms/block",
+                    "state root ms/block", "persistence ms/block", "peak MB (median)"],
+                   ("configuration", "blocks/s (each run)", "peak MB (median)"))
+    for r in results:
+        runs = r.blocks_per_second
+        peaks = {}
+        for run in r.runs:
+            for process, mb in run.peak_mb.items():
+                peaks.setdefault(process, []).append(mb)
+        table.add_row(r.config.name, " ".join(f"{x:.1f}" for x in runs), f"{sorted(runs)[len(runs) // 2]:.1f}",
+                      f"{r.median('execution') / blocks * 1000:.0f}", f"{r.median('state_root') / blocks * 1000:.1f}",
+                      f"{r.median('persistence') / blocks * 1000:.1f}",
+                      ", ".join(f"{p} {sorted(v)[len(v) // 2]:.0f}" for p, v in peaks.items()))
+    return table
+
+
+def chain_bench_lines(figures: dict) -> list[str]:
+    lines = [
+        f"state root: {figures['state_root_ms_per_block']:.1f} ms a block, "
+        f"{figures['state_root_share_of_serial_execution'] * 100:.0f}% of serial execution "
+        f"({figures['serial_execution_ms_per_block']:.0f} ms a block; target at most 20%)",
+        "pipelining: " + ", ".join(f"{name} {ratio:.2f}x" for name, ratio in figures["pipelining"].items())
+        + " (blocks/s pipelined over one block at a time)",
+    ]
+    if "best_parallel" in figures:
+        lines.append(f"end to end: {figures['best_parallel']} imports {figures['best_parallel_vs_serial']:.2f}x "
+                     f"as many blocks/s as serial one block at a time (target at least 1.4x), "
+                     f"{figures['best_parallel_vs_serial_pipelined']:.2f}x serial pipelined")
+    return lines

@@ -1,0 +1,162 @@
+"""End-to-end chain import, timed: a synthetic chain imported from its genesis by
+each configuration (strategy, workers, pipelined or not), every block's state
+root checked, execution, root and persistence included.
+
+Every run starts from a copy of the same genesis store, in a fresh process (so
+its peak memory is its own), with its committer and worker processes up before
+the clock starts. Configurations alternate within each repeat, so the ratios
+compare runs made under the same conditions; every run's figure is kept.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Config:
+    strategy: str
+    workers: int
+    pipeline: bool
+
+    @property
+    def name(self) -> str:
+        return f"{self.strategy} w{self.workers}" + (" pipelined" if self.pipeline else "")
+
+
+@dataclass
+class Run:
+    """One import of the whole chain."""
+
+    seconds: float
+    blocks: int
+    gas: int
+    execution: float
+    state_root: float
+    persistence: float
+    rejected: list[str]
+    peak_mb: dict[str, float]  # process -> peak resident memory (VmHWM), MB
+
+
+@dataclass
+class ConfigResult:
+    config: Config
+    runs: list[Run] = field(default_factory=list)
+
+    def median(self, attr: str) -> float:
+        return statistics.median(getattr(r, attr) for r in self.runs)
+
+    @property
+    def blocks_per_second(self) -> list[float]:
+        return [r.blocks / r.seconds for r in self.runs]
+
+
+def default_configs(strategies: list[str], workers: int) -> list[Config]:
+    """Serial one block at a time (the baseline) and pipelined; each parallel
+    strategy at ``workers``, pipelined and not."""
+    configs = [Config("serial", 1, False), Config("serial", 1, True)]
+    for name in strategies:
+        if name != "serial":
+            configs += [Config(name, workers, False), Config(name, workers, True)]
+    return configs
+
+
+def peak_mb(pid: int) -> float | None:
+    """The peak resident memory of a live process (Linux: VmHWM), MB."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def import_run(db: Path, blocks: list[bytes], config: Config) -> Run:
+    """Import ``blocks`` into the chain at ``db`` (in the process that calls it)."""
+    from parexec.chain.chain import Chain, ImportTimes
+    from parexec.parallel.worker_pool import get_pool
+    from parexec.strategies import get_strategy
+
+    chain = Chain(db, pipeline=config.pipeline)
+    try:
+        pool = get_pool(config.workers - 1, "forkserver") if config.workers > 1 else None
+        if pool:
+            pool.wait_ready()
+        times = ImportTimes()
+        started = time.perf_counter()
+        for _ in chain.import_blocks(enumerate(blocks), get_strategy(config.strategy), config.workers, times):
+            pass
+        seconds = time.perf_counter() - started
+        peaks = {"importer": peak_mb(os.getpid())}
+        if config.pipeline:
+            peaks["committer"] = peak_mb(chain.committer.process.pid)
+        for i, worker in enumerate(pool.workers if pool else ()):
+            peaks[f"worker {i + 1}"] = peak_mb(worker.process.pid)
+    finally:
+        chain.close()
+    return Run(seconds, times.blocks, times.gas, times.execution, times.state_root, times.persistence,
+               times.rejected, {k: v for k, v in peaks.items() if v is not None})
+
+
+def bench_chain(made, configs: list[Config], repeat: int, progress=None) -> list[ConfigResult]:
+    """Import the synthetic chain ``made`` ``repeat`` times with each of ``configs``."""
+    from parexec.chain.chain import Chain, ChainConfig
+
+    results = [ConfigResult(c) for c in configs]
+    with tempfile.TemporaryDirectory(prefix="parexec-bench-chain-") as tmp:
+        genesis = Path(tmp) / "genesis"
+        Chain.init(genesis, ChainConfig(made.network), made.genesis_rlp, made.pre).close()
+        for r in range(repeat):
+            for result in results:
+                db = Path(tmp) / "run"
+                shutil.copytree(genesis, db)
+                if progress:
+                    progress(f"run {r + 1}/{repeat}: {result.config.name}")
+                with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as fresh:
+                    run = fresh.submit(import_run, db, made.blocks, result.config).result()
+                shutil.rmtree(db)
+                if run.rejected or run.blocks != len(made.blocks):
+                    raise RuntimeError(f"{result.config.name}: {len(run.rejected)} blocks rejected: "
+                                       f"{run.rejected[:1]}")
+                result.runs.append(run)
+    return results
+
+
+def summary(results: list[ConfigResult], blocks: int) -> dict:
+    """The ratios the chain benchmark reports (medians of the runs)."""
+    by = {(r.config.strategy, r.config.pipeline): r for r in results}
+    serial = by[("serial", False)]
+    serial_bps = statistics.median(serial.blocks_per_second)
+    parallel = [r for r in results if r.config.strategy != "serial" and r.config.pipeline]
+    best = max(parallel, key=lambda r: statistics.median(r.blocks_per_second), default=None)
+    out = {
+        "serial_blocks_per_second": serial_bps,
+        # the incremental root against serial execution, per block (serial, one block at a time)
+        "state_root_share_of_serial_execution": serial.median("state_root") / serial.median("execution"),
+        "state_root_ms_per_block": serial.median("state_root") / blocks * 1000,
+        "serial_execution_ms_per_block": serial.median("execution") / blocks * 1000,
+        "pipelining": {r.config.strategy: statistics.median(by[(r.config.strategy, True)].blocks_per_second)
+                       / statistics.median(r.blocks_per_second)
+                       for r in results if not r.config.pipeline and (r.config.strategy, True) in by},
+    }
+    if best is not None:
+        out["best_parallel"] = best.config.name
+        out["best_parallel_vs_serial"] = statistics.median(best.blocks_per_second) / serial_bps
+        out["best_parallel_vs_serial_pipelined"] = (
+            statistics.median(best.blocks_per_second) / statistics.median(by[("serial", True)].blocks_per_second))
+    return out
+
+
+def as_json(results: list[ConfigResult], summary_: dict, spec: str, machine: dict) -> dict:
+    return {"spec": spec, "machine": machine, "summary": summary_,
+            "configs": [{"config": asdict(r.config), "runs": [asdict(run) for run in r.runs]} for r in results]}
