@@ -90,3 +90,54 @@ def test_an_earlier_version_keeps_its_root():
     second = first.updated(post, {("balance", address): post.accounts[address].balance, ("storage", address, 7): 9})
     assert second.root == state_root(post) != first.root
     assert first.root == state_root(pre)
+
+
+def test_state_tries_from_a_store_give_the_roots_of_tries_built_in_memory(tmp_path):
+    """The committer's tries (StateTrie.stored over the store's trie nodes, cached
+    in a tiny cache so most nodes are loaded again) against StateTrie.of on every
+    post-state of random blocks: accounts created, deleted and re-created, storage
+    written, zeroed and reset."""
+    import random
+
+    from parexec.model import BALANCE, EXISTS, NONCE, STORAGE, STORAGE_RESET
+    from parexec.state.lmdb_store import LmdbStore
+    from parexec.state.memory import MemoryState
+    from parexec.state.state_trie import StateTrie
+    from parexec.state.stored_trie import TrieNodes
+    from parexec.state.writes import creation_writes
+
+    rng = random.Random(3)
+    addresses = [bytes([i]) * 20 for i in range(1, 40)]
+    state = MemoryState()
+    for i, address in enumerate(addresses[:25]):
+        state.set_account(address, nonce=i, balance=i * 10**18, storage={s: s + i + 1 for s in range(i % 7)})
+    store = LmdbStore(tmp_path / "db")
+    genesis = StateTrie.of(state)
+    store.commit(0, b"\x00" * 32, b"h", creation_writes(state), {}, nodes=genesis.new_nodes())
+    nodes = TrieNodes(store, limit=20)
+    trie = StateTrie.stored(genesis.root, nodes)
+    for number in range(1, 25):
+        diff = {}
+        for address in rng.sample(addresses, 8):
+            exists = state.account(address) is not None
+            if exists and rng.random() < 0.15:
+                diff[(EXISTS, address)] = False
+                continue
+            if not exists:
+                diff[(EXISTS, address)] = True
+            elif rng.random() < 0.15:
+                diff[(STORAGE_RESET, address)] = True
+            diff[(NONCE, address)] = rng.randrange(100)
+            diff[(BALANCE, address)] = rng.randrange(2**70)
+            for _ in range(rng.randrange(5)):
+                diff[(STORAGE, address, rng.randrange(9))] = rng.choice([0, rng.randrange(1, 2**200)])
+        state = state.derive(diff, {})
+        trie = trie.updated(state, diff)
+        assert trie.root == StateTrie.of(state).root, number
+        written = trie.new_nodes()
+        store.commit(number, bytes([number]) * 32, b"h", diff, {}, parent=bytes([number - 1]) * 32 if number > 1
+                     else b"\x00" * 32, nodes=written)
+        nodes.written(written)
+        trie = trie.written()
+    assert nodes.loaded > 50  # the small cache made it load nodes again and again
+    store.close()

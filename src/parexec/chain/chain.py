@@ -122,7 +122,8 @@ class Chain:
     def init(cls, path: Path, config: ChainConfig, genesis_rlp: bytes, pre: MemoryState) -> "Chain":
         """A new chain whose block 0 is the genesis block ``genesis_rlp`` on state ``pre``."""
         header = decode_block(config.fork_at(), genesis_rlp).header
-        root = StateTrie.of(pre).root
+        trie = StateTrie.of(pre)
+        root = trie.root
         if root != header.state_root:
             raise ChainError(
                 f"the genesis state's root 0x{root.hex()} is not the header's 0x{header.state_root.hex()}")
@@ -132,7 +133,7 @@ class Chain:
                 raise ChainError(f"{path}: a chain is already here (remove the folder to start anew)")
             store.put_meta(b"config", config.to_json())
             store.commit(header.block_number, header.hash, rlp.encode(header), creation_writes(pre),
-                         {h: c for h, c in pre.codes.items() if c})
+                         {h: c for h, c in pre.codes.items() if c}, nodes=trie.new_nodes())
         finally:
             store.close()
         return cls(path)

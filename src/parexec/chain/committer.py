@@ -21,10 +21,14 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+import rlp
+
 from parexec.block.header_checks import check_state_root
+from parexec.block.pipeline import no_cyclic_gc
 from parexec.model import Account, BlockRejected, WriteSet
 from parexec.state.lmdb_store import LmdbStore, StoreError
 from parexec.state.state_trie import StateTrie
+from parexec.state.stored_trie import TrieNodes
 
 
 @dataclass
@@ -73,25 +77,24 @@ class Committer:
 
     def __init__(self, path: Path):
         self.store = LmdbStore(path)
+        self.nodes = TrieNodes(self.store)
         self._load()
 
     def _load(self) -> None:
-        """The head's tries, from every leaf of the store (3 s at 100,000 accounts)."""
-        view = self.store.view()
-        try:
-            self.head = self.store.head()
-            self.trie = StateTrie.of(view.load())
-        finally:
-            view.close()
-        self.trie.root  # hash every node now, not while the first block waits
+        """The head's tries: its header's state root, whose nodes the store holds."""
+        self.head = self.store.head()
+        state_root = rlp.decode(self.store.header_rlp(self.head[1]))[3]
+        self.trie = StateTrie.stored(state_root, self.nodes)
         self.discarding = False
-        gc.collect()
-        gc.freeze()  # the tries (no cycles: freed by reference counts) stay out of every collection
 
     def close(self) -> None:
         self.store.close()
 
     def commit(self, job: Job) -> Verdict:
+        with no_cyclic_gc():  # a collection would walk every cached node; tries have no cycles
+            return self._commit(job)
+
+    def _commit(self, job: Job) -> Verdict:
         if self.discarding:
             return Verdict(job.number, job.block_hash, f"{DISCARDED}: an earlier block was rejected")
         if self.store.head() != self.head:  # another process committed (a killed import's committer)
@@ -108,13 +111,15 @@ class Committer:
             self.discarding = True  # what follows was executed on this block's state
             return Verdict(job.number, job.block_hash, exc.reason, exc.rule)
         rooted = time.perf_counter()
+        nodes = trie.new_nodes()
         try:
             self.store.commit(job.number, job.block_hash, job.header_rlp, job.diff, job.new_code,
-                              parent=job.parent_hash)
+                              parent=job.parent_hash, nodes=nodes)
         except StoreError as exc:  # another process moved the head meanwhile
             self._load()
             return Verdict(job.number, job.block_hash, f"{DISCARDED}: {exc}")
-        self.trie, self.head = trie, (job.number, job.block_hash)
+        self.nodes.written(nodes)
+        self.trie, self.head = trie.written(), (job.number, job.block_hash)
         return Verdict(job.number, job.block_hash, state_root_seconds=rooted - started,
                        persistence_seconds=time.perf_counter() - rooted)
 
@@ -181,8 +186,9 @@ def _committer_main(conn, path: Path) -> None:
             if msg[0] == JOB:
                 conn.send(("verdict", committer.commit(msg[1])))
                 handled += 1
-                if handled % 64 == 0:
-                    gc.collect(1)
+                if handled % 64 == 0:  # what cycles there are, now and then; the rest is
+                    gc.collect()       # kept out of later collections
+                    gc.freeze()
             elif msg[0] == RESUME:
                 committer.resume()
             elif msg[0] == REWIND:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import rlp
 from _pysha3 import keccak_256
 
 from parexec.model import EMPTY_TRIE_ROOT
@@ -25,9 +26,10 @@ def keccak(data: bytes) -> bytes:
 
 class _Node:
     """Encoded once; referenced by its parents through ``ref`` (cached too:
-    an updated branch re-references its 15 unchanged children)."""
+    an updated branch re-references its 15 unchanged children). ``stored``: the
+    node is in a store (see Stored), and so is everything below it."""
 
-    __slots__ = ("_encoded", "_ref")
+    __slots__ = ("_encoded", "_ref", "stored")
 
     def ref(self) -> bytes:
         r = self._ref
@@ -41,7 +43,7 @@ class Leaf(_Node):
     __slots__ = ("path", "value")
 
     def __init__(self, path: tuple, value: bytes):
-        self.path, self.value, self._encoded, self._ref = path, value, None, None
+        self.path, self.value, self._encoded, self._ref, self.stored = path, value, None, None, False
 
     def encoded(self) -> bytes:
         if self._encoded is None:
@@ -53,7 +55,7 @@ class Extension(_Node):
     __slots__ = ("path", "child")
 
     def __init__(self, path: tuple, child: "Branch"):
-        self.path, self.child, self._encoded, self._ref = path, child, None, None
+        self.path, self.child, self._encoded, self._ref, self.stored = path, child, None, None, False
 
     def encoded(self) -> bytes:
         if self._encoded is None:
@@ -65,7 +67,7 @@ class Branch(_Node):
     __slots__ = ("children", "value")
 
     def __init__(self, children: tuple, value: bytes | None = None):
-        self.children, self.value, self._encoded, self._ref = children, value, None, None
+        self.children, self.value, self._encoded, self._ref, self.stored = children, value, None, None, False
 
     def encoded(self) -> bytes:
         if self._encoded is None:
@@ -75,13 +77,188 @@ class Branch(_Node):
         return self._encoded
 
 
-Node = Leaf | Extension | Branch
+class Stored(_Node):
+    """A node known by its hash only, loaded from ``source`` (an object whose
+    ``node(hash)`` returns the decoded node: parexec.state.stored_trie) when a
+    change goes through it: a trie kept in a store costs memory only where
+    blocks wrote."""
+
+    __slots__ = ("hash", "source")
+
+    def __init__(self, node_hash: bytes, source):
+        self.hash, self.source, self._encoded, self._ref, self.stored = node_hash, source, None, None, True
+
+    def ref(self) -> bytes:
+        return b"\xa0" + self.hash
+
+    def encoded(self) -> bytes:
+        return self.resolve().encoded()
+
+    def resolve(self) -> "Leaf | Extension | Branch":
+        return self.source.node(self.hash)
+
+
+Node = Leaf | Extension | Branch | Stored
 _NO_CHILDREN = (None,) * 16
+
+
+def _real(node):
+    return node.resolve() if type(node) is Stored else node
 
 
 def root_hash(root: Node | None) -> bytes:
     """The trie's root hash (the empty trie's for None)."""
-    return EMPTY_TRIE_ROOT if root is None else keccak(root.encoded())
+    if root is None:
+        return EMPTY_TRIE_ROOT
+    return root.hash if type(root) is Stored else keccak(root.encoded())
+
+
+def get(root: Node | None, key: bytes) -> bytes | None:
+    """The value at ``key``, or None."""
+    path, node = nibbles(key), _real(root)
+    while node is not None:
+        if isinstance(node, Leaf):
+            return node.value if node.path == path else None
+        if isinstance(node, Extension):
+            if path[:len(node.path)] != node.path:
+                return None
+            path, node = path[len(node.path):], _real(node.child)
+        elif not path:
+            return node.value
+        else:
+            path, node = path[1:], _real(node.children[path[0]])
+    return None
+
+
+def decode_node(encoded: bytes, source, node_hash: bytes | None = None) -> Node:
+    """The node whose encoding is ``encoded``, its hashed children Stored in ``source``."""
+    node = _branch_of_hashes(encoded, source) or _short_node(encoded, source)
+    if node is None:
+        node = _from_items(rlp.decode(encoded), source)
+    node._encoded, node._ref = encoded, (b"\xa0" + node_hash if node_hash else None)
+    return node
+
+
+def _branch_of_hashes(encoded: bytes, source) -> "Branch | None":
+    """The common branch, read directly (a third of rlp.decode's time): children
+    empty or by hash, no value; None for anything else."""
+    b = encoded[0]
+    if b < 0xC0 or len(encoded) < 17:
+        return None
+    children, pos = [], (1 if b <= 0xF7 else 1 + (b - 0xF7))
+    for _ in range(16):
+        if pos >= len(encoded):
+            return None
+        b = encoded[pos]
+        if b == 0x80:
+            children.append(None)
+            pos += 1
+        elif b == 0xA0:
+            children.append(Stored(encoded[pos + 1:pos + 33], source))
+            pos += 33
+        else:
+            return None
+    if pos != len(encoded) - 1 or encoded[pos] != 0x80:
+        return None
+    node = Branch(tuple(children))
+    node.stored = True
+    return node
+
+
+def _string_at(data: bytes, pos: int) -> tuple[bytes, int] | None:
+    """The RLP string at ``pos`` and where it ends (None: a list)."""
+    b = data[pos]
+    if b < 0x80:
+        return data[pos:pos + 1], pos + 1
+    if b < 0xB8:
+        return data[pos + 1:pos + 1 + b - 0x80], pos + 1 + b - 0x80
+    if b < 0xC0:
+        n = b - 0xB7
+        size = int.from_bytes(data[pos + 1:pos + 1 + n], "big")
+        return data[pos + 1 + n:pos + 1 + n + size], pos + 1 + n + size
+    return None
+
+
+def _short_node(encoded: bytes, source) -> "Leaf | Extension | None":
+    """A leaf or an extension to a hashed child, read directly; None for anything else."""
+    b = encoded[0]
+    if b < 0xC0 or b > 0xF9:
+        return None
+    pos = 1 if b <= 0xF7 else 1 + (b - 0xF7)
+    first = _string_at(encoded, pos)
+    if first is None or not first[0]:
+        return None
+    packed, pos = first
+    second = _string_at(encoded, pos)
+    if second is None or second[1] != len(encoded):
+        return None
+    path = nibbles(packed[1:])
+    if packed[0] & 0x10:
+        path = (packed[0] & 0x0F,) + path
+    if packed[0] & 0x20:
+        node = Leaf(path, second[0])
+    elif len(second[0]) == 32:
+        node = Extension(path, Stored(second[0], source))
+    else:
+        return None
+    node.stored = True
+    return node
+
+
+def _from_items(items: list, source) -> Node:
+    if len(items) == 17:
+        node = Branch(tuple(_child(c, source) for c in items[:16]), items[16] or None)
+    else:
+        flag, packed = items[0][0] >> 4, items[0]
+        path = tuple(nibbles(packed[1:]))
+        if flag & 1:
+            path = (packed[0] & 0x0F,) + path
+        node = Leaf(path, items[1]) if flag & 2 else Extension(path, _child(items[1], source))
+    node.stored = True
+    return node
+
+
+def _child(item, source):
+    if item == b"":
+        return None
+    if isinstance(item, list):  # embedded: its encoding is under 32 bytes
+        node = _from_items(item, source)
+        node._encoded = rlp.encode(item)
+        return node
+    return Stored(item, source)
+
+
+def new_nodes(root: Node | None) -> list[tuple[bytes, Node]]:
+    """(hash, node) of every node of the trie not yet in a store, which a store
+    keeps by hash: those referenced by hash, and the root whatever its size."""
+    out, stack = [], [(root, True)]
+    while stack:
+        node, is_root = stack.pop()
+        if node is None or node.stored:
+            continue
+        ref = node.ref()
+        if is_root or len(ref) == 33:
+            out.append((ref[1:] if len(ref) == 33 else keccak(node.encoded()), node))
+        if len(ref) < 32 and not is_root:
+            continue  # embedded: so is everything below it
+        if isinstance(node, Branch):
+            stack.extend((c, False) for c in node.children)
+        elif isinstance(node, Extension):
+            stack.append((node.child, False))
+    return out
+
+
+def settle(nodes: Iterable[Node], source) -> None:
+    """After ``nodes`` (from new_nodes) were written to ``source``'s store: each
+    refers to its hashed children through Stored, so memory holds only what the
+    source caches. (The encodings do not change, so neither does any root.)"""
+    for node in nodes:
+        if isinstance(node, Branch):
+            node.children = tuple(Stored(c.ref()[1:], source) if c is not None and len(c.ref()) == 33 else c
+                                  for c in node.children)
+        elif isinstance(node, Extension) and len(node.child.ref()) == 33:
+            node.child = Stored(node.child.ref()[1:], source)
+        node.stored = True
 
 
 def update(root: Node | None, changes: Iterable[tuple[bytes, bytes | None]]) -> Node | None:
@@ -96,6 +273,7 @@ def _update_sorted(node: Node | None, items: list) -> Node | None:
     """``node`` with ``items`` (sorted (path, value) pairs, paths relative to
     ``node``) set: a branch hands each child its share at once, so a node on the
     paths of many changed keys is rebuilt once, not once per key."""
+    node = _real(node)
     if len(items) <= 1 or not isinstance(node, Branch):
         for path, value in items:
             node = _insert(node, path, value) if value else _delete(node, path)
@@ -134,6 +312,7 @@ def _under(path: tuple, node: Node) -> Node:
     """``node`` placed under ``path`` more nibbles (a branch needs an extension)."""
     if not path:
         return node
+    node = _real(node)
     if isinstance(node, Leaf):
         return Leaf(path + node.path, node.value)
     if isinstance(node, Extension):
@@ -160,6 +339,7 @@ def _fork(shared: tuple, a: tuple, a_node: Node | None, a_value: bytes | None, b
 def _insert(node: Node | None, path: tuple, value: bytes) -> Node:
     if node is None:
         return Leaf(path, value)
+    node = _real(node)
     if isinstance(node, Leaf):
         if node.path == path:
             return node if node.value == value else Leaf(path, value)
@@ -180,6 +360,7 @@ def _insert(node: Node | None, path: tuple, value: bytes) -> Node:
 def _delete(node: Node | None, path: tuple) -> Node | None:
     if node is None:
         return None
+    node = _real(node)
     if isinstance(node, Leaf):
         return None if node.path == path else node
     if isinstance(node, Extension):

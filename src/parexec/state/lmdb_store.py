@@ -11,7 +11,9 @@ Layout (one LMDB database each): ``accounts`` address -> nonce (8 bytes),
 balance (32), code hash (32); ``storage`` address + slot (32) -> value (no
 zeros kept); ``code`` hash -> code; ``headers`` block hash -> header RLP;
 ``canonical`` number (8) -> block hash; ``undo`` number (8) -> the old values of
-everything the block changed; ``meta`` ``head`` -> number (8) + block hash.
+everything the block changed; ``meta`` ``head`` -> number (8) + block hash;
+``nodes`` hash -> encoding of every trie node (content-addressed, kept: a rewind
+needs only the older root; parexec.state.stored_trie).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from parexec.state.memory import MemoryState
 from parexec.state.writes import apply_writes
 
 UNDO_BLOCKS = 128
-DATABASES = ("meta", "accounts", "storage", "code", "headers", "canonical", "undo")
+DATABASES = ("meta", "accounts", "storage", "code", "headers", "canonical", "undo", "nodes")
 MAP_SIZE = 1 << 36  # address space only; the file grows as it fills
 
 
@@ -220,11 +222,19 @@ class LmdbStore:
             data = txn.get(block_hash, db=self.dbs["headers"])
         return None if data is None else bytes(data)
 
+    def trie_node(self, node_hash: bytes) -> bytes | None:
+        with self.env.begin() as txn:
+            data = txn.get(node_hash, db=self.dbs["nodes"])
+        return None if data is None else bytes(data)
+
     def commit(self, number: int, block_hash: bytes, header_rlp: bytes, diff: WriteSet,
-               new_code: dict[bytes, bytes], parent: bytes | None = None) -> None:
-        """Block ``number``'s state diff, header and head, atomically, with its undo
-        data; with ``parent``, only if the head is still that block (StoreError)."""
+               new_code: dict[bytes, bytes], parent: bytes | None = None, nodes=()) -> None:
+        """Block ``number``'s state diff, header, head and new trie nodes (hash,
+        node) atomically, with its undo data; with ``parent``, only if the head is
+        still that block (StoreError)."""
         with self.env.begin(write=True) as txn:
+            for node_hash, node in nodes:
+                txn.put(node_hash, node.encoded(), db=self.dbs["nodes"])
             if parent is not None:
                 head = txn.get(b"head", db=self.dbs["meta"])
                 if head is None or bytes(head[8:]) != parent:

@@ -65,16 +65,14 @@ def rlp_length(n: int, offset: int) -> bytes:
 EMPTY_SLOT = b"\x80"  # an empty branch slot
 
 
+_HEX_CHARS = bytes.maketrans(bytes(range(16)), b"0123456789abcdef")
+
+
 def hex_prefix(nibbles: Sequence[int], leaf: bool) -> bytes:
-    flag = 2 if leaf else 0
+    flag = 0x20 if leaf else 0
     if len(nibbles) % 2:
-        out = [((flag + 1) << 4) | nibbles[0]]
-        rest = nibbles[1:]
-    else:
-        out = [flag << 4]
-        rest = nibbles
-    out.extend((rest[i] << 4) | rest[i + 1] for i in range(0, len(rest), 2))
-    return bytes(out)
+        return bytes((flag | 0x10 | nibbles[0],)) + bytes.fromhex(bytes(nibbles[1:]).translate(_HEX_CHARS).decode())
+    return bytes((flag,)) + bytes.fromhex(bytes(nibbles).translate(_HEX_CHARS).decode())
 
 
 def node_reference(encoded: bytes) -> bytes:

@@ -3,8 +3,10 @@ consecutive blocks of token transfers, produced with real roots
 (parexec.chain.producer), so a chain can be imported without a node.
 
 Spec ``erc20:txs=200,blocks=50,accounts=100000,seed=0``: ``accounts`` funded
-accounts (the state's size), ``txs`` transfers a block from as many senders
-(each sends one a block), to holders drawn from all accounts.
+accounts (the state's size) and ``txs`` transfers a block, each from a sender of
+its own (``txs`` x ``blocks`` funded token holders, each sending once, so every
+block writes accounts and token slots at new places in the tries, as a real
+chain does) to a holder drawn from all accounts.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def build_chain(spec: str) -> SyntheticChain:
     p = parse_chain_spec(spec)
     rng = random.Random(p["seed"])
     vm = CancunVM
-    senders = [_key(p["seed"], i) for i in range(p["txs"])]
+    senders = [_key(p["seed"], i) for i in range(p["txs"] * p["blocks"])]
     pre = MemoryState(complete=True)
     holders = [keccak(b"account" + i.to_bytes(4, "big"))[:20] for i in range(p["accounts"])]
     for address in holders:
@@ -72,10 +74,10 @@ def build_chain(spec: str) -> SyntheticChain:
     blocks = []
     for n in range(p["blocks"]):
         txs = []
-        for key in senders:
+        for key in senders[n * p["txs"]:(n + 1) * p["txs"]]:
             recipient = rng.choice(holders)
             tx = builder.new_unsigned_dynamic_fee_transaction(
-                chain_id=1, nonce=n, max_priority_fee_per_gas=1, max_fee_per_gas=100, gas=80_000,
+                chain_id=1, nonce=0, max_priority_fee_per_gas=1, max_fee_per_gas=100, gas=80_000,
                 to=TOKEN, value=0, data=recipient.rjust(32, b"\x00") + (1).to_bytes(32, "big"), access_list=(),
             ).as_signed_transaction(key)
             txs.append(builder.decode(tx.encode()))
