@@ -42,7 +42,7 @@ from parexec.state.store_state import StoreState
 from parexec.state.writes import creation_writes
 
 DEFAULT_DB = Path("parexec-db")
-PIPELINE_DEPTH = 2  # blocks executed ahead of the last committed one
+PIPELINE_DEPTH = 3  # blocks executed ahead of the last committed one
 
 
 class ChainError(Exception):

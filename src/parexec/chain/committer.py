@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import os
 import time
 import traceback
 from dataclasses import dataclass
@@ -164,12 +165,17 @@ class InlineCommitter:
         self.committer.close()
 
 
+NICENESS = 10
+
 # messages to the committer process (its replies: ("verdict", Verdict), ("root", bytes),
 # ("done", problem) after a rewind, ("error", text))
 JOB, RESUME, REWIND, ROOT, STOP = "job", "resume", "rewind", "root", "stop"
 
 
 def _committer_main(conn, path: Path) -> None:
+    # Behind execution in the queue for a core: it has a block of slack (the
+    # pipeline's depth), and execution is what the next blocks wait for.
+    os.nice(NICENESS)
     try:
         committer = Committer(path)
     except Exception:
