@@ -154,6 +154,7 @@ def test_an_import_killed_anywhere_keeps_what_it_committed_and_resumes(tmp_path)
         time.sleep(rng.uniform(0.0, 0.3))
         process.send_signal(signal.SIGKILL)
         process.wait()
+        time.sleep(0.5)  # a commit under way when it was killed (the committer's own process) ends
         chain = Chain(db)
         number, block_hash = chain.head
         assert chain.state_root() == chain.header(block_hash).state_root  # the committed block, whole
@@ -249,3 +250,49 @@ def test_the_chain_benchmark_reports_every_run_and_the_ratios(tmp_path):
                 assert run["peak_mb"]["committer"] > 0
     assert data["summary"]["best_parallel"] == "occ w2 pipelined"
     assert set(data["summary"]["pipelining"]) == {"serial", "occ"}
+
+
+def test_a_chain_from_a_genesis_file_imports_its_blocks(tmp_path):
+    """`chain init --genesis FILE` (geth's genesis.json shape): the genesis block
+    made from the file is the one a producer's next block builds on, and bad
+    files are refused with the field they get wrong."""
+    import json
+
+    import rlp
+
+    from parexec.block.decoding import decode_block
+    from parexec.chain.genesis import load_genesis
+    from parexec.chain.producer import ProducerState, produce_block
+    from parexec.state.state_trie import StateTrie
+    from parexec.workloads.synthetic import _key
+
+    key = _key(7, 0)
+    sender = key.public_key.to_canonical_address()
+    genesis = tmp_path / "genesis.json"
+    genesis.write_text(json.dumps({"network": "Cancun", "baseFeePerGas": "7", "alloc": {
+        "0x" + sender.hex(): {"balance": str(10**20)},
+        "0x" + "ab" * 20: {"balance": "0x1", "code": "0x6001600055", "storage": {"0x1": "0x2"}}}}))
+    code, lines = _cli("init", "--db", tmp_path / "db", "--genesis", genesis)
+    assert code == 0 and "at block 0" in lines[0] and "2 accounts" in lines[0]
+    config, genesis_rlp, pre = load_genesis(genesis)
+    vm = config.fork_at()(1, 12)
+    header = decode_block(config.fork_at(), genesis_rlp).header
+    builder = vm.get_transaction_builder()
+    tx = builder.new_unsigned_dynamic_fee_transaction(
+        chain_id=1, nonce=0, max_priority_fee_per_gas=1, max_fee_per_gas=100, gas=100_000, to=b"\xab" * 20,
+        value=5, data=b"", access_list=()).as_signed_transaction(key)
+    block_rlp, _ = produce_block(vm, ProducerState(header, pre, StateTrie.of(pre), {0: header.hash}),
+                                 [builder.decode(tx.encode())])
+    chain = Chain(tmp_path / "db")
+    chain.import_block(block_rlp, get_strategy("serial"))
+    assert chain.head[0] == 1 and chain.state_root() == rlp.decode(block_rlp)[0][3]
+    chain.close()
+    bad = tmp_path / "bad.json"
+    for text, problem in [("{", "not a readable genesis file"), ('{"alloc": {}}', "needs \"network\""),
+                          ('{"network": "Cancun", "alloc": {"0x12": {}}}', "not 20 bytes"),
+                          ('{"network": "Cancun", "alloc": {"0x' + "00" * 20 + '": {"balance": "-1"}}}',
+                           "out of range")]:
+        bad.write_text(text)
+        code, lines = _cli("init", "--db", tmp_path / "other", "--genesis", bad)
+        assert code == 2 and problem in lines[-1], lines
+    assert not (tmp_path / "other").exists()

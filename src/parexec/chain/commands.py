@@ -57,17 +57,30 @@ def _fixture_test(path: Path, name: str | None) -> tuple[str, dict]:
 
 @chain.command()
 @DB_OPTION
-@click.option("--fixture", "fixture", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+@click.option("--genesis", "genesis", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A genesis file: geth's genesis.json shape (alloc, gasLimit, timestamp, baseFeePerGas, "
+                   "coinbase) with \"network\" naming the fork rules (Cancun, Prague, Osaka...).")
+@click.option("--fixture", "fixture", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A BlockchainTests file whose genesis (state and block) starts the chain.")
-@click.option("--test", "test_name", help="Which test of the file (default: the first).")
-def init(db: Path, fixture: Path, test_name: str | None) -> None:
-    """Start a chain at a genesis: its state must have the genesis header's root."""
+@click.option("--test", "test_name", help="Which test of the --fixture file (default: the first).")
+def init(db: Path, genesis: Path | None, fixture: Path | None, test_name: str | None) -> None:
+    """Start a chain at a genesis (--genesis FILE or --fixture FILE): its state
+    must have the genesis header's root."""
     from parexec.fixtures.blockchain_tests import chain_from_test
 
-    name, test = _fixture_test(fixture, test_name)
+    if (genesis is None) == (fixture is None):
+        _fail("give either --genesis FILE or --fixture FILE")
     try:
-        new = chain_from_test(test, db)
-    except (ChainError, BlockRejected) as exc:
+        if fixture is not None:
+            name, test = _fixture_test(fixture, test_name)
+            new = chain_from_test(test, db)
+        else:
+            from parexec.chain.genesis import load_genesis
+
+            config, genesis_rlp, pre = load_genesis(genesis)
+            name = genesis.name
+            new = Chain.init(db, config, genesis_rlp, pre)
+    except (ChainError, BlockRejected, FixtureError) as exc:
         _fail(str(exc))
     number, block_hash = new.head
     click.echo(f"{db}: chain of {name} ({new.config.network}) at block {number} 0x{block_hash.hex()}, "

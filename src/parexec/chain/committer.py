@@ -27,6 +27,7 @@ import rlp
 from parexec.block.header_checks import check_state_root
 from parexec.block.pipeline import no_cyclic_gc
 from parexec.model import Account, BlockRejected, WriteSet
+from parexec.parallel.worker_pool import stop_process
 from parexec.state.lmdb_store import LmdbStore, StoreError
 from parexec.state.state_trie import StateTrie
 from parexec.state.stored_trie import TrieNodes
@@ -172,7 +173,22 @@ NICENESS = 10
 JOB, RESUME, REWIND, ROOT, STOP = "job", "resume", "rewind", "root", "stop"
 
 
-def _committer_main(conn, path: Path) -> None:
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a killed one not yet reaped does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+
+def _committer_main(conn, path: Path, importer: int) -> None:
     # Behind execution in the queue for a core: it has a block of slack (the
     # pipeline's depth), and execution is what the next blocks wait for.
     os.nice(NICENESS)
@@ -190,6 +206,8 @@ def _committer_main(conn, path: Path) -> None:
             return
         try:
             if msg[0] == JOB:
+                if not _alive(importer):  # killed: commit nothing more than it saw committed
+                    return
                 conn.send(("verdict", committer.commit(msg[1])))
                 handled += 1
                 if handled % 64 == 0:  # what cycles there are, now and then; the rest is
@@ -224,7 +242,7 @@ class CommitterProcess:
     def __init__(self, path: Path):
         ctx = multiprocessing.get_context("forkserver")  # a child must not inherit an open store
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_committer_main, args=(child, Path(path)), daemon=True,
+        self.process = ctx.Process(target=_committer_main, args=(child, Path(path), os.getpid()), daemon=True,
                                    name="parexec-committer")
         self.process.start()
         child.close()
@@ -286,13 +304,5 @@ class CommitterProcess:
         return self._expect("root")[1]
 
     def close(self) -> None:
-        if self.process.is_alive():
-            try:
-                self.conn.send((STOP,))
-            except OSError:
-                pass
-            self.process.join(timeout=30)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-        self.conn.close()
+        """Stop the process once it has committed what it was sent."""
+        stop_process(self.process, self.conn, (STOP,), timeout=120)

@@ -14,6 +14,7 @@ from eth_hash.auto import keccak
 
 from parexec.block.env import AncestorHashes
 from parexec.block.pipeline import execute_block
+from parexec.block.requests import requests_hash
 from parexec.evm.osaka import expected_excess_blob_gas
 from parexec.evm.pyevm_objects import header_class
 from parexec.model import EMPTY_TRIE_ROOT, Block
@@ -37,14 +38,16 @@ class ProducerState:
 
 def genesis_header(vm_class: type, state: MemoryState, coinbase: bytes, gas_limit: int, timestamp: int,
                    base_fee: int):
-    """Block 0 of a chain on ``state``."""
-    return header_class(vm_class)(
+    """Block 0 of a chain on ``state`` (forks from Cancun on)."""
+    cls = header_class(vm_class)
+    extra = {"requests_hash": requests_hash([])} if "requests_hash" in cls._meta.field_names else {}
+    return cls(
         parent_hash=b"\x00" * 32, uncles_hash=EMPTY_UNCLES_HASH, coinbase=coinbase,
         state_root=StateTrie.of(state).root, transaction_root=EMPTY_TRIE_ROOT, receipt_root=EMPTY_TRIE_ROOT,
         bloom=0, difficulty=0, block_number=0, gas_limit=gas_limit, gas_used=0, timestamp=timestamp,
         extra_data=b"", mix_hash=b"\x00" * 32, nonce=b"\x00" * 8, base_fee_per_gas=base_fee,
         withdrawals_root=EMPTY_TRIE_ROOT, blob_gas_used=0, excess_blob_gas=0,
-        parent_beacon_block_root=b"\x00" * 32,
+        parent_beacon_block_root=b"\x00" * 32, **extra,
     )
 
 

@@ -121,14 +121,7 @@ class WorkerPool:
 
     def _stop(self, worker: Worker) -> None:
         self._forget(worker)
-        try:
-            worker.conn.send((STOP,))
-        except OSError:
-            pass
-        worker.process.join(timeout=1)
-        if worker.process.is_alive():
-            worker.process.kill()
-        worker.conn.close()
+        stop_process(worker.process, worker.conn, (STOP,), timeout=1)
 
     def shutdown(self) -> None:
         self.resize(0)
@@ -281,6 +274,20 @@ class WorkerPool:
         index = self.workers.index(worker)
         self.replaced += 1
         self.workers[index] = self._spawn()
+
+
+def stop_process(process, conn, message, timeout: float) -> None:
+    """Ask a child to stop (``message`` on its pipe), kill it if it has not within
+    ``timeout`` seconds, and close the pipe."""
+    try:
+        conn.send(message)
+    except OSError:
+        pass
+    process.join(timeout=timeout)
+    if process.is_alive():
+        process.kill()
+        process.join()
+    conn.close()
 
 
 _POOL: WorkerPool | None = None
