@@ -296,3 +296,24 @@ def test_a_chain_from_a_genesis_file_imports_its_blocks(tmp_path):
         code, lines = _cli("init", "--db", tmp_path / "other", "--genesis", bad)
         assert code == 2 and problem in lines[-1], lines
     assert not (tmp_path / "other").exists()
+
+
+def test_a_committer_that_dies_is_reported_and_the_store_keeps_what_it_committed(tmp_path):
+    import os
+    import signal
+
+    from parexec.chain.chain import ChainConfig
+    from parexec.chain.committer import CommitterError
+    from parexec.workloads.synthetic_chain import build_chain
+
+    made = build_chain("erc20:txs=5,blocks=3,accounts=200")
+    Chain.init(tmp_path / "db", ChainConfig(made.network), made.genesis_rlp, made.pre).close()
+    chain = Chain(tmp_path / "db", pipeline=True)
+    assert list(chain.import_blocks([(0, made.blocks[0])], get_strategy("serial"))) == [(0, None)]
+    os.kill(chain.committer.process.pid, signal.SIGKILL)
+    with pytest.raises(CommitterError, match="committer process died"):
+        list(chain.import_blocks(enumerate(made.blocks[1:], 1), get_strategy("serial")))
+    chain.close()
+    again = Chain(tmp_path / "db")
+    assert again.head[0] == 1 and again.state_root() == again.header(again.head[1]).state_root
+    again.close()

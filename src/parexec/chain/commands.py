@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from parexec.chain.chain import DEFAULT_DB, Chain, ChainError, ImportTimes
+from parexec.chain.committer import CommitterError
 from parexec.model import BlockRejected, FixtureError
 from parexec.state.lmdb_store import StoreError
 from parexec.strategies import STRATEGIES, get_strategy
@@ -33,12 +34,17 @@ def _opened(db: Path, pipeline: bool = False):
     """The chain in ``db``, closed again however the command ends."""
     try:
         current = Chain(db, pipeline=pipeline)
-    except ChainError as exc:
+    except (ChainError, CommitterError) as exc:
         _fail(str(exc))
     try:
         yield current
+    except CommitterError as exc:  # its process died: what it committed stays
+        _fail(str(exc), 1)
     finally:
-        current.close()
+        try:
+            current.close()
+        except CommitterError:
+            pass
 
 
 def _fixture_test(path: Path, name: str | None) -> tuple[str, dict]:
