@@ -21,6 +21,15 @@ def _random_key(rng: random.Random, kind: str) -> bytes:
     return rng.randbytes(rng.randint(0, 3))
 
 
+def _apply(contents: dict, changes) -> None:
+    """What the trie should now hold: an empty value deletes."""
+    for key, value in changes:
+        if value:
+            contents[key] = value
+        else:
+            contents.pop(key, None)
+
+
 def _random_value(rng: random.Random) -> bytes:
     return rng.randbytes(rng.choice([1, 3, 20, 40]))  # embedded and hashed nodes both
 
@@ -69,11 +78,7 @@ def test_large_batches_on_a_large_trie_give_the_rebuilt_root(seed):
                    for key in rng.sample(sorted(contents), 300)]
         changes += [(keccak(rng.randbytes(8)), _random_value(rng)) for _ in range(200)]
         root = update(root, changes)
-        for key, value in changes:
-            if value:
-                contents[key] = value
-            else:
-                contents.pop(key, None)
+        _apply(contents, changes)
         assert root_hash(root) == trie_root(contents.items())
 
 
@@ -139,11 +144,7 @@ def test_a_stored_trie_updates_like_one_in_memory(seed, kind):
             changes.append((key, value))
         memory = update(memory, changes)
         stored = update(stored, changes)
-        for key, value in changes:
-            if value:
-                contents[key] = value
-            else:
-                contents.pop(key, None)
+        _apply(contents, changes)
         assert root_hash(stored) == root_hash(memory) == trie_root(contents.items())
         if stored is not None:
             source.write(stored)
