@@ -117,3 +117,26 @@ def test_cli_writes_json_dot_and_png(tmp_path):
 def test_cli_refuses_bad_targets():
     result = CliRunner().invoke(main, ["analyze", "chain:txs=0"])
     assert result.exit_code == 2 and "error:" in result.output
+
+
+def test_the_png_layout_leaves_out_lone_transactions_and_labels_what_matters():
+    """analyze --png: transactions with no dependency either way are counted, not
+    drawn; a layer is in block order (lowest index on top); the critical path and
+    the hot location's transactions are labelled even when there are too many
+    transactions to label them all."""
+    from parexec.report.dag_drawing import LABEL_ALL, layout
+
+    for spec in ("erc20:txs=40,hot=0.5", "erc20:txs=400,hot=0.5"):  # 20 and 200 txs wait on one holder
+        summary, graph = analyze(profile_block(load_targets([spec])[0], repeat=1))
+        drawn = layout(graph, summary)
+        linked = {t for edge in graph.edges for t in edge}
+        assert set(drawn.position) == linked and drawn.alone == graph.size - len(linked) > 0
+        assert set(summary["critical_path_txs"]) <= drawn.labelled
+        if len(linked) <= LABEL_ALL:
+            assert drawn.labelled == linked
+        else:  # only the critical path and the hottest location's transactions
+            hot = {t for edge in graph.edges_caused_by(graph.hotspots(1)[0][0]) for t in edge}
+            assert drawn.labelled <= set(summary["critical_path_txs"]) | hot
+        for layer in range(drawn.layers):
+            column = sorted((tx, y) for tx, (x, y) in drawn.position.items() if x == layer)
+            assert [y for _, y in column] == sorted((y for _, y in column), reverse=True)
