@@ -39,13 +39,15 @@ test: install $(SPEC_STAMP)
 # (parexec.strategies), so a new one is included. `make eest` runs the
 # execution-spec-tests alone, serially, with a table by fork and EIP.
 CONFORMANCE_DATA := $(DATA)/ethereum-tests $(DATA)/eest $(DATA)/mainnet $(DATA)/mainnet-prague
+# every synthetic workload at no, half and full contention (verify takes specs too)
+WORKLOAD_SPECS := $(foreach w,transfers erc20 chain,$(foreach h,0 0.5 1,$(w):txs=200,hot=$(h)))
 PARALLEL_STRATEGIES = $(shell $(BIN)/python -c 'from parexec.strategies import PARALLEL; print(*PARALLEL)')
 DECLARED_STRATEGIES = $(shell $(BIN)/python -c 'from parexec.strategies import DECLARED; print(*DECLARED)')
 conformance: install access-lists
-	$(BIN)/parexec verify $(CONFORMANCE_DATA) --strategy serial
+	$(BIN)/parexec verify $(CONFORMANCE_DATA) $(WORKLOAD_SPECS) --strategy serial
 	set -e; for s in $(PARALLEL_STRATEGIES); do for w in 1 2 4; do \
 		echo "== $$s, $$w workers"; \
-		$(BIN)/parexec verify $(CONFORMANCE_DATA) --strategy $$s --workers $$w --min-parallel-txs 2; \
+		$(BIN)/parexec verify $(CONFORMANCE_DATA) $(WORKLOAD_SPECS) --strategy $$s --workers $$w --min-parallel-txs 2; \
 	done; done
 	set -e; for s in $(DECLARED_STRATEGIES); do for w in 1 2 4; do \
 		echo "== $$s, $$w workers, --hints"; \

@@ -71,7 +71,9 @@ def verify(paths: tuple[Path, ...], strategy: str, workers: int, min_parallel_tx
 
     A PATH is an ethereum/tests BlockchainTests file, a mainnet block folder
     (blocks/N with the dataset's bytecodes.json.gz two levels up), the Prague
-    dump folder, or any folder searched recursively for these. Each failure is
+    dump folder, any folder searched recursively for these, or a synthetic
+    workload spec as in `bench` (every transaction must succeed, and a parallel
+    strategy must give serial's outcome). Each failure is
     printed on one line with its first difference; the last line is
     "N passed, M failed". The exit status is 0 only if nothing failed.
     With a parallel strategy, block dumps are also compared field by field with
