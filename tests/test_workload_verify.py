@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from parexec.cli import main
 from parexec.strategies import STRATEGIES
 
-SPECS = [f"{w}:txs=200,hot={h}" for w in ("transfers", "erc20", "chain") for h in (0, 0.5, 1)]
+SPECS = [f"{w}:txs=200,hot={h}" for w in ("transfers", "erc20", "chain", "amm", "nft") for h in (0, 0.5, 1)]
 
 
 @pytest.mark.parametrize("strategy", sorted(STRATEGIES))

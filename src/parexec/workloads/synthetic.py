@@ -10,6 +10,8 @@ A spec is ``NAME[:k=v,...]``:
   is read and written by each of them).
 * ``chain``: every transaction increments one counter, so each depends on the
   previous one.
+* ``amm`` and ``nft``: constant-product pools and an ERC-721 collection, compiled
+  from Vyper (parexec.workloads.contract_workloads); ``pools=N`` for amm.
 
 All take ``txs=N`` (default 1000) and ``seed=S``. Transactions are signed and
 handed over undecoded-fresh, so sender recovery is part of execution.
@@ -32,8 +34,8 @@ class WorkloadError(ValueError):
     """A workload spec that cannot be understood."""
 
 
-WORKLOADS = ("transfers", "erc20", "chain")
-DEFAULTS = {"txs": 1000, "hot": 0.0, "seed": 0}
+WORKLOADS = ("transfers", "erc20", "chain", "amm", "nft")
+DEFAULTS = {"txs": 1000, "hot": 0.0, "seed": 0, "pools": 4}  # pools: amm only
 TOKEN = b"\x70" * 19 + b"\x01"
 COUNTER = b"\x70" * 19 + b"\x02"
 COINBASE = b"\xc0" * 20
@@ -59,8 +61,8 @@ def parse_spec(text: str) -> tuple[str, dict]:
             params[key] = float(value) if key == "hot" else int(value)
         except ValueError:
             raise WorkloadError(f"{text}: {key} must be a number, got {value!r}") from None
-    if params["txs"] < 1:
-        raise WorkloadError(f"{text}: txs must be at least 1")
+    if params["txs"] < 1 or params["pools"] < 1:
+        raise WorkloadError(f"{text}: txs and pools must be at least 1")
     if not 0.0 <= params["hot"] <= 1.0:
         raise WorkloadError(f"{text}: hot must be between 0 and 1")
     return name, params
@@ -74,11 +76,26 @@ def _is_hot(i: int, share: float) -> bool:
     return int((i + 1) * share) > int(i * share)
 
 
+def sign(key: keys.PrivateKey, nonce: int, to: bytes, data: bytes, gas: int, value: int = 0):
+    """A signed Cancun transaction, decoded anew so that its sender is not cached:
+    recovery is part of execution."""
+    builder = CancunVM.get_transaction_builder()
+    tx = builder.new_unsigned_dynamic_fee_transaction(
+        chain_id=1, nonce=nonce, max_priority_fee_per_gas=1,
+        max_fee_per_gas=100, gas=gas, to=to, value=value, data=data, access_list=(),
+    ).as_signed_transaction(key)
+    return builder.decode(tx.encode())
+
+
 def build_workload(spec: str) -> tuple[Block, MemoryState]:
     name, p = parse_spec(spec)
+    if name in ("amm", "nft"):
+        from parexec.workloads.contract_workloads import build_contract_workload
+
+        signed, pre = build_contract_workload(name, p)
+        return workload_block(signed, pre, spec), pre
     n, hot, seed = p["txs"], p["hot"], p["seed"]
     pre = MemoryState(complete=True)
-    builder = CancunVM.get_transaction_builder()
     hot_key = _key(seed, -1)
     hot_address = hot_key.public_key.to_canonical_address()
     hot_holder = keccak(b"hot-holder")[:20]
@@ -102,20 +119,20 @@ def build_workload(spec: str) -> tuple[Block, MemoryState]:
             data = recipient.rjust(32, b"\x00") + (1).to_bytes(32, "big")
         else:
             to, value, data, gas = COUNTER, 0, b"", 50_000
-        tx = builder.new_unsigned_dynamic_fee_transaction(
-            chain_id=1, nonce=nonces[sender], max_priority_fee_per_gas=1,
-            max_fee_per_gas=100, gas=gas, to=to, value=value, data=data, access_list=(),
-        ).as_signed_transaction(key)
+        signed.append(sign(key, nonces[sender], to, data, gas, value))
         nonces[sender] += 1
-        # Re-decode so the sender is not cached: recovery is part of execution.
-        signed.append(builder.decode(tx.encode()))
-    # An existing beneficiary, as on mainnet (a missing one is created by the
-    # first transaction, and every transaction would read its existence).
-    pre.set_account(COINBASE, nonce=1, balance=10**18)
     if name == "erc20":
         pre.set_account(TOKEN, nonce=1, code=TOKEN_CODE, storage=token_slots)
     if name == "chain":
         pre.set_account(COUNTER, nonce=1, code=COUNTER_CODE)
+    return workload_block(signed, pre, spec), pre
+
+
+def workload_block(signed: list, pre: MemoryState, spec: str) -> Block:
+    """The block holding ``signed``. Adds an existing beneficiary to ``pre``, as
+    on mainnet (a missing one is created by the first transaction, and every
+    transaction would read its existence)."""
+    pre.set_account(COINBASE, nonce=1, balance=10**18)
     header = header_class(CancunVM)(
         parent_hash=keccak(b"parent"),
         coinbase=COINBASE,
@@ -127,11 +144,10 @@ def build_workload(spec: str) -> tuple[Block, MemoryState]:
         parent_beacon_block_root=b"\x00" * 32,
         excess_blob_gas=0,
     )
-    block = Block(
+    return Block(
         header=header,
         transactions=signed,
         vm_class=CancunVM,
         ancestor_hashes=AncestorHashes(BLOCK_NUMBER, {BLOCK_NUMBER - 1: header.parent_hash}),
         name=spec,
     )
-    return block, pre
