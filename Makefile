@@ -40,7 +40,7 @@ test: install $(SPEC_STAMP)
 # execution-spec-tests alone, serially, with a table by fork and EIP.
 CONFORMANCE_DATA := $(DATA)/ethereum-tests $(DATA)/eest $(DATA)/mainnet $(DATA)/mainnet-prague
 # every synthetic workload at no, half and full contention (verify takes specs too)
-WORKLOAD_SPECS := $(foreach w,transfers erc20 chain amm nft,$(foreach h,0 0.5 1,$(w):txs=200,hot=$(h)))
+WORKLOAD_SPECS := $(foreach w,transfers erc20 chain amm nft mixed,$(foreach h,0 0.5 1,$(w):txs=200,hot=$(h)))
 PARALLEL_STRATEGIES = $(shell $(BIN)/python -c 'from parexec.strategies import PARALLEL; print(*PARALLEL)')
 DECLARED_STRATEGIES = $(shell $(BIN)/python -c 'from parexec.strategies import DECLARED; print(*DECLARED)')
 conformance: install access-lists

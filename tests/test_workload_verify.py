@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from parexec.cli import main
 from parexec.strategies import STRATEGIES
 
-SPECS = [f"{w}:txs=200,hot={h}" for w in ("transfers", "erc20", "chain", "amm", "nft") for h in (0, 0.5, 1)]
+SPECS = [f"{w}:txs=200,hot={h}" for w in ("transfers", "erc20", "chain", "amm", "nft", "mixed") for h in (0, 0.5, 1)]
 
 
 @pytest.mark.parametrize("strategy", sorted(STRATEGIES))
@@ -23,3 +23,29 @@ def test_every_workload_at_every_contention_verifies(strategy):
 def test_a_bad_spec_is_refused():
     result = CliRunner().invoke(main, ["verify", "erc20:txs=10,hot=2"])
     assert result.exit_code == 2 and "hot must be between 0 and 1" in result.output
+
+
+def test_popularity_is_deterministic_and_zipf_skews_it():
+    import random
+    from collections import Counter
+
+    from parexec.workloads.synthetic import Popularity
+
+    def draws(s: float) -> list[int]:
+        popular = Popularity(random.Random(4), 100, s)
+        return [popular.pick() for _ in range(5000)]
+
+    assert draws(1.2) == draws(1.2) and all(0 <= k < 100 for k in draws(1.2))
+    uniform, skewed = Counter(draws(0)), Counter(draws(1.2))
+    assert max(uniform.values()) < 100 and skewed[0] > 1000  # rank 1 takes a quarter at s = 1.2
+    fresh = Popularity(random.Random(0), 0, 0)
+    assert [fresh.pick() for _ in range(3)] == [0, 1, 2]
+
+
+def test_zipf_and_accounts_make_recipients_collide():
+    import parexec
+
+    spread = parexec.analyze("erc20:txs=200,accounts=1000", repeat=1)
+    skewed = parexec.analyze("erc20:txs=200,accounts=1000,zipf=1.5", repeat=1)
+    assert skewed["hotspots"][0]["dependents"] > 5 * spread["hotspots"][0]["dependents"]
+    assert skewed["parallelism_bound_gas"] < spread["parallelism_bound_gas"]

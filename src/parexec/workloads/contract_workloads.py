@@ -5,11 +5,12 @@ compiler's storage layout gives.
 
 * ``amm``: ``pools`` constant-product pools (Uniswap V2 style, each on its own
   token pair); each transaction is a swap (9 in 10) or an add of liquidity by a
-  trader of its own, on a pool drawn at random, or on pool 0 for a ``hot`` share.
+  trader of its own, on a pool drawn at random (Zipf-weighted with ``zipf``), or
+  on pool 0 for a ``hot`` share.
   Every transaction on one pool reads and writes its reserves: a pool is a chain.
 * ``nft``: an ERC-721 collection; each transaction moves an owner's token to a
-  new holder, or, for a ``hot`` share, mints the next token (mints all wait on
-  the collection's counter).
+  collector (drawn as ``accounts`` and ``zipf`` say), or, for a ``hot`` share,
+  mints the next token (mints all wait on the collection's counter).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from eth_hash.auto import keccak
 
 from parexec.state.memory import MemoryState
 from parexec.workloads.compiled import calldata, runtime, slot
-from parexec.workloads.synthetic import FUNDS, _is_hot, _key, sign
+from parexec.workloads.synthetic import FUNDS, Popularity, _is_hot, _key, sign
 
 MAX = 2**256 - 1
 RESERVE = 10**24
@@ -54,12 +55,12 @@ def _amm(pre: MemoryState, rng: random.Random, p: dict) -> list:
         }
         for token in (a, b):
             balances[token][slot("token", "balanceOf", pair)] = RESERVE
-    signed = []
+    signed, popular = [], Popularity(rng, pools, p["zipf"])
     for i in range(p["txs"]):
         key = _key(p["seed"], i)
         trader = key.public_key.to_canonical_address()
         pre.set_account(trader, balance=FUNDS)
-        k = 0 if _is_hot(i, p["hot"]) else rng.randrange(pools)
+        k = 0 if _is_hot(i, p["hot"]) else popular.pick()
         for token in tokens[k]:
             balances[token][slot("token", "balanceOf", trader)] = 1000 * TRADE
             balances[token][slot("token", "allowance", trader, pairs[k])] = MAX
@@ -78,14 +79,14 @@ def _amm(pre: MemoryState, rng: random.Random, p: dict) -> list:
 def _nft(pre: MemoryState, rng: random.Random, p: dict) -> list:
     collection = _address("collection", 0)
     storage = {slot("nft", "nextId"): p["txs"]}
-    signed = []
+    signed, collectors = [], Popularity(rng, p["accounts"], p["zipf"])
     for i in range(p["txs"]):
         key = _key(p["seed"], i)
         owner = key.public_key.to_canonical_address()
         pre.set_account(owner, balance=FUNDS)
         storage[slot("nft", "ownerOf", i)] = int.from_bytes(owner, "big")
         storage[slot("nft", "balanceOf", owner)] = 1
-        receiver = _address("collector", rng.randrange(10 * p["txs"]))
+        receiver = _address("collector", collectors.pick())
         if _is_hot(i, p["hot"]):
             data, gas = calldata("mint(address)", receiver), 150_000
         else:

@@ -12,12 +12,21 @@ A spec is ``NAME[:k=v,...]``:
   previous one.
 * ``amm`` and ``nft``: constant-product pools and an ERC-721 collection, compiled
   from Vyper (parexec.workloads.contract_workloads); ``pools=N`` for amm.
+* ``mixed``: a blend in one block: 40% transfers, 30% token transfers, 20% swaps,
+  10% NFT moves and mints, interleaved (each part with the spec's parameters).
 
-All take ``txs=N`` (default 1000) and ``seed=S``. Transactions are signed and
+All take ``txs=N`` (default 1000) and ``seed=S``; ``accounts=N``: the recipients
+(transfers, erc20, nft) are drawn from N accounts (default 0: a new one for each
+transaction); ``zipf=S``: drawn with Zipf popularity of exponent S (rank k with
+weight 1/k^S; pools of amm too), 0 (the default) being uniform. Transactions are signed and
 handed over undecoded-fresh, so sender recovery is part of execution.
 """
 
 from __future__ import annotations
+
+import bisect
+import itertools
+import random
 
 from eth.vm.forks import CancunVM
 from eth_hash.auto import keccak
@@ -34,8 +43,9 @@ class WorkloadError(ValueError):
     """A workload spec that cannot be understood."""
 
 
-WORKLOADS = ("transfers", "erc20", "chain", "amm", "nft")
-DEFAULTS = {"txs": 1000, "hot": 0.0, "seed": 0, "pools": 4}  # pools: amm only
+WORKLOADS = ("transfers", "erc20", "chain", "amm", "nft", "mixed")
+DEFAULTS = {"txs": 1000, "hot": 0.0, "seed": 0, "pools": 4, "accounts": 0, "zipf": 0.0}  # pools: amm only
+MIX = (("transfers", 0.4), ("erc20", 0.3), ("amm", 0.2), ("nft", 0.1))
 TOKEN = b"\x70" * 19 + b"\x01"
 COUNTER = b"\x70" * 19 + b"\x02"
 COINBASE = b"\xc0" * 20
@@ -58,14 +68,31 @@ def parse_spec(text: str) -> tuple[str, dict]:
         if not eq or key not in DEFAULTS:
             raise WorkloadError(f"{text}: bad parameter {part!r} (known: {', '.join(DEFAULTS)})")
         try:
-            params[key] = float(value) if key == "hot" else int(value)
+            params[key] = float(value) if key in ("hot", "zipf") else int(value)
         except ValueError:
             raise WorkloadError(f"{text}: {key} must be a number, got {value!r}") from None
     if params["txs"] < 1 or params["pools"] < 1:
         raise WorkloadError(f"{text}: txs and pools must be at least 1")
     if not 0.0 <= params["hot"] <= 1.0:
         raise WorkloadError(f"{text}: hot must be between 0 and 1")
+    if params["accounts"] < 0 or not 0.0 <= params["zipf"] <= 10.0:
+        raise WorkloadError(f"{text}: accounts must be at least 0 and zipf between 0 and 10")
     return name, params
+
+
+class Popularity:
+    """Who a transaction goes to: one of ``n`` ranks (``n`` 0: a new one each
+    time), uniformly or with Zipf weights 1/k^s; deterministic for ``rng``."""
+
+    def __init__(self, rng: random.Random, n: int, s: float):
+        self.rng, self.n, self.fresh = rng, n, 0
+        self.cumulative = list(itertools.accumulate(1 / (k + 1) ** s for k in range(n))) if n else []
+
+    def pick(self) -> int:
+        if not self.n:
+            self.fresh += 1
+            return self.fresh - 1
+        return bisect.bisect_left(self.cumulative, self.rng.random() * self.cumulative[-1])
 
 
 def _key(seed: int, i: int) -> keys.PrivateKey:
@@ -89,13 +116,19 @@ def sign(key: keys.PrivateKey, nonce: int, to: bytes, data: bytes, gas: int, val
 
 def build_workload(spec: str) -> tuple[Block, MemoryState]:
     name, p = parse_spec(spec)
+    signed, pre = (_mixed if name == "mixed" else workload_txs)(name, p)
+    return workload_block(signed, pre, spec), pre
+
+
+def workload_txs(name: str, p: dict) -> tuple[list, MemoryState]:
+    """The signed transactions of workload ``name`` and their genesis state."""
     if name in ("amm", "nft"):
         from parexec.workloads.contract_workloads import build_contract_workload
 
-        signed, pre = build_contract_workload(name, p)
-        return workload_block(signed, pre, spec), pre
+        return build_contract_workload(name, p)
     n, hot, seed = p["txs"], p["hot"], p["seed"]
     pre = MemoryState(complete=True)
+    recipients = Popularity(random.Random(seed), p["accounts"], p["zipf"])
     hot_key = _key(seed, -1)
     hot_address = hot_key.public_key.to_canonical_address()
     hot_holder = keccak(b"hot-holder")[:20]
@@ -111,10 +144,10 @@ def build_workload(spec: str) -> tuple[Block, MemoryState]:
             pre.set_account(sender, balance=FUNDS)
             nonces[sender] = 0
         if name == "transfers":
-            to, value, data, gas = keccak(b"to" + i.to_bytes(4, "big"))[:20], 1, b"", 21000
+            to, value, data, gas = keccak(b"to" + recipients.pick().to_bytes(4, "big"))[:20], 1, b"", 21000
         elif name == "erc20":
             token_slots[int.from_bytes(sender, "big")] = 10**24
-            recipient = hot_holder if _is_hot(i, hot) else keccak(b"holder" + i.to_bytes(4, "big"))[:20]
+            recipient = hot_holder if _is_hot(i, hot) else keccak(b"holder" + recipients.pick().to_bytes(4, "big"))[:20]
             to, value, gas = TOKEN, 0, 80_000
             data = recipient.rjust(32, b"\x00") + (1).to_bytes(32, "big")
         else:
@@ -125,7 +158,25 @@ def build_workload(spec: str) -> tuple[Block, MemoryState]:
         pre.set_account(TOKEN, nonce=1, code=TOKEN_CODE, storage=token_slots)
     if name == "chain":
         pre.set_account(COUNTER, nonce=1, code=COUNTER_CODE)
-    return workload_block(signed, pre, spec), pre
+    return signed, pre
+
+
+def _mixed(_name: str, p: dict) -> tuple[list, MemoryState]:
+    """MIX's parts, each with its share of ``txs`` and a seed of its own (so their
+    senders differ), interleaved in a deterministic shuffle."""
+    pre, parts = MemoryState(complete=True), []
+    for k, (part, share) in enumerate(MIX):
+        count = max(1, round(p["txs"] * share))
+        signed, state = workload_txs(part, {**p, "txs": count, "seed": p["seed"] * len(MIX) + k + 1})
+        pre.accounts.update(state.accounts)
+        pre.slots.update(state.slots)
+        pre.codes.update(state.codes)
+        parts.append(signed)
+    rng = random.Random(p["seed"])
+    order = [k for k, signed in enumerate(parts) for _ in signed]
+    rng.shuffle(order)
+    queues = [iter(signed) for signed in parts]
+    return [next(queues[k]) for k in order], pre
 
 
 def workload_block(signed: list, pre: MemoryState, spec: str) -> Block:
