@@ -7,7 +7,7 @@ DATA := ../shared/data
 # pytest-xdist processes for the test suite (CI has 2 cores)
 TEST_JOBS ?= 2
 
-.PHONY: install demo test conformance eest bench bench-chain bench-declared simulate access-lists clean
+.PHONY: install browser demo test conformance eest bench bench-chain bench-declared simulate access-lists clean
 
 install: $(STAMP)
 
@@ -18,8 +18,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/parexec verify $(DATA)/mainnet $(DATA)/mainnet-prague --strategy occ --workers 2
-	$(BIN)/parexec bench erc20:txs=1000 --workers 2 --repeat 3
+	$(BIN)/parexec demo --data $(DATA) -o report
+
+# Debian's headless Chromium, for the report test (tests/test_report.py)
+browser:
+	command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # The execution specification (ethereum-execution), the oracle of tests/test_osaka.py,
 # in its own venv: it pins another coincurve than parexec (see tests/spec_oracle.py).
@@ -28,7 +33,7 @@ $(SPEC_STAMP): tests/spec_oracle.py $(STAMP)
 	$(BIN)/python -c 'import sys; sys.path.insert(0, "tests"); import spec_oracle; spec_oracle.spec_python()'
 	touch $@
 
-test: install $(SPEC_STAMP)
+test: install browser $(SPEC_STAMP)
 	$(BIN)/python -m pytest -n $(TEST_JOBS) -q tests
 
 # The shared ethereum/tests, mainnet blocks and Prague block through every

@@ -135,3 +135,27 @@ def chain_bench_lines(figures: dict) -> list[str]:
                      f"as many blocks/s as serial one block at a time (target at least 1.4x), "
                      f"{figures['best_parallel_vs_serial_pipelined']:.2f}x serial pipelined")
     return lines
+
+
+def demo_table(result) -> Table:
+    """parexec demo's summary: the median speedup of each strategy per workload
+    across contention levels, the mainnet geometric mean, the chain import."""
+    import statistics
+
+    strategies = sorted({r["strategy"] for r in result.workloads} - {"serial"})
+    table = _table("parexec demo: speedup over serial at 2 workers (every result equal to serial's)",
+                   ["what", *strategies], ("what",))
+    for name in dict.fromkeys(r["workload"] for r in result.workloads):
+        row = [name + " (hot 0 / 0.5 / 1)"]
+        for s in strategies:
+            values = [r["speedup"] for r in result.workloads if r["workload"] == name and r["strategy"] == s]
+            row.append(" / ".join(f"{v:.2f}x" for v in values))
+        table.add_row(*row)
+    if result.blocks:
+        table.add_row(f"{len(result.blocks)} mainnet blocks (geometric mean)",
+                      *(f"{statistics.geometric_mean(b['speedups'][s] for b in result.blocks):.2f}x"
+                        for s in strategies))
+    if result.chain:
+        table.add_row(f"chain import ({result.chain['blocks']} blocks, occ pipelined vs serial)",
+                      *(f"{result.chain['speedup']:.2f}x" if s == "occ" else "-" for s in strategies))
+    return table
