@@ -58,7 +58,7 @@ def analyze(what, granularity: str = "slot", repeat: int = 3) -> dict:
 def bench(what, strategies=("serial", "occ", "block-stm"), workers: int = 2, repeat: int = 3) -> list[dict]:
     """Time strategies on one block against serial, in one run: a row per
     strategy with every run's seconds, the median and the speedup. Raises
-    parexec.bench.BenchMismatch if a strategy's outcome differs from serial's."""
-    from parexec.bench import bench_target
+    parexec.benchmarking.BenchMismatch if a strategy's outcome differs from serial's."""
+    from parexec.benchmarking import bench_target
 
     return bench_target(_one(what), list(strategies), workers, repeat)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from parexec.analysis.block_profile import BlockProfile, profile_block
 from parexec.analysis.simulator import Overheads, simulate
-from parexec.bench import bench_target, machine_info
+from parexec.benchmarking import bench_target, machine_info
 from parexec.block.pipeline import execute_block
 from parexec.fixtures.targets import Target, load_targets
 from parexec.parallel.worker_pool import open_block

@@ -181,7 +181,7 @@ def run(targets, strategy, workers, min_parallel_txs, hints_path, json_path) -> 
     """
     import json
 
-    from parexec.bench import run_row
+    from parexec.benchmarking import run_row
     from parexec.block.pipeline import execute_block
     from parexec.model import BlockRejected
     from parexec.report.tables import counter_lines, run_table
@@ -235,7 +235,7 @@ def bench(targets, strategies, workers, repeat, json_path, hints_path) -> None:
     """
     import json
 
-    from parexec.bench import BenchMismatch, bench_target, geometric_mean, machine_info
+    from parexec.benchmarking import BenchMismatch, bench_target, geometric_mean, machine_info
     from parexec.report.tables import bench_table, counter_lines
 
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
@@ -497,7 +497,7 @@ def demo(data: Path, output: Path, quick: bool) -> None:
     """
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from parexec.bench import BenchMismatch
+    from parexec.benchmarking import BenchMismatch
     from parexec.report.demo import QUICK, DemoSizes, run_demo
     from parexec.report.html_report import write_report
     from parexec.report.tables import demo_table

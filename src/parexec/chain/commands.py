@@ -213,7 +213,7 @@ def bench(spec: str, strategies: str, workers: int, repeat: int, json_path: Path
 
     from rich.console import Console
 
-    from parexec.bench import machine_info
+    from parexec.benchmarking import machine_info
     from parexec.chain.bench import as_json, bench_chain, default_configs, summary
     from parexec.report.tables import chain_bench_lines, chain_bench_table
     from parexec.workloads.synthetic import WorkloadError
