@@ -1,0 +1,170 @@
+"""``parexec demo``: what parexec finds, measured on this machine in a few minutes.
+
+Sections, each a list of JSON-ready rows the report (parexec.report.html_report)
+draws: workloads across contention (every strategy against serial, same run);
+the shared mainnet blocks (each verified, timed with occ and block-stm, beside its
+dependency bound); simulated speedups up to 64 workers on those blocks; their
+hotspots; a short chain import, every state root checked. Every parallel outcome
+is compared with serial's (bench raises BenchMismatch otherwise).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from parexec.analysis.block_analysis import analyze
+from parexec.analysis.block_profile import profile_block
+from parexec.benchmarking import bench_target, machine_info
+from parexec.fixtures.targets import load_targets
+
+WORKLOADS = ("transfers", "erc20", "amm", "nft", "mixed")
+CONTENTION = (0.0, 0.5, 1.0)
+STRATEGIES = ("serial", "occ", "block-stm")
+SIMULATED_WORKERS = (1, 2, 4, 8, 16, 32, 64)
+# Published speedups (design notes): (label, workers, speedup)
+ANCHORS = (
+    ("Block-STM paper, low contention", 32, 17.0),
+    ("pevm, 85 mainnet blocks (mean)", 32, 2.02),
+    ("Polygon bor Block-STM v2", 4, 1.6),
+    ("ParallelEVM, mainnet (mean)", 32, 4.28),
+    ("Erigon, whole block with root", 16, 0.93),
+)
+
+
+@dataclass
+class DemoSizes:
+    txs: int = 300  # transactions per workload block
+    repeat: int = 3
+    blocks: int | None = None  # mainnet blocks (None: all Byzantium-on ones)
+    chain: str = "erc20:txs=100,blocks=12,accounts=20000"
+
+
+QUICK = DemoSizes(txs=60, repeat=1, blocks=3, chain="erc20:txs=20,blocks=3,accounts=500")
+
+
+@dataclass
+class DemoResult:
+    machine: dict
+    workloads: list[dict] = field(default_factory=list)
+    blocks: list[dict] = field(default_factory=list)
+    simulated: list[dict] = field(default_factory=list)
+    hotspots: list[dict] = field(default_factory=list)
+    chain: dict = field(default_factory=dict)
+    seconds: dict = field(default_factory=dict)  # section -> wall time
+    calibrated: bool = False
+
+
+def run_demo(data: Path | None, sizes: DemoSizes, workers: int = 2,
+             step: Callable[[str], None] = lambda _text: None) -> DemoResult:
+    """Every section of the demo; ``step`` is told what runs now."""
+    result = DemoResult(machine_info())
+    started = time.perf_counter()
+    for name in WORKLOADS:
+        for hot in CONTENTION:
+            spec = f"{name}:txs={sizes.txs},hot={hot:g}"
+            step(f"workload {spec}")
+            for row in bench_target(load_targets([spec])[0], list(STRATEGIES), workers, sizes.repeat):
+                result.workloads.append({"workload": name, "hot": hot, **_slim(row)})
+    result.seconds["workloads"] = time.perf_counter() - started
+    if data is not None:
+        started = time.perf_counter()
+        profiles = _mainnet(data, sizes, workers, result, step)
+        result.seconds["mainnet"] = time.perf_counter() - started
+        started = time.perf_counter()
+        _simulate(profiles, result, step)
+        result.seconds["simulated"] = time.perf_counter() - started
+    started = time.perf_counter()
+    step(f"chain import {sizes.chain}")
+    result.chain = _chain(sizes.chain)
+    result.seconds["chain"] = time.perf_counter() - started
+    return result
+
+
+def _slim(row: dict) -> dict:
+    return {k: row[k] for k in ("target", "strategy", "workers", "txs", "gas", "seconds", "speedup", "runs",
+                                "reexecutions")}
+
+
+def byzantium_blocks(data: Path) -> list[Path]:
+    folder = data / "mainnet" / "blocks"
+    return sorted((p for p in folder.iterdir() if p.name.isdigit() and int(p.name) >= 4_370_000),
+                  key=lambda p: int(p.name))
+
+
+def _mainnet(data: Path, sizes: DemoSizes, workers: int, result: DemoResult, step) -> list:
+    """Each block verified against the chain, timed, and its bound and hotspots."""
+    from parexec.fixtures.discover import mainnet_case
+    from parexec.strategies import get_strategy
+
+    profiles = []
+    for path in byzantium_blocks(data)[: sizes.blocks]:
+        step(f"mainnet block {path.name}")
+        verdict = mainnet_case(path).run(get_strategy("serial"))
+        target = load_targets([str(path)])[0]
+        rows = bench_target(target, list(STRATEGIES), workers, sizes.repeat)
+        profile = profile_block(target, repeat=1)
+        summary, _ = analyze(profile, predict_nonces=True)
+        profiles.append((profile, summary))
+        result.blocks.append({
+            "block": int(path.name), "txs": summary["txs"], "verified": verdict.status,
+            "speedups": {r["strategy"]: r["speedup"] for r in rows},
+            "bound_critical_path": summary["parallelism_bound"],
+            "bound_workers": min(workers, summary["parallelism_bound"]),
+            "independent_share": summary["independent_share"],
+        })
+        for hot in summary["hotspots"][:3]:
+            result.hotspots.append({"block": int(path.name), **hot})
+    return profiles
+
+
+def _simulate(profiles: list, result: DemoResult, step) -> None:
+    """Speedups on 1-64 virtual workers, with the overheads calibrated on this
+    machine when a calibration is saved (``make simulate`` saves one), else the
+    simulator's defaults."""
+    from parexec.analysis.simulator import Overheads, predict
+    from parexec.calibration import load
+
+    step("simulating 1-64 workers")
+    try:
+        calibration = load(Path("build/calibration.json"))
+        overheads, result.calibrated = calibration.overheads, True
+    except (OSError, ValueError, KeyError):
+        overheads = lambda _strategy: Overheads()  # noqa: E731
+    strategies = [s for s in STRATEGIES if s != "serial"]
+    by_key: dict[tuple[str, int], list[float]] = {}
+    for profile, summary in profiles:
+        try:
+            rows = predict(profile, strategies, list(SIMULATED_WORKERS), overheads, summary["parallelism_bound"])
+        except KeyError:  # a calibration without this strategy
+            rows = predict(profile, strategies, list(SIMULATED_WORKERS), lambda _s: Overheads(),
+                           summary["parallelism_bound"])
+        for r in rows:
+            by_key.setdefault((r["strategy"], r["workers"]), []).append(r["predicted_speedup"])
+    for (strategy, n), values in sorted(by_key.items()):
+        result.simulated.append({"strategy": strategy, "workers": n, "median_speedup": statistics.median(values),
+                                 "blocks": len(values)})
+
+
+def _chain(spec: str) -> dict:
+    """A synthetic chain imported end to end: serial one block at a time against
+    occ pipelined (parexec.chain.bench), one run each."""
+    from parexec.chain.bench import Config, bench_chain
+    from parexec.workloads.synthetic_chain import build_chain
+
+    made = build_chain(spec)
+    results = bench_chain(made, [Config("serial", 1, False), Config("occ", 2, True)], repeat=1)
+    serial, occ = (r.runs[0] for r in results)
+    return {
+        "spec": spec, "blocks": len(made.blocks), "accounts": len(made.pre.accounts),
+        "configs": [{"name": r.config.name, "blocks_per_second": r.blocks_per_second[0],
+                     "execution_ms": r.runs[0].execution / len(made.blocks) * 1000,
+                     "state_root_ms": r.runs[0].state_root / len(made.blocks) * 1000,
+                     "persistence_ms": r.runs[0].persistence / len(made.blocks) * 1000,
+                     "peak_mb": r.runs[0].peak_mb} for r in results],
+        "speedup": (occ.blocks / occ.seconds) / (serial.blocks / serial.seconds),
+        "state_root_share": serial.state_root / serial.execution,
+    }
