@@ -140,3 +140,21 @@ def test_the_png_layout_leaves_out_lone_transactions_and_labels_what_matters():
         for layer in range(drawn.layers):
             column = sorted((tx, y) for tx, (x, y) in drawn.position.items() if x == layer)
             assert [y for _, y in column] == sorted((y for _, y in column), reverse=True)
+
+
+def test_analyze_contract_names_the_slot_that_serializes_its_callers(tmp_path):
+    """erc20 with a hot holder: over two blocks, the hot holder's balance slot of
+    the token is what its callers wait on, in both blocks."""
+    from parexec.workloads.synthetic import TOKEN
+
+    out = tmp_path / "c.json"
+    result = CliRunner().invoke(main, ["analyze", "erc20:txs=40,hot=0.5", "erc20:txs=40,hot=0.25,seed=1",
+                                       "--repeat", "1", "--contract", "0x" + TOKEN.hex(), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert len(data["blocks"]) == 2
+    top = data["contract"]["locations"][0]
+    assert top["address"] == "0x" + TOKEN.hex() and top["field"] == "storage" and top["blocks"] == 2
+    assert top["waiting"] == 19 + 9 and top["share"] == 1.0  # every waiting transaction waits on it
+    result = CliRunner().invoke(main, ["analyze", "erc20:txs=4", "--contract", "0x12"])
+    assert result.exit_code == 2 and "not an address" in result.output

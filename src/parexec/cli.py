@@ -274,7 +274,9 @@ def bench(targets, strategies, workers, repeat, json_path, hints_path) -> None:
               help="Write the dependency graph as Graphviz DOT (several targets: a folder).")
 @click.option("--png", "png_path", type=click.Path(path_type=Path),
               help="Draw the dependency graph, layered by depth (several targets: a folder).")
-def analyze(targets, granularity, repeat, json_path, dot_path, png_path) -> None:
+@click.option("--contract", "contract", help="A contract's address (0x...): which of its slots make its callers "
+                                             "wait, over all the targets.")
+def analyze(targets, granularity, repeat, json_path, dot_path, png_path, contract) -> None:
     """Explain blocks: dependency graph, critical path, parallelism bound, hotspots.
 
     A TARGET is a block dump path or a workload spec, as in `bench`. Each block
@@ -291,9 +293,10 @@ def analyze(targets, granularity, repeat, json_path, dot_path, png_path) -> None
     from parexec.report.dag_drawing import draw_png, to_dot
     from parexec.report.tables import analyze_table
 
+    address = _address_option(contract)
     loaded = _load_targets(targets)
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-    summaries = []
+    summaries, graphs = [], []
     for target in loaded:
         try:
             summary, graph = analyze_block(profile_block(target, repeat), granularity)
@@ -301,13 +304,35 @@ def analyze(targets, granularity, repeat, json_path, dot_path, png_path) -> None
             click.echo(f"error: {target.name} is invalid: {exc}", err=True)
             sys.exit(1)
         summaries.append(summary)
+        graphs.append((target.name, graph))
         if dot_path:
             _drawing_path(dot_path, target.name, ".dot", len(loaded)).write_text(to_dot(graph, summary))
         if png_path:
             draw_png(graph, summary, _drawing_path(png_path, target.name, ".png", len(loaded)))
     out.print(analyze_table(summaries, granularity))
+    result = summaries
+    if address is not None:
+        from parexec.analysis.contract_hotspots import contract_hotspots
+        from parexec.report.tables import contract_table
+
+        rows = contract_hotspots(graphs, address)
+        out.print(contract_table(rows, contract, len(graphs)))
+        result = {"blocks": summaries, "contract": {"address": contract, "locations": rows}}
     if json_path:
-        json_path.write_text(json.dumps(summaries, indent=1))
+        json_path.write_text(json.dumps(result, indent=1))
+
+
+def _address_option(text: str | None) -> bytes | None:
+    if text is None:
+        return None
+    try:
+        address = bytes.fromhex(text[2:] if text.startswith("0x") else text)
+    except ValueError:
+        address = b""
+    if len(address) != 20:
+        click.echo(f"error: --contract {text!r} is not an address (0x and 40 hex digits)", err=True)
+        sys.exit(2)
+    return address
 
 
 def _drawing_path(path: Path, target: str, suffix: str, count: int) -> Path:

@@ -159,3 +159,15 @@ def demo_table(result) -> Table:
         table.add_row(f"chain import ({result.chain['blocks']} blocks, occ pipelined vs serial)",
                       *(f"{result.chain['speedup']:.2f}x" if s == "occ" else "-" for s in strategies))
     return table
+
+
+def contract_table(rows: list[dict], address: str, blocks: int) -> Table:
+    """analyze --contract: the contract's locations that make transactions wait."""
+    table = _table(f"what makes callers of {address} wait ({blocks} blocks)",
+                   ["slot or field", "blocks", "transactions waiting", "share of the blocks' waiting"],
+                   ("slot or field",))
+    for r in rows:
+        table.add_row(r["slot"] or r["field"] or "account", str(r["blocks"]), str(r["waiting"]), f"{r['share']:.0%}")
+    if not rows:
+        table.add_row("(nothing of it makes a transaction wait)", "-", "-", "-")
+    return table
