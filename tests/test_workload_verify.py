@@ -49,3 +49,23 @@ def test_zipf_and_accounts_make_recipients_collide():
     skewed = parexec.analyze("erc20:txs=200,accounts=1000,zipf=1.5", repeat=1)
     assert skewed["hotspots"][0]["dependents"] > 5 * spread["hotspots"][0]["dependents"]
     assert skewed["parallelism_bound_gas"] < spread["parallelism_bound_gas"]
+
+
+def test_consecutive_blocks_run_each_on_the_last_ones_post_state():
+    """blocks=N: N blocks of txs each, block k+1 on block k's post-state (the hot
+    sender's nonces go on), each a target of its own and verified."""
+    from parexec.block.pipeline import execute_block
+    from parexec.strategies import get_strategy
+    from parexec.workloads import workload_blocks
+
+    blocks = workload_blocks("transfers:txs=20,hot=1,blocks=3")
+    assert [b.name for b, _ in blocks] == [f"transfers:txs=20,hot=1,blocks=3 block {k}/3" for k in (1, 2, 3)]
+    assert [b.header.block_number for b, _ in blocks] == [blocks[0][0].header.block_number + k for k in range(3)]
+    assert blocks[1][0].header.parent_hash == blocks[0][0].header.hash
+    (first, pre), (second, post) = blocks[0], blocks[1]
+    outcome = execute_block(first, pre, get_strategy("serial"))
+    sender = next(iter({loc[1] for loc in outcome.state_diff if loc[0] == "nonce"}))
+    assert post.account(sender).nonce == pre.account(sender).nonce + 20 == second.transactions[0].nonce
+    result = CliRunner().invoke(main, ["verify", "erc20:txs=30,hot=0.5,blocks=3", "amm:txs=30,blocks=2",
+                                       "--strategy", "occ", "--workers", "2", "--min-parallel-txs", "2"])
+    assert result.exit_code == 0 and result.output.strip().endswith("5 passed, 0 failed"), result.output

@@ -468,15 +468,15 @@ def access_list(targets: tuple[str, ...], output: Path | None) -> None:
     from parexec.access.access_list import AccessListRecorder, write_access_lists
     from parexec.block.pipeline import execute_block
     from parexec.model import BlockRejected
-    from parexec.workloads import WorkloadError, build_workload, is_workload_spec
+    from parexec.workloads import WorkloadError, is_workload_spec, workload_blocks
 
     recorder = AccessListRecorder()
     paths = [Path(t) for t in targets if not is_workload_spec(t)]
     try:
         cases = find_cases(paths) if paths else []
         for spec in filter(is_workload_spec, targets):
-            block, pre = build_workload(spec)
-            execute_block(block, pre, recorder, 1, with_state_root=False)
+            for block, pre in workload_blocks(spec):
+                execute_block(block, pre, recorder, 1, with_state_root=False)
     except (FixtureError, WorkloadError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -18,13 +18,16 @@ A spec is ``NAME[:k=v,...]``:
 All take ``txs=N`` (default 1000) and ``seed=S``; ``accounts=N``: the recipients
 (transfers, erc20, nft) are drawn from N accounts (default 0: a new one for each
 transaction); ``zipf=S``: drawn with Zipf popularity of exponent S (rank k with
-weight 1/k^S; pools of amm too), 0 (the default) being uniform. Transactions are signed and
+weight 1/k^S; pools of amm too), 0 (the default) being uniform; ``blocks=N``: N
+consecutive blocks of ``txs`` each, block k+1 on block k's post-state (the
+commands take each as a target of its own). Transactions are signed and
 handed over undecoded-fresh, so sender recovery is part of execution.
 """
 
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import random
 
@@ -44,7 +47,7 @@ class WorkloadError(ValueError):
 
 
 WORKLOADS = ("transfers", "erc20", "chain", "amm", "nft", "mixed")
-DEFAULTS = {"txs": 1000, "hot": 0.0, "seed": 0, "pools": 4, "accounts": 0, "zipf": 0.0}  # pools: amm only
+DEFAULTS = {"txs": 1000, "hot": 0.0, "seed": 0, "pools": 4, "accounts": 0, "zipf": 0.0, "blocks": 1}  # pools: amm
 MIX = (("transfers", 0.4), ("erc20", 0.3), ("amm", 0.2), ("nft", 0.1))
 TOKEN = b"\x70" * 19 + b"\x01"
 COUNTER = b"\x70" * 19 + b"\x02"
@@ -71,8 +74,8 @@ def parse_spec(text: str) -> tuple[str, dict]:
             params[key] = float(value) if key in ("hot", "zipf") else int(value)
         except ValueError:
             raise WorkloadError(f"{text}: {key} must be a number, got {value!r}") from None
-    if params["txs"] < 1 or params["pools"] < 1:
-        raise WorkloadError(f"{text}: txs and pools must be at least 1")
+    if params["txs"] < 1 or params["pools"] < 1 or not 1 <= params["blocks"] <= 1000:
+        raise WorkloadError(f"{text}: txs and pools must be at least 1, blocks from 1 to 1000")
     if not 0.0 <= params["hot"] <= 1.0:
         raise WorkloadError(f"{text}: hot must be between 0 and 1")
     if params["accounts"] < 0 or not 0.0 <= params["zipf"] <= 10.0:
@@ -115,9 +118,33 @@ def sign(key: keys.PrivateKey, nonce: int, to: bytes, data: bytes, gas: int, val
 
 
 def build_workload(spec: str) -> tuple[Block, MemoryState]:
+    """The block of a one-block spec and its pre-state."""
+    blocks = workload_blocks(spec)
+    if len(blocks) != 1:
+        raise WorkloadError(f"{spec}: {len(blocks)} blocks; this takes one")
+    return blocks[0]
+
+
+@functools.lru_cache(maxsize=4)
+def workload_blocks(spec: str) -> tuple[tuple[Block, MemoryState], ...]:
+    """Each block of ``spec`` with its pre-state: with ``blocks=N``, the
+    transactions of N blocks cut in order, each block executed serially to make
+    the next one's pre-state (the states are never changed afterwards)."""
+    from parexec.block.pipeline import execute_block
+    from parexec.strategies.serial import SerialStrategy
+
     name, p = parse_spec(spec)
-    signed, pre = (_mixed if name == "mixed" else workload_txs)(name, p)
-    return workload_block(signed, pre, spec), pre
+    n, size = p["blocks"], p["txs"]
+    signed, state = (_mixed if name == "mixed" else workload_txs)(name, {**p, "txs": size * n})
+    out, parent = [], None
+    for k in range(n):
+        label = spec if n == 1 else f"{spec} block {k + 1}/{n}"
+        block = workload_block(signed[k * size:(k + 1) * size], state, label, BLOCK_NUMBER + k, parent)
+        out.append((block, state))
+        if k + 1 < n:
+            outcome = execute_block(block, state, SerialStrategy(), 1, with_state_root=False)
+            state, parent = state.derive(outcome.state_diff, outcome.new_code), block.header
+    return tuple(out)
 
 
 def workload_txs(name: str, p: dict) -> tuple[list, MemoryState]:
@@ -179,18 +206,21 @@ def _mixed(_name: str, p: dict) -> tuple[list, MemoryState]:
     return [next(queues[k]) for k in order], pre
 
 
-def workload_block(signed: list, pre: MemoryState, spec: str) -> Block:
-    """The block holding ``signed``. Adds an existing beneficiary to ``pre``, as
-    on mainnet (a missing one is created by the first transaction, and every
-    transaction would read its existence)."""
-    pre.set_account(COINBASE, nonce=1, balance=10**18)
+def workload_block(signed: list, pre: MemoryState, spec: str, number: int = BLOCK_NUMBER, parent=None) -> Block:
+    """The block holding ``signed`` (block ``number``, after ``parent``'s header if
+    given). Adds an existing beneficiary to ``pre`` if it has none, as on mainnet (a
+    missing one is created by the first transaction, and every transaction would
+    read its existence)."""
+    if pre.account(COINBASE) is None:
+        pre.set_account(COINBASE, nonce=1, balance=10**18)
+    parent_hash = keccak(b"parent") if parent is None else parent.hash
     header = header_class(CancunVM)(
-        parent_hash=keccak(b"parent"),
+        parent_hash=parent_hash,
         coinbase=COINBASE,
         difficulty=0,
-        block_number=BLOCK_NUMBER,
+        block_number=number,
         gas_limit=max(30_000_000, sum(tx.gas for tx in signed)),
-        timestamp=1_700_000_000,
+        timestamp=1_700_000_000 + 12 * (number - BLOCK_NUMBER),
         base_fee_per_gas=BASE_FEE,
         parent_beacon_block_root=b"\x00" * 32,
         excess_blob_gas=0,
@@ -199,6 +229,6 @@ def workload_block(signed: list, pre: MemoryState, spec: str) -> Block:
         header=header,
         transactions=signed,
         vm_class=CancunVM,
-        ancestor_hashes=AncestorHashes(BLOCK_NUMBER, {BLOCK_NUMBER - 1: header.parent_hash}),
+        ancestor_hashes=AncestorHashes(number, {number - 1: parent_hash}),
         name=spec,
     )
