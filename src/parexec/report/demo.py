@@ -129,20 +129,17 @@ def _simulate(profiles: list, result: DemoResult, step) -> None:
     from parexec.calibration import load
 
     step("simulating 1-64 workers")
+    strategies = [s for s in STRATEGIES if s != "serial"]
+    overheads = lambda _strategy: Overheads()  # noqa: E731
     try:
         calibration = load(Path("build/calibration.json"))
-        overheads, result.calibrated = calibration.overheads, True
+        if all(s in calibration.commits for s in strategies):
+            overheads, result.calibrated = calibration.overheads, True
     except (OSError, ValueError, KeyError):
-        overheads = lambda _strategy: Overheads()  # noqa: E731
-    strategies = [s for s in STRATEGIES if s != "serial"]
+        pass
     by_key: dict[tuple[str, int], list[float]] = {}
     for profile, summary in profiles:
-        try:
-            rows = predict(profile, strategies, list(SIMULATED_WORKERS), overheads, summary["parallelism_bound"])
-        except KeyError:  # a calibration without this strategy
-            rows = predict(profile, strategies, list(SIMULATED_WORKERS), lambda _s: Overheads(),
-                           summary["parallelism_bound"])
-        for r in rows:
+        for r in predict(profile, strategies, list(SIMULATED_WORKERS), overheads, summary["parallelism_bound"]):
             by_key.setdefault((r["strategy"], r["workers"]), []).append(r["predicted_speedup"])
     for (strategy, n), values in sorted(by_key.items()):
         result.simulated.append({"strategy": strategy, "workers": n, "median_speedup": statistics.median(values),
