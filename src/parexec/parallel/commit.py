@@ -10,9 +10,12 @@ so an invalid transaction gives the same rejection as serial execution.
 
 from __future__ import annotations
 
+import time
+
 from parexec.block.validation import check_fits_in_block
 from parexec.evm.tx_executor import InvalidTransaction, execute_transaction
 from parexec.model import NONCE, BlockRejected, TxResult
+from parexec.parallel import run_trace
 from parexec.parallel.protocol import WRITE
 from parexec.state.view import read_value
 
@@ -42,6 +45,7 @@ class InOrderCommitter:
         self.exact_executions = 0
         self.accepted = 0
         self.rejected = 0  # speculative results that failed validation
+        self.trace = run_trace.active()
 
     @property
     def next(self) -> int:
@@ -70,20 +74,26 @@ class InOrderCommitter:
         if result is not None:
             if self.is_valid(result):
                 self.accepted += 1
-                self._commit(result)
+                self._commit(result, True)
                 return True
             self.rejected += 1
-        self._commit(self._execute_exact(j))
+        self._commit(self._execute_exact(j), False)
         return False
 
     def _execute_exact(self, j: int) -> TxResult:
         self.exact_executions += 1
+        start = time.monotonic()
         try:
-            return execute_transaction(self.env, self.state, self.block.transactions[j], j)
+            result = execute_transaction(self.env, self.state, self.block.transactions[j], j)
         except InvalidTransaction as exc:
             raise BlockRejected(f"invalid transaction: {exc}", j, exc.rule) from None
+        if self.trace is not None:
+            self.trace.span(run_trace.COORDINATOR, j, start, time.monotonic(), run_trace.EXACT, result)
+        return result
 
-    def _commit(self, result: TxResult) -> None:
+    def _commit(self, result: TxResult, speculative: bool) -> None:
+        if self.trace is not None:
+            self.trace.commit(result.index, result, speculative)
         self.state.apply(result.writes, result.new_code)
         if self.pool is not None and (self.publish_if is None or self.publish_if(result.index)):
             self.pool.publish((WRITE, result.index, result.writes, result.new_code))

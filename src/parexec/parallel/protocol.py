@@ -8,10 +8,11 @@ Coordinator to worker (``parallel.worker.worker_main``):
 
     (BASE, bytes)                   a new pre-state (a pickled MemoryState)
     (ADVANCE, diff, new_code)       the pre-state moved on by one block's diff
-    (BLOCK, bytes | None, writes, new_code)
+    (BLOCK, bytes | None, writes, new_code, traced)
                                     a new block without its transactions (pickled
                                     Block, or None: the same block as before) and
-                                    its pre-block system writes
+                                    its pre-block system writes; ``traced``: time
+                                    every execution (parallel.run_trace)
     (RUN, updates, txs, tasks, chain)
                                     apply the multi-version memory ``updates``,
                                     add ``txs`` (index -> transaction: each is sent
@@ -38,7 +39,8 @@ coordinator made them):
 Worker to coordinator, per RUN: any number of (PARTIAL, [outcome, ...]) and
 then one (RESULTS, [outcome, ...]). An outcome on the wire is
 (kind, j, value): (DONE, j, encoded TxResult) | (BLOCKED, j, writer) |
-(INVALID, j, reason) | (ERROR, j, traceback text). Runs may queue up: the
+(INVALID, j, reason) | (ERROR, j, traceback text), followed by the
+execution's start and end (time.monotonic) when the block is traced. Runs may queue up: the
 coordinator sends the next chunk before the current one is done, so a worker
 never waits for work.
 """

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import pickle
 import select
+import time
 import traceback
 from collections import deque
 
 from parexec.block.env import BlockEnv
 from parexec.evm.tx_executor import InvalidTransaction, execute_transaction
+from parexec.parallel import run_trace
 from parexec.parallel.mv_memory import MVMemory, ReadEstimate
 from parexec.parallel.protocol import (
     ADVANCE,
@@ -47,31 +49,39 @@ def apply_updates(mv: MVMemory, updates) -> None:
 
 def run_tasks(env: BlockEnv, txs, mv: MVMemory, tasks, chain: bool) -> list[Outcome]:
     """Execute ``tasks`` speculatively here, in the coordinator (see iter_tasks)."""
-    return [Outcome(kind, j, value) for kind, j, value in iter_tasks(env, txs, mv, tasks, chain)]
+    trace = run_trace.active()
+    if trace is None:
+        return [Outcome(kind, j, value) for kind, j, value in iter_tasks(env, txs, mv, tasks, chain)]
+    outcomes = []
+    for kind, j, value, start, end in iter_tasks(env, txs, mv, tasks, chain, timed=True):
+        outcomes.append(Outcome(kind, j, value))
+        trace.span(run_trace.COORDINATOR, j, start, end, kind, value)
+    return outcomes
 
 
-def iter_tasks(env: BlockEnv, txs, mv: MVMemory, tasks, chain: bool, skip=None):
+def iter_tasks(env: BlockEnv, txs, mv: MVMemory, tasks, chain: bool, skip=None, timed=False):
     """Execute ``tasks`` speculatively, in order (senders' nonces predicted, see
     execute_transaction), yielding each outcome as (kind, j, value); ``txs[j]``
     is transaction j. A task for which ``skip(j)`` is true by the time it is due
-    is left out."""
+    is left out. ``timed``: each outcome also carries when its execution began
+    and ended (time.monotonic), for a run trace."""
     for j in tasks:
         if skip is not None and skip(j):
             continue
+        start = time.monotonic() if timed else 0.0
         try:
             result = execute_transaction(env, mv.view(j), txs[j], j, predict=True)
         except ReadEstimate as exc:
-            yield (BLOCKED, j, exc.blocking)
-            continue
+            outcome = (BLOCKED, j, exc.blocking)
         except InvalidTransaction as exc:
-            yield (INVALID, j, str(exc))
-            continue
+            outcome = (INVALID, j, str(exc))
         except Exception:  # reported, and the coordinator re-executes it exactly
-            yield (ERROR, j, traceback.format_exc(limit=3))
-            continue
-        if chain:
-            mv.record(j, result.writes, result.new_code)
-        yield (DONE, j, result)
+            outcome = (ERROR, j, traceback.format_exc(limit=3))
+        else:
+            if chain:
+                mv.record(j, result.writes, result.new_code)
+            outcome = (DONE, j, result)
+        yield (outcome + (start, time.monotonic())) if timed else outcome
 
 
 class WorkerState:
@@ -81,14 +91,17 @@ class WorkerState:
         self.txs: dict = {}  # index -> transaction, as they arrive
         self.env: BlockEnv | None = None
         self.mv: MVMemory | None = None
+        self.traced = False  # outcomes carry their start and end (a run trace is recorded)
 
     def start_run(self, msg, skip):
         """The outcomes of a RUN message, as they are computed, ready to send."""
         _, updates, txs, tasks, chain = msg
         apply_updates(self.mv, updates)
         self.txs.update(txs)
-        for kind, j, value in iter_tasks(self.env, self.txs, self.mv, tasks, chain, skip):
-            yield (kind, j, encode_result(value) if kind == DONE else value)
+        for outcome in iter_tasks(self.env, self.txs, self.mv, tasks, chain, skip, self.traced):
+            if outcome[0] == DONE:
+                outcome = (DONE, outcome[1], encode_result(outcome[2])) + outcome[3:]
+            yield outcome
 
     def handle(self, msg) -> None:
         """A BLOCK, BASE or ADVANCE message."""
@@ -98,6 +111,7 @@ class WorkerState:
                 self.block = pickle.loads(msg[1])
                 self.env = BlockEnv.for_block(self.block)
             self.txs = {}
+            self.traced = msg[4]
             start = OverlayState(self.base)
             start.apply(msg[2], msg[3])
             self.mv = MVMemory(start)

@@ -35,6 +35,7 @@ import select
 from collections import deque
 from dataclasses import dataclass, field, replace
 
+from parexec.parallel import run_trace
 from parexec.parallel.mv_memory import MVMemory
 from parexec.parallel.protocol import (
     ADVANCE,
@@ -86,6 +87,7 @@ class WorkerPool:
         self._block_payload: bytes | None = None
         self._block_msg = None
         self.log: list = []  # MV updates of the current block, in order
+        self.trace = None  # the RunTrace of the current block, if one is recorded
         self.replaced = 0
         self._orphaned: list[int] = []  # tasks of workers that died before taking them
 
@@ -162,9 +164,12 @@ class WorkerPool:
         while any(not w.idle for w in self.workers):
             self.collect(None)
 
-    def start_block(self, base, block, pre_writes, pre_code) -> None:
-        """Give every worker the pre-state (if it changed), the block and its system writes."""
+    def start_block(self, base, block, pre_writes, pre_code, trace=None) -> None:
+        """Give every worker the pre-state (if it changed), the block and its system
+        writes; with ``trace`` (a parallel.run_trace.RunTrace) the workers time each
+        execution and ``collect`` records it there."""
         self.drain()
+        self.trace = trace
         if base is not self.base:
             origin = getattr(base, "origin", None)
             derived = origin is not None and self.base is not None and origin[0]() is self.base
@@ -177,10 +182,10 @@ class WorkerPool:
         same_block = block is self.block
         if not same_block:
             self.block, self._block_payload = block, None
-        self._block_msg = (BLOCK, None, pre_writes, pre_code)
+        self._block_msg = (BLOCK, None, pre_writes, pre_code, trace is not None)
         for worker in list(self.workers):
             payload = None if same_block else self._block_bytes()
-            self._send(worker, (BLOCK, payload, pre_writes, pre_code))
+            self._send(worker, (BLOCK, payload) + self._block_msg[2:])
             worker.synced = 0
             worker.requests = deque()
             worker.has_txs = set()
@@ -244,8 +249,12 @@ class WorkerPool:
                     continue
                 if reply[0] == RESULTS:  # the last reply to its oldest request
                     worker.requests.popleft()
-                for kind, j, value in reply[1]:
-                    outcomes.append(Outcome(kind, j, decode_result(value) if kind == DONE else value, worker))
+                for kind, j, value, *span in reply[1]:  # a span when traced: start, end
+                    outcome = Outcome(kind, j, decode_result(value) if kind == DONE else value, worker)
+                    outcomes.append(outcome)
+                    if span and self.trace is not None:
+                        slot = self.workers.index(worker) + 1
+                        self.trace.span(slot, j, span[0], span[1], kind, outcome.value)
         orphaned, self._orphaned = self._orphaned, []
         return outcomes, orphaned
 
@@ -311,14 +320,18 @@ def get_pool(processes: int, start_method: str = "fork") -> WorkerPool:
     return _POOL
 
 
-def open_block(block, state, workers: int) -> tuple[WorkerPool, MVMemory]:
+def open_block(block, state, workers: int, phase: str = run_trace.EXECUTION) -> tuple[WorkerPool, MVMemory]:
     """Start ``block`` on the pool with ``workers`` - 1 worker processes: they get the
     pre-state (if it changed) and the block's pre-block system writes, which
     ``state`` (an OverlayState over the pre-state) holds. Returns the pool and the
-    coordinator's multi-version memory over the same starting point."""
+    coordinator's multi-version memory over the same starting point. ``phase``
+    names what the strategy does with the block now, for a run trace."""
     pre_writes, pre_code = state.diff(), state.new_code()
     start = OverlayState(state.base)
     start.apply(pre_writes, pre_code)
+    trace = run_trace.active()
+    if trace is not None:
+        trace.begin(phase, state)
     pool = get_pool(workers - 1, getattr(state.base, "start_method", "fork"))
-    pool.start_block(state.base, block, pre_writes, pre_code)
+    pool.start_block(state.base, block, pre_writes, pre_code, trace)
     return pool, MVMemory(start)

@@ -40,6 +40,7 @@ from parexec.block.env import BlockEnv
 from parexec.parallel.chunks import DECLARED_CHUNKS
 from parexec.parallel.mv_run import MVRun, RunPlan
 from parexec.parallel.protocol import DONE
+from parexec.parallel.run_trace import PRE_EXECUTION
 from parexec.parallel.schedule import Schedule
 from parexec.parallel.worker import run_tasks
 from parexec.parallel.worker_pool import open_block
@@ -114,7 +115,7 @@ class DeclaredAccessStrategy(ParallelStrategy):
         back, the coordinator works from the front. Returns footprints (empty for a
         transaction that failed there) and the results."""
         n = len(block.transactions)
-        pool, mv = open_block(block, state, workers)
+        pool, mv = open_block(block, state, workers, PRE_EXECUTION)
         outcomes: dict = {}  # tx -> Outcome
 
         def execute_here(tasks):
