@@ -1,5 +1,5 @@
-"""The library in a line: ``parexec.execute``, ``parexec.analyze`` and
-``parexec.bench`` take what the command line takes (a block dump's path or a
+"""The library in a line: ``parexec.execute``, ``parexec.analyze``,
+``parexec.bench`` and ``parexec.explain`` take what the command line takes (a block dump's path or a
 workload spec) or a Target, and return plain results.
 
     import parexec
@@ -62,3 +62,14 @@ def bench(what, strategies=("serial", "occ", "block-stm"), workers: int = 2, rep
     from parexec.benchmarking import bench_target
 
     return bench_target(_one(what), list(strategies), workers, repeat)
+
+
+def explain(what, strategy: str = "occ", workers: int = 2, tx: int | None = None):
+    """One traced run of a block with ``strategy``, explained, as ``parexec explain``
+    shows it: an analysis.schedule_explain.ExplainedRun, whose ``explanation``
+    holds every execution (process, start, end, what became of it and why), when
+    each transaction was committed, and for ``tx`` the chain that held it back
+    (``held_back_by``) and what it read against what it should have seen."""
+    from parexec.analysis.schedule_explain import explain_target
+
+    return explain_target(_one(what), strategy, workers, tx)

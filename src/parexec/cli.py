@@ -505,6 +505,56 @@ def access_list(targets: tuple[str, ...], output: Path | None) -> None:
 
 
 @main.command()
+@click.argument("target")
+@click.option("--tx", "tx", type=click.IntRange(min=0), help="A transaction to follow: its executions, the chain "
+              "of dependencies that held it back, and what it read against what it should have seen.")
+@click.option("--strategy", type=click.Choice(sorted(STRATEGIES)), default="occ", show_default=True,
+              help="The strategy whose run is explained.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Processes, the coordinator included.")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
+              help="Also write a folder with gantt.png and index.html (every table in full).")
+@click.option("--limit", type=click.IntRange(min=0), default=12, show_default=True,
+              help="Thrown-away executions and wrong reads listed on the terminal.")
+def explain(target, tx, strategy, workers, output, limit) -> None:
+    """Debug one block's schedule: who ran which transaction when, and why work was redone.
+
+    TARGET is one block (a block dump path, or a workload spec such as
+    erc20:txs=200,hot=0.5). The block runs serially (the reference), once with
+    the strategy to start its workers, then once traced. Every execution of
+    that run is placed on a time line per process and labelled: committed,
+    redone, or thrown away, and why (a stale read names the location, the
+    value seen, the value it should have seen and the transaction that wrote
+    it; a blocked one names the writer it waits for). The run's outcome is
+    checked equal to serial's; a difference exits with status 1.
+    """
+    from parexec.analysis.schedule_explain import ResultsDiffer, explain_target
+    from parexec.model import BlockRejected
+    from parexec.report.explain_report import text_lines, write_page
+
+    loaded = _load_targets([target])
+    if len(loaded) != 1:
+        click.echo(f"error: {target} names {len(loaded)} blocks; explain takes one (e.g. .../blocks/N)", err=True)
+        sys.exit(2)
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    try:
+        run = explain_target(loaded[0], strategy, workers, tx)
+    except IndexError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except BlockRejected as exc:
+        click.echo(f"error: {loaded[0].name} is invalid: {exc}", err=True)
+        sys.exit(1)
+    except ResultsDiffer as exc:
+        click.echo(f"error: results differ from serial: {exc}", err=True)
+        sys.exit(1)
+    for line in text_lines(run, limit):
+        out.print(line)
+    if output:
+        out.print(f"report: {write_page(run, output)}")
+
+
+@main.command()
 @click.option("--data", "data", type=click.Path(file_okay=False, path_type=Path), default=Path("../shared/data"),
               show_default=True, help="The shared data (its mainnet/blocks are measured when it is there).")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("report"),

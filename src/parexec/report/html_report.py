@@ -37,20 +37,26 @@ def write_report(result: DemoResult, folder: Path) -> Path:
         sections.append("<h2>Mainnet blocks</h2><p>Not measured: no shared data was found (--data).</p>")
     sections += [_chain(result), _machine(result)]
     page = folder / "index.html"
-    page.write_text(
-        "<!doctype html><html><head><meta charset='utf-8'><title>parexec demo</title><style>"
+    page.write_text(html_page(
+        "parexec demo",
+        "<h1>What parexec finds on this machine</h1>"
+        "<p>Every parallel result below was compared with serial execution of the same block "
+        "(receipts, gas, logs, state diff) and was equal.</p>" + "".join(sections)))
+    return page
+
+
+def html_page(title: str, body: str) -> str:
+    """A whole page: the report's style, ``body``, and the load check (CHECK_SCRIPT)."""
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
         "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
         "text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}"
         "img{max-width:100%}.how{color:#555;font-size:90%}</style></head><body>"
-        "<h1>What parexec finds on this machine</h1>"
-        "<p>Every parallel result below was compared with serial execution of the same block "
-        "(receipts, gas, logs, state diff) and was equal.</p>"
-        + "".join(sections) + CHECK_SCRIPT + "</body></html>")
-    return page
+        + body + CHECK_SCRIPT + "</body></html>")
 
 
-def _table(header: list[str], rows: list[list]) -> str:
+def html_table(header: list[str], rows: list[list]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -88,7 +94,7 @@ def _workloads(result: DemoResult, folder: Path) -> str:
               f"timed with serial and each strategy at 2 workers, alternating, median of {repeat} runs; "
               "hot share: the part of the transactions on one hot spot (a sender, a token holder, "
               "pool 0, NFT mints).</p>"
-            + _table(["workload", "hot", *STRATEGIES[1:]], rows))
+            + html_table(["workload", "hot", *STRATEGIES[1:]], rows))
 
 
 def _mainnet(result: DemoResult, folder: Path) -> str:
@@ -116,7 +122,7 @@ def _mainnet(result: DemoResult, folder: Path) -> str:
               "with each strategy at 2 workers in one run; the bound is the block's total transaction time over "
               "its critical path (nonces predicted), capped at 2 workers. Geometric means: "
             + ", ".join(f"{s} {v:.2f}x" for s, v in geo.items()) + ".</p>"
-            + _table(["block", "txs", "verified", "independent", "bound (any cores)", *STRATEGIES[1:]], rows))
+            + html_table(["block", "txs", "verified", "independent", "bound (any cores)", *STRATEGIES[1:]], rows))
 
 
 def _simulated(result: DemoResult, folder: Path) -> str:
@@ -142,7 +148,7 @@ def _simulated(result: DemoResult, folder: Path) -> str:
             + f"<p class='how'>Each mainnet block's real read/write sets and transaction times, scheduled per "
               f"strategy on N virtual workers with {how}. Stars: published figures from the design notes, each "
               "against its system's own serial baseline.</p>"
-            + _table(["strategy", "workers", "median speedup", "blocks"],
+            + html_table(["strategy", "workers", "median speedup", "blocks"],
                      [[r["strategy"], r["workers"], f"{r['median_speedup']:.2f}x", r["blocks"]]
                       for r in result.simulated]))
 
@@ -151,7 +157,7 @@ def _hotspots(result: DemoResult) -> str:
     rows = sorted(result.hotspots, key=lambda h: -h["dependents"])[:20]
     return ("<h2>Hotspots</h2><p class='how'>The locations most transactions of a block wait on "
             "(slot granularity; the three hottest of each block, the twenty hottest shown).</p>"
-            + _table(["block", "contract", "slot or field", "transactions waiting"],
+            + html_table(["block", "contract", "slot or field", "transactions waiting"],
                      [[h["block"], h["address"], _short(h["slot"]) or h["field"] or "", h["dependents"]]
                       for h in rows]))
 
@@ -170,11 +176,11 @@ def _chain(result: DemoResult) -> str:
             "imported from one genesis store, every state root checked, one run each. occ pipelined imports "
             f"{c['speedup']:.2f}x as many blocks a second as serial one block at a time; the incremental state "
             f"root costs {c['state_root_share']:.0%} of serial execution.</p>"
-            + _table(["configuration", "blocks/s", "execution ms/block", "state root ms/block",
+            + html_table(["configuration", "blocks/s", "execution ms/block", "state root ms/block",
                       "persistence ms/block", "peak MB"], rows))
 
 
 def _machine(result: DemoResult) -> str:
     m = result.machine
     rows = [[k, v] for k, v in m.items()] + [[f"{k} (s)", f"{v:.0f}"] for k, v in result.seconds.items()]
-    return "<h2>Machine</h2>" + _table(["what", "value"], rows)
+    return "<h2>Machine</h2>" + html_table(["what", "value"], rows)
