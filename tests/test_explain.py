@@ -37,7 +37,7 @@ def test_every_transaction_has_exactly_one_execution_that_became_the_block(strat
     trace, outcome = traced(HOT, strategy)
     n = len(outcome.tx_results)
     assert sorted(c.tx for c in trace.commits) == list(range(n))
-    ex = explain(trace, outcome.tx_results, strategy, 2, focus=n - 1)
+    ex = explain(trace, outcome.tx_results, strategy, 2)
     for j in range(n):
         used = [e for e in ex.of_tx(j) if e.label in (COMMITTED, REDO)]
         assert len(used) == 1, (j, [e.label for e in ex.of_tx(j)])
@@ -53,6 +53,9 @@ def test_occ_thrown_away_executions_are_its_reexecutions_and_name_the_right_writ
     ex = explain(trace, results, "occ", 2)
     thrown = ex.thrown_away()
     assert len(thrown) == outcome.stats.reexecutions > 0  # a hot token: speculation goes stale
+    followed = ex.most_held_back()
+    assert followed in {e.tx for e in thrown}
+    assert all(len(ex.held_back_by(e.tx)) <= len(ex.held_back_by(followed)) for e in thrown)
     for e in thrown:
         assert e.label == STALE and e.wrong
         for read in e.wrong:
@@ -66,7 +69,7 @@ def test_occ_thrown_away_executions_are_its_reexecutions_and_name_the_right_writ
 
 def test_the_chain_that_held_a_transaction_back_follows_real_dependencies():
     trace, outcome = traced("chain:txs=40", "block-stm")
-    ex = explain(trace, outcome.tx_results, "block-stm", 2, focus=39)
+    ex = explain(trace, outcome.tx_results, "block-stm", 2)
     chain = ex.held_back_by(39)
     assert [link.tx for link in chain] == list(range(39, -1, -1))  # each waits on the one before
     for link, below in zip(chain, chain[1:]):
@@ -77,7 +80,7 @@ def test_the_chain_that_held_a_transaction_back_follows_real_dependencies():
 
 def test_independent_transactions_are_never_thrown_away():
     trace, outcome = traced("transfers:txs=60,hot=0", "occ")
-    ex = explain(trace, outcome.tx_results, "occ", 2, focus=10)
+    ex = explain(trace, outcome.tx_results, "occ", 2)
     assert not [e for e in ex.executions if e.label in THROWN_AWAY]
     assert ex.held_back_by(10)[1:] == []
 

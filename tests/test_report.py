@@ -27,12 +27,12 @@ def test_the_report_loads_in_chromium_with_every_image_and_table(tmp_path):
     assert result.exit_code == 0, result.output
     assert "mainnet blocks (geometric mean)" in result.output and "chain import" in result.output
     page = report / "index.html"
-    for name in ("contention.png", "mainnet.png", "simulated.png"):
+    for name in ("contention.png", "mainnet.png", "simulated.png", "schedule-1.png", "schedule-2.png"):
         assert (report / name).read_bytes()[:4] == b"\x89PNG"
     done = subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000",
                            "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
     check = re.search(r'data-check="images (\d+)/(\d+) tables (\d+)/(\d+)"', done.stdout)
     assert check, done.stdout[-2000:] + done.stderr[-2000:]
     loaded, images, filled, tables = map(int, check.groups())
-    assert images == 3 and loaded == images, check.group(0)
+    assert images == 5 and loaded == images, check.group(0)
     assert tables >= 6 and filled == tables, check.group(0)

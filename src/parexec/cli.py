@@ -507,7 +507,8 @@ def access_list(targets: tuple[str, ...], output: Path | None) -> None:
 @main.command()
 @click.argument("target")
 @click.option("--tx", "tx", type=click.IntRange(min=0), help="A transaction to follow: its executions, the chain "
-              "of dependencies that held it back, and what it read against what it should have seen.")
+              "of dependencies that held it back, and what it read against what it should have seen "
+              "[default: of those redone, the one with the longest chain].")
 @click.option("--strategy", type=click.Choice(sorted(STRATEGIES)), default="occ", show_default=True,
               help="The strategy whose run is explained.")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,

@@ -114,7 +114,7 @@ class Explanation:
     executions: list[Execution]  # by start time
     committed_at: list[float]  # per transaction, seconds from the start
     graph: DependencyGraph
-    snapshots: dict[int, list[list[Read]]]  # tx -> for each of its executions (in order) every read
+    snapshots: dict[int, list[list[Read]]]  # tx -> for each of its executions (by start) every read
 
     def of_tx(self, j: int) -> list[Execution]:
         return [e for e in self.executions if e.tx == j]
@@ -135,6 +135,12 @@ class Explanation:
             counts[e.label] += 1
         return counts
 
+    def most_held_back(self) -> int | None:
+        """Of the transactions with an execution thrown away, the one with the
+        longest chain holding it back (the latest, on a tie): the one to follow."""
+        candidates = {e.tx for e in self.thrown_away()}
+        return max(candidates, key=lambda j: (len(self.held_back_by(j)), j), default=None)
+
     def held_back_by(self, j: int) -> list[Link]:
         """From ``j``, each time the dependency committed last, down to a
         transaction that depends on nothing (``j`` itself first)."""
@@ -147,10 +153,10 @@ class Explanation:
         return chain
 
 
-def explain(trace: RunTrace, results: list, strategy: str, workers: int, focus: int | None = None) -> Explanation:
+def explain(trace: RunTrace, results: list, strategy: str, workers: int) -> Explanation:
     """Label every execution of ``trace``, a run whose committed ``results`` (one
-    TxResult per transaction, in order) are the block's; keep the full snapshot
-    of ``focus``'s executions."""
+    TxResult per transaction, in order) are the block's, and keep what each read
+    against what it should have seen."""
     n = len(results)
     origin = trace.phases[0][1] if trace.phases else min((s.start for s in trace.spans), default=trace.started)
     committed = {c.tx: c for c in trace.commits}
@@ -170,8 +176,7 @@ def explain(trace: RunTrace, results: list, strategy: str, workers: int, focus: 
                 label = _thrown_away_label(span, reads)
                 thrown = True
             executions.append(Execution(span, label, [r for r in reads if r.differs] if label == STALE else []))
-            if j == focus:
-                snapshots.setdefault(j, []).append(reads)
+            snapshots.setdefault(j, []).append(reads)
         result = results[j]
         state.apply(result.writes, result.new_code)
         writers.wrote(j, result.writes)
@@ -267,7 +272,8 @@ class ExplainedRun:
 def explain_target(target, strategy: str, workers: int, focus: int | None = None) -> ExplainedRun:
     """Run ``target`` (a fixtures.targets.Target) serially as the reference, once
     with ``strategy`` untraced (workers started, pre-state shipped), then once
-    traced; explain that run. Raises ResultsDiffer if it differs from serial,
+    traced; explain that run, following ``focus`` (None: the transaction most held
+    back, see Explanation.most_held_back). Raises ResultsDiffer if it differs from serial,
     BlockRejected for an invalid block, IndexError for a ``focus`` outside it."""
     from parexec.block.pipeline import execute_block
     from parexec.fixtures.targets import fresh_block
@@ -287,5 +293,7 @@ def explain_target(target, strategy: str, workers: int, focus: int | None = None
     if diff:
         raise ResultsDiffer(f"{target.name}: {strategy} with {workers} workers differs from serial in {diff}")
     serial_seconds = reference_trace.commits[-1].at - reference_trace.phases[0][1] if n else 0.0
-    return ExplainedRun(target.name, explain(trace, outcome.tx_results, strategy, workers, focus),
-                        serial_seconds, focus)
+    explanation = explain(trace, outcome.tx_results, strategy, workers)
+    if focus is None:
+        focus = explanation.most_held_back()
+    return ExplainedRun(target.name, explanation, serial_seconds, focus)

@@ -4,7 +4,8 @@ Sections, each a list of JSON-ready rows the report (parexec.report.html_report)
 draws: workloads across contention (every strategy against serial, same run);
 the shared mainnet blocks (each verified, timed with occ and block-stm, beside its
 dependency bound); simulated speedups up to 64 workers on those blocks; their
-hotspots; a short chain import, every state root checked. Every parallel outcome
+hotspots; occ's schedule explained on a hot token and on the block where it
+gained least; a short chain import, every state root checked. Every parallel outcome
 is compared with serial's (bench raises BenchMismatch otherwise).
 """
 
@@ -54,6 +55,7 @@ class DemoResult:
     simulated: list[dict] = field(default_factory=list)
     hotspots: list[dict] = field(default_factory=list)
     chain: dict = field(default_factory=dict)
+    schedules: list = field(default_factory=list)  # (target spec, analysis.schedule_explain.ExplainedRun)
     seconds: dict = field(default_factory=dict)  # section -> wall time
     calibrated: bool = False
 
@@ -77,6 +79,9 @@ def run_demo(data: Path | None, sizes: DemoSizes, workers: int = 2,
         started = time.perf_counter()
         _simulate(profiles, result, step)
         result.seconds["simulated"] = time.perf_counter() - started
+    started = time.perf_counter()
+    _schedules(data, sizes, workers, result, step)
+    result.seconds["schedules"] = time.perf_counter() - started
     started = time.perf_counter()
     step(f"chain import {sizes.chain}")
     result.chain = _chain(sizes.chain)
@@ -144,6 +149,20 @@ def _simulate(profiles: list, result: DemoResult, step) -> None:
     for (strategy, n), values in sorted(by_key.items()):
         result.simulated.append({"strategy": strategy, "workers": n, "median_speedup": statistics.median(values),
                                  "blocks": len(values)})
+
+
+def _schedules(data: Path | None, sizes: DemoSizes, workers: int, result: DemoResult, step) -> None:
+    """occ's run explained (``parexec explain``) on a token with a hot account and,
+    with the mainnet blocks, on the block where occ gained least."""
+    from parexec.analysis.schedule_explain import explain_target
+
+    specs = [f"erc20:txs={sizes.txs},hot=0.5"]
+    if result.blocks:
+        worst = min(result.blocks, key=lambda b: b["speedups"]["occ"])
+        specs.append(str(data / "mainnet" / "blocks" / str(worst["block"])))
+    for spec in specs:
+        step(f"explaining occ on {spec}")
+        result.schedules.append((spec, explain_target(load_targets([spec])[0], "occ", workers)))
 
 
 def _chain(spec: str) -> dict:

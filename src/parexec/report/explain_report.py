@@ -16,7 +16,7 @@ from parexec.analysis.schedule_explain import (
 from parexec.model import show
 from parexec.parallel.run_trace import PRE_EXECUTION
 from parexec.report.gantt import draw_gantt, process_name
-from parexec.report.html_report import html_page, html_table
+from parexec.report.html_page import html_page, html_table
 
 SNAPSHOT_ROWS = 200  # reads per execution listed on the page (the terminal lists the wrong ones)
 
@@ -140,14 +140,14 @@ def write_page(run: ExplainedRun, folder: Path) -> Path:
     thrown = thrown_away_rows(ex)
     if thrown:
         parts += ["<h2>Executions thrown away</h2>",
-                  html_table(["tx", "process", "ms", "what", "why"], thrown)]
+                  html_table(["tx", "process", "ms", "what", "why"], thrown, (1, 3, 4))]
     if run.focus is not None:
         j = run.focus
         parts += [f"<h2>Transaction {j}</h2>",
-                  html_table(["process", "phase", "ms", "what", "why"], execution_rows(run)),
+                  html_table(["process", "phase", "ms", "what", "why"], execution_rows(run), (0, 1, 3, 4)),
                   "<h3>The chain that held it back</h3><p class='how'>From the transaction, each step "
                   "goes to the dependency that was committed last (a read whose writer came latest).</p>",
-                  html_table(["tx", "committed at ms", "which it reads"], chain_rows(run))]
+                  html_table(["tx", "committed at ms", "which it reads"], chain_rows(run), (2,))]
         for e, reads in zip(ex.of_tx(j), ex.snapshots.get(j, [])):
             parts.append(f"<h3>What it read on {process_name(e.span.process)} at {_ms(ex, e.span.start)} ms "
                          f"({e.label})</h3>")
@@ -155,7 +155,8 @@ def write_page(run: ExplainedRun, folder: Path) -> Path:
                 parts.append(f"<p>No reads to show: {html.escape(e.reason())}.</p>")
                 continue
             shown = sorted(reads, key=lambda r: not r.differs)[:SNAPSHOT_ROWS]
-            parts.append(html_table(["location", "saw", "should have seen", "whose value", ""], read_rows(shown)))
+            parts.append(html_table(["location", "saw", "should have seen", "whose value", ""], read_rows(shown),
+                                    (0, 3, 4)))
     page = folder / "index.html"
     page.write_text(html_page(f"parexec explain {run.target}", "".join(parts)))
     return page

@@ -1,7 +1,6 @@
 """The demo's report: ``index.html`` with its plots beside it (PNG, matplotlib),
 readable offline. Each figure says how it was measured; the page ends with the
-machine. A script on the page records whether every image loaded and every
-table has rows (``body[data-check]``), which the report test reads in Chromium."""
+machine."""
 
 from __future__ import annotations
 
@@ -10,19 +9,9 @@ import statistics
 from pathlib import Path
 
 from parexec.report.demo import ANCHORS, CONTENTION, STRATEGIES, WORKLOADS, DemoResult
+from parexec.report.html_page import html_page, html_table
 
 COLOURS = {"serial": "#7f7f7f", "occ": "#1f77b4", "block-stm": "#d62728"}
-
-CHECK_SCRIPT = """<script>
-window.addEventListener("load", () => {
-  const images = [...document.images];
-  const loaded = images.filter(i => i.complete && i.naturalWidth > 0).length;
-  const tables = [...document.querySelectorAll("table")];
-  const filled = tables.filter(t => t.querySelectorAll("tbody tr").length > 0).length;
-  document.body.dataset.check = `images ${loaded}/${images.length} tables ${filled}/${tables.length}`;
-});
-</script>"""
-
 
 def write_report(result: DemoResult, folder: Path) -> Path:
     """Write ``folder/index.html`` and its figures; returns the page's path."""
@@ -35,7 +24,7 @@ def write_report(result: DemoResult, folder: Path) -> Path:
         sections += [_mainnet(result, folder), _simulated(result, folder), _hotspots(result)]
     else:
         sections.append("<h2>Mainnet blocks</h2><p>Not measured: no shared data was found (--data).</p>")
-    sections += [_chain(result), _machine(result)]
+    sections += [_schedules(result, folder), _chain(result), _machine(result)]
     page = folder / "index.html"
     page.write_text(html_page(
         "parexec demo",
@@ -43,23 +32,6 @@ def write_report(result: DemoResult, folder: Path) -> Path:
         "<p>Every parallel result below was compared with serial execution of the same block "
         "(receipts, gas, logs, state diff) and was equal.</p>" + "".join(sections)))
     return page
-
-
-def html_page(title: str, body: str) -> str:
-    """A whole page: the report's style, ``body``, and the load check (CHECK_SCRIPT)."""
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
-        "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
-        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
-        "text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}"
-        "img{max-width:100%}.how{color:#555;font-size:90%}</style></head><body>"
-        + body + CHECK_SCRIPT + "</body></html>")
-
-
-def html_table(header: list[str], rows: list[list]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _save(fig, folder: Path, name: str) -> str:
@@ -160,6 +132,34 @@ def _hotspots(result: DemoResult) -> str:
             + html_table(["block", "contract", "slot or field", "transactions waiting"],
                      [[h["block"], h["address"], _short(h["slot"]) or h["field"] or "", h["dependents"]]
                       for h in rows]))
+
+
+def _schedules(result: DemoResult, folder: Path) -> str:
+    """occ's runs explained: the Gantt chart, the processes, the first executions thrown away."""
+    from parexec.report.explain_report import process_rows, thrown_away_rows, title
+    from parexec.report.gantt import draw_gantt
+
+    parts = ["<h2>One run, step by step (parexec explain)</h2><p class='how'>One traced run of occ at "
+             "2 workers after an untraced one, each execution a bar on its process's time line: green "
+             "committed as speculated, red thrown away because a value it read changed (labelled with the "
+             "location and the transaction that wrote the right value), orange redone by the coordinator at "
+             "its turn. The outlined bars are one redone transaction and the chain of dependencies that held "
+             "it back; the line counts the transactions committed so far. What each transaction should have "
+             "seen is the state serial execution gives it.</p>"]
+    for i, (spec, run) in enumerate(result.schedules):
+        name = f"schedule-{i + 1}.png"
+        draw_gantt(run.explanation, folder / name, title(run), run.focus)
+        thrown = thrown_away_rows(run.explanation)
+        follow = f" --tx {run.focus}" if run.focus is not None else ""
+        parts += [f"<h3>{html.escape(run.target)}</h3><img src='{name}' alt='{name}'>",
+                  html_table(["process", "executions", "thrown away", "busy ms", "busy share"],
+                             process_rows(run.explanation))]
+        if thrown:
+            parts.append(f"<p>{len(thrown)} executions thrown away; the first ten:</p>"
+                         + html_table(["tx", "process", "ms", "what", "why"], thrown[:10], (1, 3, 4)))
+        parts.append(f"<p class='how'>Again, with every table in full: <code>parexec explain "
+                     f"{html.escape(spec)} --strategy occ --workers 2{follow} -o DIR</code></p>")
+    return "".join(parts)
 
 
 def _short(slot: str | None) -> str | None:
