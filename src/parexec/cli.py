@@ -571,8 +571,6 @@ def demo(data: Path, output: Path, quick: bool) -> None:
     Every parallel result is compared with serial's. Ends with a summary table
     and report/index.html, which opens offline.
     """
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
     from parexec.benchmarking import BenchMismatch
     from parexec.report.demo import QUICK, DemoSizes, run_demo
     from parexec.report.html_report import write_report
@@ -583,12 +581,18 @@ def demo(data: Path, output: Path, quick: bool) -> None:
         out.print(f"no shared data at {data} (--data): the report leaves the mainnet blocks out")
         data = None
     err = Console(stderr=True)
+
+    def show(text: str, done: int, total: int) -> None:
+        if err.is_terminal:
+            progress.update(task, description=text, completed=done, total=total)
+        else:  # a log: a line a step
+            err.print(f"[{done}/{total}] {text}", highlight=False)
+
     try:
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
-                      transient=True, disable=not err.is_terminal) as progress:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, transient=True, disable=not err.is_terminal) as progress:
             task = progress.add_task("demo")
-            result = run_demo(data, QUICK if quick else DemoSizes(),
-                              step=lambda text: progress.update(task, description=text))
+            result = run_demo(data, QUICK if quick else DemoSizes(), progress=show)
     except BenchMismatch as exc:
         click.echo(f"error: results differ from serial: {exc}", err=True)
         sys.exit(1)

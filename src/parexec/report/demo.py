@@ -61,9 +61,19 @@ class DemoResult:
 
 
 def run_demo(data: Path | None, sizes: DemoSizes, workers: int = 2,
-             step: Callable[[str], None] = lambda _text: None) -> DemoResult:
-    """Every section of the demo; ``step`` is told what runs now."""
+             progress: Callable[[str, int, int], None] = lambda _text, _done, _total: None) -> DemoResult:
+    """Every section of the demo; ``progress`` is told what runs now, how many
+    steps are done and how many there are."""
     result = DemoResult(machine_info())
+    blocks = len(byzantium_blocks(data)[: sizes.blocks]) if data is not None else 0
+    total = len(WORKLOADS) * len(CONTENTION) + (blocks + 1 if data is not None else 0) + 1 + (blocks > 0) + 1
+    done = 0
+
+    def step(text: str) -> None:
+        nonlocal done
+        progress(text, done, total)
+        done += 1
+
     started = time.perf_counter()
     for name in WORKLOADS:
         for hot in CONTENTION:
@@ -86,6 +96,7 @@ def run_demo(data: Path | None, sizes: DemoSizes, workers: int = 2,
     step(f"chain import {sizes.chain}")
     result.chain = _chain(sizes.chain)
     result.seconds["chain"] = time.perf_counter() - started
+    progress("done", done, total)
     return result
 
 
