@@ -2,11 +2,12 @@
 
 Every execution of the run is labelled: its result became the block's
 (``committed``, or ``redo`` when an earlier execution of the same transaction
-was thrown away), or it was thrown away, because a value it read was not the one
+was thrown away; a declared-access strategy's pre-execution does not count), or it was thrown away, because a value it read was not the one
 it should have seen (``stale``), because it met a value being redone and
 stopped to wait for its writer (``blocked``), because it failed on speculative
 state (``failed``), or although everything it read held (``unused``: aborted on
-an intermediate value, cut short, or scheduled again).
+an intermediate value, cut short, or a pre-execution whose transaction waits for
+what it declared).
 
 What a transaction should have seen is the state serial execution gives it: the
 block's starting state with every committed result before it applied. So the
@@ -89,6 +90,8 @@ class Execution:
             return f"met a value tx {span.value} is redoing: waits for it"
         if self.label == FAILED:
             return f"failed on speculative state: {str(span.value).strip().splitlines()[-1]}"
+        if self.label == UNUSED and span.phase == PRE_EXECUTION:
+            return "a prediction on the starting state, kept only as a footprint: it waits for what it declared"
         if self.label == UNUSED:
             return "thrown away though its reads held (aborted on an intermediate value, or cut short)"
         how = "at its turn, by the coordinator" if span.kind == EXACT else "speculatively"
@@ -174,7 +177,7 @@ def explain(trace: RunTrace, results: list, strategy: str, workers: int) -> Expl
                 label = REDO if thrown else COMMITTED
             else:
                 label = _thrown_away_label(span, reads)
-                thrown = True
+                thrown = thrown or span.phase != PRE_EXECUTION  # a prediction is no first attempt
             executions.append(Execution(span, label, [r for r in reads if r.differs] if label == STALE else []))
             snapshots.setdefault(j, []).append(reads)
         result = results[j]

@@ -66,7 +66,8 @@ def run_demo(data: Path | None, sizes: DemoSizes, workers: int = 2,
     steps are done and how many there are."""
     result = DemoResult(machine_info())
     blocks = len(byzantium_blocks(data)[: sizes.blocks]) if data is not None else 0
-    total = len(WORKLOADS) * len(CONTENTION) + (blocks + 1 if data is not None else 0) + 1 + (blocks > 0) + 1
+    # the workloads, each mainnet block and the simulation, the runs explained, the chain
+    total = len(WORKLOADS) * len(CONTENTION) + (blocks + 1 if data is not None else 0) + (2 if blocks else 1) + 1
     done = 0
 
     def step(text: str) -> None:
