@@ -57,7 +57,8 @@ def draw_gantt(explanation: Explanation, path: Path, title: str, focus: int | No
     processes = ex.processes()
     row = {p: i for i, p in enumerate(processes)}
     chain = {link.tx for link in ex.held_back_by(focus)} if focus is not None else set()
-    fig, ax = plt.subplots(figsize=(13, 2.2 + 0.9 * len(processes)))
+    height = 2.2 + 0.9 * len(processes)
+    fig, ax = plt.subplots(figsize=(13, height))
     for e in ex.executions:
         start, end = (e.span.start - ex.origin) * 1000, (e.span.end - ex.origin) * 1000
         outlined = e.tx == focus or e.tx in chain
@@ -83,10 +84,10 @@ def draw_gantt(explanation: Explanation, path: Path, title: str, focus: int | No
     if focus is not None:
         handles.append(Patch(facecolor="white", edgecolor="black", linewidth=1.6,
                              label=f"tx {focus} and the chain that held it back"))
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.28 - 0.04 / len(processes)),
-              ncol=min(4, len(handles)), fontsize=8, frameon=False)
+    fig.legend(handles=handles, loc="lower center", ncol=min(4, len(handles)), fontsize=8, frameon=False)
     ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
+    rows_of_legend = -(-len(handles) // 4)
+    fig.tight_layout(rect=(0, (0.12 + 0.2 * rows_of_legend) / height, 1, 1))
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
