@@ -83,12 +83,22 @@ def run_row(target: Target, strategy: str, workers: int, gas_used: int, stats: R
 
 
 def machine_info() -> dict:
-    return {
+    """What a measurement ran on: cores, Python, the platform, and the versions of
+    parexec and of the libraries its results depend on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    info = {
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "parexec": __version__,
     }
+    for package in ("py-evm", "coincurve", "lmdb"):
+        try:
+            info[package] = version(package)
+        except PackageNotFoundError:
+            info[package] = "not installed"
+    return info
 
 
 def geometric_mean(values) -> float:
