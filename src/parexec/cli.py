@@ -556,6 +556,67 @@ def explain(target, tx, strategy, workers, output, limit) -> None:
 
 
 @main.command()
+@click.argument("blocks", nargs=-1, required=True)
+@click.option("--rpc", envvar="PAREXEC_RPC_URL", required=True, show_envvar=True,
+              help="The node's JSON-RPC address (http:// or https://); it must serve debug_traceBlockByNumber.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The dump folder: blocks/N/, bytecodes.json.gz, block_hashes.json (created, or resumed).")
+@click.option("--concurrency", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Requests in flight at most (and blocks downloaded at once).")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+              help="Seconds to wait for one answer before retrying.")
+@click.option("--attempts", type=click.IntRange(min=1), default=6, show_default=True,
+              help="Tries per request (timeouts, rate limits, server errors, malformed replies).")
+def fetch(blocks, rpc, out, concurrency, timeout, attempts) -> None:
+    """Fetch blocks from a node into the mainnet dump format, ready for every command.
+
+    BLOCKS are numbers N or ranges FROM-TO. Each block's answer
+    (eth_getBlockByNumber) and its pre-state (debug_traceBlockByNumber with the
+    prestateTracer) are fetched; the block is then executed on them, and what the
+    tracer leaves out (BLOCKHASH's hashes, EIP-7702 delegation targets' code,
+    state read by system calls) is asked of the node at block N-1 as the run
+    reads it. A block is written only if the run reproduces its header, and
+    whole (never half); blocks already in --out are skipped. The last line is
+    `N fetched, K already there, M failed`; the status is 0 only when nothing failed.
+    """
+    from parexec.rpc.client import RpcClient
+    from parexec.rpc.fetch import NodeLacksMethod, fetch_blocks, parse_block_list
+
+    try:
+        numbers = parse_block_list(list(blocks))
+        client = RpcClient(rpc, concurrency=concurrency, timeout=timeout, attempts=attempts)
+    except ValueError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    err = Console(stderr=True)
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, transient=True, disable=not err.is_terminal) as progress:
+            task = progress.add_task("fetching", total=len(numbers))
+
+            def on_block(number: int, status: str) -> None:
+                retries = sum(client.retries.values())
+                progress.update(task, advance=1, description=f"block {number} {status}, {retries} retries")
+
+            summary = fetch_blocks(client, numbers, out, concurrency, on_block)
+    except NodeLacksMethod as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except ValueError as exc:  # an unreadable dump folder
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    finally:
+        client.close()
+    for number, reason in sorted(summary.failed.items()):
+        click.echo(f"failed {number}: {reason}")
+    if client.retries:
+        click.echo("retried: " + ", ".join(f"{n} after {why}" for why, n in sorted(client.retries.items())))
+    click.echo(f"{len(summary.fetched)} fetched, {len(summary.skipped)} already there, "
+               f"{len(summary.failed)} failed")
+    sys.exit(1 if summary.failed else 0)
+
+
+@main.command()
 @click.option("--data", "data", type=click.Path(file_okay=False, path_type=Path), default=Path("../shared/data"),
               show_default=True, help="The shared data (its mainnet/blocks are measured when it is there).")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("report"),
