@@ -34,7 +34,7 @@ $(SPEC_STAMP): tests/spec_oracle.py $(STAMP)
 	touch $@
 
 test: install browser $(SPEC_STAMP)
-	$(BIN)/python -m pytest -n $(TEST_JOBS) -q tests
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadgroup -q tests
 
 # The shared ethereum/tests, mainnet blocks and Prague block through every
 # strategy and worker count (slower than `make test`); small test blocks are

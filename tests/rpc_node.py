@@ -100,13 +100,15 @@ class RpcError(Exception):
 class FakeNode:
     """``faults``: request number (1, 2, ...) -> "rate-limit" | "timeout" |
     "malformed"; ``omit``: addresses left out of every trace (a tracer gap);
-    ``no_debug``: the node has no debug API; ``garbage``: every answer is bad JSON."""
+    ``no_debug``: the node has no debug API; ``garbage``: every answer is bad JSON;
+    ``zero_balance``: addresses whose traced balance is 0 (an inconsistent node)."""
 
     def __init__(self, data: Path, faults: dict | None = None, omit=(), no_debug=False, garbage=False,
-                 stall: float = 3.0):
+                 stall: float = 3.0, zero_balance=()):
         self.data = Dataset(data)
         self.faults = dict(faults or {})
         self.omit = {a.lower() for a in omit}
+        self.zero_balance = {a.lower() for a in zero_balance}
         self.no_debug, self.garbage, self.stall = no_debug, garbage, stall
         self.requests = 0
         self.methods: list[str] = []
@@ -184,7 +186,8 @@ class FakeNode:
             if self.no_debug:
                 raise RpcError(-32601, "the method debug_traceBlockByNumber does not exist/is not available")
             traces = data.traces(int(params[0], 16))
-            return [{**t, "result": {a: e for a, e in t["result"].items() if a not in self.omit}} for t in traces]
+            return [{**t, "result": {a: {**e, "balance": "0x0"} if a in self.zero_balance else e
+                                     for a, e in t["result"].items() if a not in self.omit}} for t in traces]
         if method in ("eth_getBalance", "eth_getTransactionCount", "eth_getCode", "eth_getStorageAt"):
             n = int(params[-1], 16) + 1
             if n not in data.blocks:

@@ -609,11 +609,92 @@ def fetch(blocks, rpc, out, concurrency, timeout, attempts) -> None:
         client.close()
     for number, reason in sorted(summary.failed.items()):
         click.echo(f"failed {number}: {reason}")
+    if summary.extra_locations:
+        click.echo(f"asked the node for {summary.extra_locations} accounts and slots the tracer left out")
     if client.retries:
         click.echo("retried: " + ", ".join(f"{n} after {why}" for why, n in sorted(client.retries.items())))
     click.echo(f"{len(summary.fetched)} fetched, {len(summary.skipped)} already there, "
                f"{len(summary.failed)} failed")
     sys.exit(1 if summary.failed else 0)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
+              help="Run each block as a Ray task: on the cluster at ADDRESS (e.g. ray://head:10001 or auto), "
+                   "or, with no address, on a Ray started here. Put it after the paths, or write --ray=ADDRESS.")
+@click.option("--strategies", default="occ", show_default=True, callback=_strategy_list,
+              help="Comma-separated strategies verified and timed after serial.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Processes per block (a Ray task reserves as many CPUs).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write every block's row, the totals and the machine as JSON.")
+def replay(paths, ray_address, strategies, workers, json_path) -> None:
+    """Verify and time many blocks, in this process or as Ray tasks across a cluster.
+
+    PATHS are what `verify` takes. Each block is verified serially against what
+    the chain says, then with each strategy (against the chain and serial's
+    outcome), every run timed. With --ray each block is a Ray task that runs
+    parexec's own worker pool on its node; a task whose worker dies is re-run,
+    a block that fails is run once more, and every block ends as a row. Prints
+    each failure, a table of the totals and blocks/s; the last line is
+    "N passed, M failed", and the status is 0 only if nothing failed.
+    """
+    import json
+
+    from parexec.benchmarking import machine_info
+    from parexec.cluster.replay import replay_here, replay_on_ray
+    from parexec.report.tables import replay_table
+
+    paths = list(paths)
+    strategies = [s for s in strategies if s != "serial"]  # serial runs first anyway
+    if ray_address not in (None, "local") and Path(ray_address).exists():
+        paths.append(ray_address)  # a path after a bare --ray, not an address
+        ray_address = "local"
+    try:
+        cases = find_cases([Path(p) for p in paths])
+    except FixtureError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    out = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task("replay", total=len(cases))
+
+        def on_row(row) -> None:
+            if row.status == "failed":
+                progress.console.print(f"FAILED {row.case}: {row.detail}", markup=False, highlight=False)
+            progress.update(task, advance=1, description=f"replay {row.case}")
+
+        if ray_address is None:
+            result = replay_here(cases, strategies, workers, on_row)
+        else:
+            try:
+                import ray  # noqa: F401
+            except ImportError:
+                click.echo("error: --ray needs Ray: pip install 'parexec[ray]'", err=True)
+                sys.exit(2)
+            try:
+                result = replay_on_ray(cases, strategies, workers, None if ray_address == "local" else ray_address,
+                                       on_row)
+            except ConnectionError as exc:
+                click.echo(f"error: cannot reach the Ray cluster at {ray_address}: {exc}", err=True)
+                sys.exit(2)
+    if not err.is_terminal:  # the progress bar printed nothing: the failures go to the output
+        for row in result.rows:
+            if row.status == "failed":
+                out.print(f"FAILED {row.case}: {row.detail}", markup=False)
+    out.print(replay_table(result, strategies, workers))
+    out.print(f"{len(result.rows)} blocks in {result.seconds:.1f} s on {result.where}: "
+              f"{result.blocks_per_second:.2f} blocks/s")
+    if json_path:
+        json_path.write_text(json.dumps({
+            "where": result.where, "seconds": result.seconds, "blocks_per_second": result.blocks_per_second,
+            "summary": result.summary(), "machine": machine_info(),
+            "rows": [row.to_json() for row in result.rows]}, indent=1))
+    click.echo(result.summary())
+    sys.exit(1 if result.count("failed") else 0)
 
 
 @main.command()

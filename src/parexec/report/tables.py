@@ -171,3 +171,20 @@ def contract_table(rows: list[dict], address: str, blocks: int) -> Table:
     if not rows:
         table.add_row("(nothing of it makes a transaction wait)", "-", "-", "-")
     return table
+
+
+def replay_table(result, strategies: list[str], workers: int) -> Table:
+    """parexec replay's totals: per strategy, the blocks that passed, the
+    geometric-mean and median speedup over serial, and the time spent."""
+    import statistics
+
+    table = _table(f"replay on {result.where}: {len(result.rows)} blocks, {workers} workers per block",
+                   ["strategy", "passed", "geometric-mean speedup", "median speedup", "seconds"], ("strategy",))
+    for name in ["serial", *strategies]:
+        timed = [r for r in result.rows if name in r.seconds]
+        speedups = [r.speedup[name] for r in timed if name in r.speedup]
+        table.add_row(name, f"{len(timed)}/{len(result.rows)}",
+                      f"{statistics.geometric_mean(speedups):.2f}x" if speedups else "-",
+                      f"{statistics.median(speedups):.2f}x" if speedups else "-",
+                      f"{sum(r.seconds[name] for r in timed):.1f}")
+    return table
