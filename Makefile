@@ -7,7 +7,7 @@ DATA := ../shared/data
 # pytest-xdist processes for the test suite (CI has 2 cores)
 TEST_JOBS ?= 2
 
-.PHONY: install browser demo test conformance eest bench bench-chain bench-declared simulate access-lists clean
+.PHONY: install browser demo test conformance eest bench bench-chain bench-declared bench-replay simulate access-lists clean
 
 install: $(STAMP)
 
@@ -79,6 +79,10 @@ bench: install
 
 # A synthetic chain imported end to end (every state root checked): serial one block
 # at a time against each strategy pipelined and not, blocks/s of every run, peak memory.
+# blocks/s of `parexec replay` in this process and on a local Ray, in one run
+bench-replay: install
+	$(BIN)/python -m parexec.cluster.replay_bench $(DATA)/mainnet --repeat 3
+
 bench-chain: install
 	$(BIN)/parexec chain bench erc20:txs=200,blocks=50,accounts=100000,seed=0 --strategies serial,occ,block-stm \
 		--workers 2 --repeat 3 --json bench-chain.json

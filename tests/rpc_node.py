@@ -18,6 +18,8 @@ from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from eth_hash.auto import keccak
+
 from parexec.block.pipeline import execute_block
 from parexec.fixtures.mainnet import load_block
 from parexec.model import STORAGE
@@ -54,7 +56,8 @@ class Dataset:
             trace = {}
             for address in touched:
                 text = "0x" + address.hex()
-                if text not in original:
+                if text not in original:  # as geth does: an account that is not there, traced empty
+                    trace[text] = {"balance": "0x0"}
                     continue
                 account = state.account(address)
                 if account is None:  # destroyed by an earlier transaction: it traced it first
@@ -188,11 +191,16 @@ class FakeNode:
             traces = data.traces(int(params[0], 16))
             return [{**t, "result": {a: {**e, "balance": "0x0"} if a in self.zero_balance else e
                                      for a, e in t["result"].items() if a not in self.omit}} for t in traces]
-        if method in ("eth_getBalance", "eth_getTransactionCount", "eth_getCode", "eth_getStorageAt"):
+        if method in ("eth_getBalance", "eth_getTransactionCount", "eth_getCode", "eth_getStorageAt",
+                      "eth_getProof"):
             n = int(params[-1], 16) + 1
             if n not in data.blocks:
                 raise RpcError(-32000, f"missing trie node (state at block {n - 1} is not available)")
             account = data.pre_state(n).get(params[0].lower())
+            if method == "eth_getProof":  # as geth: a zero code hash for an account that does not exist
+                code = bytes.fromhex(data.codes[account["code_hash"]][2:]) if account and account.get("code_hash") else b""
+                return {"address": params[0], "codeHash": "0x" + (keccak(code).hex() if account else "00" * 32),
+                        "balance": account["balance"] if account else "0x0", "accountProof": []}
             if method == "eth_getStorageAt":
                 value = (account or {}).get("storage", {}).get(hex(int(params[1], 16)), "0x0")
                 return _word(int(value, 16))

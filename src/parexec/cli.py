@@ -609,8 +609,9 @@ def fetch(blocks, rpc, out, concurrency, timeout, attempts) -> None:
         client.close()
     for number, reason in sorted(summary.failed.items()):
         click.echo(f"failed {number}: {reason}")
-    if summary.extra_locations:
-        click.echo(f"asked the node for {summary.extra_locations} accounts and slots the tracer left out")
+    if summary.asked:
+        click.echo(f"asked the node for {summary.asked} accounts and slots the tracer left out "
+                   f"({summary.kept} of them hold something)")
     if client.retries:
         click.echo("retried: " + ", ".join(f"{n} after {why}" for why, n in sorted(client.retries.items())))
     click.echo(f"{len(summary.fetched)} fetched, {len(summary.skipped)} already there, "

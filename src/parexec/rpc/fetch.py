@@ -12,7 +12,9 @@ execution reads that the trace lacks is asked for at block N-1 (``eth_getBalance
 ``eth_getTransactionCount``, ``eth_getCode``, ``eth_getStorageAt``; hashes by
 ``eth_getBlockByNumber(M, false)``) and kept when it holds something. The run must
 reproduce the header (gas used, logs bloom, receipts root from Byzantium on), or
-the node's answers are inconsistent and the block is not written.
+the node's answers are inconsistent and the block is not written. The tracer
+reports accounts that do not exist as empty ones; ``eth_getProof`` tells which
+empty ones exist (see rpc.prestate).
 
 A block is whole or absent: it is written into ``DIR/.partial/N`` and renamed
 into ``DIR/blocks/N`` after the codes and hashes it needs are in
@@ -69,7 +71,8 @@ class FetchedBlock:
     raw: dict  # the eth_getBlockByNumber answer
     pre: PreState
     hashes: dict[int, str] = field(default_factory=dict)  # BLOCKHASH reads: number -> "0x<hash>"
-    extra_locations: int = 0  # accounts and slots the trace lacked and the execution needed
+    asked: int = 0  # accounts and slots the trace lacked and the execution read: asked of the node
+    kept: int = 0  # of those, the ones that hold something (added to the pre-state)
 
 
 class DumpFolder:
@@ -147,8 +150,8 @@ def download(client: RpcClient, number: int) -> tuple[dict, PreState]:
         if exc.code == METHOD_NOT_FOUND:
             raise NodeLacksMethod(f"the node does not serve {exc.method}: fetch needs eth_getBlockByNumber, "
                                   "debug_traceBlockByNumber with the prestateTracer, eth_getBalance, "
-                                  "eth_getTransactionCount, eth_getCode and eth_getStorageAt (an archive "
-                                  "node with the debug API)") from None
+                                  "eth_getTransactionCount, eth_getCode, eth_getStorageAt and eth_getProof "
+                                  "(an archive node with the debug API)") from None
         raise FetchError(f"block {number}: the node answered an error: {exc}") from None
     except NodeUnreachable as exc:
         raise FetchError(f"block {number}: {exc}") from None
@@ -159,9 +162,33 @@ def download(client: RpcClient, number: int) -> tuple[dict, PreState]:
     if raw.get("number") != hex(number):
         raise FetchError(f"block {number}: the node answered block {raw.get('number')!r} instead")
     try:
-        return raw, merge_traces(traces, len(raw["transactions"]))
+        pre = merge_traces(traces, len(raw["transactions"]))
     except MalformedTrace as exc:
         raise FetchError(f"block {number}: {exc}") from None
+    _drop_nonexistent(client, number, pre)
+    return raw, pre
+
+
+def _drop_nonexistent(client: RpcClient, number: int, pre: PreState) -> None:
+    """Drop the traced accounts that look empty and do not exist at block N-1
+    (their proof's code hash is zero). A node without eth_getProof keeps them."""
+    empty = pre.looks_empty()
+    if not empty:
+        return
+    try:
+        proofs = client.batch([Call("eth_getProof", (a, [], hex(number - 1))) for a in empty])
+    except RpcError as exc:
+        if exc.code == METHOD_NOT_FOUND:
+            return
+        raise FetchError(f"block {number}: eth_getProof: {exc}") from None
+    except NodeUnreachable as exc:
+        raise FetchError(f"block {number}: {exc}") from None
+    for address, proof in zip(empty, proofs):
+        code_hash = proof.get("codeHash") if isinstance(proof, dict) else None
+        if not isinstance(code_hash, str):
+            raise FetchError(f"block {number}: eth_getProof answered no code hash for {address}")
+        if int(code_hash, 16) == 0:
+            pre.drop(address)
 
 
 def complete(client: RpcClient, number: int, raw: dict, pre: PreState, known_hashes: dict[int, bytes]) -> FetchedBlock:
@@ -188,7 +215,8 @@ def complete(client: RpcClient, number: int, raw: dict, pre: PreState, known_has
     if diff:
         raise FetchError(f"block {number}: the fetched state does not reproduce the block ({diff}): "
                          "the node's answers are inconsistent")
-    return FetchedBlock(number, raw, pre, {n: "0x" + h.hex() for n, h in hashes.asked.items()}, state.asked)
+    return FetchedBlock(number, raw, pre, {n: "0x" + h.hex() for n, h in hashes.asked.items()},
+                        state.asked, state.kept)
 
 
 class HashesFromNode(dict):
@@ -218,8 +246,8 @@ class NodeState(MemoryState):
         super().__init__(complete=False)
         self.pre, self.client, self.at = pre, client, hex(number - 1)
         self.known_slots: set[tuple[bytes, int]] = set()
-        self.known_accounts: set[bytes] = set()
-        self.asked = 0
+        self.known_accounts: set[bytes] = {bytes.fromhex(a[2:]) for a in pre.absent}
+        self.asked = self.kept = 0
         for code_hash, code in pre.codes.items():
             self.codes[bytes.fromhex(code_hash[2:])] = bytes.fromhex(code[2:])
         for address, entry in pre.accounts.items():
@@ -243,6 +271,7 @@ class NodeState(MemoryState):
                 "eth_getBalance", "eth_getTransactionCount", "eth_getCode")])
             balance, nonce, code = int(balance, 16), int(nonce, 16), bytes.fromhex(code[2:])
             if balance or nonce or code:
+                self.kept += 1
                 self.pre.add_account(text, balance, nonce, code)
                 self._take(text, self.pre.accounts[text])
         return super().account(address)
@@ -255,6 +284,7 @@ class NodeState(MemoryState):
                 text = "0x" + address.hex()
                 value = int(self.client.call("eth_getStorageAt", text, hex(slot), self.at), 16)
                 if value:
+                    self.kept += 1
                     self.pre.add_slot(text, slot, value)
                     self._put_slot(address, slot, value)
         return super().storage(address, slot)
@@ -265,7 +295,8 @@ class FetchSummary:
     fetched: list[int] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)  # already in the folder
     failed: dict[int, str] = field(default_factory=dict)
-    extra_locations: int = 0
+    asked: int = 0  # accounts and slots the tracer left out, asked of the node
+    kept: int = 0  # of those, the ones that hold something
 
 
 def fetch_blocks(client: RpcClient, numbers: list[int], out: Path, concurrency: int = 4,
@@ -297,7 +328,8 @@ def fetch_blocks(client: RpcClient, numbers: list[int], out: Path, concurrency: 
                     on_block(n, "failed")
                     continue
                 summary.fetched.append(n)
-                summary.extra_locations += fetched.extra_locations
+                summary.asked += fetched.asked
+                summary.kept += fetched.kept
                 on_block(n, "fetched")
         except BaseException:
             for future in futures:

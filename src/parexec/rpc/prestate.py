@@ -4,7 +4,10 @@
 transaction, the accounts and slots it touched with their values before *that
 transaction*. The block's pre-state is the first appearance of each account
 (balance, nonce, code) and of each slot: a later transaction sees what earlier
-ones wrote, and what an earlier one changed it had touched. The dump format
+ones wrote, and what an earlier one changed it had touched. A tracer also
+reports an account that does not exist, as an empty one; in the dump an absent
+account does not exist and an empty one does (it matters to gas before Spurious
+Dragon), so fetch asks the node which empty ones exist. The dump format
 (``blocks/N/pre_state.json``) is ``{address: {balance: "0x..", nonce: int,
 code_hash?: "0x..", storage: {slot: value}}}`` with code by hash in
 ``bytecodes.json.gz``; hex numbers without leading zeros, as the shared dumps
@@ -26,6 +29,7 @@ class MalformedTrace(ValueError):
 class PreState:
     accounts: dict[str, dict] = field(default_factory=dict)  # address -> the dump's account entry
     codes: dict[str, str] = field(default_factory=dict)  # "0x<code hash>" -> "0x<code>"
+    absent: set[str] = field(default_factory=set)  # traced, and found not to exist
 
     def add_account(self, address: str, balance: int, nonce: int, code: bytes) -> None:
         """An account seen for the first time (a later sight changes nothing)."""
@@ -41,9 +45,16 @@ class PreState:
     def add_slot(self, address: str, slot: int, value: int) -> None:
         self.accounts[address]["storage"].setdefault(hex(slot), hex(value))
 
-    def has_slot(self, address: str, slot: int) -> bool:
-        entry = self.accounts.get(address)
-        return entry is not None and hex(slot) in entry["storage"]
+    def looks_empty(self) -> list[str]:
+        """Accounts with nothing in them: a tracer reports an account that does not
+        exist the same way, and only the node can tell the two apart (eth_getProof)."""
+        return [a for a, e in self.accounts.items() if e["balance"] == "0x0" and e["nonce"] == 0
+                and "code_hash" not in e and not any(int(v, 16) for v in e["storage"].values())]
+
+    def drop(self, address: str) -> None:
+        """``address`` does not exist: out of the pre-state, and known absent."""
+        del self.accounts[address]
+        self.absent.add(address)
 
 
 def merge_traces(traces, txs: int) -> PreState:
