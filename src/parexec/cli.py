@@ -99,6 +99,13 @@ def verify(paths: tuple[Path, ...], strategy: str, workers: int, min_parallel_tx
     sys.exit(1 if tally.count("failed") else 0)
 
 
+def _progress_bar(err: Console) -> Progress:
+    """What runs now, a bar of steps done and the time so far; on stderr, and only
+    on a terminal (a log gets the commands' own lines)."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err, transient=True, disable=not err.is_terminal)
+
+
 def _run_with_progress(cases, strategy, workers: int, label: str):
     """run_cases, printing each failure on one line, with a progress bar on a terminal."""
     out = Console(highlight=False, soft_wrap=True)
@@ -590,8 +597,7 @@ def fetch(blocks, rpc, out, concurrency, timeout, attempts) -> None:
         sys.exit(2)
     err = Console(stderr=True)
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err, transient=True, disable=not err.is_terminal) as progress:
+        with _progress_bar(err) as progress:
             task = progress.add_task("fetching", total=len(numbers))
 
             def on_block(number: int, status: str) -> None:
@@ -659,8 +665,7 @@ def replay(paths, ray_address, strategies, workers, json_path) -> None:
         sys.exit(2)
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True, disable=not err.is_terminal) as progress:
+    with _progress_bar(err) as progress:
         task = progress.add_task("replay", total=len(cases))
 
         def on_row(row) -> None:
@@ -732,8 +737,7 @@ def demo(data: Path, output: Path, quick: bool) -> None:
             err.print(f"[{done}/{total}] {text}", highlight=False)
 
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err, transient=True, disable=not err.is_terminal) as progress:
+        with _progress_bar(err) as progress:
             task = progress.add_task("demo")
             result = run_demo(data, QUICK if quick else DemoSizes(), progress=show)
     except BenchMismatch as exc:
