@@ -570,8 +570,8 @@ def explain(target, tx, strategy, workers, output, limit) -> None:
               help="The dump folder: blocks/N/, bytecodes.json.gz, block_hashes.json (created, or resumed).")
 @click.option("--concurrency", type=click.IntRange(min=1), default=4, show_default=True,
               help="Requests in flight at most (and blocks downloaded at once).")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
-              help="Seconds to wait for one answer before retrying.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=120.0, show_default=True,
+              help="Seconds to wait for one answer before retrying (tracing a big block takes a while).")
 @click.option("--attempts", type=click.IntRange(min=1), default=6, show_default=True,
               help="Tries per request (timeouts, rate limits, server errors, malformed replies).")
 def fetch(blocks, rpc, out, concurrency, timeout, attempts) -> None:

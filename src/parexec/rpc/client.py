@@ -57,7 +57,7 @@ class Call:
 
 
 class RpcClient:
-    def __init__(self, url: str, concurrency: int = 4, timeout: float = 60.0, attempts: int = 6,
+    def __init__(self, url: str, concurrency: int = 4, timeout: float = 120.0, attempts: int = 6,
                  backoff: float = 0.5, max_batch: int = 100):
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"{url!r}: the RPC address must start with http:// or https://")
