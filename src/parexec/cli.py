@@ -462,22 +462,31 @@ def strategies_command() -> None:
 @click.argument("targets", nargs=-1, required=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="One block: a file (default: standard output). Several blocks: a folder, "
-              "created if needed, with one NUMBER-HASH.json per block.")
-def access_list(targets: tuple[str, ...], output: Path | None) -> None:
+              "created if needed, with one NUMBER-HASH.json per block. With --format eip7928: "
+              "always a folder, with NUMBER-HASH.rlp and NUMBER-HASH.json per block.")
+@click.option("--format", "list_format", type=click.Choice(["parexec", "eip7928"]), default="parexec",
+              show_default=True, help="parexec: each transaction's locations (for --hints); eip7928: the "
+              "EIP-7928 list, every account's post-values by block access index, as RLP and a JSON view.")
+def access_list(targets: tuple[str, ...], output: Path | None, list_format: str) -> None:
     """Write block access lists: every transaction's exact reads and writes.
 
     A TARGET is a fixture path as in `verify` (ethereum/tests chains give a list
     for every block that executes) or a synthetic workload spec as in `bench`.
     Each block runs serially once; the JSON (the idea of EIP-7928) names the
     block and each transaction by hash, and is read back by declared-access
-    strategies through --hints (a file, or the folder).
+    strategies through --hints (a file, or the folder). --format eip7928 writes
+    the lists EIP-7928 defines (RLP, with a readable JSON beside it).
     """
     from parexec.access.access_list import AccessListRecorder, write_access_lists
+    from parexec.access.eip7928_builder import EIP7928Recorder
     from parexec.block.pipeline import execute_block
     from parexec.model import BlockRejected
     from parexec.workloads import WorkloadError, is_workload_spec, workload_blocks
 
-    recorder = AccessListRecorder()
+    if list_format == "eip7928" and output is None:
+        click.echo("error: --format eip7928 writes binary lists: give -o FOLDER", err=True)
+        sys.exit(2)
+    recorder = EIP7928Recorder() if list_format == "eip7928" else AccessListRecorder()
     paths = [Path(t) for t in targets if not is_workload_spec(t)]
     try:
         cases = find_cases(paths) if paths else []
@@ -495,16 +504,23 @@ def access_list(targets: tuple[str, ...], output: Path | None) -> None:
     if not lists:
         click.echo("error: no block executed, so there is no access list", err=True)
         sys.exit(1)
-    try:
-        text = write_access_lists(lists, output)
-    except ValueError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    if text is not None:
-        click.echo(text, nl=False)
+    if list_format == "eip7928":
+        from parexec.access.eip7928_builder import write_eip7928_lists
+
+        write_eip7928_lists(lists, output)
+        txs = sum(len(block.transactions) for block, _ in lists)
+        click.echo(f"{output}: EIP-7928 lists of {len(lists)} blocks, {txs} transactions", err=True)
     else:
-        txs = sum(len(data["transactions"]) for data in lists)
-        click.echo(f"{output}: access lists of {len(lists)} blocks, {txs} transactions", err=True)
+        try:
+            text = write_access_lists(lists, output)
+        except ValueError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        if text is not None:
+            click.echo(text, nl=False)
+        else:
+            txs = sum(len(data["transactions"]) for data in lists)
+            click.echo(f"{output}: access lists of {len(lists)} blocks, {txs} transactions", err=True)
     if failed:  # the lists of the blocks that executed are sound (a serial run)
         click.echo(f"error: {len(failed)} cases failed under serial execution (above); "
                    "only the blocks that executed have a list", err=True)

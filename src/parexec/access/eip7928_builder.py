@@ -1,0 +1,190 @@
+"""An EIP-7928 block access list from a serial execution, and how a given list
+differs from it.
+
+The block runs as block.pipeline runs it (pre-block system calls, transactions,
+withdrawals, rewards and post-block system calls), and its write sets are then
+replayed in order, index by index (0, 1..n, n+1), on the pre-state: each account
+field and slot a write set names is compared with its value just before that
+index, and a change is recorded at that index with the value after it; a write
+that leaves a slot as it was is a read. Every address a transaction read or
+wrote is listed, with empty lists if nothing changed.
+
+Where this differs from the EIP: the system calls' reads are not recorded
+(parexec's system calls record what they write), so the EIP-7002 and EIP-7251
+queue slots that the dequeue only reads are missing from Prague blocks'
+``storage_reads``; and inclusion follows what py-evm reads, not the EIP's rules
+on gas checks before an access (a call that runs out of gas on the access cost).
+Neither changes a value a transaction depends on.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from eth.constants import SYSTEM_ADDRESS
+
+from parexec.access.eip7928 import AccountChanges, BlockAccessList
+from parexec.model import STORAGE, STORAGE_RESET
+from parexec.state.overlay import OverlayState
+from parexec.strategies.serial import SerialStrategy
+
+
+def build_access_list(block, pre_state) -> BlockAccessList:
+    """The list of ``block`` executed serially on ``pre_state``. Raises BlockRejected."""
+    from parexec.block.pipeline import execute_block
+
+    recorder = EIP7928Recorder()
+    execute_block(block, pre_state, recorder, 1, with_state_root=False)
+    return recorder.lists[-1][1]
+
+
+class EIP7928Recorder(SerialStrategy):
+    """Serial execution that keeps the EIP-7928 list of every block it executes,
+    as (block, list): the transactions' write sets, and those of the system
+    calls around them (the state it is given holds the pre-block ones; the
+    post-block ones are computed as block.pipeline computes them next)."""
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.lists: list[tuple] = []
+
+    def run_transactions(self, env, block, state, workers=1):
+        from parexec.block.system import post_block_writes
+
+        before = (0, {}, state.diff(), state.new_code())
+        results, stats = super().run_transactions(env, block, state, workers)
+        post_writes, post_code, _ = post_block_writes(env, block, state, getattr(state.base, "complete", False))
+        phases = [before, *((r.index + 1, r.reads, r.writes, r.new_code) for r in results),
+                  (len(results) + 1, {}, post_writes, post_code)]
+        self.lists.append((block, list_from_phases(state.base, phases)))
+        return results, stats
+
+
+def list_from_phases(pre_state, phases) -> BlockAccessList:
+    """The list from (index, reads, writes, new code) of each phase, in order, on ``pre_state``."""
+    state = OverlayState(pre_state)
+    touched: set[bytes] = set()
+    balances, nonces, codes = defaultdict(list), defaultdict(list), defaultdict(list)
+    slot_changes: dict[bytes, dict[int, list]] = defaultdict(lambda: defaultdict(list))
+    slot_reads: dict[bytes, set[int]] = defaultdict(set)
+    for index, reads, writes, new_code in phases:
+        for loc in reads:
+            touched.add(loc[1])
+            if loc[0] == STORAGE:
+                slot_reads[loc[1]].add(loc[2])
+        addresses = {loc[1] for loc in writes}
+        touched |= addresses
+        slots = {(loc[1], loc[2]) for loc in writes if loc[0] == STORAGE}
+        for loc in writes:
+            if loc[0] == STORAGE_RESET:  # the slots it wipes that the block names
+                slots |= {(loc[1], s) for s in slot_reads[loc[1]] | set(slot_changes[loc[1]])}
+        before = {a: _fields(state, a) for a in addresses}
+        slots_before = {(a, s): state.storage(a, s) for a, s in slots}
+        state.apply(writes, new_code)
+        for address in addresses:
+            (balance, nonce, code), (old_balance, old_nonce, old_code) = _fields(state, address), before[address]
+            if balance != old_balance:
+                balances[address].append((index, balance))
+            if nonce != old_nonce:
+                nonces[address].append((index, nonce))
+            if code != old_code:
+                codes[address].append((index, code))
+        for (address, slot), old in slots_before.items():
+            value = state.storage(address, slot)
+            if value != old:
+                slot_changes[address][slot].append((index, value))
+            else:  # written as it was: a read
+                slot_reads[address].add(slot)
+    accounts = []
+    for address in sorted(touched):
+        changed = slot_changes.get(address, {})
+        entry = AccountChanges(
+            address,
+            tuple((slot, tuple(changes)) for slot, changes in sorted(changed.items()) if changes),
+            tuple(sorted(slot_reads.get(address, set()) - {s for s, c in changed.items() if c})),
+            tuple(balances.get(address, ())), tuple(nonces.get(address, ())), tuple(codes.get(address, ())))
+        if address == SYSTEM_ADDRESS and entry == AccountChanges(address):
+            continue  # the system caller, unless something of it changed
+        accounts.append(entry)
+    return BlockAccessList(tuple(accounts))
+
+
+def _fields(state, address: bytes) -> tuple[int, int, bytes]:
+    account = state.account(address)
+    if account is None:
+        return 0, 0, b""
+    return account.balance, account.nonce, state.code(account.code_hash)
+
+
+def first_difference(given: BlockAccessList, exact: BlockAccessList) -> str | None:
+    """Where ``given`` differs from the ``exact`` list of its block, in a line
+    naming the account, the field, the slot and the index; None if they are equal."""
+    if given == exact:
+        return None
+    mine = {a.address: a for a in given.accounts}
+    right = {a.address: a for a in exact.accounts}
+    for address in sorted(set(mine) | set(right)):
+        who = "0x" + address.hex()
+        if address not in mine:
+            return f"{who} is missing from the list"
+        if address not in right:
+            return f"{who} is in the list, but the block does not touch it"
+        a, b = mine[address], right[address]
+        if a == b:
+            continue
+        slots_a, slots_b = dict(a.storage_changes), dict(b.storage_changes)
+        for slot in sorted(set(slots_a) | set(slots_b)):
+            if slots_a.get(slot) != slots_b.get(slot):
+                return (f"{who}: storage slot {hex(slot)}: changes {_show(slots_a.get(slot))} in the list, "
+                        f"{_show(slots_b.get(slot))} by execution")
+        if a.storage_reads != b.storage_reads:
+            extra, missing = set(a.storage_reads) - set(b.storage_reads), set(b.storage_reads) - set(a.storage_reads)
+            what = f"slot {hex(min(missing))} is not among its reads" if missing else \
+                f"slot {hex(min(extra))} is read in the list, not by execution"
+            return f"{who}: {what}"
+        for name in ("balance_changes", "nonce_changes", "code_changes"):
+            if getattr(a, name) != getattr(b, name):
+                return f"{who}: {name} {_show(getattr(a, name))} in the list, {_show(getattr(b, name))} by execution"
+    return "the lists differ in their order"
+
+
+def _show(changes) -> str:
+    if changes is None:
+        return "none"
+    return "[" + ", ".join(f"{i}: {v.hex()[:16] if isinstance(v, bytes) else hex(v)}" for i, v in changes) + "]"
+
+
+def eip7928_file_stem(block) -> str:
+    """A block's list files are STEM.rlp and STEM.json: unique per block."""
+    return f"{block.header.block_number}-{block.header.hash.hex()[:16]}"
+
+
+def write_eip7928_lists(lists: list[tuple], folder: Path) -> None:
+    """Each (block, list) as STEM.rlp (the list) and STEM.json (a readable view)."""
+    from parexec.access.eip7928 import InvalidAccessList, decode
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for block, access_list in lists:
+        stem = eip7928_file_stem(block)
+        encoded = access_list.encode()
+        if decode(encoded) != access_list:  # what is written must read back as it was
+            raise InvalidAccessList(f"block {block.header.block_number}: the list does not survive its encoding")
+        (folder / f"{stem}.rlp").write_bytes(encoded)
+        (folder / f"{stem}.json").write_text(access_list.json_text())
+
+
+def read_eip7928_list(path: Path, block) -> BlockAccessList:
+    """The list at ``path`` for ``block``: decoded and its rules checked against the
+    block's size. Raises FixtureError naming the file and the fault."""
+    from parexec.access.eip7928 import InvalidAccessList, decode
+    from parexec.model import FixtureError
+
+    try:
+        access_list = decode(Path(path).read_bytes())
+        access_list.check(len(block.transactions))
+    except OSError as exc:
+        raise FixtureError(f"{path}: cannot read: {exc}") from None
+    except InvalidAccessList as exc:
+        raise FixtureError(f"{path}: not a valid EIP-7928 list: {exc}") from None
+    return access_list

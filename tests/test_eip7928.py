@@ -1,0 +1,126 @@
+"""EIP-7928 block access lists (access/eip7928.py, access/eip7928_builder.py):
+built from a serial run, encoded and decoded back, checked against their rules,
+their final values equal to the block's post-state, and every kind of tampering
+named."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import MAINNET, PRAGUE, require_data
+from parexec.access.eip7928 import AccountChanges, BlockAccessList, InvalidAccessList, decode
+from parexec.access.eip7928_builder import build_access_list, first_difference, read_eip7928_list
+from parexec.block.pipeline import execute_block
+from parexec.cli import main
+from parexec.fixtures.targets import load_targets
+from parexec.model import BALANCE, CODE, EMPTY_CODE_HASH, NONCE, STORAGE
+from parexec.state.overlay import OverlayState
+from parexec.state.view import read_value
+from parexec.strategies.serial import SerialStrategy
+
+from eth_hash.auto import keccak
+
+
+def _targets():
+    return load_targets([str(require_data(MAINNET)), str(require_data(PRAGUE)), "erc20:txs=60,hot=0.5",
+                         "amm:txs=60,hot=0.5", "nft:txs=40"])
+
+
+@pytest.fixture(scope="module")
+def built():
+    return [(t, build_access_list(t.block, t.pre_state)) for t in _targets()]
+
+
+def test_lists_round_trip_and_keep_their_rules(built):
+    for target, access_list in built:
+        data = access_list.encode()
+        assert decode(data) == access_list, target.name
+        assert access_list.hash() == keccak(data)
+        access_list.check(len(target.block.transactions))
+    assert BlockAccessList().encode() == b"\xc0"  # the EIP: an empty list is rlp([])
+
+
+def test_the_final_values_are_the_blocks_post_state(built):
+    for target, access_list in built:
+        outcome = execute_block(target.block, target.pre_state, SerialStrategy(), 1, with_state_root=False)
+        post = OverlayState(target.pre_state)
+        post.apply(outcome.state_diff, outcome.new_code)
+        final = access_list.final_values()
+        for key in outcome.state_diff:  # everything the block changed is in the list...
+            if key[0] in (BALANCE, NONCE, CODE, STORAGE):
+                assert key in final, (target.name, key)
+        for key, value in final.items():  # ...with the value the block leaves
+            expected = keccak(value) if key[0] == CODE and value else EMPTY_CODE_HASH if key[0] == CODE else value
+            assert read_value(post, key) == expected, (target.name, key)
+
+
+def _first_with(access_list, predicate):
+    return next(i for i, a in enumerate(access_list.accounts) if predicate(a))
+
+
+def _with_account(access_list, i, account):
+    accounts = list(access_list.accounts)
+    accounts[i] = account
+    return BlockAccessList(tuple(accounts))
+
+
+def test_tampered_lists_are_named(built):
+    target, exact = next((t, a) for t, a in built if t.name == "mainnet/4370000")
+    i = _first_with(exact, lambda a: a.balance_changes)
+    a = exact.accounts[i]
+    who = "0x" + a.address.hex()
+    changed = _with_account(exact, i, replace(a, balance_changes=((a.balance_changes[0][0],
+                                                                  a.balance_changes[0][1] + 1),)
+                                             + a.balance_changes[1:]))
+    assert first_difference(changed, exact).startswith(f"{who}: balance_changes")
+    j = _first_with(exact, lambda a: a.storage_changes)
+    b = exact.accounts[j]
+    dropped = _with_account(exact, j, replace(b, storage_changes=b.storage_changes[1:]))
+    slot = hex(b.storage_changes[0][0])
+    assert first_difference(dropped, exact).startswith(f"0x{b.address.hex()}: storage slot {slot}")
+    extra = BlockAccessList(exact.accounts + (AccountChanges(b"\xff" * 20, balance_changes=((1, 5),)),))
+    assert first_difference(extra, exact) == "0x" + "ff" * 20 + " is in the list, but the block does not touch it"
+    swapped = BlockAccessList((exact.accounts[1], exact.accounts[0]) + exact.accounts[2:])
+    with pytest.raises(InvalidAccessList, match=r"accounts: .* \(out of order"):
+        swapped.check(len(target.block.transactions))
+    late = _with_account(exact, i, replace(a, balance_changes=((len(target.block.transactions) + 2, 1),)))
+    with pytest.raises(InvalidAccessList, match="beyond the block"):
+        late.check(len(target.block.transactions))
+    both = _with_account(exact, j, replace(b, storage_reads=(b.storage_changes[0][0],)))
+    with pytest.raises(InvalidAccessList, match="both changed and read"):
+        both.check(None)
+    assert first_difference(exact, exact) is None
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"\xf8", "not RLP"),
+    (b"\x80", "not a list of accounts"),
+    (bytes.fromhex("c2c100"), "1 fields, not 6"),
+    (bytes.fromhex("c7c6" + "80" + "c0c0c0c0c0"), "the address is not 20 bytes"),
+])
+def test_bad_encodings_are_refused(data, message):
+    with pytest.raises(InvalidAccessList, match=message):
+        decode(data)
+
+
+def test_an_integer_with_leading_zeros_is_refused():
+    account = AccountChanges(b"\x11" * 20, balance_changes=((1, 5),)).to_rlp()
+    import rlp
+    data = rlp.encode([[account[0], [], [], [[b"\x01", b"\x00\x05"]], [], []]])
+    with pytest.raises(InvalidAccessList, match="leading zero"):
+        decode(data)
+
+
+def test_access_list_command_writes_eip7928_lists(tmp_path):
+    block_dir = require_data(MAINNET) / "blocks" / "4370000"
+    result = CliRunner().invoke(main, ["access-list", str(block_dir), "--format", "eip7928", "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    rlp_file = next(tmp_path.glob("4370000-*.rlp"))
+    assert rlp_file.with_suffix(".json").read_text().startswith("[\n{\"address\": \"0x")
+    target = load_targets([str(block_dir)])[0]
+    assert read_eip7928_list(rlp_file, target.block) == build_access_list(target.block, target.pre_state)
+    refused = CliRunner().invoke(main, ["access-list", str(block_dir), "--format", "eip7928"])
+    assert refused.exit_code == 2 and "give -o FOLDER" in refused.output
