@@ -22,8 +22,14 @@ DEFAULT_WORKERS = os.cpu_count() or 1
 
 HINTS_OPTION = click.option(
     "--hints", "hints_path", type=click.Path(path_type=Path),
-    help="Block access lists (a file from `parexec access-list`, or a folder of them) "
-    "for the declared-access strategies; blocks without one are predicted by pre-execution.",
+    help="Block access lists (a file from `parexec access-list`, or a folder of them): "
+    "parexec lists for the declared-access strategies (blocks without one are predicted by "
+    "pre-execution), EIP-7928 lists (--format eip7928) for bal (blocks without one run with occ).",
+)
+FALLBACK_OPTION = click.option(
+    "--fallback", is_flag=True,
+    help="bal: a block whose EIP-7928 list a transaction disagrees with runs with dag "
+    "(without it, the block is invalid under list semantics).",
 )
 
 
@@ -63,10 +69,11 @@ MIN_PARALLEL_OPTION = click.option(
 @WORKERS_OPTION
 @MIN_PARALLEL_OPTION
 @HINTS_OPTION
+@FALLBACK_OPTION
 @click.option("--by-fork", is_flag=True,
               help="Also print a table of the results by fork and feature (an EIP's folder).")
 def verify(paths: tuple[Path, ...], strategy: str, workers: int, min_parallel_txs: int,
-           hints_path: Path | None, by_fork: bool) -> None:
+           hints_path: Path | None, fallback: bool, by_fork: bool) -> None:
     """Execute fixtures and check every result against the expected one.
 
     A PATH is an ethereum/tests BlockchainTests file, a mainnet block folder
@@ -84,7 +91,8 @@ def verify(paths: tuple[Path, ...], strategy: str, workers: int, min_parallel_tx
     except FixtureError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    chosen = get_strategy(strategy, hints=_hints(hints_path), min_parallel_txs=min_parallel_txs)
+    chosen = get_strategy(strategy, hints=_hints(hints_path), min_parallel_txs=min_parallel_txs,
+                          fallback=fallback)
 
     tally = _run_with_progress(cases, chosen, workers, "verify")
     for reason, count in Counter(r.detail for r in tally.results if r.status == "skipped").items():
@@ -175,9 +183,10 @@ def _strategy_list(ctx, param, value: str) -> list[str]:
 @WORKERS_OPTION
 @MIN_PARALLEL_OPTION
 @HINTS_OPTION
+@FALLBACK_OPTION
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write one row per block as JSON.")
-def run(targets, strategy, workers, min_parallel_txs, hints_path, json_path) -> None:
+def run(targets, strategy, workers, min_parallel_txs, hints_path, fallback, json_path) -> None:
     """Execute blocks once with a strategy and show what it did.
 
     A TARGET is a block dump path or a synthetic workload spec, as in `bench`.
@@ -196,7 +205,7 @@ def run(targets, strategy, workers, min_parallel_txs, hints_path, json_path) -> 
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
     hints = _hints(hints_path)
     loaded = _load_targets(targets)
-    chosen = get_strategy(strategy, hints=hints, min_parallel_txs=min_parallel_txs)
+    chosen = get_strategy(strategy, hints=hints, min_parallel_txs=min_parallel_txs, fallback=fallback)
     rows = []
     for target in loaded:
         try:
@@ -450,10 +459,10 @@ def strategies_command() -> None:
     """
     from parexec.analysis.simulator import MODELS
     from parexec.report.tables import strategies_table
-    from parexec.strategies import DECLARED
+    from parexec.strategies import TAKES_HINTS
 
     rows = [{"name": name, "engine": getattr(cls, "engine", None), "simulated": getattr(cls, "engine", None) in MODELS,
-             "hints": name in DECLARED, "summary": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""}
+             "hints": name in TAKES_HINTS, "summary": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""}
             for name, cls in STRATEGIES.items()]
     Console(highlight=False, width=None if sys.stdout.isatty() else 140).print(strategies_table(rows))
 

@@ -129,16 +129,23 @@ def load_access_list(path: Path, block) -> list[Footprint]:
 
 class AccessListHints:
     """The block access lists under a path (one file, or a folder searched for
-    them), found by block hash: what declared-access strategies take as
-    ``hints``. A block without a list gets None (the strategy then predicts)."""
+    them), found by block: parexec's JSON lists (each transaction's locations,
+    what declared-access strategies take) by block hash, and EIP-7928 lists
+    (``NUMBER-HASH.rlp`` from ``access-list --format eip7928``, what ``bal``
+    takes) by the number and hash in their name. A block without a list gets
+    None (the strategy then does without)."""
 
     def __init__(self, path: Path):
         path = Path(path)
         if not path.exists():
             raise FixtureError(f"{path}: no such file or folder")
-        files = [path] if path.is_file() else sorted(path.rglob("*.json"))
+        files = [path] if path.is_file() else sorted(path.rglob("*.json")) + sorted(path.rglob("*.rlp"))
         self.by_hash: dict[str, Path] = {}
+        self.eip7928: dict[str, Path] = {}  # "NUMBER-HASH16" -> file
         for file in files:
+            if file.suffix == ".rlp":
+                self.eip7928[file.stem] = file
+                continue
             try:
                 data = json.loads(file.read_text())
             except (OSError, UnicodeDecodeError, json.JSONDecodeError):
@@ -147,12 +154,19 @@ class AccessListHints:
                 self.by_hash[str((data.get("block") or {}).get("hash", "")).lower()] = file
             elif path.is_file():
                 raise FixtureError(f"{file}: not a parexec block access list (format {FORMAT!r})")
-        if not self.by_hash:
+        if not self.by_hash and not self.eip7928:
             raise FixtureError(f"{path}: no block access lists found")
 
     def footprints_for(self, block) -> list[Footprint] | None:
         file = self.by_hash.get("0x" + block.header.hash.hex())
         return None if file is None else load_access_list(file, block)
+
+    def eip7928_for(self, block):
+        """The block's EIP-7928 list (access.eip7928.BlockAccessList), or None."""
+        from parexec.access.eip7928_builder import eip7928_file_stem, read_eip7928_list
+
+        file = self.eip7928.get(eip7928_file_stem(block))
+        return None if file is None else read_eip7928_list(file, block)
 
 
 def _location_json(loc: tuple) -> list:

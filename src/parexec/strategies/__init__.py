@@ -2,6 +2,7 @@
 block.pipeline); the contract is in strategies.base, and docs/adding-a-strategy.md
 walks through adding one. ``STRATEGIES`` is the registry every command reads."""
 
+from parexec.strategies.bal import BalStrategy
 from parexec.strategies.base import Strategy
 from parexec.strategies.block_stm import BlockSTMStrategy
 from parexec.strategies.declared import (
@@ -20,27 +21,32 @@ STRATEGIES: dict[str, type] = {
     AccountLocksStrategy.name: AccountLocksStrategy,
     SlotLocksStrategy.name: SlotLocksStrategy,
     DagStrategy.name: DagStrategy,
+    BalStrategy.name: BalStrategy,
 }
 
 
 PARALLEL = tuple(n for n in STRATEGIES if n != "serial")
 DECLARED = tuple(n for n, cls in STRATEGIES.items() if issubclass(cls, DeclaredAccessStrategy))
+TAKES_HINTS = DECLARED + (BalStrategy.name,)  # those that read --hints
 
 
 def get_strategy(name: str, hints=None, **options) -> Strategy:
     """A strategy by name; ``min_parallel_txs`` sets the block size below which the
     parallel strategies run serially (default 8). ``hints`` (block access lists,
     see parexec.access.access_list.AccessListHints) go to the declared-access
-    strategies; the others do not use them."""
+    strategies and EIP-7928 lists to ``bal``; the others do not use them.
+    ``fallback`` (bal only): a block whose list is wrong runs with dag."""
     try:
         cls = STRATEGIES[name]
     except KeyError:
         raise ValueError(
             f"unknown strategy {name!r}; choose from: {', '.join(sorted(STRATEGIES))}"
         ) from None
-    if hints is not None and name in DECLARED:
+    if hints is not None and name in TAKES_HINTS:
         options["hints"] = hints
+    if name != BalStrategy.name:
+        options.pop("fallback", None)  # only bal has a fallback
     return cls(**options)
 
 
-__all__ = ["Strategy", "STRATEGIES", "PARALLEL", "DECLARED", "get_strategy"]
+__all__ = ["Strategy", "STRATEGIES", "PARALLEL", "DECLARED", "TAKES_HINTS", "get_strategy"]

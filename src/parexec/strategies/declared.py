@@ -42,12 +42,9 @@ from parexec.parallel.mv_run import MVRun, RunPlan
 from parexec.parallel.protocol import DONE
 from parexec.parallel.run_trace import PRE_EXECUTION
 from parexec.parallel.schedule import Schedule
-from parexec.parallel.worker import run_tasks
+from parexec.parallel.all_at_once import execute_all
 from parexec.parallel.worker_pool import open_block
 from parexec.strategies.base import ParallelStrategy
-
-PRE_CHUNK = 16
-
 
 class DeclaredAccessStrategy(ParallelStrategy):
     """Schedules by footprints declared before execution (access lists, or pre-execution)."""
@@ -116,30 +113,7 @@ class DeclaredAccessStrategy(ParallelStrategy):
         transaction that failed there) and the results."""
         n = len(block.transactions)
         pool, mv = open_block(block, state, workers, PRE_EXECUTION)
-        outcomes: dict = {}  # tx -> Outcome
-
-        def execute_here(tasks):
-            outcomes.update((o.tx, o) for o in run_tasks(env, block.transactions, mv, tasks, chain=False))
-
-        def take(collected):
-            got, orphaned = collected
-            outcomes.update((o.tx, o) for o in got)
-            execute_here(orphaned)  # their worker died
-
-        front, back = 0, n
-        while len(outcomes) < n:
-            for worker in pool.idle_workers(queue=2):
-                if back - front <= 2 * PRE_CHUNK:
-                    break
-                pool.submit(worker, list(range(back - PRE_CHUNK, back)), chain=False)
-                back -= PRE_CHUNK
-            take(pool.collect(0))
-            if front < back:
-                execute_here([front])
-                front += 1
-            elif len(outcomes) < n:
-                take(pool.collect(None))
-        pool.drain()
+        outcomes = execute_all(env, block, pool, mv)
         footprints, results = [], {}
         for j in range(n):
             outcome = outcomes[j]

@@ -1,0 +1,111 @@
+"""``bal``: a block with its EIP-7928 access list runs every transaction at once.
+
+The list gives every transaction's post-values, so no transaction waits for
+another: each executes, on the workers, against the pre-block state plus the
+list's values at every earlier index (the list loaded into multi-version memory
+as each transaction's write set, parallel.all_at_once), with no conflict
+detection and no re-execution. The coordinator then holds each result to the
+list in block order (access.eip7928_check: reads inside the list, writes equal to
+its values at the transaction's index) and commits it. If every transaction
+agrees, each saw exactly the state serial execution gives it, so the block's
+outcome is serial's. One that disagrees makes the block invalid under list
+semantics ("invalid access list", naming the transaction and the location);
+with ``fallback`` the block runs with ``dag`` instead, so a wrong list never gives
+a wrong result.
+
+A block without a list is handed to ``occ`` (the best strategy without one on
+these blocks), and the counters say so (``hints``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from parexec.access.eip7928_check import ListCheck, ListMismatch, list_writes
+from parexec.block.validation import check_fits_in_block
+from parexec.evm.tx_executor import InvalidTransaction, execute_transaction
+from parexec.model import BlockRejected, RunStats
+from parexec.parallel.all_at_once import execute_all
+from parexec.parallel.mv_memory import MVMemory
+from parexec.parallel.protocol import DONE, WRITE
+from parexec.parallel.worker_pool import open_block
+from parexec.state.overlay import OverlayState
+
+
+class BalStrategy:
+    """EIP-7928 access lists: every transaction at once against the list's values, validated."""
+
+    name = "bal"
+    engine = None  # the simulator does not model it yet
+    takes_hints = True
+
+    def __init__(self, min_parallel_txs: int | None = None, hints=None, fallback: bool = False):
+        """``hints``: an object with ``eip7928_for(block)`` returning the block's
+        BlockAccessList or None; ``fallback``: run a block whose list is wrong
+        with ``dag`` instead of rejecting it."""
+        self.hints, self.fallback = hints, fallback
+        self.min_parallel_txs = min_parallel_txs
+
+    def run_transactions(self, env, block, state, workers):
+        access_list = self.hints.eip7928_for(block) if self.hints is not None else None
+        if access_list is None:
+            return self._instead("occ", "none: occ", env, block, state, workers)
+        try:
+            results, stats = _run(env, block, state, workers, access_list, self.fallback)
+        except ListMismatch as exc:
+            if not self.fallback:
+                raise BlockRejected(f"invalid access list: {exc}", None, "eip7928") from None
+            return self._instead("dag", f"invalid list, dag: {exc}", env, block, state, workers)
+        return results, stats
+
+    def _instead(self, name: str, why: str, env, block, state, workers):
+        from parexec.strategies import get_strategy
+
+        options = {} if self.min_parallel_txs is None else {"min_parallel_txs": self.min_parallel_txs}
+        results, stats = get_strategy(name, **options).run_transactions(env, block, state, workers)
+        return results, replace(stats, hints=why)
+
+
+def _run(env, block, state, workers: int, access_list, fallback: bool) -> tuple[list, RunStats]:
+    """Execute and check every transaction; ``state`` changes only once all agree."""
+    txs = block.transactions
+    n = len(txs)
+    access_list.check(n)  # its own rules first (a decoded list was checked already)
+    per_tx = list_writes(access_list, state, n)
+    if workers > 1 and n > 1:
+        pool, mv = open_block(block, state, workers)
+    else:
+        pool, mv = None, MVMemory(_copy(state))
+    for j, (writes, new_code) in enumerate(per_tx):
+        mv.record(j, writes, new_code)
+        if pool is not None:
+            pool.publish((WRITE, j, writes, new_code))
+    outcomes = execute_all(env, block, pool, mv)
+    check = ListCheck(access_list, per_tx)
+    results, gas_used, blob_gas_used, exact = [], 0, 0, 0
+    for j in range(n):
+        check_fits_in_block(block, j, gas_used, blob_gas_used)
+        outcome = outcomes[j]
+        result = outcome.value if outcome.kind == DONE else None
+        if result is None:  # invalid or failed speculatively: once more, exactly, on the list's values
+            exact += 1
+            try:
+                result = execute_transaction(env, mv.view(j), txs[j], j)
+            except InvalidTransaction as exc:
+                if fallback:  # the list's values may be what makes it invalid
+                    raise ListMismatch(f"tx {j} is invalid on the list's values: {exc}") from None
+                raise BlockRejected(f"invalid transaction: {exc}", j, exc.rule) from None
+        check.check(j, result, lambda loc, j=j: mv.value(loc, j))
+        gas_used += result.gas_used
+        blob_gas_used += result.blob_gas_used
+        results.append(result)
+    for result in results:
+        state.apply(result.writes, result.new_code)
+    return results, RunStats(txs=n, mode="parallel" if pool is not None else "serial",
+                             executions=n + exact, reexecutions=exact, hints="eip7928 list")
+
+
+def _copy(state) -> OverlayState:
+    start = OverlayState(state.base)
+    start.apply(state.diff(), state.new_code())
+    return start
