@@ -1,0 +1,120 @@
+"""The bal strategy (strategies/bal.py): with a block's exact EIP-7928 list every
+result equals serial's; a list a transaction disagrees with makes the block
+invalid under list semantics, naming the transaction and the location, or, with
+--fallback, runs it with dag and still equals serial; no list: occ."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import MAINNET, require_data
+from parexec.access.eip7928 import AccountChanges, BlockAccessList
+from parexec.access.eip7928_builder import build_access_list
+from parexec.block.pipeline import execute_block
+from parexec.cli import main
+from parexec.fixtures.targets import load_targets
+from parexec.model import BlockRejected
+from parexec.strategies import get_strategy
+from parexec.strategies.serial import SerialStrategy
+
+
+class OneList:
+    """Hints holding one block's list."""
+
+    def __init__(self, access_list):
+        self.access_list = access_list
+
+    def eip7928_for(self, block):
+        return self.access_list
+
+
+def _serial(target):
+    return execute_block(target.block, target.pre_state, SerialStrategy(), 1)
+
+
+def _bal(target, access_list, workers=2, fallback=False):
+    strategy = get_strategy("bal", hints=OneList(access_list), fallback=fallback)
+    return execute_block(target.block, target.pre_state, strategy, workers)
+
+
+@pytest.mark.parametrize("spec", ["erc20:txs=80,hot=1", "chain:txs=60", "amm:txs=60,hot=0.5", "nft:txs=60,hot=0.5",
+                                  "mixed:txs=80", "transfers:txs=80,hot=1"])
+@pytest.mark.parametrize("workers", [1, 2])
+def test_exact_lists_give_serials_outcome(spec, workers):
+    target = load_targets([spec])[0]
+    outcome = _bal(target, build_access_list(target.block, target.pre_state), workers)
+    assert _serial(target).first_difference(outcome) is None
+    assert outcome.stats.hints == "eip7928 list" and outcome.stats.reexecutions == 0
+
+
+def _perturbed(access_list, kind: str, pick: int):
+    accounts = list(access_list.accounts)
+    if kind == "value":
+        candidates = [i for i, a in enumerate(accounts) if a.balance_changes]
+        if not candidates:
+            return access_list
+        i = candidates[pick % len(candidates)]
+        a = accounts[i]
+        (index, value), rest = a.balance_changes[0], a.balance_changes[1:]
+        accounts[i] = replace(a, balance_changes=((index, value + 1),) + rest)
+    elif kind == "dropped slot":
+        candidates = [i for i, a in enumerate(accounts) if a.storage_changes]
+        if not candidates:  # nothing stored in this block: perturb a balance instead
+            return _perturbed(access_list, "value", pick)
+        i = candidates[pick % len(candidates)]
+        accounts[i] = replace(accounts[i], storage_changes=accounts[i].storage_changes[1:])
+    elif kind == "dropped account":
+        del accounts[pick % len(accounts)]
+    elif kind == "extra write":
+        accounts.append(AccountChanges(b"\xee" * 20, balance_changes=((1 + pick % 5, 7),)))
+    return BlockAccessList(tuple(sorted(accounts, key=lambda a: a.address)))
+
+
+@pytest.mark.parametrize("kind", ["value", "dropped slot", "dropped account", "extra write"])
+def test_a_wrong_list_is_rejected_by_name_or_falls_back_to_dag(kind):
+    target = load_targets(["erc20:txs=60,hot=0.5"])[0]
+    wrong = _perturbed(build_access_list(target.block, target.pre_state), kind, 3)
+    with pytest.raises(BlockRejected, match=r"invalid access list: .*tx \d+"):
+        _bal(target, wrong)
+    outcome = _bal(target, wrong, fallback=True)
+    assert _serial(target).first_difference(outcome) is None
+    assert outcome.stats.hints.startswith("invalid list, dag: ")
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(workload=st.sampled_from(["erc20", "transfers", "amm", "nft", "chain"]), seed=st.integers(0, 10_000),
+       hot=st.sampled_from([0, 0.5, 1]),
+       kind=st.sampled_from(["none", "value", "dropped slot", "dropped account", "extra write"]),
+       pick=st.integers(0, 1000))
+def test_random_blocks_with_exact_or_perturbed_lists(workload, seed, hot, kind, pick):
+    target = load_targets([f"{workload}:txs=24,seed={seed},hot={hot}"])[0]
+    exact = build_access_list(target.block, target.pre_state)
+    serial = _serial(target)
+    access_list = exact if kind == "none" else _perturbed(exact, kind, pick)
+    assert serial.first_difference(_bal(target, access_list, fallback=True)) is None
+    try:
+        outcome = _bal(target, access_list)
+    except BlockRejected as exc:
+        assert kind != "none" and "invalid access list" in str(exc)
+    else:
+        assert serial.first_difference(outcome) is None
+
+
+def test_no_list_no_loss_runs_occ():
+    target = load_targets(["transfers:txs=40"])[0]
+    outcome = execute_block(target.block, target.pre_state, get_strategy("bal"), 2)
+    assert _serial(target).first_difference(outcome) is None and outcome.stats.hints == "none: occ"
+
+
+def test_verify_with_eip7928_hints(tmp_path):
+    blocks = [str(require_data(MAINNET) / "blocks" / n) for n in ("4370000", "19426587")]
+    made = CliRunner().invoke(main, ["access-list", *blocks, "--format", "eip7928", "-o", str(tmp_path)])
+    assert made.exit_code == 0, made.output
+    result = CliRunner().invoke(main, ["verify", *blocks, "--strategy", "bal", "--workers", "2",
+                                       "--hints", str(tmp_path)])
+    assert result.exit_code == 0 and "2 passed, 0 failed" in result.output, result.output
