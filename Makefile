@@ -7,7 +7,7 @@ DATA := ../shared/data
 # pytest-xdist processes for the test suite (CI has 2 cores)
 TEST_JOBS ?= 2
 
-.PHONY: install browser demo test conformance eest bench bench-chain bench-declared bench-replay simulate access-lists clean
+.PHONY: install browser demo test conformance eest bench bench-chain bench-declared bench-replay simulate access-lists eip7928-lists clean
 
 install: $(STAMP)
 
@@ -48,7 +48,7 @@ CONFORMANCE_DATA := $(DATA)/ethereum-tests $(DATA)/eest $(DATA)/mainnet $(DATA)/
 WORKLOAD_SPECS := $(foreach w,transfers erc20 chain amm nft mixed,$(foreach h,0 0.5 1,$(w):txs=200,hot=$(h)))
 PARALLEL_STRATEGIES = $(shell $(BIN)/python -c 'from parexec.strategies import PARALLEL; print(*PARALLEL)')
 DECLARED_STRATEGIES = $(shell $(BIN)/python -c 'from parexec.strategies import DECLARED; print(*DECLARED)')
-conformance: install access-lists
+conformance: install access-lists eip7928-lists
 	$(BIN)/parexec verify $(CONFORMANCE_DATA) $(WORKLOAD_SPECS) --strategy serial
 	set -e; for s in $(PARALLEL_STRATEGIES); do for w in 1 2 4; do \
 		echo "== $$s, $$w workers"; \
@@ -59,11 +59,24 @@ conformance: install access-lists
 		$(BIN)/parexec verify $(CONFORMANCE_DATA) --strategy $$s --workers $$w \
 			--min-parallel-txs 2 --hints build/access-lists; \
 	done; done
+	set -e; for w in 1 2 4; do \
+		echo "== bal, $$w workers, EIP-7928 lists"; \
+		$(BIN)/parexec verify $(CONFORMANCE_DATA) --strategy bal --workers $$w \
+			--min-parallel-txs 2 --hints build/eip7928-lists; \
+	done
 	PAREXEC_HYPOTHESIS_EXAMPLES=300 $(BIN)/python -m pytest -q tests/test_parallel_equivalence.py
 
 # A block access list (`parexec access-list`) for every block of the conformance data
 # (block dumps and ethereum/tests chains), from one serial run.
 access-lists: build/access-lists/.complete
+
+# The EIP-7928 list of every block of the conformance data, for bal (each round-trips as it is written)
+eip7928-lists: build/eip7928-lists/.complete
+
+build/eip7928-lists/.complete: $(STAMP)
+	rm -rf build/eip7928-lists
+	$(BIN)/parexec access-list $(CONFORMANCE_DATA) --format eip7928 -o build/eip7928-lists
+	touch $@
 
 build/access-lists/.complete: $(STAMP)
 	rm -rf build/access-lists
