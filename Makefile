@@ -39,7 +39,7 @@ test: install browser $(SPEC_STAMP)
 # The shared ethereum/tests, mainnet blocks and Prague block through every
 # strategy and worker count (slower than `make test`); small test blocks are
 # pushed through the parallel path too. Declared-access strategies run with
-# footprints from pre-execution, and with exact block access lists
+# footprints from pre-execution (--predict), and with exact block access lists
 # (build/access-lists), over all of it. The strategies come from the registry
 # (parexec.strategies), so a new one is included. `make eest` runs the
 # execution-spec-tests alone, serially, with a table by fork and EIP.
@@ -52,7 +52,8 @@ conformance: install access-lists eip7928-lists
 	$(BIN)/parexec verify $(CONFORMANCE_DATA) $(WORKLOAD_SPECS) --strategy serial
 	set -e; for s in $(PARALLEL_STRATEGIES); do for w in 1 2 4; do \
 		echo "== $$s, $$w workers"; \
-		$(BIN)/parexec verify $(CONFORMANCE_DATA) $(WORKLOAD_SPECS) --strategy $$s --workers $$w --min-parallel-txs 2; \
+		$(BIN)/parexec verify $(CONFORMANCE_DATA) $(WORKLOAD_SPECS) --strategy $$s --workers $$w --min-parallel-txs 2 \
+			--predict; \
 	done; done
 	set -e; for s in $(DECLARED_STRATEGIES); do for w in 1 2 4; do \
 		echo "== $$s, $$w workers, --hints"; \
@@ -104,7 +105,7 @@ bench-chain: install
 # exact access lists against block-stm on the mainnet blocks.
 bench-declared: install access-lists
 	$(BIN)/parexec bench erc20:txs=1000 --strategies account-locks,slot-locks,dag,block-stm \
-		--workers 2 --repeat 5 --json bench-declared-erc20.json
+		--workers 2 --repeat 5 --predict --json bench-declared-erc20.json
 	$(BIN)/parexec bench $(BYZANTIUM_ON) --strategies block-stm,dag,slot-locks,account-locks \
 		--workers 2 --repeat 3 --hints build/access-lists --json bench-declared-mainnet.json
 

@@ -30,7 +30,7 @@ MAINNET_SLICE = [930196, 2674998, 4370000, 7279999, 12300570, 14396881, 15538827
 
 
 def _run(cases, strategy, workers=2):
-    tally = run_cases(cases, get_strategy(strategy, min_parallel_txs=2), workers)
+    tally = run_cases(cases, get_strategy(strategy, min_parallel_txs=2, predict=True), workers)
     bad = [f"{r.name}: {r.status} {r.detail}" for r in tally.results if r.status != "passed"]
     assert not bad, "\n".join(bad)
     return tally

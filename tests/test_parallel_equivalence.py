@@ -386,7 +386,7 @@ def add_invalid(add, nonces, kind: str) -> None:
 def run(block, pre, name: str, workers: int, with_root: bool, hints=None):
     """(outcome, None) or (None, (tx_index, reason)) if the block is rejected."""
     try:
-        return execute_block(block, pre, get_strategy(name, hints=hints), workers, with_root), None
+        return execute_block(block, pre, get_strategy(name, hints=hints, predict=True), workers, with_root), None
     except BlockRejected as exc:
         return None, (exc.tx_index, exc.reason)
 

@@ -198,7 +198,7 @@ class Scenario:
 
 def run(txl: TxList, strategy: str, workers: int):
     block = make_block(VM, txl.txs, COINBASE)
-    return execute_block(block, pre_state(), get_strategy(strategy, min_parallel_txs=2), workers)
+    return execute_block(block, pre_state(), get_strategy(strategy, min_parallel_txs=2, predict=True), workers)
 
 
 def post_state(outcome) -> MemoryState:

@@ -32,12 +32,12 @@ class BenchMismatch(Exception):
 
 
 def bench_target(target: Target, strategies: list[str], workers: int, repeat: int, on_run=None,
-                 hints=None) -> list[dict]:
+                 hints=None, predict: bool = False) -> list[dict]:
     """A row per strategy (serial first): ``run_row`` with ``seconds`` the median
     of ``repeat`` timed runs, ``speedup`` serial's median over it, ``runs`` every
     run's time. Raises BenchMismatch if an outcome differs from serial's."""
     names = ["serial"] + [s for s in strategies if s != "serial"]
-    instances = {name: get_strategy(name, hints=hints) for name in names}
+    instances = {name: get_strategy(name, hints=hints, predict=predict) for name in names}
     times: dict[str, list[float]] = {name: [] for name in names}
     last_stats: dict[str, RunStats] = {}
     reference = execute_block(target.block, target.pre_state, instances["serial"], 1)

@@ -26,6 +26,11 @@ HINTS_OPTION = click.option(
     "parexec lists for the declared-access strategies (blocks without one are predicted by "
     "pre-execution), EIP-7928 lists (--format eip7928) for bal (blocks without one run with occ).",
 )
+PREDICT_OPTION = click.option(
+    "--predict", is_flag=True,
+    help="Declared-access strategies: predict a block without an access list by pre-execution "
+    "(default: it runs with occ, which costs less).",
+)
 FALLBACK_OPTION = click.option(
     "--fallback", is_flag=True,
     help="bal: a block whose EIP-7928 list a transaction disagrees with runs with dag "
@@ -70,10 +75,11 @@ MIN_PARALLEL_OPTION = click.option(
 @MIN_PARALLEL_OPTION
 @HINTS_OPTION
 @FALLBACK_OPTION
+@PREDICT_OPTION
 @click.option("--by-fork", is_flag=True,
               help="Also print a table of the results by fork and feature (an EIP's folder).")
 def verify(paths: tuple[Path, ...], strategy: str, workers: int, min_parallel_txs: int,
-           hints_path: Path | None, fallback: bool, by_fork: bool) -> None:
+           hints_path: Path | None, fallback: bool, predict: bool, by_fork: bool) -> None:
     """Execute fixtures and check every result against the expected one.
 
     A PATH is an ethereum/tests BlockchainTests file, a mainnet block folder
@@ -92,7 +98,7 @@ def verify(paths: tuple[Path, ...], strategy: str, workers: int, min_parallel_tx
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     chosen = get_strategy(strategy, hints=_hints(hints_path), min_parallel_txs=min_parallel_txs,
-                          fallback=fallback)
+                          fallback=fallback, predict=predict)
 
     tally = _run_with_progress(cases, chosen, workers, "verify")
     for reason, count in Counter(r.detail for r in tally.results if r.status == "skipped").items():
@@ -184,9 +190,10 @@ def _strategy_list(ctx, param, value: str) -> list[str]:
 @MIN_PARALLEL_OPTION
 @HINTS_OPTION
 @FALLBACK_OPTION
+@PREDICT_OPTION
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write one row per block as JSON.")
-def run(targets, strategy, workers, min_parallel_txs, hints_path, fallback, json_path) -> None:
+def run(targets, strategy, workers, min_parallel_txs, hints_path, fallback, predict, json_path) -> None:
     """Execute blocks once with a strategy and show what it did.
 
     A TARGET is a block dump path or a synthetic workload spec, as in `bench`.
@@ -205,7 +212,8 @@ def run(targets, strategy, workers, min_parallel_txs, hints_path, fallback, json
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
     hints = _hints(hints_path)
     loaded = _load_targets(targets)
-    chosen = get_strategy(strategy, hints=hints, min_parallel_txs=min_parallel_txs, fallback=fallback)
+    chosen = get_strategy(strategy, hints=hints, min_parallel_txs=min_parallel_txs, fallback=fallback,
+                          predict=predict)
     rows = []
     for target in loaded:
         try:
@@ -241,7 +249,8 @@ def run(targets, strategy, workers, min_parallel_txs, hints_path, fallback, json
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the rows and machine facts as JSON.")
 @HINTS_OPTION
-def bench(targets, strategies, workers, repeat, json_path, hints_path) -> None:
+@PREDICT_OPTION
+def bench(targets, strategies, workers, repeat, json_path, hints_path, predict) -> None:
     """Time strategies on blocks and report speedups over serial, measured in one run.
 
     A TARGET is a fixture path as in `verify` (mainnet or Prague block dumps) or a
@@ -262,7 +271,7 @@ def bench(targets, strategies, workers, repeat, json_path, hints_path) -> None:
         for target in loaded:
             if out.is_terminal:
                 out.print(f"[dim]bench {target.name} ({len(target.block.transactions)} txs)[/]")
-            rows.extend(bench_target(target, strategies, workers, repeat, hints=hints))
+            rows.extend(bench_target(target, strategies, workers, repeat, hints=hints, predict=predict))
     except BenchMismatch as exc:
         click.echo(f"error: results differ from serial: {exc}", err=True)
         sys.exit(1)

@@ -35,7 +35,9 @@ def get_strategy(name: str, hints=None, **options) -> Strategy:
     parallel strategies run serially (default 8). ``hints`` (block access lists,
     see parexec.access.access_list.AccessListHints) go to the declared-access
     strategies and EIP-7928 lists to ``bal``; the others do not use them.
-    ``fallback`` (bal only): a block whose list is wrong runs with dag."""
+    ``fallback`` (bal only): a block whose list is wrong runs with dag.
+    ``predict`` (declared strategies): a block without a list is predicted by
+    pre-execution instead of running with occ."""
     try:
         cls = STRATEGIES[name]
     except KeyError:
@@ -46,6 +48,8 @@ def get_strategy(name: str, hints=None, **options) -> Strategy:
         options["hints"] = hints
     if name != BalStrategy.name:
         options.pop("fallback", None)  # only bal has a fallback
+    if name not in DECLARED:
+        options.pop("predict", None)  # only the declared strategies predict
     return cls(**options)
 
 
