@@ -12,7 +12,10 @@ def analyze(profile: BlockProfile, granularity: str = "slot", top: int = 10,
 
     ``parallelism_bound`` is the total transaction time over the critical path's
     time: the speedup that unlimited cores with free coordination would reach
-    (``parallelism_bound_gas`` is the same by gas)."""
+    (``parallelism_bound_gas`` is the same by gas). ``list_bound`` is the total
+    over the longest single transaction: with an EIP-7928 list carrying every
+    post-value no transaction waits for another (strategy ``bal``), so only the
+    longest one limits the block."""
     graph = DependencyGraph.of([t.footprint for t in profile.txs], granularity, predict_nonces)
     gas = [t.gas for t in profile.txs]
     seconds = [t.seconds for t in profile.txs]
@@ -34,6 +37,7 @@ def analyze(profile: BlockProfile, granularity: str = "slot", top: int = 10,
         "critical_path_txs": path,
         "parallelism_bound": sum(seconds) / path_seconds if path_seconds else 1.0,
         "parallelism_bound_gas": sum(gas) / path_gas if path_gas else 1.0,
+        "list_bound": sum(seconds) / max(seconds) if seconds and max(seconds) else 1.0,
         "hotspots": [{**describe_key(key), "dependents": n} for key, n in graph.hotspots(top)],
     }
     return summary, graph

@@ -130,6 +130,7 @@ def _mainnet(data: Path, sizes: DemoSizes, workers: int, result: DemoResult, ste
             "block": int(path.name), "txs": summary["txs"], "verified": verdict.status,
             "speedups": {r["strategy"]: r["speedup"] for r in rows},
             "bound_critical_path": summary["parallelism_bound"],
+            "bound_with_list": summary["list_bound"],
             "bound_workers": min(workers, summary["parallelism_bound"]),
             "independent_share": summary["independent_share"],
         })

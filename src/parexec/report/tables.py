@@ -52,7 +52,7 @@ def counter_lines(rows: list[dict]) -> list[str]:
 def analyze_table(summaries: list[dict], granularity: str) -> Table:
     table = _table(f"parexec analyze: {granularity} granularity",
                    ["target", "txs", "gas", "independent", "depth", "critical path (gas)",
-                    "critical path (ms)", "bound", "hottest location"],
+                    "critical path (ms)", "bound", "bound with a list", "hottest location"],
                    ("target", "hottest location"))
     for s in summaries:
         hot = s["hotspots"][0] if s["hotspots"] else None
@@ -62,7 +62,7 @@ def analyze_table(summaries: list[dict], granularity: str) -> Table:
         )
         table.add_row(s["target"], str(s["txs"]), f"{s['gas']:,}", f"{s['independent_share']:.0%}",
                       str(s["depth"]), f"{s['critical_path_gas']:,}", f"{1e3 * s['critical_path_seconds']:.1f}",
-                      f"{s['parallelism_bound']:.1f}x", where)
+                      f"{s['parallelism_bound']:.1f}x", f"{s['list_bound']:.1f}x", where)
     return table
 
 
