@@ -493,5 +493,27 @@ class _MVRunModel:
         return now
 
 
+def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) -> float:
+    """bal's engine (parallel.all_at_once, then the check): workers take chunks from
+    the back while more than two chunks are left, the coordinator executes from the
+    front, nobody waits for anybody; then the coordinator holds every result to the
+    list and commits it (``commit`` each)."""
+    from parexec.parallel.all_at_once import chunk_size
+
+    t = _slowed(profile, oh)
+    n = len(t)
+    chunk = chunk_size(n, workers)
+    clock = [0.0] * workers  # clock[0] is the coordinator's
+    front, back = 0, n
+    while front < back:
+        for w in range(1, workers):
+            while clock[w] <= clock[0] and back - front > 2 * chunk:
+                clock[w] += sum(t[back - chunk:back]) + oh.ipc
+                back -= chunk
+        clock[0] += t[front]
+        front += 1
+    return max(clock) + n * oh.commit
+
+
 # per engine (a strategy's ``engine``), its model: makespan(strategy class, profile, workers, overheads)
-MODELS = {"serial": None, "occ": _occ_model, "mv-run": _mv_run_model}
+MODELS = {"serial": None, "occ": _occ_model, "mv-run": _mv_run_model, "all-at-once": _all_at_once_model}

@@ -5,13 +5,21 @@ the back of the block, the coordinator works from the front, until they meet."""
 
 from __future__ import annotations
 
+import math
+
 from parexec.parallel.protocol import Outcome
 from parexec.parallel.worker import run_tasks
 
-CHUNK = 16
+CHUNK = 16  # at most: enough to pay for a round trip
 
 
-def execute_all(env, block, pool, mv, chunk: int = CHUNK) -> dict[int, Outcome]:
+def chunk_size(n: int, workers: int) -> int:
+    """Transactions per chunk: CHUNK, smaller when a block has too few for every
+    worker to get several (so that many workers share a small block)."""
+    return max(1, min(CHUNK, math.ceil(n / (4 * workers))))
+
+
+def execute_all(env, block, pool, mv) -> dict[int, Outcome]:
     """Each transaction's outcome on ``mv`` (``pool``: the workers, holding the
     same memory; None: the coordinator alone), by index."""
     n = len(block.transactions)
@@ -29,6 +37,7 @@ def execute_all(env, block, pool, mv, chunk: int = CHUNK) -> dict[int, Outcome]:
         execute_here(range(n))
         return outcomes
     front, back = 0, n
+    chunk = chunk_size(n, len(pool.workers) + 1)
     while len(outcomes) < n:
         for worker in pool.idle_workers(queue=2):
             if back - front <= 2 * chunk:

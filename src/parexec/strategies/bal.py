@@ -36,7 +36,7 @@ class BalStrategy:
     """EIP-7928 access lists: every transaction at once against the list's values, validated."""
 
     name = "bal"
-    engine = None  # the simulator does not model it yet
+    engine = "all-at-once"  # as analysis.simulator models it
     takes_hints = True
 
     def __init__(self, min_parallel_txs: int | None = None, hints=None, fallback: bool = False):
@@ -47,7 +47,8 @@ class BalStrategy:
         self.min_parallel_txs = min_parallel_txs
 
     def run_transactions(self, env, block, state, workers):
-        access_list = self.hints.eip7928_for(block) if self.hints is not None else None
+        lists_for = getattr(self.hints, "eip7928_for", None)  # hints may hold only parexec lists
+        access_list = lists_for(block) if lists_for is not None else None
         if access_list is None:
             return self._instead("occ", "none: occ", env, block, state, workers)
         try:
