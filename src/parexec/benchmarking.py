@@ -79,6 +79,7 @@ def run_row(target: Target, strategy: str, workers: int, gas_used: int, stats: R
         "executions": stats.executions,
         "reexecutions": stats.reexecutions,
         "counters": stats.counters(),
+        "hints": stats.hints,  # where a declared strategy's or bal's knowledge came from
     }
 
 
