@@ -11,7 +11,7 @@ from pathlib import Path
 from parexec.report.demo import ANCHORS, CONTENTION, STRATEGIES, WORKLOADS, DemoResult
 from parexec.report.html_page import html_page, html_table
 
-COLOURS = {"serial": "#7f7f7f", "occ": "#1f77b4", "block-stm": "#d62728"}
+COLOURS = {"serial": "#7f7f7f", "occ": "#1f77b4", "block-stm": "#d62728", "bal": "#9467bd"}
 
 def write_report(result: DemoResult, folder: Path) -> Path:
     """Write ``folder/index.html`` and its figures; returns the page's path."""
@@ -105,7 +105,7 @@ def _simulated(result: DemoResult, folder: Path) -> str:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(9, 5))
-    for strategy in STRATEGIES[1:]:
+    for strategy in dict.fromkeys(r["strategy"] for r in result.simulated):
         rows = [r for r in result.simulated if r["strategy"] == strategy]
         ax.plot([r["workers"] for r in rows], [r["median_speedup"] for r in rows], marker="o",
                 color=COLOURS[strategy], label=f"{strategy} (simulated, median over blocks)")
@@ -118,12 +118,14 @@ def _simulated(result: DemoResult, folder: Path) -> str:
     ax.set_ylabel("speedup over serial")
     ax.legend(fontsize=8, loc="upper left")
     img = _save(fig, folder, "simulated.png")
-    how = ("overheads calibrated on this machine (build/calibration.json)" if result.calibrated
-           else "the simulator's default overheads (no calibration saved: make simulate saves one)")
+    default = "the simulator's default overheads (make simulate saves a calibration)"
+    how = (f"overheads calibrated on this machine (build/calibration.json) for {', '.join(result.calibrated)}, "
+           f"else {default}" if result.calibrated else default)
     return ("<h2>What more cores would buy (simulated, not measured)</h2>" + img
             + f"<p class='how'>Each mainnet block's real read/write sets and transaction times, scheduled per "
-              f"strategy on N virtual workers with {how}. Stars: published figures from the design notes, each "
-              "against its system's own serial baseline.</p>"
+              f"strategy on N virtual workers with {how}; bal as if each block came with its EIP-7928 list. "
+              "Stars: published figures from the design notes, each against its system's own serial "
+              "baseline.</p>"
             + html_table(["strategy", "workers", "median speedup", "blocks"],
                      [[r["strategy"], r["workers"], f"{r['median_speedup']:.2f}x", r["blocks"]]
                       for r in result.simulated]))
