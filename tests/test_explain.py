@@ -15,6 +15,7 @@ from parexec.analysis.schedule_explain import (
     STALE,
     THROWN_AWAY,
     explain,
+    explain_target,
 )
 from parexec.cli import main
 from parexec.model import STORAGE
@@ -111,7 +112,7 @@ def test_explain_command_on_a_hot_token(tmp_path):
 
 def test_explain_on_a_mainnet_block_with_a_declared_strategy(tmp_path):
     block = sorted((require_data(MAINNET) / "blocks").iterdir())[0]
-    run = parexec.explain(block, strategy="dag", workers=2, tx=3)
+    run = explain_target(parexec.targets(block)[0], "dag", 2, 3, predict=True)  # footprints by pre-execution
     ex = run.explanation
     assert {e.span.phase for e in ex.executions} == {run_trace.PRE_EXECUTION, run_trace.EXECUTION}
     assert sorted(set(e.tx for e in ex.executions)) == list(range(ex.txs))

@@ -272,11 +272,12 @@ class ExplainedRun:
     focus: int | None
 
 
-def explain_target(target, strategy: str, workers: int, focus: int | None = None) -> ExplainedRun:
+def explain_target(target, strategy: str, workers: int, focus: int | None = None, **options) -> ExplainedRun:
     """Run ``target`` (a fixtures.targets.Target) serially as the reference, once
     with ``strategy`` untraced (workers started, pre-state shipped), then once
     traced; explain that run, following ``focus`` (None: the transaction most held
-    back, see Explanation.most_held_back). Raises ResultsDiffer if it differs from serial,
+    back, see Explanation.most_held_back); ``options`` go to the strategy
+    (strategies.get_strategy). Raises ResultsDiffer if it differs from serial,
     BlockRejected for an invalid block, IndexError for a ``focus`` outside it."""
     from parexec.block.pipeline import execute_block
     from parexec.fixtures.targets import fresh_block
@@ -286,7 +287,7 @@ def explain_target(target, strategy: str, workers: int, focus: int | None = None
     n = len(target.block.transactions)
     if focus is not None and not 0 <= focus < n:
         raise IndexError(f"{target.name} has {n} transactions (0 to {n - 1}); there is no tx {focus}")
-    serial, chosen = get_strategy("serial"), get_strategy(strategy)
+    serial, chosen = get_strategy("serial"), get_strategy(strategy, **options)
     with run_trace.recording() as reference_trace:
         reference = execute_block(fresh_block(target.block), target.pre_state, serial, 1, with_state_root=False)
     execute_block(fresh_block(target.block), target.pre_state, chosen, workers, with_state_root=False)
