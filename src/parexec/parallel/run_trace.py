@@ -17,8 +17,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from parexec.state.overlay import OverlayState
-
 EXACT = "exact"  # a span's kind: the coordinator executed the transaction at its turn to commit
 COORDINATOR = 0  # a span's process: the coordinator; worker slots count from 1
 
@@ -62,8 +60,7 @@ class RunTrace:
         """A strategy starts on the block's transactions (``phase``); ``state`` is
         the OverlayState they start from, copied here as it is now."""
         if self.start_state is None:
-            self.start_state = OverlayState(state.base)
-            self.start_state.apply(state.diff(), state.new_code())
+            self.start_state = state.copy()
         self.phases.append((phase, time.monotonic()))
 
     def span(self, process: int, tx: int, start: float, end: float, kind: str, value) -> None:

@@ -85,6 +85,12 @@ class OverlayState:
     def apply(self, writes: WriteSet, new_code: dict[bytes, bytes] | None = None) -> None:
         apply_writes(self, writes, new_code or {})
 
+    def copy(self) -> "OverlayState":
+        """An independent overlay on the same base holding the same writes (as its diff)."""
+        other = OverlayState(self.base)
+        other.apply(self.diff(), self.new_code())
+        return other
+
     def diff(self) -> WriteSet:
         """Every location whose final value differs from the base, canonically."""
         out: WriteSet = {}

@@ -29,7 +29,6 @@ from parexec.parallel.all_at_once import execute_all
 from parexec.parallel.mv_memory import MVMemory
 from parexec.parallel.protocol import DONE, WRITE
 from parexec.parallel.worker_pool import open_block
-from parexec.state.overlay import OverlayState
 
 
 class BalStrategy:
@@ -76,7 +75,7 @@ def _run(env, block, state, workers: int, access_list, fallback: bool) -> tuple[
     if workers > 1 and n > 1:
         pool, mv = open_block(block, state, workers)
     else:
-        pool, mv = None, MVMemory(_copy(state))
+        pool, mv = None, MVMemory(state.copy())
     for j, (writes, new_code) in enumerate(per_tx):
         mv.record(j, writes, new_code)
         if pool is not None:
@@ -104,9 +103,3 @@ def _run(env, block, state, workers: int, access_list, fallback: bool) -> tuple[
         state.apply(result.writes, result.new_code)
     return results, RunStats(txs=n, mode="parallel" if pool is not None else "serial",
                              executions=n + exact, reexecutions=exact, hints="eip7928 list")
-
-
-def _copy(state) -> OverlayState:
-    start = OverlayState(state.base)
-    start.apply(state.diff(), state.new_code())
-    return start
