@@ -24,6 +24,7 @@ import json
 from dataclasses import dataclass, field
 
 import rlp
+import rusty_rlp
 from eth_hash.auto import keccak
 
 MAX_CODE_SIZE = 24_576  # as the amsterdam module bounds a code change
@@ -56,7 +57,12 @@ class BlockAccessList:
     accounts: tuple[AccountChanges, ...] = field(default_factory=tuple)
 
     def encode(self) -> bytes:
-        return rlp.encode([a.to_rlp() for a in self.accounts])
+        """The RLP (kept: a decoded list keeps what it was decoded from, which is
+        what a block's list travels to the workers as)."""
+        encoded = self.__dict__.get("_rlp")
+        if encoded is None:
+            encoded = self.__dict__["_rlp"] = rlp.encode([a.to_rlp() for a in self.accounts])
+        return encoded
 
     def hash(self) -> bytes:
         return keccak(self.encode())
@@ -64,6 +70,8 @@ class BlockAccessList:
     def check(self, transactions: int | None = None) -> None:
         """Raise InvalidAccessList unless the ordering and uniqueness rules hold
         and, for a block of ``transactions``, every index is at most n+1."""
+        if self.__dict__.get("_checked_for", False) == transactions:
+            return  # a list read from a file was checked for its block already
         top = None if transactions is None else transactions + 1
         addresses = [a.address for a in self.accounts]
         _strictly_increasing(addresses, "accounts", lambda a: "0x" + a.hex())
@@ -85,6 +93,7 @@ class BlockAccessList:
                 if len(code) > MAX_CODE_SIZE:
                     raise InvalidAccessList(f"{who}: code change at index {index} is {len(code)} bytes, "
                                             f"over {MAX_CODE_SIZE}")
+        self.__dict__["_checked_for"] = transactions
 
     def to_json(self) -> list:
         """A readable view (hex strings), for people; the RLP is the list."""
@@ -121,37 +130,32 @@ def decode(data: bytes) -> BlockAccessList:
     """A list from its RLP; raises InvalidAccessList on bad encoding (the rules are
     ``check``'s)."""
     try:
-        items = rlp.decode(data)
-    except rlp.exceptions.DecodingError as exc:
+        items, _ = rusty_rlp.decode_raw(data, True, False)  # strict: canonical RLP only
+    except rusty_rlp.DecodingError as exc:
         raise InvalidAccessList(f"not RLP: {exc}") from None
     if not isinstance(items, list):
         raise InvalidAccessList("not a list of accounts")
-    return BlockAccessList(tuple(_account(item, k) for k, item in enumerate(items)))
+    decoded = BlockAccessList(tuple(_account(item, k) for k, item in enumerate(items)))
+    decoded.__dict__["_rlp"] = bytes(data)
+    return decoded
 
 
 def _account(item, k: int) -> AccountChanges:
-    where = f"account {k}"
-    fields = _list(item, where, 6)
+    fields = _list(item, f"account {k}", 6)
     address = fields[0]
     if not isinstance(address, bytes) or len(address) != 20:
-        raise InvalidAccessList(f"{where}: the address is not 20 bytes")
+        raise InvalidAccessList(f"account {k}: the address is not 20 bytes")
     where = "0x" + address.hex()
     storage_changes = []
     for s, entry in enumerate(_list(fields[1], f"{where}: storage_changes")):
         slot_item, changes = _list(entry, f"{where}: storage_changes[{s}]", 2)
         slot = _int(slot_item, f"{where}: a slot", 256)
-        storage_changes.append((slot, tuple(_pair(c, f"{where}: slot {hex(slot)}", 256)
-                                            for c in _list(changes, f"{where}: slot {hex(slot)}"))))
+        storage_changes.append((slot, _pairs(changes, f"{where}: slot {hex(slot)}", 256, _int)))
     reads = tuple(_int(s, f"{where}: storage_reads", 256) for s in _list(fields[2], f"{where}: storage_reads"))
-    balances = tuple(_pair(c, f"{where}: balance_changes", 256) for c in _list(fields[3], f"{where}: balances"))
-    nonces = tuple(_pair(c, f"{where}: nonce_changes", 64) for c in _list(fields[4], f"{where}: nonces"))
-    codes = []
-    for c in _list(fields[5], f"{where}: code_changes"):
-        index_item, code = _list(c, f"{where}: code_changes", 2)
-        if not isinstance(code, bytes):
-            raise InvalidAccessList(f"{where}: code_changes: the code is not a byte string")
-        codes.append((_int(index_item, f"{where}: code_changes", 32), code))
-    return AccountChanges(address, tuple(storage_changes), reads, balances, nonces, tuple(codes))
+    balances = _pairs(fields[3], f"{where}: balance_changes", 256, _int)
+    nonces = _pairs(fields[4], f"{where}: nonce_changes", 64, _int)
+    codes = _pairs(fields[5], f"{where}: code_changes", 0, _code)
+    return AccountChanges(address, tuple(storage_changes), reads, balances, nonces, codes)
 
 
 def _list(item, where: str, length: int | None = None) -> list:
@@ -162,9 +166,21 @@ def _list(item, where: str, length: int | None = None) -> list:
     return item
 
 
-def _pair(item, where: str, bits: int) -> tuple[int, int]:
-    index, value = _list(item, where, 2)
-    return _int(index, where, 32), _int(value, where, bits)
+def _pairs(item, where: str, bits: int, value_of) -> tuple:
+    """[[index, value], ...] as ((index, value), ...): the common case in one
+    tight loop (a list holds thousands), each fault named."""
+    out = []
+    for pair in _list(item, where):
+        if type(pair) is not list or len(pair) != 2:
+            _list(pair, where, 2)
+        out.append((_int(pair[0], where, 32), value_of(pair[1], where, bits)))
+    return tuple(out)
+
+
+def _code(item, where: str, _bits: int) -> bytes:
+    if not isinstance(item, bytes):
+        raise InvalidAccessList(f"{where}: the code is not a byte string")
+    return item
 
 
 def _int(item, where: str, bits: int) -> int:

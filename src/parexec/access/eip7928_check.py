@@ -69,16 +69,27 @@ class ListMismatch(Exception):
     """A transaction disagrees with the list (the message names it and the location)."""
 
 
+def load_list(access_list: BlockAccessList, mv, txs: int) -> "ListCheck":
+    """Record the list's changes in the multi-version memory ``mv`` (over the
+    pre-block state) as the write sets of a block of ``txs`` transactions, so each
+    transaction's view is the list's state before it; the check that goes with it."""
+    per_tx = list_writes(access_list, mv.base, txs)
+    for j, (writes, new_code) in enumerate(per_tx):
+        mv.record(j, writes, new_code)
+    return ListCheck(access_list, per_tx, mv)
+
+
 class ListCheck:
-    def __init__(self, access_list: BlockAccessList, per_tx: list[tuple[dict, dict]]):
-        self.per_tx = per_tx
+    def __init__(self, access_list: BlockAccessList, per_tx: list[tuple[dict, dict]], mv):
+        self.per_tx, self.mv = per_tx, mv
         self.accounts = {a.address for a in access_list.accounts}
         self.slots = {a.address: {s for s, _ in a.storage_changes} | set(a.storage_reads)
                       for a in access_list.accounts}
 
-    def check(self, j: int, result, value_before) -> None:
+    def check(self, j: int, result) -> None:
         """Raise ListMismatch unless ``result`` (transaction j, executed on its list
-        view, where ``value_before(loc)`` reads) agrees with the list."""
+        view in ``mv``) agrees with the list."""
+        value_before = lambda loc: self.mv.value(loc, j)  # noqa: E731
         for loc in result.reads:
             self._inside(j, loc, "reads")
         listed = self.per_tx[j][0]
@@ -108,6 +119,15 @@ class ListCheck:
                 continue  # a wiped slot the transaction recreated: checked through after
             raise ListMismatch(f"the list changes {_where(loc)} at tx {j} (to {show(expected)}); "
                                "the transaction does not")
+
+    def agrees(self, j: int, result) -> bool:
+        """Whether ``check`` passes (a worker's question: the coordinator asks again
+        of a result that does not, to raise with the message)."""
+        try:
+            self.check(j, result)
+        except ListMismatch:
+            return False
+        return True
 
     def _inside(self, j: int, loc, what: str) -> None:
         address = loc[1]

@@ -1,7 +1,9 @@
 """Every transaction of a block once, on one memory, no one waiting for anyone:
 how declared-access strategies predict footprints (on the pre-block state) and
 how ``bal`` executes (on a block access list's values). Workers take chunks from
-the back of the block, the coordinator works from the front, until they meet."""
+the back of the block (smaller as the middle shrinks), the coordinator works
+from the front; where they meet, the coordinator claims what the workers have
+not started."""
 
 from __future__ import annotations
 
@@ -21,7 +23,9 @@ def chunk_size(n: int, workers: int) -> int:
 
 def execute_all(env, block, pool, mv) -> dict[int, Outcome]:
     """Each transaction's outcome on ``mv`` (``pool``: the workers, holding the
-    same memory; None: the coordinator alone), by index."""
+    same memory; None: the coordinator alone), by index. Every execution of a
+    transaction sees the same view, so one done twice (a claim that reached a
+    worker late) only costs time."""
     n = len(block.transactions)
     outcomes: dict[int, Outcome] = {}
 
@@ -38,17 +42,25 @@ def execute_all(env, block, pool, mv) -> dict[int, Outcome]:
         return outcomes
     front, back = 0, n
     chunk = chunk_size(n, len(pool.workers) + 1)
-    while len(outcomes) < n:
+    while front < n:
         for worker in pool.idle_workers(queue=2):
-            if back - front <= 2 * chunk:
+            size = min(chunk, (back - front) // 2)  # smaller towards the end: none idles
+            if size < 1:
                 break
-            pool.submit(worker, list(range(back - chunk, back)), chain=False)
-            back -= chunk
+            pool.submit(worker, list(range(back - size, back)), chain=False)
+            back -= size
         take(pool.collect(0))
-        if front < back:
-            execute_here([front])
-            front += 1
-        elif len(outcomes) < n:
-            take(pool.collect(None))
+        if front >= back:  # in the workers' part: take what they have not started
+            running = {pool.running(w) for w in pool.workers if not w.idle}
+            while front < n and (front in outcomes or front in running):
+                front += 1
+            if front == n:
+                break
+            for worker in pool.workers:
+                pool.claim(worker, front)
+        execute_here([front])
+        front += 1
+    while len(outcomes) < n:
+        take(pool.collect(None))
     pool.drain()
     return outcomes

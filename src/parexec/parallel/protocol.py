@@ -8,11 +8,16 @@ Coordinator to worker (``parallel.worker.worker_main``):
 
     (BASE, bytes)                   a new pre-state (a pickled MemoryState)
     (ADVANCE, diff, new_code)       the pre-state moved on by one block's diff
-    (BLOCK, bytes | None, writes, new_code, traced)
+    (BLOCK, bytes | None, writes, new_code, traced, access_list)
                                     a new block without its transactions (pickled
                                     Block, or None: the same block as before) and
                                     its pre-block system writes; ``traced``: time
-                                    every execution (parallel.run_trace)
+                                    every execution (parallel.run_trace);
+                                    ``access_list``: None, or (RLP, transactions),
+                                    the block's EIP-7928 list: the worker loads it
+                                    as every transaction's write set and holds
+                                    each result to it (access.eip7928_check),
+                                    sending one that agrees without its reads
     (RUN, updates, txs, tasks, chain)
                                     apply the multi-version memory ``updates``,
                                     add ``txs`` (index -> transaction: each is sent

@@ -9,6 +9,10 @@ import select
 import time
 import traceback
 from collections import deque
+from dataclasses import replace
+
+from parexec.access import eip7928
+from parexec.access.eip7928_check import load_list
 
 from parexec.block.env import BlockEnv
 from parexec.evm.tx_executor import InvalidTransaction, execute_transaction
@@ -92,6 +96,7 @@ class WorkerState:
         self.env: BlockEnv | None = None
         self.mv: MVMemory | None = None
         self.traced = False  # outcomes carry their start and end (a run trace is recorded)
+        self.list_check = None  # the block's EIP-7928 list, if it came with one
 
     def start_run(self, msg, skip):
         """The outcomes of a RUN message, as they are computed, ready to send."""
@@ -100,7 +105,10 @@ class WorkerState:
         self.txs.update(txs)
         for outcome in iter_tasks(self.env, self.txs, self.mv, tasks, chain, skip, self.traced):
             if outcome[0] == DONE:
-                outcome = (DONE, outcome[1], encode_result(outcome[2])) + outcome[3:]
+                result = outcome[2]
+                if self.list_check is not None and self.list_check.agrees(outcome[1], result):
+                    result = replace(result, reads=None)  # checked here: the reads need not travel
+                outcome = (DONE, outcome[1], encode_result(result)) + outcome[3:]
             yield outcome
 
     def handle(self, msg) -> None:
@@ -115,6 +123,10 @@ class WorkerState:
             start = OverlayState(self.base)
             start.apply(msg[2], msg[3])
             self.mv = MVMemory(start)
+            self.list_check = None
+            if msg[5] is not None:
+                encoded, txs = msg[5]
+                self.list_check = load_list(eip7928.decode(encoded), self.mv, txs)
         elif op == BASE:
             self.base = pickle.loads(msg[1])
         elif op == ADVANCE:

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from parexec.access.eip7928_check import ListCheck, ListMismatch, list_writes
+from parexec.access.eip7928_check import ListMismatch, load_list
 from parexec.block.validation import check_fits_in_block
 from parexec.evm.tx_executor import InvalidTransaction, execute_transaction
 from parexec.model import BlockRejected, RunStats
 from parexec.parallel.all_at_once import execute_all
 from parexec.parallel.mv_memory import MVMemory
-from parexec.parallel.protocol import DONE, WRITE
+from parexec.parallel.protocol import DONE
 from parexec.parallel.worker_pool import open_block
 
 
@@ -70,18 +70,13 @@ def _run(env, block, state, workers: int, access_list, fallback: bool) -> tuple[
     """Execute and check every transaction; ``state`` changes only once all agree."""
     txs = block.transactions
     n = len(txs)
-    access_list.check(n)  # its own rules first (a decoded list was checked already)
-    per_tx = list_writes(access_list, state, n)
-    if workers > 1 and n > 1:
-        pool, mv = open_block(block, state, workers)
+    access_list.check(n)  # its own rules first (a list read from a file was checked already)
+    if workers > 1 and n > 1:  # the workers load the list themselves and check what they execute
+        pool, mv = open_block(block, state, workers, access_list=access_list.encode())
     else:
         pool, mv = None, MVMemory(state.copy())
-    for j, (writes, new_code) in enumerate(per_tx):
-        mv.record(j, writes, new_code)
-        if pool is not None:
-            pool.publish((WRITE, j, writes, new_code))
+    check = load_list(access_list, mv, n)
     outcomes = execute_all(env, block, pool, mv)
-    check = ListCheck(access_list, per_tx)
     results, gas_used, blob_gas_used, exact = [], 0, 0, 0
     for j in range(n):
         check_fits_in_block(block, j, gas_used, blob_gas_used)
@@ -95,7 +90,8 @@ def _run(env, block, state, workers: int, access_list, fallback: bool) -> tuple[
                 if fallback:  # the list's values may be what makes it invalid
                     raise ListMismatch(f"tx {j} is invalid on the list's values: {exc}") from None
                 raise BlockRejected(f"invalid transaction: {exc}", j, exc.rule) from None
-        check.check(j, result, lambda loc, j=j: mv.value(loc, j))
+        if result.reads is not None:  # a worker's result without reads agreed there
+            check.check(j, result)
         gas_used += result.gas_used
         blob_gas_used += result.blob_gas_used
         results.append(result)
