@@ -90,7 +90,7 @@ class TxResult:
     """What one transaction did to the state it ran on (nothing is applied yet)."""
 
     index: int
-    reads: ReadSet
+    reads: ReadSet | None  # None: checked against the block's EIP-7928 list where it ran (strategies.bal)
     writes: WriteSet
     new_code: dict[bytes, bytes]  # code hash -> code, for every CODE write
     gas_used: int  # gas charged to the sender (after refunds, data floor)
