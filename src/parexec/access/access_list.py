@@ -163,10 +163,15 @@ class AccessListHints:
 
     def eip7928_for(self, block):
         """The block's EIP-7928 list (access.eip7928.BlockAccessList), or None."""
-        from parexec.access.eip7928_builder import eip7928_file_stem, read_eip7928_list
+        encoded = self.eip7928_encoded_for(block)
+        return None if encoded is None else encoded.decode(len(block.transactions))
+
+    def eip7928_encoded_for(self, block):
+        """The block's EIP-7928 list still encoded (access.eip7928_builder.EncodedList), or None."""
+        from parexec.access.eip7928_builder import eip7928_file_stem, read_encoded_list
 
         file = self.eip7928.get(eip7928_file_stem(block))
-        return None if file is None else read_eip7928_list(file, block)
+        return None if file is None else read_encoded_list(file)
 
 
 def _location_json(loc: tuple) -> list:

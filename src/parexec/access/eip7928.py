@@ -126,6 +126,43 @@ class BlockAccessList:
         return final
 
 
+@dataclass(frozen=True)
+class EncodedList:
+    """A block's EIP-7928 list as it arrives: its RLP and where it came from (and,
+    for a list made in memory, the list itself). ``bal`` hands the bytes to its
+    workers before it decodes them itself, so both decode at once."""
+
+    rlp: bytes
+    source: str
+    decoded: BlockAccessList | None = None
+
+    @classmethod
+    def of(cls, access_list: BlockAccessList) -> "EncodedList":
+        return cls(access_list.encode(), "the given list", access_list)
+
+    def decode(self, transactions: int, rules: bool = True) -> BlockAccessList:
+        """The list, its rules checked for a block of ``transactions`` (with
+        ``rules=False`` only its encoding: ``check_rules`` before trusting it).
+        Raises FixtureError naming the source and the fault."""
+        from parexec.model import FixtureError
+
+        try:
+            access_list = self.decoded if self.decoded is not None else decode(self.rlp)
+        except InvalidAccessList as exc:
+            raise FixtureError(f"{self.source}: not a valid EIP-7928 list: {exc}") from None
+        if rules:
+            self.check_rules(access_list, transactions)
+        return access_list
+
+    def check_rules(self, access_list: BlockAccessList, transactions: int) -> None:
+        from parexec.model import FixtureError
+
+        try:
+            access_list.check(transactions)
+        except InvalidAccessList as exc:
+            raise FixtureError(f"{self.source}: not a valid EIP-7928 list: {exc}") from None
+
+
 def decode(data: bytes) -> BlockAccessList:
     """A list from its RLP; raises InvalidAccessList on bad encoding (the rules are
     ``check``'s)."""
@@ -168,12 +205,18 @@ def _list(item, where: str, length: int | None = None) -> list:
 
 def _pairs(item, where: str, bits: int, value_of) -> tuple:
     """[[index, value], ...] as ((index, value), ...): the common case in one
-    tight loop (a list holds thousands), each fault named."""
+    tight loop (a list holds thousands), each fault named by the slow path."""
     out = []
+    append = out.append
     for pair in _list(item, where):
-        if type(pair) is not list or len(pair) != 2:
-            _list(pair, where, 2)
-        out.append((_int(pair[0], where, 32), value_of(pair[1], where, bits)))
+        if type(pair) is list and len(pair) == 2:
+            index, value = pair
+            if (type(index) is bytes and index[:1] != b"\x00" and len(index) <= 4 and type(value) is bytes
+                    and value_of is _int and value[:1] != b"\x00" and len(value) * 8 <= bits):
+                append((int.from_bytes(index, "big"), int.from_bytes(value, "big")))
+                continue
+        pair = _list(pair, where, 2)
+        append((_int(pair[0], where, 32), value_of(pair[1], where, bits)))
     return tuple(out)
 
 

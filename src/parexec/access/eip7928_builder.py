@@ -24,7 +24,7 @@ from pathlib import Path
 
 from eth.constants import SYSTEM_ADDRESS
 
-from parexec.access.eip7928 import AccountChanges, BlockAccessList
+from parexec.access.eip7928 import AccountChanges, BlockAccessList, EncodedList
 from parexec.model import STORAGE, STORAGE_RESET
 from parexec.state.overlay import OverlayState
 from parexec.strategies.serial import SerialStrategy
@@ -174,17 +174,17 @@ def write_eip7928_lists(lists: list[tuple], folder: Path) -> None:
         (folder / f"{stem}.json").write_text(access_list.json_text())
 
 
-def read_eip7928_list(path: Path, block) -> BlockAccessList:
-    """The list at ``path`` for ``block``: decoded and its rules checked against the
-    block's size. Raises FixtureError naming the file and the fault."""
-    from parexec.access.eip7928 import InvalidAccessList, decode
+def read_encoded_list(path: Path) -> EncodedList:
+    """The bytes of the list file at ``path``; FixtureError if it cannot be read."""
     from parexec.model import FixtureError
 
     try:
-        access_list = decode(Path(path).read_bytes())
-        access_list.check(len(block.transactions))
+        return EncodedList(Path(path).read_bytes(), str(path))
     except OSError as exc:
         raise FixtureError(f"{path}: cannot read: {exc}") from None
-    except InvalidAccessList as exc:
-        raise FixtureError(f"{path}: not a valid EIP-7928 list: {exc}") from None
-    return access_list
+
+
+def read_eip7928_list(path: Path, block) -> BlockAccessList:
+    """The list at ``path`` for ``block``: decoded and its rules checked against the
+    block's size. Raises FixtureError naming the file and the fault."""
+    return read_encoded_list(path).decode(len(block.transactions))

@@ -126,7 +126,10 @@ class WorkerState:
             self.list_check = None
             if msg[5] is not None:
                 encoded, txs = msg[5]
-                self.list_check = load_list(eip7928.decode(encoded), self.mv, txs)
+                try:
+                    self.list_check = load_list(eip7928.decode(encoded), self.mv, txs)
+                except eip7928.InvalidAccessList:
+                    pass  # the coordinator rejects it too, before it sends any task
         elif op == BASE:
             self.base = pickle.loads(msg[1])
         elif op == ADVANCE:

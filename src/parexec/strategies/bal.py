@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from parexec.access.eip7928 import EncodedList
 from parexec.access.eip7928_check import ListMismatch, load_list
 from parexec.block.validation import check_fits_in_block
 from parexec.evm.tx_executor import InvalidTransaction, execute_transaction
@@ -46,17 +47,26 @@ class BalStrategy:
         self.min_parallel_txs = min_parallel_txs
 
     def run_transactions(self, env, block, state, workers):
-        lists_for = getattr(self.hints, "eip7928_for", None)  # hints may hold only parexec lists
-        access_list = lists_for(block) if lists_for is not None else None
-        if access_list is None:
+        listed = self._list_for(block)
+        if listed is None:
             return self._instead("occ", "none: occ", env, block, state, workers)
         try:
-            results, stats = _run(env, block, state, workers, access_list, self.fallback)
+            results, stats = _run(env, block, state, workers, listed, self.fallback)
         except ListMismatch as exc:
             if not self.fallback:
                 raise BlockRejected(f"invalid access list: {exc}", None, "eip7928") from None
             return self._instead("dag", f"invalid list, dag: {exc}", env, block, state, workers)
         return results, stats
+
+    def _list_for(self, block) -> EncodedList | None:
+        """The block's list, still encoded where the hints can give it so (a file's
+        bytes), or None. Hints may hold only parexec's lists."""
+        encoded_for = getattr(self.hints, "eip7928_encoded_for", None)
+        if encoded_for is not None:
+            return encoded_for(block)
+        lists_for = getattr(self.hints, "eip7928_for", None)
+        access_list = lists_for(block) if lists_for is not None else None
+        return None if access_list is None else EncodedList.of(access_list)
 
     def _instead(self, name: str, why: str, env, block, state, workers):
         from parexec.strategies import get_strategy
@@ -66,17 +76,26 @@ class BalStrategy:
         return results, replace(stats, hints=why)
 
 
-def _run(env, block, state, workers: int, access_list, fallback: bool) -> tuple[list, RunStats]:
+def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -> tuple[list, RunStats]:
     """Execute and check every transaction; ``state`` changes only once all agree."""
     txs = block.transactions
     n = len(txs)
-    access_list.check(n)  # its own rules first (a list read from a file was checked already)
-    if workers > 1 and n > 1:  # the workers load the list themselves and check what they execute
-        pool, mv = open_block(block, state, workers, access_list=access_list.encode())
+    if workers > 1 and n > 1:  # the workers decode and load the list while we do, and check what they execute
+        pool, mv = open_block(block, state, workers, access_list=listed.rlp)
     else:
         pool, mv = None, MVMemory(state.copy())
+    access_list = listed.decode(n, rules=False)
     check = load_list(access_list, mv, n)
-    outcomes = execute_all(env, block, pool, mv)
+    checked: set[int] = set()
+
+    def check_here(j, result):
+        check.check(j, result)
+        checked.add(j)
+
+    try:
+        outcomes = execute_all(env, block, pool, mv, check_here)
+    finally:  # ordering and bounds: after the work, before anything is trusted (a broken rule comes first)
+        listed.check_rules(access_list, n)
     results, gas_used, blob_gas_used, exact = [], 0, 0, 0
     for j in range(n):
         check_fits_in_block(block, j, gas_used, blob_gas_used)
@@ -90,7 +109,7 @@ def _run(env, block, state, workers: int, access_list, fallback: bool) -> tuple[
                 if fallback:  # the list's values may be what makes it invalid
                     raise ListMismatch(f"tx {j} is invalid on the list's values: {exc}") from None
                 raise BlockRejected(f"invalid transaction: {exc}", j, exc.rule) from None
-        if result.reads is not None:  # a worker's result without reads agreed there
+        if result.reads is not None and j not in checked:  # a worker's result without reads agreed there
             check.check(j, result)
         gas_used += result.gas_used
         blob_gas_used += result.blob_gas_used
