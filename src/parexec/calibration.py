@@ -6,6 +6,8 @@ on this machine with the real engines.
   takes round trip than the transaction itself.
 * ``contention``: how much slower serial execution runs while another process
   executes too (two busy processes share caches and memory bandwidth).
+* ``list_load``: per transaction, decoding a block's EIP-7928 list, checking its
+  rules and loading it into multi-version memory, timed directly (bal).
 * ``commit``, per strategy: the coordinator's cost per transaction (validation,
   applying writes, bookkeeping, taking results in) differs between engines and is
   not visible from outside, so it is fitted: the value at which the simulation's
@@ -116,6 +118,28 @@ def measure_pool(target: Target, profile: BlockProfile, tasks: int = 20) -> tupl
     return statistics.median(starts), max(0.0, statistics.median(extra))
 
 
+def measure_list_load(target: Target, repeat: int = 3) -> float:
+    """Seconds per transaction for one process to decode a block's EIP-7928 list,
+    check its rules and load it into multi-version memory (bal's every process
+    does it before executing; the median of ``repeat`` times)."""
+    from parexec.access.eip7928 import decode
+    from parexec.access.eip7928_builder import build_access_list
+    from parexec.access.eip7928_check import load_list
+    from parexec.parallel.mv_memory import MVMemory
+    from parexec.state.overlay import OverlayState
+
+    encoded = build_access_list(target.block, target.pre_state).encode()
+    n = len(target.block.transactions)
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        access_list = decode(encoded)
+        access_list.check(n)
+        load_list(access_list, MVMemory(OverlayState(target.pre_state)), n)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) / n
+
+
 def _busy(target: Target, stop) -> None:
     while not stop.is_set():
         execute_block(target.block, target.pre_state, SerialStrategy(), 1, with_state_root=False)
@@ -171,7 +195,8 @@ def calibrate(targets: list[Target], strategies: list[str], workers: int = 2, re
     biggest = max(range(len(targets)), key=lambda k: len(profiles[k].txs))
     start, ipc = measure_pool(targets[biggest], profiles[biggest])
     contention = measure_contention(targets[biggest])
-    base = Overheads(ipc=ipc, start=start, contention=contention)
+    list_load = measure_list_load(targets[biggest], repeat)
+    base = Overheads(ipc=ipc, start=start, contention=contention, list_load=list_load)
     measured: dict[str, list[float]] = {s: [] for s in strategies}
     hints = ExactHints(targets, profiles)
     for target in targets:

@@ -68,6 +68,7 @@ class Overheads:
     ipc: float = 0.0  # seconds from a worker's result to the coordinator (and back)
     start: float = 0.0  # seconds per block before parallel execution begins
     contention: float = 0.0  # execution slows by this share when processes run side by side
+    list_load: float = 0.0  # bal: seconds per transaction to decode and load a block's list (every process)
 
 
 def simulate(profile: BlockProfile, strategy: str, workers: int, overheads: Overheads) -> float:
@@ -494,25 +495,58 @@ class _MVRunModel:
 
 
 def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) -> float:
-    """bal's engine (parallel.all_at_once, then the check): workers take chunks from
-    the back while more than two chunks are left, the coordinator executes from the
-    front, nobody waits for anybody; then the coordinator holds every result to the
-    list and commits it (``commit`` each)."""
-    from parexec.parallel.all_at_once import chunk_size
+    """bal's engine (parallel.all_at_once, then the check). Every process first
+    decodes and loads the list (``list_load`` per transaction). The coordinator
+    executes from the front and, between its transactions, tops each worker up
+    to QUEUE chunks from the back, a chunk each per round (smaller as the middle shrinks; each arrives
+    ``ipc`` later); a worker runs its chunks in order. Where the two meet, the
+    coordinator claims the lowest transaction no worker has started. Then it
+    holds every result to the list and commits it (``commit`` each)."""
+    from collections import deque
+
+    from parexec.parallel.all_at_once import QUEUE, chunk_size
 
     t = _slowed(profile, oh)
     n = len(t)
     chunk = chunk_size(n, workers)
-    clock = [0.0] * workers  # clock[0] is the coordinator's
-    front, back = 0, n
-    while front < back:
-        for w in range(1, workers):
-            while clock[w] <= clock[0] and back - front > 2 * chunk:
-                clock[w] += sum(t[back - chunk:back]) + oh.ipc
-                back -= chunk
-        clock[0] += t[front]
-        front += 1
-    return max(clock) + n * oh.commit
+    ready = n * oh.list_load
+    now = ready  # the coordinator's clock
+    free = [ready] * (workers - 1)  # when each worker is done with what it started
+    queued: list[deque] = [deque() for _ in free]  # per worker: [arrival, tasks] not started yet
+    front, back, started = 0, n, [False] * n
+
+    def advance(w: int, until: float) -> None:
+        """Worker w starts every queued task it reaches by ``until``."""
+        while queued[w]:
+            arrival, tasks = queued[w][0]
+            begin = max(free[w], arrival)
+            if begin > until:
+                return
+            j = tasks.popleft()
+            if not started[j]:  # a claimed one is skipped
+                started[j] = True
+                free[w] = begin + t[j]
+            if not tasks:
+                queued[w].popleft()
+
+    while True:
+        for w in range(len(free)):
+            advance(w, now)
+        for _ in range(QUEUE):  # top every worker up, a chunk each per round, as the engine
+            for w in range(len(free)):
+                size = min(chunk, (back - front) // 2)
+                if len(queued[w]) < QUEUE and size >= 1:
+                    queued[w].append([now + oh.ipc, deque(range(back - size, back))])
+                    back -= size
+        while front < n and started[front]:
+            front += 1
+        if front == n:
+            break
+        started[front] = True  # executed here (the coordinator's own, or claimed)
+        now += t[front]
+    for w in range(len(free)):
+        advance(w, float("inf"))
+    return max([now, *free]) + n * oh.commit
 
 
 # per engine (a strategy's ``engine``), its model: makespan(strategy class, profile, workers, overheads)

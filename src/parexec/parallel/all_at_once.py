@@ -13,9 +13,9 @@ from parexec.parallel.protocol import DONE, Outcome
 from parexec.parallel.worker import run_tasks
 
 CHUNK = 16  # at most: enough to pay for a round trip
-# chunks a worker may hold: the coordinator feeds workers only between its own
-# transactions, and one of those can take 30 ms on mainnet (15274915); what a
-# worker holds but has not started, the coordinator claims at the end
+# chunks a worker holds (topped up between the coordinator's own transactions,
+# one of which can take 30 ms on mainnet: 15274915); what a worker holds but has
+# not started, the coordinator claims at the end
 QUEUE = 8
 
 
@@ -51,12 +51,16 @@ def execute_all(env, block, pool, mv, check=None) -> dict[int, Outcome]:
     front, back = 0, n
     chunk = chunk_size(n, len(pool.workers) + 1)
     while front < n:
-        for worker in pool.idle_workers(queue=QUEUE):
-            size = min(chunk, (back - front) // 2)  # smaller towards the end: none idles
-            if size < 1:
+        for _ in range(QUEUE):  # top every worker up, a chunk each per round
+            hungry = pool.idle_workers(queue=QUEUE)
+            for worker in hungry:
+                size = min(chunk, (back - front) // 2)  # smaller towards the end: none idles
+                if size < 1:
+                    break
+                pool.submit(worker, list(range(back - size, back)), chain=False)
+                back -= size
+            if not hungry or back - front < 2:
                 break
-            pool.submit(worker, list(range(back - size, back)), chain=False)
-            back -= size
         take(pool.collect(0))
         if front >= back:  # in the workers' part: take what they have not started
             running = {pool.running(w) for w in pool.workers if not w.idle}
