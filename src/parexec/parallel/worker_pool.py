@@ -17,8 +17,9 @@ TxResults come back.
 A worker that dies is noticed on its pipe, its unfinished tasks are handed back
 to the caller, and a fresh process replaces it with the current state.
 
-A worker may hold two requests (the next chunk waits in its pipe, so it never
-idles between chunks); replies are small and the coordinator drains them before
+A worker may hold several requests (occ's engine gives it two, the all-at-once
+engine eight: the next chunk waits in its pipe, so it never idles between
+chunks); replies are small and the coordinator drains them before
 it waits, so neither side blocks on a full pipe for long. ``claim`` tells a
 worker which transactions the coordinator executes itself (it skips them and
 streams its further results); shared memory shows which transaction each worker
