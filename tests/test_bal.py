@@ -14,11 +14,12 @@ from hypothesis import strategies as st
 
 from conftest import MAINNET, require_data
 from parexec.access.eip7928 import AccountChanges, BlockAccessList
-from parexec.access.eip7928_builder import build_access_list
+from parexec.access.access_list import AccessListHints
+from parexec.access.eip7928_builder import build_access_list, write_eip7928_lists
 from parexec.block.pipeline import execute_block
 from parexec.cli import main
 from parexec.fixtures.targets import load_targets
-from parexec.model import BlockRejected
+from parexec.model import BlockRejected, FixtureError
 from parexec.strategies import get_strategy
 from parexec.strategies.serial import SerialStrategy
 
@@ -103,6 +104,31 @@ def test_random_blocks_with_exact_or_perturbed_lists(workload, seed, hot, kind, 
         assert kind != "none" and "invalid access list" in str(exc)
     else:
         assert serial.first_difference(outcome) is None
+
+
+def test_workers_check_their_own_results_and_send_them_without_reads():
+    target = load_targets(["erc20:txs=120"])[0]
+    outcome = _bal(target, build_access_list(target.block, target.pre_state), workers=2)
+    assert _serial(target).first_difference(outcome) is None
+    by_worker = [r for r in outcome.tx_results if r.reads is None]
+    assert 0 < len(by_worker) < len(outcome.tx_results)  # the coordinator's keep theirs
+
+
+def test_a_list_file_that_breaks_its_rules_is_refused_and_the_workers_carry_on(tmp_path):
+    """The workers get a file's bytes before the coordinator has read them: a bad
+    list must not break them for the next block."""
+    target = load_targets(["transfers:txs=30"])[0]
+    exact = build_access_list(target.block, target.pre_state)
+    write_eip7928_lists([(target.block, exact)], tmp_path)
+    (rlp_file,) = tmp_path.glob("*.rlp")
+    for bad in (BlockAccessList(exact.accounts[::-1]).encode(), b"\xf8\x00garbage"):
+        rlp_file.write_bytes(bad)
+        strategy = get_strategy("bal", hints=AccessListHints(tmp_path))
+        with pytest.raises(FixtureError, match=f"{rlp_file.name}: not a valid EIP-7928 list"):
+            execute_block(target.block, target.pre_state, strategy, 2)
+    rlp_file.write_bytes(exact.encode())
+    outcome = execute_block(target.block, target.pre_state, get_strategy("bal", hints=AccessListHints(tmp_path)), 2)
+    assert _serial(target).first_difference(outcome) is None and outcome.stats.hints == "eip7928 list"
 
 
 def test_no_list_no_loss_runs_occ():

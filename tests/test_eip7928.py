@@ -11,12 +11,12 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import MAINNET, PRAGUE, require_data
-from parexec.access.eip7928 import AccountChanges, BlockAccessList, InvalidAccessList, decode
+from parexec.access.eip7928 import AccountChanges, BlockAccessList, EncodedList, InvalidAccessList, decode
 from parexec.access.eip7928_builder import build_access_list, first_difference, read_eip7928_list
 from parexec.block.pipeline import execute_block
 from parexec.cli import main
 from parexec.fixtures.targets import load_targets
-from parexec.model import BALANCE, CODE, EMPTY_CODE_HASH, NONCE, STORAGE
+from parexec.model import BALANCE, CODE, EMPTY_CODE_HASH, NONCE, STORAGE, FixtureError
 from parexec.state.overlay import OverlayState
 from parexec.state.view import read_value
 from parexec.strategies.serial import SerialStrategy
@@ -124,3 +124,25 @@ def test_access_list_command_writes_eip7928_lists(tmp_path):
     assert read_eip7928_list(rlp_file, target.block) == build_access_list(target.block, target.pre_state)
     refused = CliRunner().invoke(main, ["access-list", str(block_dir), "--format", "eip7928"])
     assert refused.exit_code == 2 and "give -o FOLDER" in refused.output
+
+
+@pytest.mark.parametrize("data", [
+    bytes.fromhex("c281" "05"),  # a single byte below 0x80 given a length prefix
+    bytes.fromhex("f8" "01" "80"),  # a long-form length for a short list
+    bytes.fromhex("c1" "80" "00"),  # bytes after the list
+])
+def test_only_canonical_rlp_is_read(data):
+    with pytest.raises(InvalidAccessList, match="not RLP"):
+        decode(data)
+
+
+def test_an_encoded_list_names_its_source_and_checks_its_rules_when_asked():
+    a, b = AccountChanges(b"\x11" * 20, balance_changes=((1, 5),)), AccountChanges(b"\x22" * 20)
+    out_of_order = BlockAccessList((b, a))
+    listed = EncodedList(out_of_order.encode(), "lists/7-ab.rlp")
+    assert listed.decode(1, rules=False) == out_of_order  # only its encoding, until asked
+    with pytest.raises(FixtureError, match=r"lists/7-ab.rlp: not a valid EIP-7928 list: accounts: .*out of order"):
+        listed.decode(1)
+    with pytest.raises(FixtureError, match=r"lists/7-ab.rlp: not a valid EIP-7928 list: not RLP"):
+        EncodedList(b"\xf8", "lists/7-ab.rlp").decode(1)
+    assert EncodedList(BlockAccessList((a, b)).encode(), "x").decode(1).accounts == (a, b)

@@ -194,3 +194,18 @@ def test_aborted_fee_payers_hold_up_the_payouts_of_the_coinbase():
         from_coinbase = simulate(mixed(coinbase), "block-stm", workers, Overheads())
         from_wallet = simulate(mixed(wallet), "block-stm", workers, Overheads())
         assert from_coinbase < from_wallet, workers
+
+
+def test_a_long_transaction_at_the_front_does_not_starve_bals_workers():
+    """The coordinator tops its workers up only between its own transactions: one
+    that runs as long as 30 others must find them holding enough (as on 15274915)."""
+    profile = block([own_slot(j) for j in range(129)], [30.0] + [1.0] * 128)
+    speedup = simulate(profile, "bal", 2, Overheads())
+    assert speedup >= 0.95 * 158 / 79, speedup  # half the work each, near enough
+
+
+def test_the_lists_load_on_every_process_is_serial_work():
+    profile = block([own_slot(j) for j in range(64)], [1.0] * 64)
+    free = simulate(profile, "bal", 32, Overheads())
+    loaded = simulate(profile, "bal", 32, Overheads(list_load=0.25))  # 16 units before anyone starts
+    assert loaded < free and loaded <= 64 / (16 + 2) + 1e-9, (free, loaded)

@@ -4,9 +4,11 @@ The list gives every transaction's post-values, so no transaction waits for
 another: each executes, on the workers, against the pre-block state plus the
 list's values at every earlier index (the list loaded into multi-version memory
 as each transaction's write set, parallel.all_at_once), with no conflict
-detection and no re-execution. The coordinator then holds each result to the
-list in block order (access.eip7928_check: reads inside the list, writes equal to
-its values at the transaction's index) and commits it. If every transaction
+detection and no re-execution. The workers get the list's RLP with the block and
+decode it while the coordinator does. Whoever executes a transaction holds its
+result to the list (access.eip7928_check: reads inside the list, writes equal to
+its values at the transaction's index); the coordinator then checks the list's
+own rules and commits the results in block order. If every transaction
 agrees, each saw exactly the state serial execution gives it, so the block's
 outcome is serial's. One that disagrees makes the block invalid under list
 semantics ("invalid access list", naming the transaction and the location);
