@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 import parexec
 from conftest import MAINNET, require_data
+from parexec.access.access_list import AccessListHints
 from parexec.analysis.schedule_explain import (
     COMMITTED,
     REDO,
@@ -108,6 +109,20 @@ def test_explain_command_on_a_hot_token(tmp_path):
     assert (out / "gantt.png").read_bytes()[:4] == b"\x89PNG"
     page = (out / "index.html").read_text()
     assert "<img src='gantt.png'" in page and "The chain that held it back" in page
+
+
+def test_explain_bal_with_its_list(tmp_path):
+    """With an EIP-7928 list nothing is stale: every execution saw the list's values,
+    and the traced run keeps the reads the workers otherwise leave behind."""
+    lists = tmp_path / "lists"
+    assert CliRunner().invoke(main, ["access-list", HOT, "--format", "eip7928", "-o", str(lists)]).exit_code == 0
+    result = CliRunner().invoke(main, ["explain", HOT, "--strategy", "bal", "--hints", str(lists)])
+    assert result.exit_code == 0 and "bal on 2 workers, 80 transactions" in result.output, result.output
+    run = parexec.explain(HOT, "bal", 2, hints=AccessListHints(lists))
+    ex = run.explanation
+    for j in range(ex.txs):
+        assert [e.label for e in ex.of_tx(j)].count(COMMITTED) == 1, j
+    assert not any(e.label == STALE for e in ex.executions) and ex.processes() == [0, 1]
 
 
 def test_explain_on_a_mainnet_block_with_a_declared_strategy(tmp_path):

@@ -64,12 +64,13 @@ def bench(what, strategies=("serial", "occ", "block-stm"), workers: int = 2, rep
     return bench_target(_one(what), list(strategies), workers, repeat)
 
 
-def explain(what, strategy: str = "occ", workers: int = 2, tx: int | None = None):
+def explain(what, strategy: str = "occ", workers: int = 2, tx: int | None = None, hints=None):
     """One traced run of a block with ``strategy``, explained, as ``parexec explain``
     shows it: an analysis.schedule_explain.ExplainedRun, whose ``explanation``
     holds every execution (process, start, end, what became of it and why), when
     each transaction was committed, and for ``tx`` the chain that held it back
-    (``held_back_by``) and what it read against what it should have seen."""
+    (``held_back_by``) and what it read against what it should have seen.
+    ``hints``: access lists for the strategy (as for ``execute``)."""
     from parexec.analysis.schedule_explain import explain_target
 
-    return explain_target(_one(what), strategy, workers, tx)
+    return explain_target(_one(what), strategy, workers, tx, hints=hints)

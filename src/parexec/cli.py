@@ -558,7 +558,9 @@ def access_list(targets: tuple[str, ...], output: Path | None, list_format: str)
               help="Also write a folder with gantt.png and index.html (every table in full).")
 @click.option("--limit", type=click.IntRange(min=0), default=12, show_default=True,
               help="Thrown-away executions and wrong reads listed on the terminal.")
-def explain(target, tx, strategy, workers, output, limit) -> None:
+@click.option("--hints", "hints_path", type=click.Path(path_type=Path),
+              help="Access lists for the strategy, as for run (a declared strategy's, or bal's EIP-7928 lists).")
+def explain(target, tx, strategy, workers, output, limit, hints_path) -> None:
     """Debug one block's schedule: who ran which transaction when, and why work was redone.
 
     TARGET is one block (a block dump path, or a workload spec such as
@@ -580,7 +582,7 @@ def explain(target, tx, strategy, workers, output, limit) -> None:
         sys.exit(2)
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     try:
-        run = explain_target(loaded[0], strategy, workers, tx)
+        run = explain_target(loaded[0], strategy, workers, tx, hints=_hints(hints_path))
     except IndexError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

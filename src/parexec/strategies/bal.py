@@ -21,6 +21,7 @@ these blocks), and the counters say so (``hints``).
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 from parexec.access.eip7928 import EncodedList
@@ -28,6 +29,7 @@ from parexec.access.eip7928_check import ListMismatch, load_list
 from parexec.block.validation import check_fits_in_block
 from parexec.evm.tx_executor import InvalidTransaction, execute_transaction
 from parexec.model import BlockRejected, RunStats
+from parexec.parallel import run_trace
 from parexec.parallel.all_at_once import execute_all
 from parexec.parallel.mv_memory import MVMemory
 from parexec.parallel.protocol import DONE
@@ -82,10 +84,13 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
     """Execute and check every transaction; ``state`` changes only once all agree."""
     txs = block.transactions
     n = len(txs)
+    trace = run_trace.active()
     if workers > 1 and n > 1:  # the workers decode and load the list while we do, and check what they execute
         pool, mv = open_block(block, state, workers, access_list=listed.rlp)
     else:
         pool, mv = None, MVMemory(state.copy())
+        if trace is not None:
+            trace.begin(run_trace.EXECUTION, state)
     access_list = listed.decode(n, rules=False)
     check = load_list(access_list, mv, n)
     checked: set[int] = set()
@@ -105,17 +110,22 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
         result = outcome.value if outcome.kind == DONE else None
         if result is None:  # invalid or failed speculatively: once more, exactly, on the list's values
             exact += 1
+            started = time.monotonic()
             try:
                 result = execute_transaction(env, mv.view(j), txs[j], j)
             except InvalidTransaction as exc:
                 if fallback:  # the list's values may be what makes it invalid
                     raise ListMismatch(f"tx {j} is invalid on the list's values: {exc}") from None
                 raise BlockRejected(f"invalid transaction: {exc}", j, exc.rule) from None
+            if trace is not None:
+                trace.span(run_trace.COORDINATOR, j, started, time.monotonic(), run_trace.EXACT, result)
         if result.reads is not None and j not in checked:  # a worker's result without reads agreed there
             check.check(j, result)
         gas_used += result.gas_used
         blob_gas_used += result.blob_gas_used
         results.append(result)
+        if trace is not None:
+            trace.commit(j, result, speculative=outcome.kind == DONE)
     for result in results:
         state.apply(result.writes, result.new_code)
     return results, RunStats(txs=n, mode="parallel" if pool is not None else "serial",
