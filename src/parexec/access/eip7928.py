@@ -27,6 +27,8 @@ import rlp
 import rusty_rlp
 from eth_hash.auto import keccak
 
+from parexec.model import BALANCE, CODE, NONCE, STORAGE, FixtureError
+
 MAX_CODE_SIZE = 24_576  # as the amsterdam module bounds a code change
 
 
@@ -114,8 +116,6 @@ class BlockAccessList:
         """Each changed location's value after the block, keyed as a write set is
         ((BALANCE, address), (NONCE, address), (CODE, address) -> code,
         (STORAGE, address, slot)): what the block's post-state is built from."""
-        from parexec.model import BALANCE, CODE, NONCE, STORAGE
-
         final = {}
         for a in self.accounts:
             for kind, changes in ((BALANCE, a.balance_changes), (NONCE, a.nonce_changes), (CODE, a.code_changes)):
@@ -144,8 +144,6 @@ class EncodedList:
         """The list, its rules checked for a block of ``transactions`` (with
         ``rules=False`` only its encoding: ``check_rules`` before trusting it).
         Raises FixtureError naming the source and the fault."""
-        from parexec.model import FixtureError
-
         try:
             access_list = self.decoded if self.decoded is not None else decode(self.rlp)
         except InvalidAccessList as exc:
@@ -155,8 +153,6 @@ class EncodedList:
         return access_list
 
     def check_rules(self, access_list: BlockAccessList, transactions: int) -> None:
-        from parexec.model import FixtureError
-
         try:
             access_list.check(transactions)
         except InvalidAccessList as exc:
