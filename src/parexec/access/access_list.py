@@ -167,7 +167,7 @@ class AccessListHints:
         return None if encoded is None else encoded.decode(len(block.transactions))
 
     def eip7928_encoded_for(self, block):
-        """The block's EIP-7928 list still encoded (access.eip7928_builder.EncodedList), or None."""
+        """The block's EIP-7928 list still encoded (access.eip7928.EncodedList), or None."""
         from parexec.access.eip7928_builder import eip7928_file_stem, read_encoded_list
 
         file = self.eip7928.get(eip7928_file_stem(block))

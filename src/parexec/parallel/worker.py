@@ -13,7 +13,6 @@ from dataclasses import replace
 
 from parexec.access import eip7928
 from parexec.access.eip7928_check import load_list
-
 from parexec.block.env import BlockEnv
 from parexec.evm.tx_executor import InvalidTransaction, execute_transaction
 from parexec.parallel import run_trace
