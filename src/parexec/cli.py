@@ -23,8 +23,8 @@ DEFAULT_WORKERS = os.cpu_count() or 1
 HINTS_OPTION = click.option(
     "--hints", "hints_path", type=click.Path(path_type=Path),
     help="Block access lists (a file from `parexec access-list`, or a folder of them): "
-    "parexec lists for the declared-access strategies (blocks without one are predicted by "
-    "pre-execution), EIP-7928 lists (--format eip7928) for bal (blocks without one run with occ).",
+    "parexec lists for the declared-access strategies, EIP-7928 lists (--format eip7928) for bal; "
+    "a block without one runs with occ (a declared strategy's, with --predict, is predicted by pre-execution).",
 )
 PREDICT_OPTION = click.option(
     "--predict", is_flag=True,
