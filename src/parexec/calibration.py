@@ -119,13 +119,12 @@ def measure_pool(target: Target, profile: BlockProfile, tasks: int = 20) -> tupl
 
 
 def measure_list_load(target: Target, repeat: int = 3) -> float:
-    """Seconds per transaction for one process to decode a block's EIP-7928 list,
-    check its rules and load it into multi-version memory (bal's every process
-    does it before executing; the median of ``repeat`` times)."""
-    from parexec.access.eip7928 import decode
+    """Seconds per transaction for one process to load a block's EIP-7928 list
+    (decode it, check its encoding and rules, enter it as multi-version memory:
+    parallel.list_memory), which bal's every process does before executing; the
+    median of ``repeat`` times."""
     from parexec.access.eip7928_builder import build_access_list
-    from parexec.access.eip7928_check import load_list
-    from parexec.parallel.mv_memory import MVMemory
+    from parexec.parallel.list_memory import ListMemory
     from parexec.state.overlay import OverlayState
 
     encoded = build_access_list(target.block, target.pre_state).encode()
@@ -133,9 +132,7 @@ def measure_list_load(target: Target, repeat: int = 3) -> float:
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
-        access_list = decode(encoded)
-        access_list.check(n)
-        load_list(access_list, MVMemory(OverlayState(target.pre_state)), n)
+        ListMemory(OverlayState(target.pre_state), encoded, n)
         times.append(time.perf_counter() - started)
     return statistics.median(times) / n
 

@@ -11,11 +11,12 @@ import traceback
 from collections import deque
 from dataclasses import replace
 
-from parexec.access import eip7928
-from parexec.access.eip7928_check import load_list
+from parexec.access.eip7928 import InvalidAccessList
+from parexec.access.eip7928_check import ListCheck
 from parexec.block.env import BlockEnv
 from parexec.evm.tx_executor import InvalidTransaction, execute_transaction
 from parexec.parallel import run_trace
+from parexec.parallel.list_memory import ListMemory
 from parexec.parallel.mv_memory import MVMemory, ReadEstimate
 from parexec.parallel.protocol import (
     ADVANCE,
@@ -122,13 +123,13 @@ class WorkerState:
             self.traced = msg[4]
             start = OverlayState(self.base)
             start.apply(msg[2], msg[3])
-            self.mv = MVMemory(start)
-            self.list_check = None
+            self.mv, self.list_check = MVMemory(start), None
             if msg[5] is not None:
                 encoded, txs = msg[5]
                 try:
-                    self.list_check = load_list(eip7928.decode(encoded), self.mv, txs)
-                except eip7928.InvalidAccessList:
+                    self.mv = ListMemory(start, encoded, txs)
+                    self.list_check = ListCheck(self.mv)
+                except InvalidAccessList:
                     pass  # the coordinator rejects it too, before it sends any task
         elif op == BASE:
             self.base = pickle.loads(msg[1])

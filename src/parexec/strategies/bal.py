@@ -24,14 +24,14 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from parexec.access.eip7928 import EncodedList
-from parexec.access.eip7928_check import ListMismatch, load_list
+from parexec.access.eip7928 import EncodedList, InvalidAccessList
+from parexec.access.eip7928_check import ListCheck, ListMismatch
 from parexec.block.validation import check_fits_in_block
 from parexec.evm.tx_executor import InvalidTransaction, execute_transaction
-from parexec.model import BlockRejected, RunStats
+from parexec.model import BlockRejected, FixtureError, RunStats
 from parexec.parallel import run_trace
 from parexec.parallel.all_at_once import execute_all
-from parexec.parallel.mv_memory import MVMemory
+from parexec.parallel.list_memory import ListMemory
 from parexec.parallel.protocol import DONE
 from parexec.parallel.worker_pool import open_block
 
@@ -85,24 +85,26 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
     txs = block.transactions
     n = len(txs)
     trace = run_trace.active()
-    if workers > 1 and n > 1:  # the workers decode and load the list while we do, and check what they execute
-        pool, mv = open_block(block, state, workers, access_list=listed.rlp)
+    if workers > 1 and n > 1:  # the workers load the list while we do, and check what they execute
+        pool, start = open_block(block, state, workers, access_list=listed.rlp)
+        base = start.base
     else:
-        pool, mv = None, MVMemory(state.copy())
+        pool, base = None, state.copy()
         if trace is not None:
             trace.begin(run_trace.EXECUTION, state)
-    access_list = listed.decode(n, rules=False)
-    check = load_list(access_list, mv, n)
+    try:
+        mv = ListMemory(base, listed.rlp, n)  # its encoding and rules checked: before anything runs on it
+    except InvalidAccessList as exc:
+        listed.decode(n)  # names the fault
+        raise FixtureError(f"{listed.source}: not a valid EIP-7928 list: {exc}") from None
+    check = ListCheck(mv)
     checked: set[int] = set()
 
     def check_here(j, result):
         check.check(j, result)
         checked.add(j)
 
-    try:
-        outcomes = execute_all(env, block, pool, mv, check_here)
-    finally:  # ordering and bounds: after the work, before anything is trusted (a broken rule comes first)
-        listed.check_rules(access_list, n)
+    outcomes = execute_all(env, block, pool, mv, check_here)
     results, gas_used, blob_gas_used, exact = [], 0, 0, 0
     for j in range(n):
         check_fits_in_block(block, j, gas_used, blob_gas_used)

@@ -1,0 +1,155 @@
+"""A block's EIP-7928 list as multi-version memory: every transaction's view of
+the state, straight from the list's post-values.
+
+Under list semantics transaction j (block access index j+1) sees the state
+before the block's transactions plus the list's values at every index up to j,
+so the list's changes at index j+1 are, in effect, transaction j's write set.
+``ListMemory`` holds them the way ``MVMemory`` holds recorded writes (per
+location, the writers in order and their values), built in one pass over the
+list's decoded RLP: no write set is made per transaction, and every reader of
+``MVMemory`` works unchanged. An account that appears with a change where it
+did not exist is created at its first change. Changes at index 0 (the system
+calls, already in the base) and n+1 (withdrawals, post-block calls) are the
+pipeline's, not a transaction's.
+
+The same pass checks the list's encoding and rules (access.eip7928's: canonical
+integers, ordering, bounds); a list that breaks one raises InvalidAccessList,
+and ``access.eip7928.decode`` and ``check`` name the fault.
+"""
+
+from __future__ import annotations
+
+import rusty_rlp
+from eth_hash.auto import keccak
+
+from parexec.access.eip7928 import MAX_CODE_SIZE, InvalidAccessList
+from parexec.model import BALANCE, CODE, EMPTY_CODE_HASH, EXISTS, NONCE, STORAGE
+from parexec.parallel.mv_memory import MVMemory
+
+
+class ListMemory(MVMemory):
+    """Multi-version memory whose entries are a block access list's changes (nothing is recorded)."""
+
+    def __init__(self, base, rlp: bytes, txs: int):
+        """``base``: the pre-block state with index 0 applied; ``rlp``: the list,
+        for a block of ``txs`` transactions."""
+        super().__init__(base)
+        self.txs = txs
+        self.changes_at = [0] * txs  # per transaction, the locations the list changes there
+        self.accounts: set[bytes] = set()  # every listed account
+        self.slots: dict[bytes, set[int]] = {}  # per listed account, the slots it changes or reads
+        try:
+            accounts, _ = rusty_rlp.decode_raw(rlp, True, False)  # strict: canonical RLP only
+        except rusty_rlp.DecodingError:
+            raise InvalidAccessList("not RLP") from None
+        try:
+            self._load(accounts)
+        except (TypeError, ValueError) as exc:  # a byte string where a list belongs, or the reverse
+            raise InvalidAccessList(f"malformed: {exc}") from None
+
+    def record(self, tx, writes, new_code):
+        raise TypeError("a list's memory holds the list: nothing is recorded")
+
+    def changed_at(self, loc, tx: int):
+        """The list's value of ``loc`` at transaction ``tx``'s own index, or ABSENT."""
+        values = self.data.get(loc)
+        return ABSENT if values is None else values.get(tx, ABSENT)
+
+    def _load(self, accounts) -> None:
+        if type(accounts) is not list:
+            raise InvalidAccessList("not a list of accounts")
+        previous = b""
+        txs = self.txs
+        for address, storage, reads, balances, nonces, codes in accounts:
+            if type(address) is not bytes or len(address) != 20 or address <= previous:
+                raise InvalidAccessList("an address out of order or not 20 bytes")
+            if not (type(storage) is list and type(reads) is list and type(balances) is list
+                    and type(nonces) is list and type(codes) is list):
+                raise InvalidAccessList("a byte string where a list belongs")
+            previous = address
+            self.accounts.add(address)
+            first = txs  # its first change in a transaction
+            slots: set[int] = set()
+            if storage:
+                last, changed = -1, set()
+                for slot_bytes, slot_changes in storage:
+                    slot = _int(slot_bytes, 32)
+                    if slot <= last or type(slot_changes) is not list or not slot_changes:
+                        raise InvalidAccessList("storage changes out of order or empty")
+                    last = slot
+                    slots.add(slot)
+                    at = self._series((STORAGE, address, slot), slot_changes, 32)
+                    if at < txs:
+                        changed.add(slot)
+                        first = min(first, at)
+                self.slots_of[address] = changed
+            if reads:
+                last = -1
+                for slot_bytes in reads:
+                    slot = _int(slot_bytes, 32)
+                    if slot <= last or slot in slots:
+                        raise InvalidAccessList("storage reads out of order or changed")
+                    last = slot
+                slots.update(_int(slot_bytes, 32) for slot_bytes in reads)
+            self.slots[address] = slots
+            if balances:
+                first = min(first, self._series((BALANCE, address), balances, 32))
+            if nonces:
+                first = min(first, self._series((NONCE, address), nonces, 8))
+            if codes:
+                first = min(first, self._series((CODE, address), codes, None))
+            if first < txs and self.base.account(address) is None:
+                self.order[(EXISTS, address)] = [first]
+                self.data[(EXISTS, address)] = {first: True}
+
+    def _series(self, loc, changes, width: int | None) -> int:
+        """Enter ``loc``'s changes (``width``: bytes an integer value may take;
+        None: code); its first transaction (``txs`` if none)."""
+        if len(changes) == 1 and width is not None:  # most locations change once: the short way
+            index_bytes, value = changes[0]
+            if (type(index_bytes) is not bytes or type(value) is not bytes or len(index_bytes) > 4
+                    or len(value) > width or index_bytes[:1] == b"\x00" or value[:1] == b"\x00"):
+                raise InvalidAccessList("an integer that is not one, or too wide")
+            index, value = int.from_bytes(index_bytes, "big"), int.from_bytes(value, "big")
+            if not 1 <= index <= self.txs:
+                if index > self.txs + 1:
+                    raise InvalidAccessList("an index beyond the block")
+                return self.txs
+            self.order[loc] = [index - 1]
+            self.data[loc] = {index - 1: value}
+            self.changes_at[index - 1] += 1
+            return index - 1
+        writers, values = [], []
+        last, top = -1, self.txs + 1
+        for index_bytes, value in changes:
+            index = _int(index_bytes, 4)
+            if index <= last or index > top:
+                raise InvalidAccessList("indices out of order or beyond the block")
+            last = index
+            if width is not None:
+                value = _int(value, width)
+            elif type(value) is not bytes or len(value) > MAX_CODE_SIZE:
+                raise InvalidAccessList("a code change that is no code")
+            if 1 <= index <= self.txs:
+                if width is None:
+                    code_hash = keccak(value) if value else EMPTY_CODE_HASH
+                    self.codes[code_hash] = value
+                    value = code_hash
+                writers.append(index - 1)
+                values.append(value)
+                self.changes_at[index - 1] += 1
+        if not writers:
+            return self.txs
+        self.order[loc] = writers
+        self.data[loc] = dict(zip(writers, values))
+        return writers[0]
+
+
+ABSENT = object()  # changed_at: the list has no change there
+
+
+def _int(item, width: int) -> int:
+    """An RLP integer of at most ``width`` bytes, without leading zeros."""
+    if type(item) is not bytes or len(item) > width or item[:1] == b"\x00":
+        raise InvalidAccessList("an integer that is not one, or too wide")
+    return int.from_bytes(item, "big")
