@@ -140,6 +140,33 @@ def test_cli_simulate_refuses_a_broken_calibration_file(tmp_path):
     assert result.exit_code == 2 and "not a parexec calibration" in result.output
 
 
+def test_a_calibration_from_an_older_parexec_is_measured_anew(tmp_path, monkeypatch):
+    """One that lacks an overhead the models use now (its fitted costs went with
+    the older models) is not used as it is."""
+    import json
+
+    import parexec.calibration as calibration
+    from parexec.calibration import Calibration, StaleCalibration, load, load_or_calibrate, save
+
+    cal = tmp_path / "cal.json"
+    save(cal, Calibration(Overheads(ipc=1e-4), {"occ": 5e-5}), {})
+    assert load(cal).commits == {"occ": 5e-5}
+    data = json.loads(cal.read_text())
+    del data["overheads"]["apply"]
+    cal.write_text(json.dumps(data))
+    with pytest.raises(StaleCalibration, match="no apply"):
+        load(cal)
+
+    def measuring(*_args, **_kwargs):  # it would measure now (a few minutes): stop it there
+        raise RuntimeError("measuring")
+
+    monkeypatch.setattr(calibration, "calibrate", measuring)
+    said = []
+    with pytest.raises(RuntimeError, match="measuring"):
+        load_or_calibrate(cal, ["occ"], say=said.append)
+    assert "older parexec" in said[0]
+
+
 def test_exact_hints_tell_synthetic_blocks_apart_by_their_transactions():
     from parexec.analysis.block_profile import profile_block
     from parexec.calibration import ExactHints
@@ -209,3 +236,13 @@ def test_the_lists_load_on_every_process_is_serial_work():
     free = simulate(profile, "bal", 32, Overheads())
     loaded = simulate(profile, "bal", 32, Overheads(list_load=0.25))  # 16 units before anyone starts
     assert loaded < free and loaded <= 64 / (16 + 2) + 1e-9, (free, loaded)
+
+
+def test_bal_starts_the_heaviest_transaction_first():
+    """With a list the order is free: a transaction as long as a third of the
+    block, in its middle, is handed out first (its gas limit shows it), so the
+    block takes little more than it (in block order it would start late)."""
+    seconds = [1.0] * 80 + [30.0] + [1.0] * 80
+    txs = [TxProfile(j, 21000, s, own_slot(j), gas_limit=int(21000 * s)) for j, s in enumerate(seconds)]
+    profile = BlockProfile("hand-built", txs, sum(seconds))
+    assert simulate(profile, "bal", 8, Overheads()) >= 0.9 * sum(seconds) / 30.0

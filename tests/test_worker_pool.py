@@ -345,6 +345,32 @@ def test_claimed_tasks_are_skipped_and_results_stream_once_claims_reach_a_run(fr
     pool.drain()
 
 
+def test_a_single_claimed_task_is_skipped_and_the_run_streams(fresh_pool):
+    """The all-at-once engine claims one transaction at a time (its order is not
+    block order): the worker skips just that one, sends the rest of its run as it
+    comes, and loses nothing else."""
+    block, pre = build_workload("erc20:txs=60")
+    pool = get_pool(1)
+    _start(pool, block, pre)
+    worker = pool.workers[0]
+    replies = []
+    recv = worker.conn.recv
+
+    def spy():
+        reply = recv()
+        replies.append(reply[0])
+        return reply
+
+    worker.conn.recv = spy
+    pool.submit(worker, list(range(30)), chain=False)
+    pool.submit(worker, list(range(30, 60)), chain=False)
+    pool.claim(worker, 45, only=True)
+    done = sorted(o.tx for o in _collect_until_idle(pool, worker))
+    assert done == [j for j in range(60) if j != 45]  # claimed before the worker got there
+    assert PARTIAL in replies and replies.count(RESULTS) == 2
+    pool.drain()
+
+
 def test_running_shows_the_transaction_in_progress(fresh_pool):
     block, pre = build_workload("erc20:txs=20")
     pool = get_pool(1)

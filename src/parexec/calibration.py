@@ -8,6 +8,8 @@ on this machine with the real engines.
   executes too (two busy processes share caches and memory bandwidth).
 * ``list_load``: per transaction, decoding a block's EIP-7928 list, checking its
   rules and loading it into multi-version memory, timed directly (bal).
+* ``apply``: per transaction, applying a result to the block's state once the
+  work is done, timed directly (bal).
 * ``commit``, per strategy: the coordinator's cost per transaction (validation,
   applying writes, bookkeeping, taking results in) differs between engines and is
   not visible from outside, so it is fitted: the value at which the simulation's
@@ -26,14 +28,14 @@ import multiprocessing
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from parexec.analysis.block_profile import BlockProfile, profile_block
 from parexec.analysis.simulator import Overheads, simulate
 from parexec.benchmarking import bench_target, machine_info
 from parexec.block.pipeline import execute_block
-from parexec.fixtures.targets import Target, load_targets
+from parexec.fixtures.targets import Target, fresh_block, load_targets
 from parexec.parallel.worker_pool import open_block
 from parexec.strategies.base import ParallelStrategy
 from parexec.strategies.serial import SerialStrategy
@@ -137,6 +139,31 @@ def measure_list_load(target: Target, repeat: int = 3) -> float:
     return statistics.median(times) / n
 
 
+def measure_apply(target: Target, repeat: int = 3) -> float:
+    """Seconds per transaction for bal's coordinator to settle a block once every
+    result is in: in block order, each result's fit in the block checked, its gas
+    counted and its writes applied to the block's state (the median of ``repeat``
+    times)."""
+    from parexec.block.validation import check_fits_in_block
+    from parexec.state.overlay import OverlayState
+
+    block = fresh_block(target.block)
+    results = execute_block(block, target.pre_state, SerialStrategy(), 1, with_state_root=False).tx_results
+    times = []
+    for _ in range(repeat):
+        state = OverlayState(target.pre_state)
+        started = time.perf_counter()
+        gas_used = blob_gas_used = 0
+        for j, result in enumerate(results):
+            check_fits_in_block(block, j, gas_used, blob_gas_used)
+            gas_used += result.gas_used
+            blob_gas_used += result.blob_gas_used
+        for result in results:
+            state.apply(result.writes, result.new_code)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) / len(results)
+
+
 def _busy(target: Target, stop) -> None:
     while not stop.is_set():
         execute_block(target.block, target.pre_state, SerialStrategy(), 1, with_state_root=False)
@@ -193,7 +220,8 @@ def calibrate(targets: list[Target], strategies: list[str], workers: int = 2, re
     start, ipc = measure_pool(targets[biggest], profiles[biggest])
     contention = measure_contention(targets[biggest])
     list_load = measure_list_load(targets[biggest], repeat)
-    base = Overheads(ipc=ipc, start=start, contention=contention, list_load=list_load)
+    apply = measure_apply(targets[biggest], repeat)
+    base = Overheads(ipc=ipc, start=start, contention=contention, list_load=list_load, apply=apply)
     measured: dict[str, list[float]] = {s: [] for s in strategies}
     hints = ExactHints(targets, profiles)
     for target in targets:
@@ -212,13 +240,22 @@ def save(path: Path, calibration: Calibration, machine: dict) -> None:
     path.write_text(json.dumps(data, indent=1))
 
 
+class StaleCalibration(ValueError):
+    """A calibration saved by an older parexec: it lacks overheads the models use now."""
+
+
 def load(path: Path) -> Calibration:
-    """A saved calibration; raises ValueError if the file is not one."""
+    """A saved calibration; raises ValueError if the file is not one, and
+    StaleCalibration if it lacks an overhead."""
     try:
         data = json.loads(path.read_text())
-        return Calibration(Overheads(**data["overheads"]), {k: float(v) for k, v in data["commit"].items()})
+        calibration = Calibration(Overheads(**data["overheads"]), {k: float(v) for k, v in data["commit"].items()})
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{path}: not a parexec calibration ({exc})") from None
+    missing = [f.name for f in fields(Overheads) if f.name not in data["overheads"]]
+    if missing:
+        raise StaleCalibration(f"{path}: made by an older parexec (no {', '.join(missing)})")
+    return calibration
 
 
 def load_or_calibrate(path: Path, strategies: list[str], recalibrate: bool = False, repeat: int = 3,
@@ -231,6 +268,9 @@ def load_or_calibrate(path: Path, strategies: list[str], recalibrate: bool = Fal
     if path.exists():
         try:
             saved = load(path)
+        except StaleCalibration as exc:
+            say(f"{exc}: measuring it anew")
+            recalibrate = True
         except ValueError:
             if not recalibrate:
                 raise

@@ -166,6 +166,7 @@ class RunStats:
     # timing
     seconds: float = 0.0  # the whole block, wall time (set by block.pipeline)
     tx_seconds: list[float] | None = None  # per transaction (serial, when asked to time them)
+    run_seconds: float | None = None  # the strategy's own part of the block (serial, when asked to time)
 
     def counters(self) -> dict[str, int]:
         """The declared-access counters, for strategies that declare footprints."""

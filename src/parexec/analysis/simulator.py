@@ -68,7 +68,8 @@ class Overheads:
     ipc: float = 0.0  # seconds from a worker's result to the coordinator (and back)
     start: float = 0.0  # seconds per block before parallel execution begins
     contention: float = 0.0  # execution slows by this share when processes run side by side
-    list_load: float = 0.0  # bal: seconds per transaction to decode and load a block's list (every process)
+    list_load: float = 0.0  # bal: seconds per transaction to load a block's list (every process)
+    apply: float = 0.0  # bal: seconds per transaction to apply the results to the block's state at the end
 
 
 def simulate(profile: BlockProfile, strategy: str, workers: int, overheads: Overheads) -> float:
@@ -76,7 +77,9 @@ def simulate(profile: BlockProfile, strategy: str, workers: int, overheads: Over
     model = model_of(strategy)
     seconds = [t.seconds for t in profile.txs]
     serial = profile.block_seconds
-    rest = max(0.0, serial - sum(seconds))  # block work outside transactions: the same for all
+    rest = profile.pipeline_seconds  # block work outside the strategy: the same for all
+    if rest is None:
+        rest = max(0.0, serial - sum(seconds))
     if model is None or workers <= 1 or len(seconds) < MIN_PARALLEL_TXS:
         return 1.0  # as the engine: small blocks run serially
     makespan = model(STRATEGIES[strategy], profile, workers, overheads)
@@ -495,30 +498,36 @@ class _MVRunModel:
 
 
 def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) -> float:
-    """bal's engine (parallel.all_at_once, then the check). Every process first
-    decodes and loads the list (``list_load`` per transaction). The coordinator
-    executes from the front and, between its transactions, tops each worker up
-    to QUEUE chunks from the back, a chunk each per round (smaller as the middle shrinks; each arrives
-    ``ipc`` later); a worker runs its chunks in order. Where the two meet, the
-    coordinator claims the lowest transaction no worker has started. Then it
-    holds every result to the list and commits it (``commit`` each)."""
+    """bal's engine (parallel.all_at_once), replayed with its own Dispenser. Every
+    process first loads the list (``list_load`` per transaction). The coordinator
+    executes from the light end of the order and, between its transactions, tops
+    each worker up to QUEUE chunks from the heavy end, a chunk each per round
+    (each arrives ``ipc`` later); a worker runs its chunks in order and a chunk's
+    results arrive together, ``ipc`` after its last. The coordinator takes each
+    result in (``commit``: receiving, checking, committing) between its own
+    transactions, or waiting once it has none; where the two ends meet it claims
+    the next transaction no worker has started. Then it applies every result to
+    the block's state (``apply`` each)."""
     from collections import deque
 
-    from parexec.parallel.all_at_once import QUEUE, chunk_size
+    from parexec.parallel.all_at_once import QUEUE, Dispenser
 
     t = _slowed(profile, oh)
     n = len(t)
-    chunk = chunk_size(n, workers)
+    plan = Dispenser([tx.gas_limit or tx.gas for tx in profile.txs], workers)
+    order = plan.order
     ready = n * oh.list_load
     now = ready  # the coordinator's clock
     free = [ready] * (workers - 1)  # when each worker is done with what it started
     queued: list[deque] = [deque() for _ in free]  # per worker: [arrival, tasks] not started yet
-    front, back, started = 0, n, [False] * n
+    started = [False] * n
+    arrivals: list[float] = []  # when each worker result reaches the coordinator
+    taken = 0  # of those (sorted), how many it has taken in
 
     def advance(w: int, until: float) -> None:
         """Worker w starts every queued task it reaches by ``until``."""
         while queued[w]:
-            arrival, tasks = queued[w][0]
+            arrival, tasks, last = queued[w][0]
             begin = max(free[w], arrival)
             if begin > until:
                 return
@@ -526,27 +535,43 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
             if not started[j]:  # a claimed one is skipped
                 started[j] = True
                 free[w] = begin + t[j]
+                last[0] += 1
             if not tasks:
                 queued[w].popleft()
+                arrivals.extend([free[w] + oh.ipc] * last[0])
+
+    def take_in(until: float) -> float:
+        """Take in the results that arrived by ``until``; the clock after."""
+        nonlocal taken
+        arrivals.sort()
+        clock = until
+        while taken < len(arrivals) and arrivals[taken] <= clock:
+            clock += oh.commit
+            taken += 1
+        return clock
 
     while True:
         for w in range(len(free)):
             advance(w, now)
         for _ in range(QUEUE):  # top every worker up, a chunk each per round, as the engine
             for w in range(len(free)):
-                size = min(chunk, (back - front) // 2)
-                if len(queued[w]) < QUEUE and size >= 1:
-                    queued[w].append([now + oh.ipc, deque(range(back - size, back))])
-                    back -= size
-        while front < n and started[front]:
-            front += 1
-        if front == n:
+                if len(queued[w]) < QUEUE:
+                    tasks = plan.take_chunk()
+                    if tasks:
+                        queued[w].append([now + oh.ipc, deque(tasks), [0]])
+        now = take_in(now)
+        while plan.front < n and started[order[plan.front]]:
+            plan.front += 1
+        if plan.front == n:
             break
-        started[front] = True  # executed here (the coordinator's own, or claimed)
-        now += t[front]
+        started[order[plan.front]] = True  # executed here (the coordinator's own, or claimed)
+        now += t[order[plan.front]] + oh.commit
     for w in range(len(free)):
-        advance(w, float("inf"))
-    return max([now, *free]) + n * oh.commit
+        advance(w, INF)
+    arrivals.sort()
+    for arrival in arrivals[taken:]:  # waiting for the rest
+        now = max(now, arrival) + oh.commit
+    return max([now, *free]) + n * oh.apply
 
 
 # per engine (a strategy's ``engine``), its model: makespan(strategy class, profile, workers, overheads)

@@ -1,9 +1,12 @@
 """Every transaction of a block once, on one memory, no one waiting for anyone:
 how declared-access strategies predict footprints (on the pre-block state) and
-how ``bal`` executes (on a block access list's values). Workers take chunks from
-the back of the block (smaller as the middle shrinks), the coordinator works
-from the front; where they meet, the coordinator claims what the workers have
-not started."""
+how ``bal`` executes (on a block access list's values). Since no execution
+depends on another, the order is free: the heaviest transactions (by gas limit,
+all that is known before executing) go first, so that none starts last and
+holds up the block. Workers take chunks from the heavy end (as many
+transactions as fit a share of the block's gas, at most CHUNK), the coordinator
+works from the light end; where they meet, the coordinator claims what the
+workers have not started."""
 
 from __future__ import annotations
 
@@ -13,16 +16,52 @@ from parexec.parallel.protocol import DONE, Outcome
 from parexec.parallel.worker import run_tasks
 
 CHUNK = 16  # at most: enough to pay for a round trip
-# chunks a worker holds (topped up between the coordinator's own transactions,
-# one of which can take 30 ms on mainnet: 15274915); what a worker holds but has
-# not started, the coordinator claims at the end
-QUEUE = 8
+# chunks a worker holds: the next waits in its pipe while it works on one. The
+# coordinator tops them up between its own transactions, the block's lightest, so
+# a deeper queue buys nothing and would leave a worker that drew a long
+# transaction holding work the others could do (the coordinator claims it only
+# at the end)
+QUEUE = 2
 
 
 def chunk_size(n: int, workers: int) -> int:
     """Transactions per chunk: CHUNK, smaller when a block has too few for every
     worker to get several (so that many workers share a small block)."""
     return max(1, min(CHUNK, math.ceil(n / (4 * workers))))
+
+
+def heavy_last(gas_limits: list[int]) -> list[int]:
+    """Transaction indices from the lightest gas limit to the heaviest (ties in
+    block order): the coordinator takes the front, workers the back."""
+    return sorted(range(len(gas_limits)), key=gas_limits.__getitem__)
+
+
+class Dispenser:
+    """The order, handed out from both ends: chunks from the back (the heavy end),
+    single transactions from the front. A chunk holds at most ``chunk``
+    transactions and, past its first, no more gas than ``budget`` (a share of the
+    block's, so that heavy transactions travel alone); it is at most half of what
+    is left, so the end is shared."""
+
+    def __init__(self, gas_limits: list[int], workers: int):
+        self.order = heavy_last(gas_limits)
+        self.gas = gas_limits
+        self.chunk = chunk_size(len(gas_limits), workers)
+        self.budget = sum(gas_limits) / (4 * workers)
+        self.front, self.back = 0, len(gas_limits)
+
+    def take_chunk(self) -> list[int]:
+        size = min(self.chunk, (self.back - self.front) // 2)
+        taken, gas = 0, 0
+        while taken < size:
+            g = self.gas[self.order[self.back - 1 - taken]]
+            if taken and gas + g > self.budget:
+                break
+            gas += g
+            taken += 1
+        tasks = self.order[self.back - taken:self.back]
+        self.back -= taken
+        return tasks
 
 
 def execute_all(env, block, pool, mv, check=None) -> dict[int, Outcome]:
@@ -48,30 +87,31 @@ def execute_all(env, block, pool, mv, check=None) -> dict[int, Outcome]:
     if pool is None:
         execute_here(range(n))
         return outcomes
-    front, back = 0, n
-    chunk = chunk_size(n, len(pool.workers) + 1)
-    while front < n:
+    plan = Dispenser([tx.gas for tx in block.transactions], len(pool.workers) + 1)
+    order = plan.order
+    while plan.front < n:
         for _ in range(QUEUE):  # top every worker up, a chunk each per round
             hungry = pool.idle_workers(queue=QUEUE)
             for worker in hungry:
-                size = min(chunk, (back - front) // 2)  # smaller towards the end: none idles
-                if size < 1:
+                tasks = plan.take_chunk()
+                if not tasks:
                     break
-                pool.submit(worker, list(range(back - size, back)), chain=False)
-                back -= size
-            if not hungry or back - front < 2:
+                pool.submit(worker, tasks, chain=False)
+            if not hungry or plan.back - plan.front < 2:
                 break
         take(pool.collect(0))
-        if front >= back:  # in the workers' part: take what they have not started
+        if plan.front >= plan.back:  # in the workers' part: take what they have not started
             running = {pool.running(w) for w in pool.workers if not w.idle}
-            while front < n and (front in outcomes or front in running):
-                front += 1
-            if front == n:
+            while plan.front < n and (order[plan.front] in outcomes or order[plan.front] in running):
+                plan.front += 1
+            if plan.front == n:
                 break
+            j = order[plan.front]
             for worker in pool.workers:
-                pool.claim(worker, front)
-        execute_here([front])
-        front += 1
+                if any(j in tasks for tasks in worker.requests):
+                    pool.claim(worker, j, only=True)
+        execute_here([order[plan.front]])
+        plan.front += 1
     while len(outcomes) < n:
         take(pool.collect(None))
     pool.drain()

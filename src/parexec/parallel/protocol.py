@@ -26,10 +26,11 @@ Coordinator to worker (``parallel.worker.worker_main``):
                                     on the memory below it; with ``chain`` each
                                     result is also recorded locally, so later tasks
                                     of the run see it
-    (CLAIM, k)                      the coordinator executes every transaction up
-                                    to ``k`` itself: skip them (checked between
-                                    tasks, in this run and in queued ones) and send
-                                    each further result at once
+    (CLAIM, k, only)                the coordinator executes every transaction up
+                                    to ``k`` (``only``: transaction ``k`` alone)
+                                    itself: skip them (checked between tasks, in
+                                    this run and in queued ones) and send each
+                                    further result of a run that holds one at once
     (PING,)                         answer (PING,) when ready (a started pool's
                                     processes may still be importing)
     (STOP,)

@@ -149,12 +149,16 @@ def worker_main(conn, running) -> None:
     state = WorkerState()
     queued: deque = deque()  # messages read early, while checking for claims
     claimed = -1  # txs up to this one are the coordinator's (reset per block)
+    claimed_one: set[int] = set()  # and these (reset per block)
 
     def receive():
         nonlocal claimed
         msg = conn.recv()
         if msg[0] == CLAIM:
-            claimed = max(claimed, msg[1])
+            if msg[2]:
+                claimed_one.add(msg[1])
+            else:
+                claimed = max(claimed, msg[1])
             return None
         return msg
 
@@ -166,7 +170,7 @@ def worker_main(conn, running) -> None:
             msg = receive()
             if msg is not None:
                 queued.append(msg)
-        if j <= claimed:
+        if j <= claimed or j in claimed_one:
             return True
         running.value = j
         return False
@@ -187,6 +191,7 @@ def worker_main(conn, running) -> None:
         if op != RUN:
             if op == BLOCK:
                 claimed = -1
+                claimed_one.clear()
                 gc.collect()
             state.handle(msg)
             continue
@@ -195,7 +200,8 @@ def worker_main(conn, running) -> None:
         try:
             for outcome in state.start_run(msg, skip):
                 outcomes.append(outcome)
-                if claimed >= lowest:  # the front is in this run: every result counts now
+                if claimed >= lowest or (claimed_one and not claimed_one.isdisjoint(msg[3])):
+                    # the coordinator's front is in this run: every result counts now
                     conn.send((PARTIAL, outcomes))
                     outcomes = []
             conn.send((RESULTS, outcomes))

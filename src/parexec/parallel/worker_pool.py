@@ -17,8 +17,8 @@ TxResults come back.
 A worker that dies is noticed on its pipe, its unfinished tasks are handed back
 to the caller, and a fresh process replaces it with the current state.
 
-A worker may hold several requests (occ's engine gives it two, the all-at-once
-engine eight: the next chunk waits in its pipe, so it never idles between
+A worker may hold several requests (occ's engine and the all-at-once engine give it
+two: the next chunk waits in its pipe, so it never idles between
 chunks); replies are small and the coordinator drains them before
 it waits, so neither side blocks on a full pipe for long. ``claim`` tells a
 worker which transactions the coordinator executes itself (it skips them and
@@ -156,7 +156,7 @@ class WorkerPool:
         on these machines a busy worker slows the coordinator's core too."""
         for worker in self.workers:
             if not worker.idle:
-                self._send(worker, (CLAIM, len(self.block.transactions)))
+                self._send(worker, (CLAIM, len(self.block.transactions), False))
 
     def drain(self) -> None:
         """Cut short and discard the work still in flight: strategies call it when a
@@ -224,11 +224,12 @@ class WorkerPool:
         """The tx ``worker`` is executing (or executed last)."""
         return worker.running.value
 
-    def claim(self, worker: Worker, upto: int) -> None:
+    def claim(self, worker: Worker, upto: int, only: bool = False) -> None:
         """Tell ``worker`` that the coordinator executes every tx up to ``upto``
-        itself: it skips them and sends its further results at once."""
+        (``only``: tx ``upto`` alone) itself: it skips them and sends its further
+        results at once."""
         if worker.requests:
-            self._send(worker, (CLAIM, upto))
+            self._send(worker, (CLAIM, upto, only))
 
     def collect(self, timeout: float | None = 0) -> tuple[list[Outcome], list[int]]:
         """The outcomes that arrived within ``timeout`` (None: wait for at least

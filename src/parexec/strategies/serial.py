@@ -18,10 +18,12 @@ class SerialStrategy:
 
     def __init__(self, time_transactions: bool = False, **_options):
         """``time_transactions``: report each transaction's wall time in the stats
-        (``tx_seconds``), for analysis. Accepts the parallel strategies' options."""
+        (``tx_seconds``) and the whole loop's (``run_seconds``), for analysis.
+        Accepts the parallel strategies' options."""
         self.time_transactions = time_transactions
 
     def run_transactions(self, env, block, state, workers=1):
+        began_run = time.perf_counter()
         results = []
         seconds = []
         gas_used = blob_gas_used = 0
@@ -45,5 +47,6 @@ class SerialStrategy:
             gas_used += result.gas_used
             blob_gas_used += result.blob_gas_used
             results.append(result)
-        return results, RunStats(txs=len(results), executions=len(results),
-                                 tx_seconds=seconds if self.time_transactions else None)
+        timed = self.time_transactions
+        return results, RunStats(txs=len(results), executions=len(results), tx_seconds=seconds if timed else None,
+                                 run_seconds=time.perf_counter() - began_run if timed else None)
