@@ -72,8 +72,6 @@ class BlockAccessList:
     def check(self, transactions: int | None = None) -> None:
         """Raise InvalidAccessList unless the ordering and uniqueness rules hold
         and, for a block of ``transactions``, every index is at most n+1."""
-        if self.__dict__.get("_checked_for", False) == transactions:
-            return  # a list read from a file was checked for its block already
         top = None if transactions is None else transactions + 1
         addresses = [a.address for a in self.accounts]
         _strictly_increasing(addresses, "accounts", lambda a: "0x" + a.hex())
@@ -95,7 +93,6 @@ class BlockAccessList:
                 if len(code) > MAX_CODE_SIZE:
                     raise InvalidAccessList(f"{who}: code change at index {index} is {len(code)} bytes, "
                                             f"over {MAX_CODE_SIZE}")
-        self.__dict__["_checked_for"] = transactions
 
     def to_json(self) -> list:
         """A readable view (hex strings), for people; the RLP is the list."""
@@ -130,7 +127,9 @@ class BlockAccessList:
 class EncodedList:
     """A block's EIP-7928 list as it arrives: its RLP and where it came from (and,
     for a list made in memory, the list itself). ``bal`` hands the bytes to its
-    workers before it decodes them itself, so both decode at once."""
+    workers and enters them as memory itself (parallel.list_memory), so all
+    decode at once; ``decode`` is for everything else, and names the fault of a
+    list that breaks a rule."""
 
     rlp: bytes
     source: str
@@ -140,23 +139,15 @@ class EncodedList:
     def of(cls, access_list: BlockAccessList) -> "EncodedList":
         return cls(access_list.encode(), "the given list", access_list)
 
-    def decode(self, transactions: int, rules: bool = True) -> BlockAccessList:
-        """The list, its rules checked for a block of ``transactions`` (with
-        ``rules=False`` only its encoding: ``check_rules`` before trusting it).
+    def decode(self, transactions: int) -> BlockAccessList:
+        """The list, its encoding and rules checked for a block of ``transactions``.
         Raises FixtureError naming the source and the fault."""
         try:
             access_list = self.decoded if self.decoded is not None else decode(self.rlp)
-        except InvalidAccessList as exc:
-            raise FixtureError(f"{self.source}: not a valid EIP-7928 list: {exc}") from None
-        if rules:
-            self.check_rules(access_list, transactions)
-        return access_list
-
-    def check_rules(self, access_list: BlockAccessList, transactions: int) -> None:
-        try:
             access_list.check(transactions)
         except InvalidAccessList as exc:
             raise FixtureError(f"{self.source}: not a valid EIP-7928 list: {exc}") from None
+        return access_list
 
 
 def decode(data: bytes) -> BlockAccessList:

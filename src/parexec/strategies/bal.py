@@ -2,18 +2,18 @@
 
 The list gives every transaction's post-values, so no transaction waits for
 another: each executes, on the workers, against the pre-block state plus the
-list's values at every earlier index (the list loaded into multi-version memory
-as each transaction's write set, parallel.all_at_once), with no conflict
-detection and no re-execution. The workers get the list's RLP with the block and
-decode it while the coordinator does. Whoever executes a transaction holds its
-result to the list (access.eip7928_check: reads inside the list, writes equal to
-its values at the transaction's index); the coordinator then checks the list's
-own rules and commits the results in block order. If every transaction
-agrees, each saw exactly the state serial execution gives it, so the block's
-outcome is serial's. One that disagrees makes the block invalid under list
-semantics ("invalid access list", naming the transaction and the location);
-with ``fallback`` the block runs with ``dag`` instead, so a wrong list never gives
-a wrong result.
+list's values at every earlier index (parallel.list_memory: the list as
+multi-version memory, its encoding and rules checked as it is entered), with no
+conflict detection and no re-execution, heaviest first (parallel.all_at_once).
+The workers get the list's RLP with the block and enter it while the
+coordinator does. Whoever executes a transaction holds its result to the list
+(access.eip7928_check: reads inside the list, writes equal to its values at the
+transaction's index, nothing it lists there left out); the coordinator then
+commits the results in block order. If every transaction agrees, each saw
+exactly the state serial execution gives it, so the block's outcome is serial's.
+One that disagrees makes the block invalid under list semantics ("invalid
+access list", naming the transaction and the location); with ``fallback`` the
+block runs with ``dag`` instead, so a wrong list never gives a wrong result.
 
 A block without a list is handed to ``occ`` (the best strategy without one on
 these blocks), and the counters say so (``hints``).
