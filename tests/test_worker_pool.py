@@ -301,6 +301,20 @@ def _start(pool, block, pre):
     open_block(block, state, len(pool.workers) + 1)
 
 
+def _spy_on_replies(worker) -> list:
+    """(kind, outcomes) of every reply the coordinator reads from ``worker``, as it reads them."""
+    replies = []
+    recv = worker.conn.recv
+
+    def spy():
+        reply = recv()
+        replies.append((reply[0], len(reply[1])))
+        return reply
+
+    worker.conn.recv = spy
+    return replies
+
+
 def _collect_until_idle(pool, worker):
     outcomes = []
     with time_limit(30):
@@ -321,15 +335,7 @@ def test_claimed_tasks_are_skipped_and_results_stream_once_claims_reach_a_run(fr
     pool = get_pool(1)
     _start(pool, block, pre)
     worker = pool.workers[0]
-    replies = []
-    recv = worker.conn.recv
-
-    def spy():
-        reply = recv()
-        replies.append((reply[0], len(reply[1])))
-        return reply
-
-    worker.conn.recv = spy
+    replies = _spy_on_replies(worker)
     pool.submit(worker, list(range(89, 59, -1)), chain=False)
     pool.submit(worker, list(range(59, -1, -1)), chain=False)
     assert pool.running(worker) in (-1, *range(60, 90))  # still in the first run
@@ -353,21 +359,14 @@ def test_a_single_claimed_task_is_skipped_and_the_run_streams(fresh_pool):
     pool = get_pool(1)
     _start(pool, block, pre)
     worker = pool.workers[0]
-    replies = []
-    recv = worker.conn.recv
-
-    def spy():
-        reply = recv()
-        replies.append(reply[0])
-        return reply
-
-    worker.conn.recv = spy
+    replies = _spy_on_replies(worker)
     pool.submit(worker, list(range(30)), chain=False)
     pool.submit(worker, list(range(30, 60)), chain=False)
     pool.claim(worker, 45, only=True)
     done = sorted(o.tx for o in _collect_until_idle(pool, worker))
     assert done == [j for j in range(60) if j != 45]  # claimed before the worker got there
-    assert PARTIAL in replies and replies.count(RESULTS) == 2
+    kinds = [kind for kind, _ in replies]
+    assert PARTIAL in kinds and kinds.count(RESULTS) == 2
     pool.drain()
 
 
