@@ -246,3 +246,19 @@ def test_bal_starts_the_heaviest_transaction_first():
     txs = [TxProfile(j, 21000, s, own_slot(j), gas_limit=int(21000 * s)) for j, s in enumerate(seconds)]
     profile = BlockProfile("hand-built", txs, sum(seconds))
     assert simulate(profile, "bal", 8, Overheads()) >= 0.9 * sum(seconds) / 30.0
+
+
+def test_the_serial_work_every_strategy_pays_is_the_pipelines():
+    """What lies outside the strategy (system calls, rewards, receipts) is serial
+    for everyone; serial's own loop (applying each result) is serial's, and a
+    parallel strategy's own commit is in its model instead."""
+    from dataclasses import replace
+
+    from parexec.analysis.block_profile import profile_block
+    from parexec.fixtures.targets import load_targets
+
+    measured = profile_block(load_targets(["erc20:txs=40"])[0], repeat=1)
+    assert 0 < measured.pipeline_seconds < measured.block_seconds - measured.tx_seconds
+    profile = block([own_slot(j) for j in range(64)], [1.0] * 64, rest=8.0)  # no pipeline figure: all of it
+    whole_rest = simulate(profile, "bal", 8, Overheads())
+    assert simulate(replace(profile, pipeline_seconds=2.0), "bal", 8, Overheads()) > whole_rest
