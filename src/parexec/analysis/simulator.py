@@ -30,6 +30,13 @@ own loop on virtual time with the engine's own code for the decisions:
   the front, executing what no worker has begun; a speculative result whose
   dependencies were committed too late for it to see is re-executed by the
   coordinator at commit.
+* ``all-at-once`` (parallel.all_at_once: bal with its list): the engine's own
+  Dispenser hands out the order (heaviest gas limit first) from both ends; no
+  transaction waits for another; every process loads the list first, the
+  coordinator takes each result in as it arrives and applies them all at the end.
+
+The block's work outside the strategy (``BlockProfile.pipeline_seconds``: system
+calls, rewards, receipts) is serial time for every strategy.
 
 Times are execution times scaled by ``1 + contention`` (processes sharing a
 machine run slower than one alone). The simulation ignores what no footprint
