@@ -10,6 +10,8 @@ on this machine with the real engines.
   rules and loading it into multi-version memory, timed directly (bal).
 * ``apply``: per transaction, applying a result to the block's state once the
   work is done, timed directly (bal).
+* ``result_check``: per transaction, holding a result to the list where it was
+  executed and encoding it for the pipe, timed directly (bal).
 * ``commit``, per strategy: the coordinator's cost per transaction (validation,
   applying writes, bookkeeping, taking results in) differs between engines and is
   not visible from outside, so it is fitted: the value at which the simulation's
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import pickle
 import statistics
 import time
 from collections.abc import Callable
@@ -164,6 +167,30 @@ def measure_apply(target: Target, repeat: int = 3) -> float:
     return statistics.median(times) / len(results)
 
 
+def measure_result_check(target: Target, repeat: int = 3) -> float:
+    """Seconds per transaction to hold a result to the block's list where it was
+    executed and encode it for the pipe, as a worker does (the median of
+    ``repeat`` times)."""
+    from parexec.access.eip7928_builder import build_access_list
+    from parexec.access.eip7928_check import ListCheck
+    from parexec.parallel.list_memory import ListMemory
+    from parexec.parallel.protocol import DONE, RESULTS, encode_result
+    from parexec.state.overlay import OverlayState
+
+    results = execute_block(fresh_block(target.block), target.pre_state, SerialStrategy(), 1,
+                            with_state_root=False).tx_results
+    check = ListCheck(ListMemory(OverlayState(target.pre_state),
+                                 build_access_list(target.block, target.pre_state).encode(), len(results)))
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        replies = [(DONE, j, encode_result(replace(r, reads=None) if check.agrees(j, r) else r))
+                   for j, r in enumerate(results)]
+        pickle.dumps((RESULTS, replies), protocol=pickle.HIGHEST_PROTOCOL)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) / len(results)
+
+
 def _busy(target: Target, stop) -> None:
     while not stop.is_set():
         execute_block(target.block, target.pre_state, SerialStrategy(), 1, with_state_root=False)
@@ -221,7 +248,9 @@ def calibrate(targets: list[Target], strategies: list[str], workers: int = 2, re
     contention = measure_contention(targets[biggest])
     list_load = measure_list_load(targets[biggest], repeat)
     apply = measure_apply(targets[biggest], repeat)
-    base = Overheads(ipc=ipc, start=start, contention=contention, list_load=list_load, apply=apply)
+    result_check = measure_result_check(targets[biggest], repeat)
+    base = Overheads(ipc=ipc, start=start, contention=contention, list_load=list_load, apply=apply,
+                     result_check=result_check)
     measured: dict[str, list[float]] = {s: [] for s in strategies}
     hints = ExactHints(targets, profiles)
     for target in targets:

@@ -77,6 +77,7 @@ class Overheads:
     contention: float = 0.0  # execution slows by this share when processes run side by side
     list_load: float = 0.0  # bal: seconds per transaction to load a block's list (every process)
     apply: float = 0.0  # bal: seconds per transaction to apply the results to the block's state at the end
+    result_check: float = 0.0  # bal: seconds per transaction to hold a result to the list where it ran, and send it
 
 
 def simulate(profile: BlockProfile, strategy: str, workers: int, overheads: Overheads) -> float:
@@ -510,8 +511,9 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
     executes from the light end of the order and, between its transactions, tops
     each worker up to QUEUE chunks from the heavy end, a chunk each per round
     (each arrives ``ipc`` later); a worker runs its chunks in order and a chunk's
-    results arrive together, ``ipc`` after its last. The coordinator takes each
-    result in (``commit``: receiving, checking, committing) between its own
+    results arrive together, ``ipc`` after its last. Whoever executes a
+    transaction holds the result to the list and encodes it (``result_check``).
+    The coordinator takes each worker's result in (``commit``) between its own
     transactions, or waiting once it has none; where the two ends meet it claims
     the next transaction no worker has started. Then it applies every result to
     the block's state (``apply`` each)."""
@@ -519,7 +521,7 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
 
     from parexec.parallel.all_at_once import QUEUE, Dispenser
 
-    t = _slowed(profile, oh)
+    t = [seconds + oh.result_check for seconds in _slowed(profile, oh)]
     n = len(t)
     plan = Dispenser([tx.gas_limit or tx.gas for tx in profile.txs], workers)
     order = plan.order
@@ -572,7 +574,7 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
         if plan.front == n:
             break
         started[order[plan.front]] = True  # executed here (the coordinator's own, or claimed)
-        now += t[order[plan.front]] + oh.commit
+        now += t[order[plan.front]]
     for w in range(len(free)):
         advance(w, INF)
     arrivals.sort()
