@@ -145,3 +145,15 @@ def test_an_encoded_list_names_its_source_and_the_rule_it_breaks():
     with pytest.raises(FixtureError, match=r"lists/7-ab.rlp: not a valid EIP-7928 list: not RLP"):
         EncodedList(b"\xf8", "lists/7-ab.rlp").decode(1)
     assert EncodedList(BlockAccessList((a, b)).encode(), "x").decode(1).accounts == (a, b)
+
+
+def test_workload_blocks_with_other_transactions_get_lists_of_their_own(tmp_path):
+    """Lists are filed by block number and hash; a synthetic block's header carries
+    its transactions' root, so two workloads of one height do not share a file."""
+    specs = ["erc20:txs=30", "chain:txs=20"]
+    result = CliRunner().invoke(main, ["access-list", *specs, "--format", "eip7928", "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert len(list(tmp_path.glob("*.rlp"))) == 2
+    for target in load_targets(specs):
+        assert read_eip7928_list(next(tmp_path.glob(f"*-{target.block.header.hash.hex()[:16]}.rlp")),
+                                 target.block) == build_access_list(target.block, target.pre_state)

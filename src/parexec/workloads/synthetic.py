@@ -39,6 +39,7 @@ from parexec.block.env import AncestorHashes
 from parexec.evm.pyevm_objects import header_class
 from parexec.model import Block
 from parexec.state.memory import MemoryState
+from parexec.state.trie import ordered_trie_root
 from parexec.workloads.contracts import COUNTER_CODE, TOKEN_CODE
 
 
@@ -224,6 +225,9 @@ def workload_block(signed: list, pre: MemoryState, spec: str, number: int = BLOC
         base_fee_per_gas=BASE_FEE,
         parent_beacon_block_root=b"\x00" * 32,
         excess_blob_gas=0,
+        # the real root: blocks with other transactions get other hashes (lists and
+        # hints are filed by number and hash)
+        transaction_root=ordered_trie_root([tx.encode() for tx in signed]),
     )
     return Block(
         header=header,
