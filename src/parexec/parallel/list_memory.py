@@ -44,7 +44,9 @@ class ListMemory(MVMemory):
             raise InvalidAccessList("not RLP") from None
         try:
             self._load(accounts)
-        except (TypeError, ValueError) as exc:  # a byte string where a list belongs, or the reverse
+        except InvalidAccessList:
+            raise
+        except (TypeError, ValueError) as exc:  # a byte string where a list belongs, or fields miscounted
             raise InvalidAccessList(f"malformed: {exc}") from None
 
     def record(self, tx, writes, new_code):
