@@ -85,26 +85,23 @@ class ExactHints:
     and EIP-7928 lists, as bal takes them (built when first asked for)."""
 
     def __init__(self, targets: list[Target], profiles: list[BlockProfile]):
-        # by the transactions' hashes: synthetic blocks may share a header
-        self.by_txs = {_tx_hashes(t.block): [tx.footprint for tx in p.txs] for t, p in zip(targets, profiles)}
-        self.targets = {_tx_hashes(t.block): t for t in targets}
+        # by header hash, as lists on disk are found (a synthetic block's header
+        # carries its transactions' root), and as cheaply: the lookup is timed
+        self.footprints = {t.block.header.hash: [tx.footprint for tx in p.txs] for t, p in zip(targets, profiles)}
+        self.targets = {t.block.header.hash: t for t in targets}
         self.lists: dict = {}
 
     def footprints_for(self, block):
-        return self.by_txs.get(_tx_hashes(block))
+        return self.footprints.get(block.header.hash)
 
     def eip7928_for(self, block):
         from parexec.access.eip7928_builder import build_access_list
 
-        key = _tx_hashes(block)
+        key = block.header.hash
         if key not in self.lists and key in self.targets:
             target = self.targets[key]
             self.lists[key] = build_access_list(target.block, target.pre_state)
         return self.lists.get(key)
-
-
-def _tx_hashes(block) -> tuple:
-    return tuple(tx.hash for tx in block.transactions)
 
 
 def measure_pool(target: Target, profile: BlockProfile, tasks: int = 20) -> tuple[float, float]:
