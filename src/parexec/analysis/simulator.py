@@ -518,6 +518,7 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
     the next transaction no worker has started. Then it applies every result to
     the block's state (``apply`` each)."""
     from collections import deque
+    from heapq import heappop, heappush
 
     from parexec.parallel.all_at_once import QUEUE, Dispenser
 
@@ -530,8 +531,7 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
     free = [ready] * (workers - 1)  # when each worker is done with what it started
     queued: list[deque] = [deque() for _ in free]  # per worker: [arrival, tasks] not started yet
     started = [False] * n
-    arrivals: list[float] = []  # when each worker result reaches the coordinator
-    taken = 0  # of those (sorted), how many it has taken in
+    arrivals: list[float] = []  # heap: when each worker result not yet taken in reaches the coordinator
 
     def advance(w: int, until: float) -> None:
         """Worker w starts every queued task it reaches by ``until``."""
@@ -547,16 +547,15 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
                 last[0] += 1
             if not tasks:
                 queued[w].popleft()
-                arrivals.extend([free[w] + oh.ipc] * last[0])
+                for _ in range(last[0]):
+                    heappush(arrivals, free[w] + oh.ipc)
 
     def take_in(until: float) -> float:
         """Take in the results that arrived by ``until``; the clock after."""
-        nonlocal taken
-        arrivals.sort()
         clock = until
-        while taken < len(arrivals) and arrivals[taken] <= clock:
+        while arrivals and arrivals[0] <= clock:
+            heappop(arrivals)
             clock += oh.commit
-            taken += 1
         return clock
 
     while True:
@@ -577,9 +576,8 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
         now += t[order[plan.front]]
     for w in range(len(free)):
         advance(w, INF)
-    arrivals.sort()
-    for arrival in arrivals[taken:]:  # waiting for the rest
-        now = max(now, arrival) + oh.commit
+    while arrivals:  # waiting for the rest
+        now = max(now, heappop(arrivals)) + oh.commit
     return max([now, *free]) + n * oh.apply
 
 
