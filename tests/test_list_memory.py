@@ -20,8 +20,9 @@ from parexec.block.pipeline import execute_block
 from parexec.block.system import pre_block_writes
 from parexec.evm.tx_executor import execute_transaction
 from parexec.fixtures.targets import load_targets
-from parexec.model import BALANCE
+from parexec.model import BALANCE, CODE, FIELD_ATTR, NONCE, STORAGE
 from parexec.parallel.list_memory import ListMemory
+from parexec.parallel.mv_memory import MVMemory, MVView
 from parexec.state.overlay import OverlayState
 from parexec.strategies.serial import SerialStrategy
 
@@ -54,6 +55,30 @@ def test_every_view_executes_to_serials_result(spec):
         expected = serial.tx_results[j]
         assert (result.writes, result.gas_used, result.logs) == (expected.writes, expected.gas_used, expected.logs)
         check.check(j, result)
+
+
+@pytest.mark.parametrize("spec", ["erc20:txs=40,hot=0.5", "mixed:txs=60", "transfers:txs=30,hot=0.3"])
+def test_the_lists_own_view_reads_what_the_general_one_reads(spec):
+    """ListView and ListMemory's reads take shortcuts the list allows (no estimates,
+    no deltas, the base's account where the list changes none of its fields below
+    the reader); every read equals MVMemory's general reader on the same entries."""
+    target = load_targets([spec])[0]
+    _, state = _start(target)
+    n = len(target.block.transactions)
+    memory = ListMemory(state, build_access_list(target.block, target.pre_state).encode(), n)
+    locations = {loc for loc in memory.data if loc[0] == STORAGE}
+    assert memory.first_change and (locations or spec.startswith("transfers"))
+    for j in range(n + 1):
+        fast, general = memory.view(j), MVView(memory, j)
+        assert type(fast).__name__ == "ListView"
+        for address in memory.accounts:
+            a, b = fast.account(address), MVView.account(general, address)
+            assert (a is None) == (b is None)
+            if a is not None:
+                for kind in (NONCE, BALANCE, CODE):
+                    assert getattr(a, FIELD_ATTR[kind]) == getattr(b, FIELD_ATTR[kind]), (j, address, kind)
+        for _, address, slot in locations:
+            assert fast.storage(address, slot) == MVMemory.storage(memory, address, slot, j)
 
 
 def test_a_change_the_transaction_does_not_make_is_named(block_4370000):

@@ -19,12 +19,14 @@ and ``access.eip7928.decode`` and ``check`` name the fault.
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 import rusty_rlp
 from eth_hash.auto import keccak
 
 from parexec.access.eip7928 import MAX_CODE_SIZE, InvalidAccessList
-from parexec.model import BALANCE, CODE, EMPTY_CODE_HASH, EXISTS, NONCE, STORAGE
-from parexec.parallel.mv_memory import MVMemory
+from parexec.model import BALANCE, CODE, EMPTY_CODE_HASH, EXISTS, FIELD_ATTR, FIELD_DEFAULT, NONCE, STORAGE
+from parexec.parallel.mv_memory import LazyAccount, MVMemory
 
 
 class ListMemory(MVMemory):
@@ -38,6 +40,7 @@ class ListMemory(MVMemory):
         self.changes_at = [0] * txs  # per transaction, the locations the list changes there
         self.accounts: set[bytes] = set()  # every listed account
         self.slots: dict[bytes, set[int]] = {}  # per listed account, the slots it changes or reads
+        self.first_change: dict[bytes, int] = {}  # per account whose fields the list changes (or creates it), the first transaction that does
         try:
             accounts, _ = rusty_rlp.decode_raw(rlp, True, False)  # strict: canonical RLP only
         except rusty_rlp.DecodingError:
@@ -51,6 +54,33 @@ class ListMemory(MVMemory):
 
     def record(self, tx, writes, new_code):
         raise TypeError("a list's memory holds the list: nothing is recorded")
+
+    def view(self, tx: int) -> "ListView":
+        return ListView(self, tx)
+
+    # The list holds values only (no ESTIMATE, no Delta, no storage reset): a read
+    # is the last value below the reader or the base's, without MVMemory's checks.
+    def _last(self, loc, tx: int):
+        order = self.order.get(loc)
+        if order:
+            i = bisect_left(order, tx)
+            if i:
+                return self.data[loc][order[i - 1]]
+        return ABSENT
+
+    def exists(self, address: bytes, tx: int) -> bool:
+        return self._last((EXISTS, address), tx) is not ABSENT or self.base.account(address) is not None
+
+    def field(self, kind: str, address: bytes, tx: int):
+        value = self._last((kind, address), tx)
+        if value is ABSENT:
+            acc = self.base.account(address)
+            return FIELD_DEFAULT[kind] if acc is None else getattr(acc, FIELD_ATTR[kind])
+        return value
+
+    def storage(self, address: bytes, slot: int, tx: int) -> int:
+        value = self._last((STORAGE, address, slot), tx)
+        return self.base.storage(address, slot) if value is ABSENT else value
 
     def changed_at(self, loc, tx: int):
         """The list's value of ``loc`` at transaction ``tx``'s own index, or ABSENT."""
@@ -94,15 +124,20 @@ class ListMemory(MVMemory):
                     last = slot
                 slots.update(_int(slot_bytes, 32) for slot_bytes in reads)
             self.slots[address] = slots
+            fields = txs  # its first change of a field (balance, nonce, code)
             if balances:
-                first = min(first, self._series((BALANCE, address), balances, 32))
+                fields = min(fields, self._series((BALANCE, address), balances, 32))
             if nonces:
-                first = min(first, self._series((NONCE, address), nonces, 8))
+                fields = min(fields, self._series((NONCE, address), nonces, 8))
             if codes:
-                first = min(first, self._series((CODE, address), codes, None))
+                fields = min(fields, self._series((CODE, address), codes, None))
+            first = min(first, fields)
             if first < txs and self.base.account(address) is None:
                 self.order[(EXISTS, address)] = [first]
                 self.data[(EXISTS, address)] = {first: True}
+                fields = first
+            if fields < txs:
+                self.first_change[address] = fields
 
     def _series(self, loc, changes, width: int | None) -> int:
         """Enter ``loc``'s changes (``width``: bytes an integer value may take;
@@ -148,6 +183,32 @@ class ListMemory(MVMemory):
 
 
 ABSENT = object()  # changed_at: the list has no change there
+
+
+class ListView:
+    """The state transaction ``tx`` executes on: the list's values below ``tx`` over
+    the base. An account the list changes nowhere below ``tx`` is the base's own
+    (most of a block's reads), the rest as MVView has them."""
+
+    __slots__ = ("mv", "tx", "base")
+
+    def __init__(self, mv: ListMemory, tx: int):
+        self.mv, self.tx, self.base = mv, tx, mv.base
+
+    def account(self, address: bytes):
+        first = self.mv.first_change.get(address)
+        if first is None or first >= self.tx:
+            return self.base.account(address)
+        return LazyAccount(self.mv, address, self.tx)  # it exists: created at ``first`` at the latest
+
+    def storage(self, address: bytes, slot: int) -> int:
+        return self.mv.storage(address, slot, self.tx)
+
+    def code(self, code_hash: bytes) -> bytes:
+        return self.mv.code(code_hash)
+
+    def has_storage(self, address: bytes) -> bool:
+        return self.mv.has_storage(address, self.tx)
 
 
 def _int(item, width: int) -> int:
