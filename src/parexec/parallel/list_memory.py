@@ -40,7 +40,8 @@ class ListMemory(MVMemory):
         self.changes_at = [0] * txs  # per transaction, the locations the list changes there
         self.accounts: set[bytes] = set()  # every listed account
         self.slots: dict[bytes, set[int]] = {}  # per listed account, the slots it changes or reads
-        self.first_change: dict[bytes, int] = {}  # per account whose fields the list changes (or creates it), the first transaction that does
+        # per account whose fields the list changes (or that it creates), the first transaction that does
+        self.first_change: dict[bytes, int] = {}
         try:
             accounts, _ = rusty_rlp.decode_raw(rlp, True, False)  # strict: canonical RLP only
         except rusty_rlp.DecodingError:
