@@ -24,7 +24,7 @@ from parexec.block.pipeline import execute_block
 from parexec.model import Block
 from parexec.parallel import worker_pool
 from parexec.parallel.protocol import DONE, PARTIAL, RESULTS
-from parexec.parallel.worker_pool import WorkerPool, get_pool
+from parexec.parallel.worker_pool import Worker, WorkerPool, get_pool
 from parexec.strategies import get_strategy
 from parexec.workloads import build_workload
 from parexec.workloads.synthetic import TOKEN, _key
@@ -380,6 +380,36 @@ def test_running_shows_the_transaction_in_progress(fresh_pool):
     assert pool.running(worker) == 17  # the last one it began
     _start(pool, block, pre)  # a new block: nothing of it has begun
     assert pool.running(worker) == -1
+
+
+def test_started_is_every_task_up_to_the_running_one():
+    """What the all-at-once engine leaves to a worker at the end of a block: the
+    tasks of its outstanding runs up to the one it is executing (done or under
+    way: their results come with their run), nothing when it has begun none."""
+    from collections import deque
+    from types import SimpleNamespace
+
+    worker = Worker(process=None, conn=None, running=SimpleNamespace(value=-1), requests=deque([[5, 3, 8], [9]]))
+    assert WorkerPool.started(worker) == []
+    for running, begun in ((5, [5]), (3, [5, 3]), (9, [5, 3, 8, 9]), (42, [])):
+        worker.running.value = running
+        assert WorkerPool.started(worker) == begun
+
+
+def test_a_worker_that_has_run_everything_has_started_it_all(fresh_pool):
+    block, pre = build_workload("erc20:txs=20")
+    pool = get_pool(1)
+    _start(pool, block, pre)
+    worker = pool.workers[0]
+    pool.submit(worker, [19, 18, 17], chain=False)
+    pool.submit(worker, [4, 5], chain=False)
+    with time_limit(30):
+        while pool.running(worker) != 5:  # its last task begun, no reply read yet
+            pass
+    assert pool.started(worker) == [19, 18, 17, 4, 5]
+    _collect_until_idle(pool, worker)
+    assert pool.started(worker) == []  # every run answered: nothing outstanding
+    pool.drain()
 
 
 @pytest.mark.parametrize("name", PARALLEL)

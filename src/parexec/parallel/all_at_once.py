@@ -101,8 +101,10 @@ def execute_all(env, block, pool, mv, check=None) -> dict[int, Outcome]:
                 break
         take(pool.collect(0))
         if plan.front >= plan.back:  # in the workers' part: take what they have not started
-            running = {pool.running(w) for w in pool.workers if not w.idle}
-            while plan.front < n and (order[plan.front] in outcomes or order[plan.front] in running):
+            # (one a worker has done comes with the rest of its run: doing it here too
+            # would only cost time, a heavy one much)
+            started = {j for w in pool.workers for j in pool.started(w)}
+            while plan.front < n and (order[plan.front] in outcomes or order[plan.front] in started):
                 plan.front += 1
             if plan.front == n:
                 break

@@ -224,6 +224,14 @@ class WorkerPool:
         """The tx ``worker`` is executing (or executed last)."""
         return worker.running.value
 
+    @staticmethod
+    def started(worker: Worker) -> list[int]:
+        """The tasks ``worker`` has begun, in order: those of its outstanding requests
+        up to the one it is executing (the earlier ones are done, their results on the
+        way with the rest of their run). Tasks run in the order sent, each once."""
+        tasks, j = worker.tasks, worker.running.value
+        return tasks[:tasks.index(j) + 1] if j in tasks else []
+
     def claim(self, worker: Worker, upto: int, only: bool = False) -> None:
         """Tell ``worker`` that the coordinator executes every tx up to ``upto``
         (``only``: tx ``upto`` alone) itself: it skips them and sends its further
