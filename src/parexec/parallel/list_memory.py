@@ -26,7 +26,7 @@ from eth_hash.auto import keccak
 
 from parexec.access.eip7928 import MAX_CODE_SIZE, InvalidAccessList
 from parexec.model import BALANCE, CODE, EMPTY_CODE_HASH, EXISTS, FIELD_ATTR, FIELD_DEFAULT, NONCE, STORAGE
-from parexec.parallel.mv_memory import LazyAccount, MVMemory
+from parexec.parallel.mv_memory import LazyAccount, MVMemory, MVView
 
 
 class ListMemory(MVMemory):
@@ -186,30 +186,22 @@ class ListMemory(MVMemory):
 ABSENT = object()  # changed_at: the list has no change there
 
 
-class ListView:
+class ListView(MVView):
     """The state transaction ``tx`` executes on: the list's values below ``tx`` over
     the base. An account the list changes nowhere below ``tx`` is the base's own
     (most of a block's reads), the rest as MVView has them."""
 
-    __slots__ = ("mv", "tx", "base")
+    __slots__ = ("base",)
 
     def __init__(self, mv: ListMemory, tx: int):
-        self.mv, self.tx, self.base = mv, tx, mv.base
+        super().__init__(mv, tx)
+        self.base = mv.base
 
     def account(self, address: bytes):
         first = self.mv.first_change.get(address)
         if first is None or first >= self.tx:
             return self.base.account(address)
         return LazyAccount(self.mv, address, self.tx)  # it exists: created at ``first`` at the latest
-
-    def storage(self, address: bytes, slot: int) -> int:
-        return self.mv.storage(address, slot, self.tx)
-
-    def code(self, code_hash: bytes) -> bytes:
-        return self.mv.code(code_hash)
-
-    def has_storage(self, address: bytes) -> bool:
-        return self.mv.has_storage(address, self.tx)
 
 
 def _int(item, width: int) -> int:
