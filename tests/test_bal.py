@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+import rlp
+import rusty_rlp
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -112,16 +114,20 @@ def test_workers_check_their_own_results_and_send_them_without_reads():
     assert _serial(target).first_difference(outcome) is None
     by_worker = [r for r in outcome.tx_results if r.reads is None]
     assert 0 < len(by_worker) < len(outcome.tx_results)  # the coordinator's keep theirs
+    assert all(r.list_changes for r in by_worker)  # each counted the list's changes it accounts for
 
 
 def test_a_list_file_that_breaks_its_rules_is_refused_and_the_workers_carry_on(tmp_path):
-    """The workers get a file's bytes before the coordinator has read them: a bad
-    list must not break them for the next block."""
+    """The workers get a file's bytes before the coordinator has read them, and
+    start executing before it has checked every account: a bad list must not
+    break them for the next block."""
     target = load_targets(["transfers:txs=30"])[0]
     exact = build_access_list(target.block, target.pre_state)
     write_eip7928_lists([(target.block, exact)], tmp_path)
     (rlp_file,) = tmp_path.glob("*.rlp")
-    for bad in (BlockAccessList(exact.accounts[::-1]).encode(), b"\xf8\x00garbage"):
+    inside = rusty_rlp.decode_raw(exact.encode(), True, False)[0]
+    inside[-1][3][0][1] = b"\x00" + inside[-1][3][0][1]  # a balance with a leading zero, in the last account
+    for bad in (BlockAccessList(exact.accounts[::-1]).encode(), b"\xf8\x00garbage", rlp.encode(inside)):
         rlp_file.write_bytes(bad)
         strategy = get_strategy("bal", hints=AccessListHints(tmp_path))
         with pytest.raises(FixtureError, match=f"{rlp_file.name}: not a valid EIP-7928 list"):

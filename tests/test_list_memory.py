@@ -1,8 +1,9 @@
 """A block's EIP-7928 list as multi-version memory (parallel/list_memory.py) and
-the check that holds a result to it (access/eip7928_check.py): the one-pass load
-refuses exactly the lists the full decoder and its rules refuse, every
-transaction's view executes to serial's result, and a change the list makes
-that the transaction does not is named."""
+the check that holds a result to it (access/eip7928_check.py): entering the
+whole list refuses exactly the lists the full decoder and its rules refuse,
+every transaction's view executes to serial's result whether accounts are
+entered as they are read (a worker) or all at once (the coordinator), and a
+change the list makes that the transaction does not is named."""
 
 from __future__ import annotations
 
@@ -44,32 +45,52 @@ def block_4370000():
 
 @pytest.mark.parametrize("spec", ["erc20:txs=60,hot=0.5", "amm:txs=40,hot=0.5", "chain:txs=30", "nft:txs=30"])
 def test_every_view_executes_to_serials_result(spec):
+    """On a memory that enters accounts as they are read, as a worker's does: each
+    result is serial's, its location-by-location check counts what the whole
+    list holds at its index, and the whole memory's check passes it."""
     target = load_targets([spec])[0]
     env, state = _start(target)
-    memory = ListMemory(state, build_access_list(target.block, target.pre_state).encode(),
-                        len(target.block.transactions))
-    check = ListCheck(memory)
+    encoded = build_access_list(target.block, target.pre_state).encode()
+    n = len(target.block.transactions)
+    lazy, whole = ListMemory(state, encoded, n), ListMemory(state, encoded, n)
+    whole.enter_all()
     serial = execute_block(target.block, target.pre_state, SerialStrategy(), 1, with_state_root=False)
     for j, tx in enumerate(target.block.transactions):
-        result = execute_transaction(env, memory.view(j), tx, j)
+        result = execute_transaction(env, lazy.view(j), tx, j)
         expected = serial.tx_results[j]
         assert (result.writes, result.gas_used, result.logs) == (expected.writes, expected.gas_used, expected.logs)
-        check.check(j, result)
+        assert ListCheck(lazy).accounted_here(j, result) == whole.changes_at[j]
+        ListCheck(whole).check(j, result)
+
+
+def test_a_worker_enters_only_the_accounts_its_transactions_read():
+    target = load_targets(["erc20:txs=20"])[0]
+    env, state = _start(target)
+    memory = ListMemory(state, build_access_list(target.block, target.pre_state).encode(), 20)
+    assert set(memory.waiting) == memory.accounts and not memory.data
+    result = execute_transaction(env, memory.view(0), target.block.transactions[0], 0)
+    touched = {loc[1] for loc in result.reads} | {loc[1] for loc in result.writes}
+    entered = memory.accounts - set(memory.waiting)
+    assert entered and entered <= touched and memory.waiting
 
 
 @pytest.mark.parametrize("spec", ["erc20:txs=40,hot=0.5", "mixed:txs=60", "transfers:txs=30,hot=0.3"])
 def test_the_lists_own_view_reads_what_the_general_one_reads(spec):
     """ListView and ListMemory's reads take shortcuts the list allows (no estimates,
     no deltas, the base's account where the list changes none of its fields below
-    the reader); every read equals MVMemory's general reader on the same entries."""
+    the reader, accounts entered when first read); every read equals MVMemory's
+    general reader on the whole list's entries."""
     target = load_targets([spec])[0]
     _, state = _start(target)
     n = len(target.block.transactions)
-    memory = ListMemory(state, build_access_list(target.block, target.pre_state).encode(), n)
+    encoded = build_access_list(target.block, target.pre_state).encode()
+    memory = ListMemory(state, encoded, n)
+    memory.enter_all()
     locations = {loc for loc in memory.data if loc[0] == STORAGE}
     assert memory.first_change and (locations or spec.startswith("transfers"))
     for j in range(n + 1):
-        fast, general = memory.view(j), MVView(memory, j)
+        general = MVView(memory, j)
+        fast = ListMemory(state, encoded, n).view(j)  # nothing entered yet
         assert type(fast).__name__ == "ListView"
         for address in memory.accounts:
             a, b = fast.account(address), MVView.account(general, address)
@@ -86,6 +107,7 @@ def test_a_change_the_transaction_does_not_make_is_named(block_4370000):
     env, state = _start(target)
     n = len(target.block.transactions)
     memory = ListMemory(state, data, n)
+    memory.enter_all()
     serial = execute_block(target.block, target.pre_state, SerialStrategy(), 1, with_state_root=False)
     j = 3
     result = serial.tx_results[j]
@@ -99,7 +121,7 @@ def test_a_change_the_transaction_does_not_make_is_named(block_4370000):
     assert sender in memory.accounts
 
 
-# ---------------------------------------------------------------- the one-pass load refuses what decode refuses
+# ------------------------------------------------------ entering the whole list refuses what decode refuses
 
 def _raw(data: bytes):
     return rusty_rlp.decode_raw(data, True, False)[0]
@@ -158,7 +180,7 @@ KINDS = ["accounts swapped", "account twice", "slots swapped", "index beyond the
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(kind=st.sampled_from(KINDS), pick=st.integers(0, 10_000))
-def test_the_one_pass_load_refuses_exactly_what_the_decoder_refuses(block_4370000, kind, pick):
+def test_entering_the_list_refuses_exactly_what_the_decoder_refuses(block_4370000, kind, pick):
     target, data = block_4370000
     n = len(target.block.transactions)
     changed = rlp.encode(_mutate(_raw(data), kind, pick, n))
@@ -168,7 +190,7 @@ def test_the_one_pass_load_refuses_exactly_what_the_decoder_refuses(block_437000
     except InvalidAccessList:
         refused_by_decoder = True
     try:
-        ListMemory(OverlayState(target.pre_state), changed, n)
+        ListMemory(OverlayState(target.pre_state), changed, n).enter_all()
         refused_here = False
     except InvalidAccessList:
         refused_here = True
@@ -179,4 +201,4 @@ def test_the_one_pass_load_refuses_exactly_what_the_decoder_refuses(block_437000
 def test_garbage_is_refused():
     for data in (b"\xf8", b"\x80", bytes.fromhex("c2c100"), bytes.fromhex("c1" "80" "00")):
         with pytest.raises(InvalidAccessList):
-            ListMemory(OverlayState(load_targets(["erc20:txs=2"])[0].pre_state), data, 2)
+            ListMemory(OverlayState(load_targets(["erc20:txs=2"])[0].pre_state), data, 2).enter_all()

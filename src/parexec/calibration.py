@@ -4,10 +4,13 @@ on this machine with the real engines.
 * ``ipc`` and ``start``: a probe runs a block on the real worker pool: how long
   handing a worker the block takes, and how much longer a one-transaction task
   takes round trip than the transaction itself.
-* ``contention``: how much slower serial execution runs while another process
-  executes too (two busy processes share caches and memory bandwidth).
-* ``list_load``: per transaction, decoding a block's EIP-7928 list, checking its
-  rules and loading it into multi-version memory, timed directly (bal).
+* ``contention``: how much slower transactions execute inside the engine, beside
+  one another, than alone (processes share caches and memory bandwidth),
+  timed directly: traced parallel runs against serial ones, in turns.
+* ``list_index``, ``list_load``, ``list_enter``: per transaction, decoding a
+  block's EIP-7928 list and indexing its accounts (every process), entering it
+  whole (the coordinator) and entering what a transaction reads (a worker),
+  timed directly (bal).
 * ``apply``: per transaction, applying a result to the block's state once the
   work is done, timed directly (bal).
 * ``result_check``: per transaction, holding a result to the list where it was
@@ -26,7 +29,6 @@ A calibration is saved as JSON and reused (``load_or_calibrate``).
 from __future__ import annotations
 
 import json
-import multiprocessing
 import pickle
 import statistics
 import time
@@ -43,7 +45,9 @@ from parexec.parallel.worker_pool import open_block
 from parexec.strategies.base import ParallelStrategy
 from parexec.strategies.serial import SerialStrategy
 
-CALIBRATION_TARGETS = ("erc20:txs=300", "transfers:txs=300,hot=0.2", "chain:txs=100")
+# blocks of 0.1-0.4 s: on smaller ones (300, 300 and 100 transactions) a fitted cost
+# moved threefold between calibrations minutes apart
+CALIBRATION_TARGETS = ("erc20:txs=1000", "transfers:txs=1000,hot=0.2", "chain:txs=300")
 
 
 @dataclass
@@ -120,23 +124,36 @@ def measure_pool(target: Target, profile: BlockProfile, tasks: int = 20) -> tupl
     return statistics.median(starts), max(0.0, statistics.median(extra))
 
 
-def measure_list_load(target: Target, repeat: int = 3) -> float:
-    """Seconds per transaction for one process to load a block's EIP-7928 list
-    (decode it, check its encoding and rules, enter it as multi-version memory:
-    parallel.list_memory), which bal's every process does before executing; the
-    median of ``repeat`` times."""
+def measure_list_costs(target: Target, profile: BlockProfile, repeat: int = 3, share: int = 8) -> tuple[float, float, float]:
+    """Seconds per transaction for bal's three ways into a block's EIP-7928 list
+    (parallel.list_memory), each the median of ``repeat`` times: decoding it and
+    indexing its accounts (every process); entering it whole (the coordinator:
+    rules, counts); and entering the accounts a transaction reads (a worker),
+    timed on every ``share``-th transaction as a worker of a few would take them
+    (the accounts they share, such as the fee recipient, entered once)."""
     from parexec.access.eip7928_builder import build_access_list
     from parexec.parallel.list_memory import ListMemory
     from parexec.state.overlay import OverlayState
 
     encoded = build_access_list(target.block, target.pre_state).encode()
     n = len(target.block.transactions)
-    times = []
+    mine = range(0, n, share)
+    touched = [{loc[1] for loc in profile.txs[j].footprint.reads | profile.txs[j].footprint.writes} for j in mine]
+    index, whole, enter = [], [], []
     for _ in range(repeat):
         started = time.perf_counter()
-        ListMemory(OverlayState(target.pre_state), encoded, n)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times) / n
+        memory = ListMemory(OverlayState(target.pre_state), encoded, n)
+        index.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        memory.enter_all()
+        whole.append(time.perf_counter() - started)
+        memory = ListMemory(OverlayState(target.pre_state), encoded, n)
+        started = time.perf_counter()
+        for addresses in touched:
+            for address in addresses:
+                memory.enter(address)
+        enter.append(time.perf_counter() - started)
+    return statistics.median(index) / n, statistics.median(whole) / n, statistics.median(enter) / len(mine)
 
 
 def measure_apply(target: Target, repeat: int = 3) -> float:
@@ -188,24 +205,30 @@ def measure_result_check(target: Target, repeat: int = 3) -> float:
     return statistics.median(times) / len(results)
 
 
-def _busy(target: Target, stop) -> None:
-    while not stop.is_set():
-        execute_block(target.block, target.pre_state, SerialStrategy(), 1, with_state_root=False)
+def measure_contention(target: Target, hints: "ExactHints", pairs: int = 5) -> float:
+    """How much slower transactions execute inside the parallel engine, beside
+    one another, than alone: per pair, a serial run with each transaction timed
+    and a traced ``bal`` run on two processes (every transaction executed once,
+    on the block's exact list), in turns; the median over ``pairs`` of the
+    engine's execution time over serial's. Measured apart (serial beside a busy
+    serial process, then alone) it drifted with the machine by as much as the
+    effect (0% and 14% in two calibrations minutes apart) and missed what the
+    engine adds (caches shared with the coordinator's own work: 4% on
+    erc20:txs=1000 in the same run)."""
+    from parexec.parallel import run_trace
+    from parexec.strategies.bal import BalStrategy
 
-
-def measure_contention(target: Target, repeat: int = 5) -> float:
-    """How much slower a serial block runs while another process executes."""
-    alone = profile_block(target, repeat).block_seconds
-    stop = multiprocessing.get_context("fork").Event()
-    other = multiprocessing.get_context("fork").Process(target=_busy, args=(target, stop), daemon=True)
-    other.start()
-    try:
-        time.sleep(0.2)
-        shared = profile_block(target, repeat).block_seconds
-    finally:
-        stop.set()
-        other.join(timeout=10)
-    return max(0.0, shared / alone - 1)
+    serial, bal = SerialStrategy(time_transactions=True), BalStrategy(hints=hints)
+    execute_block(fresh_block(target.block), target.pre_state, bal, 2, with_state_root=False)  # warm
+    ratios = []
+    for _ in range(pairs):
+        outcome = execute_block(fresh_block(target.block), target.pre_state, serial, 1, with_state_root=False)
+        alone = sum(outcome.stats.tx_seconds)
+        with run_trace.recording() as trace:
+            execute_block(fresh_block(target.block), target.pre_state, bal, 2, with_state_root=False)
+        beside = sum(span.end - span.start for span in trace.spans)
+        ratios.append(beside / alone)
+    return max(0.0, statistics.median(ratios) - 1)
 
 
 def fit_commit(profiles: list[BlockProfile], measured: list[float], strategy: str, workers: int,
@@ -242,14 +265,14 @@ def calibrate(targets: list[Target], strategies: list[str], workers: int = 2, re
     profiles = [profile_block(t, repeat) for t in targets]
     biggest = max(range(len(targets)), key=lambda k: len(profiles[k].txs))
     start, ipc = measure_pool(targets[biggest], profiles[biggest])
-    contention = measure_contention(targets[biggest])
-    list_load = measure_list_load(targets[biggest], repeat)
+    hints = ExactHints(targets, profiles)
+    contention = measure_contention(targets[biggest], hints)
+    list_index, list_load, list_enter = measure_list_costs(targets[biggest], profiles[biggest], repeat)
     apply = measure_apply(targets[biggest], repeat)
     result_check = measure_result_check(targets[biggest], repeat)
-    base = Overheads(ipc=ipc, start=start, contention=contention, list_load=list_load, apply=apply,
-                     result_check=result_check)
+    base = Overheads(ipc=ipc, start=start, contention=contention, list_index=list_index, list_load=list_load,
+                     list_enter=list_enter, apply=apply, result_check=result_check)
     measured: dict[str, list[float]] = {s: [] for s in strategies}
-    hints = ExactHints(targets, profiles)
     for target in targets:
         for row in bench_target(target, strategies, workers, repeat, hints=hints):
             if row["strategy"] in measured:

@@ -103,6 +103,9 @@ class TxResult:
     destroyed: tuple[bytes, ...] = ()
     error: str | None = None  # the EVM error of a failed (but valid) tx
     sender: bytes | None = None  # recovered where it executed (declared-access strategies use it)
+    # bal: the list's changes at its index that it accounts for, where a worker held it to the
+    # list (and dropped its reads); the coordinator holds the count to the list's
+    list_changes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,31 +30,37 @@ class ListMismatch(Exception):
 
 
 class ListCheck:
+    """``check`` is the coordinator's, on a memory entered whole; a worker, whose
+    memory enters accounts as they are read, holds a result location by location
+    (``accounted_here``) and leaves the count to the coordinator."""
+
     def __init__(self, memory: ListMemory):
         self.memory = memory
 
     def check(self, j: int, result) -> None:
         """Raise ListMismatch unless ``result`` (transaction j, executed on its view
         of ``memory``) agrees with the list."""
+        accounted = self.held(j, result)
+        if accounted != self.memory.changes_at[j]:  # so some change listed at j is not accounted for: name it
+            after, destroyed, wiped = self._after(j, result)
+            for loc in self._changes_of(None, j):
+                if loc not in after and not _exempt(loc, wiped, destroyed):
+                    raise ListMismatch(f"the list changes {_where(loc)} at tx {j} "
+                                       f"(to {show(self.memory.changed_at(loc, j))}); the transaction does not")
+            raise ListMismatch(f"tx {j} accounts for {accounted} of the {self.memory.changes_at[j]} "
+                               f"changes the list holds there")
+
+    def held(self, j: int, result) -> int:
+        """Hold ``result``'s reads (unless dropped) and writes to the list location
+        by location; the number of the list's changes at j it accounts for.
+        Raises ListMismatch."""
         memory = self.memory
-        accounts, slots = memory.accounts, memory.slots
-        for loc in result.reads:
-            if loc[1] not in accounts or (loc[0] == STORAGE and loc[2] not in slots[loc[1]]):
-                self._outside(j, loc, "reads")
-        written = result.writes
-        destroyed = {loc[1] for loc, v in written.items() if loc[0] == EXISTS and not v}
-        after: dict = {}
-        for loc, value in written.items():
-            kind, address = loc[0], loc[1]
-            if address not in accounts or (kind == STORAGE and loc[2] not in slots[address]):
-                self._outside(j, loc, "writes")
-            if kind == BALANCE_DELTA:
-                key = (BALANCE, address)
-                after[key] = after.get(key, memory.value(key, j)) + value
-            elif kind in (BALANCE, NONCE, CODE, STORAGE):
-                after[loc] = value
-        for address in destroyed:  # gone: no balance (the EIP lists no nonce or code change for it)
-            after[(BALANCE, address)] = 0
+        if result.reads is not None:
+            accounts = memory.accounts
+            for loc in result.reads:
+                if loc[1] not in accounts or (loc[0] == STORAGE and loc[2] not in memory.slots_listed(loc[1])):
+                    self._outside(j, loc, "reads")
+        after, destroyed, wiped = self._after(j, result)
         accounted = 0  # the list's changes at j that the transaction accounts for
         for loc, value in after.items():
             listed = memory.changed_at(loc, j)
@@ -67,38 +73,60 @@ class ListCheck:
                 accounted += 1
             if value != listed:
                 raise ListMismatch(f"tx {j} leaves {_where(loc)} = {show(value)}; the list says {show(listed)}")
-        wiped = {w[1] for w in written if w[0] == STORAGE_RESET}
-
-        def exempt(loc) -> bool:  # a listed change checked through ``after`` instead
-            return (loc[0] == STORAGE and loc[1] in wiped) or (loc[0] in (NONCE, CODE) and loc[1] in destroyed)
-
         for address in wiped | destroyed:
-            accounted += sum(1 for loc in self._changes_of(address, j) if exempt(loc) and loc not in after)
-        if accounted != memory.changes_at[j]:  # so some change listed at j is not accounted for: name it
-            for loc in self._changes_of(None, j):
-                if loc not in after and not exempt(loc):
-                    raise ListMismatch(f"the list changes {_where(loc)} at tx {j} "
-                                       f"(to {show(memory.changed_at(loc, j))}); the transaction does not")
+            accounted += sum(1 for loc in self._changes_of(address, j)
+                             if _exempt(loc, wiped, destroyed) and loc not in after)
+        return accounted
+
+    def _after(self, j: int, result) -> tuple[dict, set, set]:
+        """What ``result`` leaves at each location it writes (a balance delta
+        added to the value before it), the accounts it destroys and those whose
+        storage it wipes; raises ListMismatch for a write the list does not hold."""
+        memory = self.memory
+        accounts = memory.accounts
+        written = result.writes
+        destroyed = {loc[1] for loc, v in written.items() if loc[0] == EXISTS and not v}
+        after: dict = {}
+        for loc, value in written.items():
+            kind, address = loc[0], loc[1]
+            if address not in accounts or (kind == STORAGE and loc[2] not in memory.slots_listed(address)):
+                self._outside(j, loc, "writes")
+            if kind == BALANCE_DELTA:
+                key = (BALANCE, address)
+                after[key] = after.get(key, memory.value(key, j)) + value
+            elif kind in (BALANCE, NONCE, CODE, STORAGE):
+                after[loc] = value
+        for address in destroyed:  # gone: no balance (the EIP lists no nonce or code change for it)
+            after[(BALANCE, address)] = 0
+        wiped = {w[1] for w in written if w[0] == STORAGE_RESET}
+        return after, destroyed, wiped
 
     def _changes_of(self, address: bytes | None, j: int) -> list:
         """The locations the list changes at transaction j (of ``address``, or all),
         EXISTS aside: a scan, for the rare cases that need them named."""
+        if address is not None:
+            self.memory.enter(address)
         return [loc for loc, values in self.memory.data.items()
                 if j in values and loc[0] != EXISTS and (address is None or loc[1] == address)]
 
-    def agrees(self, j: int, result) -> bool:
-        """Whether ``check`` passes (a worker's question: the coordinator asks again
-        of a result that does not, to raise with the message)."""
+    def accounted_here(self, j: int, result) -> int | None:
+        """``held``, or None where the result disagrees (a worker's question: the
+        coordinator asks again of such a result, to raise with the message)."""
         try:
-            self.check(j, result)
+            return self.held(j, result)
         except ListMismatch:
-            return False
-        return True
+            return None
 
     def _outside(self, j: int, loc, what: str) -> None:
         if loc[1] not in self.memory.accounts:
             raise ListMismatch(f"tx {j} {what} {_where(loc)}, whose account the list does not hold")
         raise ListMismatch(f"tx {j} {what} {_where(loc)}, which the list does not hold")
+
+
+def _exempt(loc, wiped: set, destroyed: set) -> bool:
+    """A change the list holds that is checked through what the transaction leaves
+    instead: a slot of wiped storage, the nonce or code of a destroyed account."""
+    return (loc[0] == STORAGE and loc[1] in wiped) or (loc[0] in (NONCE, CODE) and loc[1] in destroyed)
 
 
 def _where(loc) -> str:

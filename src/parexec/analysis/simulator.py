@@ -32,8 +32,10 @@ own loop on virtual time with the engine's own code for the decisions:
   coordinator at commit.
 * ``all-at-once`` (parallel.all_at_once: bal with its list): the engine's own
   Dispenser hands out the order (heaviest gas limit first) from both ends; no
-  transaction waits for another; every process loads the list first, the
-  coordinator takes each result in as it arrives and applies them all at the end.
+  transaction waits for another; every process decodes the list first, the
+  workers enter the accounts their transactions read, the coordinator enters
+  the whole list once the workers have their first chunks, takes each result
+  in as it arrives and applies them all at the end.
 
 The block's work outside the strategy (``BlockProfile.pipeline_seconds``: system
 calls, rewards, receipts) is serial time for every strategy.
@@ -75,7 +77,9 @@ class Overheads:
     ipc: float = 0.0  # seconds from a worker's result to the coordinator (and back)
     start: float = 0.0  # seconds per block before parallel execution begins
     contention: float = 0.0  # execution slows by this share when processes run side by side
-    list_load: float = 0.0  # bal: seconds per transaction to load a block's list (every process)
+    list_index: float = 0.0  # bal: seconds per transaction to decode a block's list and index its accounts (every process)
+    list_load: float = 0.0  # bal: seconds per transaction for the coordinator to enter the whole list (rules, counts)
+    list_enter: float = 0.0  # bal: seconds per transaction a worker executes, to enter the accounts it reads
     apply: float = 0.0  # bal: seconds per transaction to apply the results to the block's state at the end
     result_check: float = 0.0  # bal: seconds per transaction to hold a result to the list where it ran, and send it
 
@@ -507,27 +511,33 @@ class _MVRunModel:
 
 def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) -> float:
     """bal's engine (parallel.all_at_once), replayed with its own Dispenser. Every
-    process first loads the list (``list_load`` per transaction). The coordinator
-    executes from the light end of the order and, between its transactions, tops
-    each worker up to QUEUE chunks from the heavy end, a chunk each per round
-    (each arrives ``ipc`` later); a worker runs its chunks in order and a chunk's
-    results arrive together, ``ipc`` after its last. Whoever executes a
-    transaction holds the result to the list and encodes it (``result_check``).
-    The coordinator takes each worker's result in (``commit``) between its own
-    transactions, or waiting once it has none; where the two ends meet it claims
-    the next transaction no worker has started. Then it applies every result to
-    the block's state (``apply`` each)."""
+    process first decodes the list and indexes its accounts (``list_index`` per
+    transaction). The coordinator enters the whole list (``list_load`` per
+    transaction) in PREPARE_ROUNDS steps, topping its workers up between them
+    (so they start at once and are kept fed), then executes from the light end
+    of the order and, between its transactions, tops each worker up to QUEUE
+    chunks from the heavy end, a chunk each per round (each arrives ``ipc``
+    later); a worker runs its chunks in order, entering what each transaction
+    reads (``list_enter`` each), and a chunk's results arrive together, ``ipc``
+    after its last. Whoever executes a transaction holds the result to the list
+    and encodes it (``result_check``). The coordinator takes each worker's
+    result in (``commit``) between its own transactions, or waiting once it has
+    none; where the two ends meet it claims the next transaction no worker has
+    started. Then it applies every result to the block's state (``apply``
+    each)."""
     from collections import deque
     from heapq import heappop, heappush
 
-    from parexec.parallel.all_at_once import QUEUE, Dispenser
+    from parexec.parallel.all_at_once import PREPARE_ROUNDS, QUEUE, Dispenser
 
-    t = [seconds + oh.result_check for seconds in _slowed(profile, oh)]
+    t = [seconds + oh.result_check for seconds in _slowed(profile, oh)]  # here
+    on_worker = [seconds + oh.list_enter for seconds in t]
     n = len(t)
     plan = Dispenser([tx.gas_limit or tx.gas for tx in profile.txs], workers)
     order = plan.order
-    ready = n * oh.list_load
+    ready = n * oh.list_index
     now = ready  # the coordinator's clock
+    preparing = PREPARE_ROUNDS  # steps of entering the whole list left to the coordinator
     free = [ready] * (workers - 1)  # when each worker is done with what it started
     queued: list[deque] = [deque() for _ in free]  # per worker: [arrival, tasks] not started yet
     started = [False] * n
@@ -543,7 +553,7 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
             j = tasks.popleft()
             if not started[j]:  # a claimed one is skipped
                 started[j] = True
-                free[w] = begin + t[j]
+                free[w] = begin + on_worker[j]
                 last[0] += 1
             if not tasks:
                 queued[w].popleft()
@@ -567,6 +577,10 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
                     tasks = plan.take_chunk()
                     if tasks:
                         queued[w].append([now + oh.ipc, deque(tasks), [0]])
+        if preparing:  # a step of entering the whole list, between rounds of handing out work
+            now = take_in(now + n * oh.list_load / PREPARE_ROUNDS)
+            preparing -= 1
+            continue
         now = take_in(now)
         while plan.front < n and started[order[plan.front]]:
             plan.front += 1

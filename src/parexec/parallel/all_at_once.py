@@ -22,6 +22,9 @@ CHUNK = 16  # at most: enough to pay for a round trip
 # transaction holding work the others could do (the coordinator claims it only
 # at the end)
 QUEUE = 2
+# rounds of handing out work over which the coordinator spreads its own preparation
+# (bal: entering the whole list), so that the workers never wait for their next chunk
+PREPARE_ROUNDS = 16
 
 
 def chunk_size(n: int, workers: int) -> int:
@@ -64,12 +67,16 @@ class Dispenser:
         return tasks
 
 
-def execute_all(env, block, pool, mv, check=None) -> dict[int, Outcome]:
+def execute_all(env, block, pool, mv, check=None, ready=None) -> dict[int, Outcome]:
     """Each transaction's outcome on ``mv`` (``pool``: the workers, holding the
     same memory; None: the coordinator alone), by index. Every execution of a
     transaction sees the same view, so one done twice (a claim that reached a
     worker late) only costs time. ``check(j, result)``: called on each result
-    the coordinator computes, as it computes it (workers check their own)."""
+    the coordinator computes, as it computes it (workers check their own).
+    ``ready()``: a step of the coordinator's own preparation, True once it is
+    done; the steps come between rounds of handing out work (the workers start
+    at once and are kept fed), before the coordinator executes anything or takes
+    any result in."""
     n = len(block.transactions)
     outcomes: dict[int, Outcome] = {}
 
@@ -79,12 +86,25 @@ def execute_all(env, block, pool, mv, check=None) -> dict[int, Outcome]:
                 check(o.tx, o.value)
             outcomes[o.tx] = o
 
+    prepared = ready is None
+
+    def prepare(whole: bool) -> None:
+        """A step of the coordinator's preparation (``whole``: all that is left)."""
+        nonlocal prepared
+        while not prepared:
+            prepared = ready()
+            if not whole:
+                return
+
     def take(collected):
         got, orphaned = collected
         outcomes.update((o.tx, o) for o in got)
-        execute_here(orphaned)  # their worker died
+        if orphaned:  # their worker died
+            prepare(whole=True)
+            execute_here(orphaned)
 
     if pool is None:
+        prepare(whole=True)
         execute_here(range(n))
         return outcomes
     plan = Dispenser([tx.gas for tx in block.transactions], len(pool.workers) + 1)
@@ -99,6 +119,10 @@ def execute_all(env, block, pool, mv, check=None) -> dict[int, Outcome]:
                 pool.submit(worker, tasks, chain=False)
             if not hungry or plan.back - plan.front < 2:
                 break
+        if not prepared:
+            prepare(whole=False)
+            take(pool.collect(0))
+            continue
         take(pool.collect(0))
         if plan.front >= plan.back:  # in the workers' part: take what they have not started
             # (one a worker has done comes with the rest of its run: doing it here too

@@ -12,14 +12,20 @@ did not exist is created at its first change. Changes at index 0 (the system
 calls, already in the base) and n+1 (withdrawals, post-block calls) are the
 pipeline's, not a transaction's.
 
-The same pass checks the list's encoding and rules (access.eip7928's: canonical
-integers, ordering, bounds); a list that breaks one raises InvalidAccessList,
-and ``access.eip7928.decode`` and ``check`` name the fault.
+Entering an account checks its part of the list's encoding and rules
+(access.eip7928's: canonical integers, ordering, bounds); a list that breaks one
+raises InvalidAccessList, and ``access.eip7928.decode`` and ``check`` name the
+fault. The coordinator enters the whole list (``enter_some`` until none is
+left: every rule checked, every transaction's changes counted); a worker enters an account when
+one of its transactions first reads it, so it starts executing once the list
+is decoded and indexed by address (a third of entering it all) and enters only
+what its share touches.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
+from itertools import islice
 
 import rusty_rlp
 from eth_hash.auto import keccak
@@ -34,24 +40,41 @@ class ListMemory(MVMemory):
 
     def __init__(self, base, rlp: bytes, txs: int):
         """``base``: the pre-block state with index 0 applied; ``rlp``: the list,
-        for a block of ``txs`` transactions."""
+        for a block of ``txs`` transactions. Decodes it and indexes its accounts
+        by address; each is entered when first read, or all by ``enter_all``."""
         super().__init__(base)
         self.txs = txs
-        self.changes_at = [0] * txs  # per transaction, the locations the list changes there
-        self.accounts: set[bytes] = set()  # every listed account
-        self.slots: dict[bytes, set[int]] = {}  # per listed account, the slots it changes or reads
-        # per account whose fields the list changes (or that it creates), the first transaction that does
+        # per transaction, the locations the list changes there (complete once all is entered)
+        self.changes_at = [0] * txs
+        self.slots: dict[bytes, set[int]] = {}  # per entered account, the slots it changes or reads
+        # per entered account whose fields the list changes (or that it creates), the first transaction that does
         self.first_change: dict[bytes, int] = {}
         try:
             accounts, _ = rusty_rlp.decode_raw(rlp, True, False)  # strict: canonical RLP only
         except rusty_rlp.DecodingError:
             raise InvalidAccessList("not RLP") from None
-        try:
-            self._load(accounts)
-        except InvalidAccessList:
-            raise
-        except (TypeError, ValueError) as exc:  # a byte string where a list belongs, or fields miscounted
-            raise InvalidAccessList(f"malformed: {exc}") from None
+        if type(accounts) is not list:
+            raise InvalidAccessList("not a list of accounts")
+        self.waiting: dict[bytes, list] = {}  # listed accounts not entered yet: address -> its entry
+        previous = b""
+        for entry in accounts:
+            address = entry[0] if type(entry) is list and len(entry) == 6 else None
+            if type(address) is not bytes or len(address) != 20 or address <= previous:
+                raise InvalidAccessList("an account that is not one, or an address out of order or not 20 bytes")
+            self.waiting[address] = entry
+            previous = address
+        self.accounts = set(self.waiting)  # every listed account
+
+    def enter_all(self) -> None:
+        """Enter every account not entered yet: the whole list's rules are then
+        checked and ``changes_at`` complete."""
+        self.enter_some(len(self.waiting))
+
+    def enter_some(self, count: int) -> bool:
+        """Enter up to ``count`` accounts not entered yet; whether none is left."""
+        for address in list(islice(self.waiting, count)):
+            self._enter(address)
+        return not self.waiting
 
     def record(self, tx, writes, new_code):
         raise TypeError("a list's memory holds the list: nothing is recorded")
@@ -63,6 +86,9 @@ class ListMemory(MVMemory):
     # is the last value below the reader or the base's, without MVMemory's checks.
     def _last(self, loc, tx: int):
         order = self.order.get(loc)
+        if order is None and loc[1] in self.waiting:
+            self._enter(loc[1])
+            order = self.order.get(loc)
         if order:
             i = bisect_left(order, tx)
             if i:
@@ -83,62 +109,84 @@ class ListMemory(MVMemory):
         value = self._last((STORAGE, address, slot), tx)
         return self.base.storage(address, slot) if value is ABSENT else value
 
+    def has_storage(self, address: bytes, tx: int) -> bool:
+        self.enter(address)
+        return super().has_storage(address, tx)
+
+    def slots_listed(self, address: bytes) -> set[int]:
+        """The slots the list holds for ``address`` (changed or read)."""
+        self.enter(address)
+        return self.slots.get(address, set())
+
+    def first_changed(self, address: bytes) -> int | None:
+        """The first transaction at which the list changes a field of ``address``
+        (or creates it), or None."""
+        self.enter(address)
+        return self.first_change.get(address)
+
     def changed_at(self, loc, tx: int):
         """The list's value of ``loc`` at transaction ``tx``'s own index, or ABSENT."""
+        self.enter(loc[1])
         values = self.data.get(loc)
         return ABSENT if values is None else values.get(tx, ABSENT)
 
-    def _load(self, accounts) -> None:
-        if type(accounts) is not list:
-            raise InvalidAccessList("not a list of accounts")
-        previous = b""
+    def enter(self, address: bytes) -> None:
+        """Enter ``address``'s changes (checking its part of the list) unless done."""
+        if address in self.waiting:
+            self._enter(address)
+
+    def _enter(self, address: bytes) -> None:
+        _, storage, reads, balances, nonces, codes = self.waiting.pop(address)
+        try:
+            self._enter_account(address, storage, reads, balances, nonces, codes)
+        except InvalidAccessList:
+            raise
+        except (TypeError, ValueError) as exc:  # a byte string where a list belongs, or fields miscounted
+            raise InvalidAccessList(f"malformed: {exc}") from None
+
+    def _enter_account(self, address, storage, reads, balances, nonces, codes) -> None:
+        if not (type(storage) is list and type(reads) is list and type(balances) is list
+                and type(nonces) is list and type(codes) is list):
+            raise InvalidAccessList("a byte string where a list belongs")
         txs = self.txs
-        for address, storage, reads, balances, nonces, codes in accounts:
-            if type(address) is not bytes or len(address) != 20 or address <= previous:
-                raise InvalidAccessList("an address out of order or not 20 bytes")
-            if not (type(storage) is list and type(reads) is list and type(balances) is list
-                    and type(nonces) is list and type(codes) is list):
-                raise InvalidAccessList("a byte string where a list belongs")
-            previous = address
-            self.accounts.add(address)
-            first = txs  # its first change in a transaction
-            slots: set[int] = set()
-            if storage:
-                last, changed = -1, set()
-                for slot_bytes, slot_changes in storage:
-                    slot = _int(slot_bytes, 32)
-                    if slot <= last or type(slot_changes) is not list or not slot_changes:
-                        raise InvalidAccessList("storage changes out of order or empty")
-                    last = slot
-                    slots.add(slot)
-                    at = self._series((STORAGE, address, slot), slot_changes, 32)
-                    if at < txs:
-                        changed.add(slot)
-                        first = min(first, at)
-                self.slots_of[address] = changed
-            if reads:
-                last = -1
-                for slot_bytes in reads:
-                    slot = _int(slot_bytes, 32)
-                    if slot <= last or slot in slots:
-                        raise InvalidAccessList("storage reads out of order or changed")
-                    last = slot
-                slots.update(_int(slot_bytes, 32) for slot_bytes in reads)
-            self.slots[address] = slots
-            fields = txs  # its first change of a field (balance, nonce, code)
-            if balances:
-                fields = min(fields, self._series((BALANCE, address), balances, 32))
-            if nonces:
-                fields = min(fields, self._series((NONCE, address), nonces, 8))
-            if codes:
-                fields = min(fields, self._series((CODE, address), codes, None))
-            first = min(first, fields)
-            if first < txs and self.base.account(address) is None:
-                self.order[(EXISTS, address)] = [first]
-                self.data[(EXISTS, address)] = {first: True}
-                fields = first
-            if fields < txs:
-                self.first_change[address] = fields
+        first = txs  # its first change in a transaction
+        slots: set[int] = set()
+        if storage:
+            last, changed = -1, set()
+            for slot_bytes, slot_changes in storage:
+                slot = _int(slot_bytes, 32)
+                if slot <= last or type(slot_changes) is not list or not slot_changes:
+                    raise InvalidAccessList("storage changes out of order or empty")
+                last = slot
+                slots.add(slot)
+                at = self._series((STORAGE, address, slot), slot_changes, 32)
+                if at < txs:
+                    changed.add(slot)
+                    first = min(first, at)
+            self.slots_of[address] = changed
+        if reads:
+            last = -1
+            for slot_bytes in reads:
+                slot = _int(slot_bytes, 32)
+                if slot <= last or slot in slots:
+                    raise InvalidAccessList("storage reads out of order or changed")
+                last = slot
+            slots.update(_int(slot_bytes, 32) for slot_bytes in reads)
+        self.slots[address] = slots
+        fields = txs  # its first change of a field (balance, nonce, code)
+        if balances:
+            fields = min(fields, self._series((BALANCE, address), balances, 32))
+        if nonces:
+            fields = min(fields, self._series((NONCE, address), nonces, 8))
+        if codes:
+            fields = min(fields, self._series((CODE, address), codes, None))
+        first = min(first, fields)
+        if first < txs and self.base.account(address) is None:
+            self.order[(EXISTS, address)] = [first]
+            self.data[(EXISTS, address)] = {first: True}
+            fields = first
+        if fields < txs:
+            self.first_change[address] = fields
 
     def _series(self, loc, changes, width: int | None) -> int:
         """Enter ``loc``'s changes (``width``: bytes an integer value may take;
@@ -199,6 +247,8 @@ class ListView(MVView):
 
     def account(self, address: bytes):
         first = self.mv.first_change.get(address)
+        if first is None and address in self.mv.waiting:
+            first = self.mv.first_changed(address)
         if first is None or first >= self.tx:
             return self.base.account(address)
         return LazyAccount(self.mv, address, self.tx)  # it exists: created at ``first`` at the latest

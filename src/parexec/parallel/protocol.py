@@ -14,10 +14,13 @@ Coordinator to worker (``parallel.worker.worker_main``):
                                     its pre-block system writes; ``traced``: time
                                     every execution (parallel.run_trace);
                                     ``access_list``: None, or (RLP, transactions),
-                                    the block's EIP-7928 list: the worker loads it
-                                    as every transaction's write set and holds
+                                    the block's EIP-7928 list: the worker enters
+                                    the accounts its transactions read as their
+                                    write sets (parallel.list_memory) and holds
                                     each result to it (access.eip7928_check),
-                                    sending one that agrees without its reads
+                                    sending one that agrees without its reads,
+                                    with the count of the list's changes it
+                                    accounts for
     (RUN, updates, txs, tasks, chain)
                                     apply the multi-version memory ``updates``,
                                     add ``txs`` (index -> transaction: each is sent
@@ -31,6 +34,8 @@ Coordinator to worker (``parallel.worker.worker_main``):
                                     itself: skip them (checked between tasks, in
                                     this run and in queued ones) and send each
                                     further result of a run that holds one at once
+    (IDLE,)                         the block's work is over: collect the garbage
+                                    it left while the coordinator finishes it
     (PING,)                         answer (PING,) when ready (a started pool's
                                     processes may still be importing)
     (STOP,)
@@ -63,6 +68,7 @@ ADVANCE = "advance"
 BLOCK = "block"
 RUN = "run"
 CLAIM = "claim"
+IDLE = "idle"
 PING = "ping"
 STOP = "stop"
 

@@ -22,6 +22,7 @@ from parexec.parallel.protocol import (
     ADVANCE,
     BASE,
     BLOCK,
+    IDLE,
     BLOCKED,
     CLAIM,
     DONE,
@@ -106,11 +107,17 @@ class WorkerState:
         for outcome in iter_tasks(self.env, self.txs, self.mv, tasks, chain, skip, self.traced):
             if outcome[0] == DONE:
                 result = outcome[2]
-                if self.list_check is not None and not self.traced and self.list_check.agrees(outcome[1], result):
-                    result = replace(result, reads=None)  # checked here: the reads need not travel
-                    # (a traced run keeps them: parexec explain shows what each execution read)
+                if self.list_check is not None and not self.traced:
+                    accounted = self.list_check.accounted_here(outcome[1], result)
+                    if accounted is not None:  # held to the list here: the reads need not travel (a traced
+                        # run keeps them: parexec explain shows what each execution read)
+                        result = replace(result, reads=None, list_changes=accounted)
                 outcome = (DONE, outcome[1], encode_result(result)) + outcome[3:]
             yield outcome
+
+    def end_block(self) -> None:
+        """Let go of the block's memory (the next BLOCK brings a new one)."""
+        self.mv, self.list_check, self.txs = None, None, {}
 
     def handle(self, msg) -> None:
         """A BLOCK, BASE or ADVANCE message."""
@@ -130,7 +137,9 @@ class WorkerState:
                     self.mv = ListMemory(start, encoded, txs)
                     self.list_check = ListCheck(self.mv)
                 except InvalidAccessList:
-                    pass  # the coordinator rejects it too, before it sends any task
+                    pass  # the coordinator rejects it too, before it sends any task (an
+                    # account found malformed when entered fails its transaction here, and
+                    # the coordinator, entering the whole list, rejects the block)
         elif op == BASE:
             self.base = pickle.loads(msg[1])
         elif op == ADVANCE:
@@ -145,7 +154,7 @@ def worker_main(conn, running) -> None:
     import gc
 
     gc.freeze()  # inherited pages stay shared: no full-GC pass over them
-    gc.disable()  # no collection in the middle of a run: one per block instead
+    gc.disable()  # no collection in the middle of a run: one per block instead, once its work is over
     state = WorkerState()
     queued: deque = deque()  # messages read early, while checking for claims
     claimed = -1  # txs up to this one are the coordinator's (reset per block)
@@ -188,11 +197,14 @@ def worker_main(conn, running) -> None:
         if op == PING:
             conn.send((PING,))
             continue
+        if op == IDLE:  # the block's work is over: its memory and garbage go now, not
+            state.end_block()  # when the next block is waited for
+            gc.collect()
+            continue
         if op != RUN:
             if op == BLOCK:
                 claimed = -1
                 claimed_one.clear()
-                gc.collect()
             state.handle(msg)
             continue
         lowest = min(msg[3])

@@ -42,6 +42,7 @@ from parexec.parallel.protocol import (
     ADVANCE,
     BASE,
     BLOCK,
+    IDLE,
     CLAIM,
     DONE,
     PING,
@@ -63,6 +64,7 @@ class Worker:
     synced: int = 0  # how many entries of the block's update log it has
     requests: deque = field(default_factory=deque)  # outstanding task lists, in order
     has_txs: set = field(default_factory=set)  # transaction indices it was sent
+    worked: bool = False  # it was given tasks since it was last told the block's work is over
 
     @property
     def idle(self) -> bool:
@@ -160,10 +162,16 @@ class WorkerPool:
 
     def drain(self) -> None:
         """Cut short and discard the work still in flight: strategies call it when a
-        block is done, so no worker keeps computing speculation nobody needs."""
+        block is done, so no worker keeps computing speculation nobody needs. The
+        workers that worked on it collect their garbage then (IDLE), while the
+        coordinator finishes the block, not when the next one starts."""
         self.release()
         while any(not w.idle for w in self.workers):
             self.collect(None)
+        for worker in self.workers:
+            if worker.worked:
+                worker.worked = False
+                self._send(worker, (IDLE,))
 
     def start_block(self, base, block, pre_writes, pre_code, trace=None, access_list=None) -> None:
         """Give every worker the pre-state (if it changed), the block and its system
@@ -216,6 +224,7 @@ class WorkerPool:
         txs = {j: self.block.transactions[j] for j in tasks if j not in worker.has_txs}
         worker.has_txs.update(txs)
         worker.requests.append(list(tasks))
+        worker.worked = True
         self._send(worker, (RUN, updates, txs, tasks, chain))  # if it died,
         # its requests come back as orphaned from the next collect
 

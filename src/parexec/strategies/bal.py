@@ -21,6 +21,7 @@ these blocks), and the counters say so (``hints``).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import replace
 
@@ -30,7 +31,7 @@ from parexec.block.validation import check_fits_in_block
 from parexec.evm.tx_executor import InvalidTransaction, execute_transaction
 from parexec.model import BlockRejected, FixtureError, RunStats
 from parexec.parallel import run_trace
-from parexec.parallel.all_at_once import execute_all
+from parexec.parallel.all_at_once import PREPARE_ROUNDS, execute_all
 from parexec.parallel.list_memory import ListMemory
 from parexec.parallel.protocol import DONE
 from parexec.parallel.worker_pool import open_block
@@ -85,18 +86,30 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
     txs = block.transactions
     n = len(txs)
     trace = run_trace.active()
-    if workers > 1 and n > 1:  # the workers load the list while we do, and check what they execute
+    if workers > 1 and n > 1:  # the workers enter the list as they read it, and check what they execute
         pool, start = open_block(block, state, workers, access_list=listed.rlp)
         base = start.base
     else:
         pool, base = None, state.copy()
         if trace is not None:
             trace.begin(run_trace.EXECUTION, state)
-    try:
-        mv = ListMemory(base, listed.rlp, n)  # its encoding and rules checked: before anything runs on it
-    except InvalidAccessList as exc:
+    def rejected(exc):
         listed.decode(n)  # names the fault
         raise FixtureError(f"{listed.source}: not a valid EIP-7928 list: {exc}") from None
+
+    try:
+        mv = ListMemory(base, listed.rlp, n)  # decoded, its accounts indexed: before anything runs on it
+    except InvalidAccessList as exc:
+        rejected(exc)
+
+    step = max(1, math.ceil(len(mv.waiting) / PREPARE_ROUNDS))
+
+    def enter_all() -> bool:  # while the workers start: every rule checked before anything is
+        try:  # executed here or any result held to it
+            return mv.enter_some(step)
+        except InvalidAccessList as exc:
+            rejected(exc)
+
     check = ListCheck(mv)
     checked: set[int] = set()
 
@@ -104,7 +117,7 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
         check.check(j, result)
         checked.add(j)
 
-    outcomes = execute_all(env, block, pool, mv, check_here)
+    outcomes = execute_all(env, block, pool, mv, check_here, ready=enter_all)
     results, gas_used, blob_gas_used, exact = [], 0, 0, 0
     for j in range(n):
         check_fits_in_block(block, j, gas_used, blob_gas_used)
@@ -121,8 +134,8 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
                 raise BlockRejected(f"invalid transaction: {exc}", j, exc.rule) from None
             if trace is not None:
                 trace.span(run_trace.COORDINATOR, j, started, time.monotonic(), run_trace.EXACT, result)
-        if result.reads is not None and j not in checked:  # a worker's result without reads agreed there
-            check.check(j, result)
+        if j not in checked and (result.reads is not None or result.list_changes != mv.changes_at[j]):
+            check.check(j, result)  # a worker's result that disagreed there, or misses a change the list holds
         gas_used += result.gas_used
         blob_gas_used += result.blob_gas_used
         results.append(result)
