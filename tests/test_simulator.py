@@ -274,3 +274,25 @@ def test_the_serial_work_every_strategy_pays_is_the_pipelines():
     profile = block([own_slot(j) for j in range(64)], [1.0] * 64, rest=8.0)  # no pipeline figure: all of it
     whole_rest = simulate(profile, "bal", 8, Overheads())
     assert simulate(replace(profile, pipeline_seconds=2.0), "bal", 8, Overheads()) > whole_rest
+
+
+def test_the_directly_timed_overheads_run_the_engines_own_code():
+    """Each overhead timed apart (not fitted) runs the code the engine runs: a
+    change there that the calibration misses fails here, not in a user's
+    ``simulate``."""
+    from parexec.analysis.block_profile import profile_block
+    from parexec.calibration import (
+        ExactHints,
+        measure_apply,
+        measure_contention,
+        measure_list_costs,
+        measure_result_check,
+    )
+    from parexec.fixtures.targets import load_targets
+
+    target = load_targets(["erc20:txs=40"])[0]
+    profile = profile_block(target, repeat=1)
+    index, whole, enter = measure_list_costs(target, profile, repeat=1)
+    assert 0 < index < whole and enter > 0
+    assert measure_result_check(target, repeat=1) > 0 and measure_apply(target, repeat=1) > 0
+    assert measure_contention(target, ExactHints([target], [profile]), pairs=1) >= 0
