@@ -124,7 +124,8 @@ def measure_pool(target: Target, profile: BlockProfile, tasks: int = 20) -> tupl
     return statistics.median(starts), max(0.0, statistics.median(extra))
 
 
-def measure_list_costs(target: Target, profile: BlockProfile, repeat: int = 3, share: int = 8) -> tuple[float, float, float]:
+def measure_list_costs(target: Target, profile: BlockProfile, repeat: int = 3,
+                       share: int = 8) -> tuple[float, float, float]:
     """Seconds per transaction for bal's three ways into a block's EIP-7928 list
     (parallel.list_memory), each the median of ``repeat`` times: decoding it and
     indexing its accounts (every process); entering it whole (the coordinator:

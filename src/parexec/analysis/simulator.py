@@ -77,7 +77,7 @@ class Overheads:
     ipc: float = 0.0  # seconds from a worker's result to the coordinator (and back)
     start: float = 0.0  # seconds per block before parallel execution begins
     contention: float = 0.0  # execution slows by this share when processes run side by side
-    list_index: float = 0.0  # bal: seconds per transaction to decode a block's list and index its accounts (every process)
+    list_index: float = 0.0  # bal: seconds per transaction to decode a block's list, index its accounts (every process)
     list_load: float = 0.0  # bal: seconds per transaction for the coordinator to enter the whole list (rules, counts)
     list_enter: float = 0.0  # bal: seconds per transaction a worker executes, to enter the accounts it reads
     apply: float = 0.0  # bal: seconds per transaction to apply the results to the block's state at the end
@@ -530,7 +530,7 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
 
     from parexec.parallel.all_at_once import PREPARE_ROUNDS, QUEUE, Dispenser
 
-    t = [seconds + oh.result_check for seconds in _slowed(profile, oh)]  # here
+    t = [seconds + oh.result_check for seconds in _slowed(profile, oh)]  # on the coordinator (all entered)
     on_worker = [seconds + oh.list_enter for seconds in t]
     n = len(t)
     plan = Dispenser([tx.gas_limit or tx.gas for tx in profile.txs], workers)

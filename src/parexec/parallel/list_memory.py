@@ -5,8 +5,8 @@ Under list semantics transaction j (block access index j+1) sees the state
 before the block's transactions plus the list's values at every index up to j,
 so the list's changes at index j+1 are, in effect, transaction j's write set.
 ``ListMemory`` holds them the way ``MVMemory`` holds recorded writes (per
-location, the writers in order and their values), built in one pass over the
-list's decoded RLP: no write set is made per transaction, and every reader of
+location, the writers in order and their values), entered account by account
+from the list's decoded RLP: no write set is made per transaction, and every reader of
 ``MVMemory`` works unchanged. An account that appears with a change where it
 did not exist is created at its first change. Changes at index 0 (the system
 calls, already in the base) and n+1 (withdrawals, post-block calls) are the
@@ -16,10 +16,10 @@ Entering an account checks its part of the list's encoding and rules
 (access.eip7928's: canonical integers, ordering, bounds); a list that breaks one
 raises InvalidAccessList, and ``access.eip7928.decode`` and ``check`` name the
 fault. The coordinator enters the whole list (``enter_some`` until none is
-left: every rule checked, every transaction's changes counted); a worker enters an account when
-one of its transactions first reads it, so it starts executing once the list
-is decoded and indexed by address (a third of entering it all) and enters only
-what its share touches.
+left: every rule checked, every transaction's changes counted); a worker enters
+an account when one of its transactions first reads it, so it starts executing
+once the list is decoded and indexed by address (a third of entering it all)
+and enters only what its share touches.
 """
 
 from __future__ import annotations

@@ -5,10 +5,13 @@ another: each executes, on the workers, against the pre-block state plus the
 list's values at every earlier index (parallel.list_memory: the list as
 multi-version memory, its encoding and rules checked as it is entered), with no
 conflict detection and no re-execution, heaviest first (parallel.all_at_once).
-The workers get the list's RLP with the block and enter it while the
-coordinator does. Whoever executes a transaction holds its result to the list
-(access.eip7928_check: reads inside the list, writes equal to its values at the
-transaction's index, nothing it lists there left out); the coordinator then
+The workers get the list's RLP with the block and enter the accounts their
+transactions read; the coordinator enters it whole, between its first rounds of
+handing out work, and counts every transaction's changes. Whoever executes a
+transaction holds its result to the list (access.eip7928_check: reads inside
+the list, writes equal to its values at the transaction's index, nothing it
+lists there left out: a worker sends the count of the list's changes it
+accounts for, the coordinator holds it to its own); the coordinator then
 commits the results in block order. If every transaction agrees, each saw
 exactly the state serial execution gives it, so the block's outcome is serial's.
 One that disagrees makes the block invalid under list semantics ("invalid
