@@ -96,6 +96,7 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
         pool, base = None, state.copy()
         if trace is not None:
             trace.begin(run_trace.EXECUTION, state)
+
     def rejected(exc):
         listed.decode(n)  # names the fault
         raise FixtureError(f"{listed.source}: not a valid EIP-7928 list: {exc}") from None
@@ -107,8 +108,8 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
 
     step = max(1, math.ceil(len(mv.waiting) / PREPARE_ROUNDS))
 
-    def enter_all() -> bool:  # while the workers start: every rule checked before anything is
-        try:  # executed here or any result held to it
+    def enter_a_step() -> bool:  # of the whole list, while the workers start: every rule is
+        try:  # checked before anything is executed here or any result held to it
             return mv.enter_some(step)
         except InvalidAccessList as exc:
             rejected(exc)
@@ -120,7 +121,7 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
         check.check(j, result)
         checked.add(j)
 
-    outcomes = execute_all(env, block, pool, mv, check_here, ready=enter_all)
+    outcomes = execute_all(env, block, pool, mv, check_here, ready=enter_a_step)
     results, gas_used, blob_gas_used, exact = [], 0, 0, 0
     for j in range(n):
         check_fits_in_block(block, j, gas_used, blob_gas_used)
