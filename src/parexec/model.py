@@ -106,6 +106,8 @@ class TxResult:
     # bal: the list's changes at its index that it accounts for, where a worker held it to the
     # list (and dropped its reads); the coordinator holds the count to the list's
     list_changes: int | None = None
+    # what it computed from storage, where a speculative execution logged it (evm.op_log), for a repair
+    op_log: Any = None
 
 
 @dataclass(frozen=True, slots=True)

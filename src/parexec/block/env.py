@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from eth.vm.execution_context import ExecutionContext
 
 from parexec.block.validation import fork_lineage, max_blob_gas
+from parexec.evm.op_log import OpLog, logging_state_class
 from parexec.evm.recording_state import execution_context, new_state, recording_state_class
 
 
@@ -66,9 +67,14 @@ class BlockEnv:
     def coinbase(self) -> bytes:
         return self.header.coinbase
 
-    def new_state(self, view, fee_deltas: bool = True):
+    def new_state(self, view, fee_deltas: bool = True, log_ops: bool = False):
         """A fresh py-evm State for one transaction (or one system step) over ``view``.
 
-        With ``fee_deltas`` credits (fees, received value) are deferred (parexec.model).
+        With ``fee_deltas`` credits (fees, received value) are deferred (parexec.model);
+        with ``log_ops`` its computations log what they compute from storage (evm.op_log).
         """
-        return new_state(self.state_class, view, self.context, fee_deltas)
+        if not log_ops:
+            return new_state(self.state_class, view, self.context, fee_deltas)
+        state = new_state(logging_state_class(self.state_class), view, self.context, fee_deltas)
+        state.op_log = OpLog()
+        return state

@@ -46,7 +46,17 @@ def max_cost(tx) -> int:
     return tx.gas * fee_cap + blob_fee + tx.value
 
 
-def execute_transaction(env: BlockEnv, view, tx, index: int, predict: bool = False) -> TxResult:
+def log_fields(entries) -> tuple[int, bytes]:
+    """The bloom and receipt RLP of a transaction's logs, as (address, topics, data)."""
+    if not entries:
+        return 0, b"\xc0"
+    bloomables = itertools.chain.from_iterable(RlpLog(*e).bloomables for e in entries)
+    logs_rlp = rlp.encode([[a, [t.to_bytes(32, "big") for t in topics], d] for a, topics, d in entries])
+    return int(BloomFilter.from_iterable(bloomables)), logs_rlp
+
+
+def execute_transaction(env: BlockEnv, view, tx, index: int, predict: bool = False,
+                        log_ops: bool = False) -> TxResult:
     """Run ``tx`` on ``view`` without mutating it.
 
     Stateless validity (signature, intrinsic gas, field rules) is checked first;
@@ -57,11 +67,14 @@ def execute_transaction(env: BlockEnv, view, tx, index: int, predict: bool = Fal
     transaction's own nonce instead of asking the view, which may not know yet
     about the sender's earlier transactions in the block. The prediction is
     recorded as the read, so validation against the real state decides.
+
+    ``log_ops``: also log what is computed from storage (evm.op_log), so that a
+    stale result can be repaired (evm.redo); the result carries it as ``op_log``.
     """
     violation = stateless_violation(tx, env.vm_class, env.forks, env.max_blob_gas)
     if violation:
         raise InvalidTransaction(violation.message, violation.rule)
-    state = env.new_state(view)
+    state = env.new_state(view, log_ops=log_ops)
     db = account_db(state)
     sender = tx.sender
     if predict:
@@ -100,13 +113,7 @@ def execute_transaction(env: BlockEnv, view, tx, index: int, predict: bool = Fal
     writes, new_code = db.write_set()
     entries = computation.get_log_entries()
     logs = tuple(Log(address, tuple(topics), data) for address, topics, data in entries)
-    bloom, logs_rlp = 0, b"\xc0"
-    if entries:
-        bloomables = itertools.chain.from_iterable(RlpLog(*e).bloomables for e in entries)
-        bloom = int(BloomFilter.from_iterable(bloomables))
-        logs_rlp = rlp.encode(
-            [[a, [t.to_bytes(32, "big") for t in topics], d] for a, topics, d in entries]
-        )
+    bloom, logs_rlp = log_fields(entries)
     created = tuple(k[1] for k, v in writes.items() if k[0] == EXISTS and v)
     destroyed = tuple(k[1] for k, v in writes.items() if k[0] == EXISTS and not v)
     return TxResult(
@@ -124,4 +131,5 @@ def execute_transaction(env: BlockEnv, view, tx, index: int, predict: bool = Fal
         destroyed=destroyed,
         error=None if not computation.is_error else repr(computation.error),
         sender=sender,
+        op_log=state.op_log.recorded() if log_ops else None,
     )
