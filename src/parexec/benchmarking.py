@@ -22,6 +22,7 @@ import os
 import platform
 import statistics
 import time
+from dataclasses import asdict
 
 from parexec import __version__
 from parexec.block.pipeline import execute_block, no_cyclic_gc
@@ -35,12 +36,12 @@ class BenchMismatch(Exception):
 
 
 def bench_target(target: Target, strategies: list[str], workers: int, repeat: int, on_run=None,
-                 hints=None, predict: bool = False) -> list[dict]:
+                 hints=None, predict: bool = False, redo: str = "auto") -> list[dict]:
     """A row per strategy (serial first): ``run_row`` with ``seconds`` the median
     of ``repeat`` timed runs, ``speedup`` serial's median over it, ``runs`` every
     run's time. Raises BenchMismatch if an outcome differs from serial's."""
     names = ["serial"] + [s for s in strategies if s != "serial"]
-    instances = {name: get_strategy(name, hints=hints, predict=predict) for name in names}
+    instances = {name: get_strategy(name, hints=hints, predict=predict, redo=redo) for name in names}
     times: dict[str, list[float]] = {name: [] for name in names}
     last_stats: dict[str, RunStats] = {}
     reference = execute_block(target.block, target.pre_state, instances["serial"], 1)
@@ -84,6 +85,7 @@ def run_row(target: Target, strategy: str, workers: int, gas_used: int, stats: R
         "reexecutions": stats.reexecutions,
         "counters": stats.counters(),
         "hints": stats.hints,  # where a declared strategy's or bal's knowledge came from
+        "redo": None if stats.redo is None else {**asdict(stats.redo), "saved_seconds": stats.redo.saved_seconds()},
     }
 
 

@@ -15,7 +15,7 @@ from parexec import __version__
 from parexec.fixtures.discover import find_cases
 from parexec.model import FixtureError
 from parexec.analysis.simulator import simulated_strategies
-from parexec.strategies import STRATEGIES, get_strategy
+from parexec.strategies import STRATEGIES, get_strategy, split_spec
 from parexec.verifier import run_cases
 
 DEFAULT_WORKERS = os.cpu_count() or 1
@@ -30,6 +30,12 @@ PREDICT_OPTION = click.option(
     "--predict", is_flag=True,
     help="Declared-access strategies: predict a block without an access list by pre-execution "
     "(default: it runs with occ, which costs less).",
+)
+REDO_OPTION = click.option(
+    "--redo", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+    help="occ: repair a stale speculative result by recomputing only the operations that depend on "
+    "what changed (auto: log operations for transactions that call a contract an earlier one of the "
+    "block calls; on: for all). PAREXEC_REDO_CHECK=1 checks every repair against full execution.",
 )
 FALLBACK_OPTION = click.option(
     "--fallback", is_flag=True,
@@ -76,10 +82,11 @@ MIN_PARALLEL_OPTION = click.option(
 @HINTS_OPTION
 @FALLBACK_OPTION
 @PREDICT_OPTION
+@REDO_OPTION
 @click.option("--by-fork", is_flag=True,
               help="Also print a table of the results by fork and feature (an EIP's folder).")
 def verify(paths: tuple[Path, ...], strategy: str, workers: int, min_parallel_txs: int,
-           hints_path: Path | None, fallback: bool, predict: bool, by_fork: bool) -> None:
+           hints_path: Path | None, fallback: bool, predict: bool, redo: str, by_fork: bool) -> None:
     """Execute fixtures and check every result against the expected one.
 
     A PATH is an ethereum/tests BlockchainTests file, a mainnet block folder
@@ -98,7 +105,7 @@ def verify(paths: tuple[Path, ...], strategy: str, workers: int, min_parallel_tx
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     chosen = get_strategy(strategy, hints=_hints(hints_path), min_parallel_txs=min_parallel_txs,
-                          fallback=fallback, predict=predict)
+                          fallback=fallback, predict=predict, redo=redo)
 
     tally = _run_with_progress(cases, chosen, workers, "verify")
     for reason, count in Counter(r.detail for r in tally.results if r.status == "skipped").items():
@@ -175,7 +182,10 @@ def _hints(path: Path | None):
 
 def _strategy_list(ctx, param, value: str) -> list[str]:
     names = [v.strip() for v in value.split(",") if v.strip()]
-    unknown = [n for n in names if n not in STRATEGIES]
+    try:
+        unknown = [n for n in names if split_spec(n)[0] not in STRATEGIES]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
     if unknown or not names:
         raise click.BadParameter(
             f"unknown strategy {', '.join(unknown) or '(none)'}; choose from {', '.join(sorted(STRATEGIES))}"
@@ -191,9 +201,10 @@ def _strategy_list(ctx, param, value: str) -> list[str]:
 @HINTS_OPTION
 @FALLBACK_OPTION
 @PREDICT_OPTION
+@REDO_OPTION
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write one row per block as JSON.")
-def run(targets, strategy, workers, min_parallel_txs, hints_path, fallback, predict, json_path) -> None:
+def run(targets, strategy, workers, min_parallel_txs, hints_path, fallback, predict, redo, json_path) -> None:
     """Execute blocks once with a strategy and show what it did.
 
     A TARGET is a block dump path or a synthetic workload spec, as in `bench`.
@@ -213,7 +224,7 @@ def run(targets, strategy, workers, min_parallel_txs, hints_path, fallback, pred
     hints = _hints(hints_path)
     loaded = _load_targets(targets)
     chosen = get_strategy(strategy, hints=hints, min_parallel_txs=min_parallel_txs, fallback=fallback,
-                          predict=predict)
+                          predict=predict, redo=redo)
     rows = []
     for target in loaded:
         try:
@@ -250,12 +261,15 @@ def run(targets, strategy, workers, min_parallel_txs, hints_path, fallback, pred
               help="Also write the rows and machine facts as JSON.")
 @HINTS_OPTION
 @PREDICT_OPTION
-def bench(targets, strategies, workers, repeat, json_path, hints_path, predict) -> None:
+@REDO_OPTION
+def bench(targets, strategies, workers, repeat, json_path, hints_path, predict, redo) -> None:
     """Time strategies on blocks and report speedups over serial, measured in one run.
 
     A TARGET is a fixture path as in `verify` (mainnet or Prague block dumps) or a
     synthetic workload NAME[:k=v,...]: transfers, erc20 or chain, each taking
     txs=N and hot=F (the share of transactions touching one hot account).
+    A strategy may carry options, NAME:k=v: `--strategies occ,occ:redo=off`
+    times occ with and without operation-level redo in one run.
     Every strategy's outcome must equal serial's, or the command fails.
     """
     import json
@@ -271,7 +285,8 @@ def bench(targets, strategies, workers, repeat, json_path, hints_path, predict) 
         for target in loaded:
             if out.is_terminal:
                 out.print(f"[dim]bench {target.name} ({len(target.block.transactions)} txs)[/]")
-            rows.extend(bench_target(target, strategies, workers, repeat, hints=hints, predict=predict))
+            rows.extend(bench_target(target, strategies, workers, repeat, hints=hints, predict=predict,
+                                     redo=redo))
     except BenchMismatch as exc:
         click.echo(f"error: results differ from serial: {exc}", err=True)
         sys.exit(1)
@@ -560,7 +575,8 @@ def access_list(targets: tuple[str, ...], output: Path | None, list_format: str)
               help="Thrown-away executions and wrong reads listed on the terminal.")
 @click.option("--hints", "hints_path", type=click.Path(path_type=Path),
               help="Access lists for the strategy, as for run (a declared strategy's, or bal's EIP-7928 lists).")
-def explain(target, tx, strategy, workers, output, limit, hints_path) -> None:
+@REDO_OPTION
+def explain(target, tx, strategy, workers, output, limit, hints_path, redo) -> None:
     """Debug one block's schedule: who ran which transaction when, and why work was redone.
 
     TARGET is one block (a block dump path, or a workload spec such as
@@ -582,7 +598,7 @@ def explain(target, tx, strategy, workers, output, limit, hints_path) -> None:
         sys.exit(2)
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     try:
-        run = explain_target(loaded[0], strategy, workers, tx, hints=_hints(hints_path))
+        run = explain_target(loaded[0], strategy, workers, tx, hints=_hints(hints_path), redo=redo)
     except IndexError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -172,13 +172,39 @@ class RunStats:
     seconds: float = 0.0  # the whole block, wall time (set by block.pipeline)
     tx_seconds: list[float] | None = None  # per transaction (serial, when asked to time them)
     run_seconds: float | None = None  # the strategy's own part of the block (serial, when asked to time)
+    redo: RedoStats | None = None  # where stale results may be repaired (occ with --redo)
 
     def counters(self) -> dict[str, int]:
-        """The declared-access counters, for strategies that declare footprints."""
+        """The redo counters where stale results may be repaired, and the
+        declared-access counters for strategies that declare footprints."""
+        counters = {}
+        if self.redo is not None:
+            counters["repaired"] = self.redo.repaired
+            counters["redo_fallbacks"] = sum(self.redo.fallbacks.values())
         if self.hints is None:
-            return {}
-        return {"lock_waits": self.lock_waits, "mispredictions": self.mispredictions,
+            return counters
+        return counters | {"lock_waits": self.lock_waits, "mispredictions": self.mispredictions,
                 "dependencies": self.dependencies, "pre_executions": self.pre_executions}
+
+
+@dataclass
+class RedoStats:
+    """Operation-level redo in one block (evm.redo): stale results repaired instead
+    of executed again, and why the others could not be."""
+
+    logged: int = 0  # speculative results that arrived with an operation log
+    log_entries: int = 0  # their entries (nodes and effects), all told
+    repaired: int = 0
+    fallbacks: dict[str, int] = field(default_factory=dict)  # reason -> stale results executed again
+    redo_seconds: float = 0.0  # spent in redo, repaired or not
+    exact: int = 0  # full re-executions of stale results
+    exact_seconds: float = 0.0  # and their time
+
+    def saved_seconds(self) -> float | None:
+        """What the repairs saved, against this block's mean full re-execution."""
+        if not self.exact:
+            return None
+        return self.repaired * self.exact_seconds / self.exact - self.redo_seconds
 
 
 @dataclass

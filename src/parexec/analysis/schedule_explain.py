@@ -39,17 +39,18 @@ from parexec.model import (
     show,
 )
 from parexec.parallel.protocol import BLOCKED, DONE
-from parexec.parallel.run_trace import EXACT, PRE_EXECUTION, RunTrace, Span
+from parexec.parallel.run_trace import EXACT, PRE_EXECUTION, REPAIRED, RunTrace, Span
 from parexec.state.overlay import OverlayState
 from parexec.state.view import read_value
 
 COMMITTED = "committed"
 REDO = "redo"
+REPAIRED_LABEL = "repaired"  # a stale result repaired by operation-level redo, committed
 STALE = "stale"
 BLOCKED_LABEL = "blocked"
 UNUSED = "unused"
 FAILED = "failed"
-LABELS = (COMMITTED, REDO, STALE, BLOCKED_LABEL, UNUSED, FAILED)
+LABELS = (COMMITTED, REDO, REPAIRED_LABEL, STALE, BLOCKED_LABEL, UNUSED, FAILED)
 THROWN_AWAY = (STALE, BLOCKED_LABEL, UNUSED, FAILED)
 
 
@@ -94,6 +95,8 @@ class Execution:
             return "a prediction on the starting state, kept only as a footprint: it waits for what it declared"
         if self.label == UNUSED:
             return "thrown away though its reads held (aborted on an intermediate value, or cut short)"
+        if self.label == REPAIRED_LABEL:
+            return "its stale result repaired at its turn (only the operations that depend on what changed); committed"
         how = "at its turn, by the coordinator" if span.kind == EXACT else "speculatively"
         return f"{'redone' if self.label == REDO else 'executed'} {how}; committed"
 
@@ -173,7 +176,9 @@ def explain(trace: RunTrace, results: list, strategy: str, workers: int) -> Expl
         thrown = False
         for span in by_tx.get(j, []):
             reads = _reads(span, state, writers)
-            if span.kind in (DONE, EXACT) and span.value is committed[j].result:
+            if span.kind == REPAIRED and span.value is committed[j].result:
+                label = REPAIRED_LABEL
+            elif span.kind in (DONE, EXACT) and span.value is committed[j].result:
                 label = REDO if thrown else COMMITTED
             else:
                 label = _thrown_away_label(span, reads)

@@ -198,6 +198,15 @@ def _args(vals: list, k: int) -> tuple:
 
 
 def _has_tracked(vals: list, k: int) -> bool:
+    """Whether one of the top ``k`` stack values is tracked (the common case, none,
+    costs two comparisons: most operations take one or two)."""
+    try:
+        if k == 1:
+            return vals[-1].__class__ is Tracked
+        if k == 2:
+            return vals[-1].__class__ is Tracked or vals[-2].__class__ is Tracked
+    except IndexError:
+        return False  # py-evm's own code raises the stack error
     for v in vals[-k:]:
         if v.__class__ is Tracked:
             return True
@@ -208,12 +217,12 @@ def _pure(op, fn, k):
     def run(computation):
         vals = computation._stack.values
         if not _has_tracked(vals, k):
-            return fn(computation=computation)
+            return fn(computation)
         log = computation.state.op_log
         args = _args(vals, k)
         if op == EXP:
             log.same(args[1], "EXP exponent")  # its gas depends on the exponent's size
-        fn(computation=computation)
+        fn(computation)
         vals[-1] = log.tracked((OP, op, args), to_int(vals[-1]))
     return run
 
@@ -223,11 +232,11 @@ def _guarded(op, fn, k, why):
     def run(computation):
         vals = computation._stack.values
         if not _has_tracked(vals, k):
-            return fn(computation=computation)
+            return fn(computation)
         log = computation.state.op_log
         for arg in _args(vals, k):
             log.same(arg, why)
-        return fn(computation=computation)
+        return fn(computation)
     return run
 
 
@@ -235,13 +244,13 @@ def _jumpi(fn):
     def run(computation):
         vals = computation._stack.values
         if not _has_tracked(vals, 2):
-            return fn(computation=computation)
+            return fn(computation)
         log = computation.state.op_log
         dest, cond = _args(vals, 2)
         log.same(dest, "JUMPI destination")
         if cond < 0:
             log.nodes.append((TRUTH, cond, bool(log.value(cond)), "JUMPI condition"))
-        return fn(computation=computation)
+        return fn(computation)
     return run
 
 
@@ -252,7 +261,7 @@ def _sload(fn):
         (slot,) = _args(vals, 1)
         log.same(slot, "SLOAD key")
         slot = log.value(slot)
-        fn(computation=computation)
+        fn(computation)
         address = computation.msg.storage_address
         key = (address, slot)
         arg = log.current.get(key)
@@ -276,7 +285,7 @@ def _sstore(fn):
         address = computation.msg.storage_address
         key = (address, slot)
         current = log.current.get(key)
-        fn(computation=computation)
+        fn(computation)
         original = computation.state._account_db.reads.get((STORAGE, address, slot))
         if original is None:
             log.unrepairable = "storage of an account created or wiped in the transaction"
@@ -298,7 +307,7 @@ def _mload(fn, op):
         vals = computation._stack.values
         (offset,) = _args(vals, 1)
         log.same(offset, "MLOAD offset" if op == MLOAD else "CALLDATALOAD offset")
-        fn(computation=computation)
+        fn(computation)
         taint = computation._mem_taint if op == MLOAD else computation._cd_taint
         piece = _slice(taint, log.value(offset), 32)
         if piece:
@@ -313,11 +322,11 @@ def _mstore(fn, op):
     def run(computation):
         vals = computation._stack.values
         if not computation._mem_taint and not _has_tracked(vals, 2):
-            return fn(computation=computation)
+            return fn(computation)
         log = computation.state.op_log
         offset, value = _args(vals, 2)
         log.same(offset, "MSTORE offset")
-        fn(computation=computation)
+        fn(computation)
         offset = log.value(offset)
         taint = computation._mem_taint
         if op == MSTORE:
@@ -342,7 +351,7 @@ def _copy(fn, op):
         if not computation._mem_taint and not _has_tracked(vals, k) and not (
             op == CALLDATACOPY and computation._cd_taint or op == RETURNDATACOPY and computation._rd_taint
         ):
-            return fn(computation=computation)
+            return fn(computation)
         log = computation.state.op_log
         args = _args(vals, k)
         for arg in args:
@@ -351,7 +360,7 @@ def _copy(fn, op):
         if op == EXTCODECOPY:
             args = args[1:]
         dest, start, size = args
-        fn(computation=computation)
+        fn(computation)
         if op == CALLDATACOPY:
             piece = _slice(computation._cd_taint, start, size)
         elif op == RETURNDATACOPY:
@@ -368,13 +377,13 @@ def _sha3(fn):
     def run(computation):
         vals = computation._stack.values
         if not computation._mem_taint and not _has_tracked(vals, 2):
-            return fn(computation=computation)
+            return fn(computation)
         log = computation.state.op_log
         offset, size = _args(vals, 2)
         log.same(offset, "KECCAK256 offset")
         log.same(size, "KECCAK256 size")
         offset, size = log.value(offset), log.value(size)
-        fn(computation=computation)
+        fn(computation)
         piece = _slice(computation._mem_taint, offset, size)
         if piece:
             data = bytes(computation._memory._bytes[offset:offset + size])
@@ -389,14 +398,14 @@ def _log(fn, op):
         log = computation.state.op_log
         vals = computation._stack.values
         if not computation._mem_taint and not _has_tracked(vals, k):
-            fn(computation=computation)
+            fn(computation)
             log.effects.append((LOG,))
             return
         args = _args(vals, k)
         log.same(args[0], "LOG offset")
         log.same(args[1], "LOG size")
         offset, size = log.value(args[0]), log.value(args[1])
-        fn(computation=computation)
+        fn(computation)
         piece = _slice(computation._mem_taint, offset, size)
         topics = args[2:]
         if not piece and all(t >= 0 for t in topics):
@@ -430,7 +439,7 @@ def _call(fn, op):
         mark, children = log.mark(), len(computation.children)
         log.calldata = piece
         try:
-            fn(computation=computation)
+            fn(computation)
         finally:
             log.calldata = None
         if len(computation.children) == children:  # no frame started (depth, funds)
@@ -451,20 +460,20 @@ def _return(fn, op):
     def run(computation):
         vals = computation._stack.values
         if not computation._mem_taint and not _has_tracked(vals, 2):
-            return fn(computation=computation)
+            return fn(computation)
         log = computation.state.op_log
         offset, size = _args(vals, 2)
         log.same(offset, "RETURN offset")
         log.same(size, "RETURN size")
         computation._ret_taint = _slice(computation._mem_taint, log.value(offset), log.value(size))
-        return fn(computation=computation)
+        return fn(computation)
     return run
 
 
 def _unmodelled(op, fn):
     def run(computation):
         computation.state.op_log.unrepairable = f"opcode 0x{op:02x} is not modelled"
-        return fn(computation=computation)
+        return fn(computation)
     return run
 
 

@@ -3,18 +3,24 @@
 Results are accepted strictly in block order. A speculative result is accepted
 only if every value it read is still what the committed state holds (value-based
 validation: EVM execution is a deterministic function of the values it reads);
-otherwise the coordinator executes the transaction itself, exactly, on the
-committed state. Either way the block-level checks run where serial runs them,
+otherwise the coordinator repairs it, where the result came with an operation
+log and redo is on (evm.redo: only the operations that depend on what changed
+are recomputed), or executes the transaction itself, exactly, on the committed
+state. With PAREXEC_REDO_CHECK=1 every repair is also checked against a full
+execution, and a difference is an error. Either way the block-level checks run where serial runs them,
 so an invalid transaction gives the same rejection as serial execution.
 """
 
 from __future__ import annotations
 
+import os
 import time
+from dataclasses import fields
 
 from parexec.block.validation import check_fits_in_block
+from parexec.evm.redo import redo
 from parexec.evm.tx_executor import InvalidTransaction, execute_transaction
-from parexec.model import NONCE, BlockRejected, TxResult
+from parexec.model import NONCE, BlockRejected, RedoStats, TxResult
 from parexec.parallel import run_trace
 from parexec.parallel.protocol import WRITE
 from parexec.state.view import read_value
@@ -32,8 +38,18 @@ def may_still_hold(reads, value_of) -> bool:
     return True
 
 
+class RedoMismatch(AssertionError):
+    """A repaired result differs from full execution (PAREXEC_REDO_CHECK)."""
+
+
+def redo_check_on() -> bool:
+    return os.environ.get("PAREXEC_REDO_CHECK", "") not in ("", "0")
+
+
 class InOrderCommitter:
-    def __init__(self, env, block, state, pool=None, publish_if=None):
+    def __init__(self, env, block, state, pool=None, publish_if=None, redo_stats: RedoStats | None = None):
+        """``redo_stats``: repair stale results that carry an operation log, and count
+        it there."""
         self.env = env
         self.block = block
         self.state = state  # OverlayState of committed transactions
@@ -46,6 +62,8 @@ class InOrderCommitter:
         self.accepted = 0
         self.rejected = 0  # speculative results that failed validation
         self.trace = run_trace.active()
+        self.redo = redo_stats
+        self.check_redo = redo_stats is not None and redo_check_on()
 
     @property
     def next(self) -> int:
@@ -72,13 +90,48 @@ class InOrderCommitter:
         j = self.next
         check_fits_in_block(self.block, j, self.gas_used, self.blob_gas_used)
         if result is not None:
+            if result.op_log is not None and self.redo is not None:
+                self.redo.logged += 1
+                self.redo.log_entries += len(result.op_log.nodes) + len(result.op_log.effects)
             if self.is_valid(result):
                 self.accepted += 1
                 self._commit(result, True)
                 return True
             self.rejected += 1
+            if self.redo is not None:
+                repaired = self._repair(j, result) if result.op_log is not None else None
+                if repaired is not None:
+                    self._commit(repaired, False)
+                    return False
+                start = time.monotonic()
+                exact = self._execute_exact(j)
+                self.redo.exact += 1
+                self.redo.exact_seconds += time.monotonic() - start
+                self._commit(exact, False)
+                return False
         self._commit(self._execute_exact(j), False)
         return False
+
+    def _repair(self, j: int, result: TxResult) -> TxResult | None:
+        """``result``, stale, repaired by redo; None where it cannot be (counted)."""
+        stats = self.redo
+        start = time.monotonic()
+        repaired = redo(self.env, result, self.read)
+        end = time.monotonic()
+        stats.redo_seconds += end - start
+        if isinstance(repaired, str):
+            stats.fallbacks[repaired] = stats.fallbacks.get(repaired, 0) + 1
+            return None
+        stats.repaired += 1
+        if self.trace is not None:
+            self.trace.span(run_trace.COORDINATOR, j, start, end, run_trace.REPAIRED, repaired)
+        if self.check_redo:
+            exact = execute_transaction(self.env, self.state, self.block.transactions[j], j)
+            differ = [f.name for f in fields(TxResult)
+                      if f.name not in ("op_log", "list_changes") and getattr(exact, f.name) != getattr(repaired, f.name)]
+            if differ:
+                raise RedoMismatch(f"tx {j}: the repaired result differs from full execution in {', '.join(differ)}")
+        return repaired
 
     def _execute_exact(self, j: int) -> TxResult:
         self.exact_executions += 1
@@ -92,6 +145,8 @@ class InOrderCommitter:
         return result
 
     def _commit(self, result: TxResult, speculative: bool) -> None:
+        if result.op_log is not None:
+            result.op_log = None  # served its purpose
         if self.trace is not None:
             self.trace.commit(result.index, result, speculative)
         self.state.apply(result.writes, result.new_code)

@@ -8,7 +8,7 @@ Coordinator to worker (``parallel.worker.worker_main``):
 
     (BASE, bytes)                   a new pre-state (a pickled MemoryState)
     (ADVANCE, diff, new_code)       the pre-state moved on by one block's diff
-    (BLOCK, bytes | None, writes, new_code, traced, access_list)
+    (BLOCK, bytes | None, writes, new_code, traced, access_list, log_ops)
                                     a new block without its transactions (pickled
                                     Block, or None: the same block as before) and
                                     its pre-block system writes; ``traced``: time
@@ -20,7 +20,10 @@ Coordinator to worker (``parallel.worker.worker_main``):
                                     each result to it (access.eip7928_check),
                                     sending one that agrees without its reads,
                                     with the count of the list's changes it
-                                    accounts for
+                                    accounts for; ``log_ops``: None, or the
+                                    transactions whose executions log what they
+                                    compute from storage (evm.op_log), so that a
+                                    stale result can be repaired
     (RUN, updates, txs, tasks, chain)
                                     apply the multi-version memory ``updates``,
                                     add ``txs`` (index -> transaction: each is sent

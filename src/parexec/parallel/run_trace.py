@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 EXACT = "exact"  # a span's kind: the coordinator executed the transaction at its turn to commit
+REPAIRED = "repaired"  # the coordinator repaired a stale result at its turn to commit (evm.redo)
 COORDINATOR = 0  # a span's process: the coordinator; worker slots count from 1
 
 PRE_EXECUTION = "pre-execution"  # a declared-access strategy predicting footprints

@@ -64,18 +64,20 @@ def run_tasks(env: BlockEnv, txs, mv: MVMemory, tasks, chain: bool) -> list[Outc
     return outcomes
 
 
-def iter_tasks(env: BlockEnv, txs, mv: MVMemory, tasks, chain: bool, skip=None, timed=False):
+def iter_tasks(env: BlockEnv, txs, mv: MVMemory, tasks, chain: bool, skip=None, timed=False,
+               log_ops=frozenset()):
     """Execute ``tasks`` speculatively, in order (senders' nonces predicted, see
     execute_transaction), yielding each outcome as (kind, j, value); ``txs[j]``
     is transaction j. A task for which ``skip(j)`` is true by the time it is due
     is left out. ``timed``: each outcome also carries when its execution began
-    and ended (time.monotonic), for a run trace."""
+    and ended (time.monotonic), for a run trace. The executions of the
+    transactions in ``log_ops`` log what they compute from storage (evm.op_log)."""
     for j in tasks:
         if skip is not None and skip(j):
             continue
         start = time.monotonic() if timed else 0.0
         try:
-            result = execute_transaction(env, mv.view(j), txs[j], j, predict=True)
+            result = execute_transaction(env, mv.view(j), txs[j], j, predict=True, log_ops=j in log_ops)
         except ReadEstimate as exc:
             outcome = (BLOCKED, j, exc.blocking)
         except InvalidTransaction as exc:
@@ -98,13 +100,14 @@ class WorkerState:
         self.mv: MVMemory | None = None
         self.traced = False  # outcomes carry their start and end (a run trace is recorded)
         self.list_check = None  # the block's EIP-7928 list, if it came with one
+        self.log_ops = frozenset()  # the transactions whose executions log operations
 
     def start_run(self, msg, skip):
         """The outcomes of a RUN message, as they are computed, ready to send."""
         _, updates, txs, tasks, chain = msg
         apply_updates(self.mv, updates)
         self.txs.update(txs)
-        for outcome in iter_tasks(self.env, self.txs, self.mv, tasks, chain, skip, self.traced):
+        for outcome in iter_tasks(self.env, self.txs, self.mv, tasks, chain, skip, self.traced, self.log_ops):
             if outcome[0] == DONE:
                 result = outcome[2]
                 if self.list_check is not None and not self.traced:
@@ -128,6 +131,7 @@ class WorkerState:
                 self.env = BlockEnv.for_block(self.block)
             self.txs = {}
             self.traced = msg[4]
+            self.log_ops = msg[6] or frozenset()
             start = OverlayState(self.base)
             start.apply(msg[2], msg[3])
             self.mv, self.list_check = MVMemory(start), None

@@ -173,11 +173,13 @@ class WorkerPool:
                 worker.worked = False
                 self._send(worker, (IDLE,))
 
-    def start_block(self, base, block, pre_writes, pre_code, trace=None, access_list=None) -> None:
+    def start_block(self, base, block, pre_writes, pre_code, trace=None, access_list=None,
+                    log_ops=None) -> None:
         """Give every worker the pre-state (if it changed), the block and its system
         writes; with ``trace`` (a parallel.run_trace.RunTrace) the workers time each
         execution and ``collect`` records it there; with ``access_list`` (the RLP
-        of the block's EIP-7928 list) each worker loads and checks it (protocol)."""
+        of the block's EIP-7928 list) each worker loads and checks it; ``log_ops``:
+        the transactions whose executions log operations (protocol)."""
         self.drain()
         self.trace = trace
         if base is not self.base:
@@ -193,7 +195,7 @@ class WorkerPool:
         if not same_block:
             self.block, self._block_payload = block, None
         listed = None if access_list is None else (access_list, len(block.transactions))
-        self._block_msg = (BLOCK, None, pre_writes, pre_code, trace is not None, listed)
+        self._block_msg = (BLOCK, None, pre_writes, pre_code, trace is not None, listed, log_ops)
         for worker in list(self.workers):
             payload = None if same_block else self._block_bytes()
             self._send(worker, (BLOCK, payload) + self._block_msg[2:])
@@ -342,11 +344,11 @@ def get_pool(processes: int, start_method: str = "fork") -> WorkerPool:
 
 
 def open_block(block, state, workers: int, phase: str = run_trace.EXECUTION,
-               access_list: bytes | None = None) -> tuple[WorkerPool, MVMemory]:
+               access_list: bytes | None = None, log_ops=None) -> tuple[WorkerPool, MVMemory]:
     """Start ``block`` on the pool with ``workers`` - 1 worker processes: they get the
     pre-state (if it changed) and the block's pre-block system writes, which
     ``state`` (an OverlayState over the pre-state) holds, and ``access_list`` (see
-    start_block). Returns the pool and the coordinator's multi-version memory over
+    start_block, as ``log_ops``). Returns the pool and the coordinator's multi-version memory over
     the same starting point. ``phase`` names what the strategy does with the block
     now, for a run trace."""
     pre_writes, pre_code = state.diff(), state.new_code()
@@ -356,5 +358,5 @@ def open_block(block, state, workers: int, phase: str = run_trace.EXECUTION,
     if trace is not None:
         trace.begin(phase, state)
     pool = get_pool(workers - 1, getattr(state.base, "start_method", "fork"))
-    pool.start_block(state.base, block, pre_writes, pre_code, trace, access_list)
+    pool.start_block(state.base, block, pre_writes, pre_code, trace, access_list, log_ops)
     return pool, MVMemory(start)

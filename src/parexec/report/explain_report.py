@@ -36,7 +36,7 @@ def process_rows(ex: Explanation) -> list[list]:
     for p in ex.processes():
         mine = [e for e in ex.executions if e.span.process == p]
         busy = ex.busy(p)
-        thrown = sum(1 for e in mine if e.label not in ("committed", "redo"))
+        thrown = sum(1 for e in mine if e.label not in ("committed", "redo", "repaired"))
         share = f"{100 * busy / ex.duration:.0f}%" if ex.duration else "-"
         rows.append([process_name(p), len(mine), thrown, f"{busy * 1000:.1f}", share])
     return rows

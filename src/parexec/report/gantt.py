@@ -15,6 +15,7 @@ from parexec.analysis.schedule_explain import (
     COMMITTED,
     FAILED,
     REDO,
+    REPAIRED_LABEL,
     STALE,
     UNUSED,
     Explanation,
@@ -25,6 +26,7 @@ from parexec.parallel.run_trace import COORDINATOR, PRE_EXECUTION
 COLOURS = {
     COMMITTED: "#2ca02c",
     REDO: "#ff7f0e",
+    REPAIRED_LABEL: "#17becf",
     STALE: "#d62728",
     BLOCKED_LABEL: "#7f7f7f",
     UNUSED: "#c7c7c7",
@@ -33,6 +35,7 @@ COLOURS = {
 MEANING = {
     COMMITTED: "committed",
     REDO: "redone, committed",
+    REPAIRED_LABEL: "repaired (operation-level redo), committed",
     STALE: "stale (read a value that changed)",
     BLOCKED_LABEL: "blocked (waits for a writer)",
     UNUSED: "thrown away, reads held",

@@ -44,8 +44,8 @@ def bench_table(rows: list[dict], workers: int, repeat: int) -> Table:
 
 def counter_lines(rows: list[dict]) -> list[str]:
     """One line per row that has strategy counters (the declared-access strategies'
-    and bal's): where their knowledge came from, and what they counted."""
-    return [f"{r['strategy']} on {r['target']} ({r.get('hints')}): "
+    and bal's, occ's repairs): where their knowledge came from, and what they counted."""
+    return [f"{r['strategy']} on {r['target']}" + (f" ({r['hints']})" if r.get("hints") else "") + ": "
             + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in r["counters"].items())
             for r in rows if r["counters"]]
 

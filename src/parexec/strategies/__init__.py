@@ -30,6 +30,22 @@ DECLARED = tuple(n for n, cls in STRATEGIES.items() if issubclass(cls, DeclaredA
 TAKES_HINTS = DECLARED + (BalStrategy.name,)  # those that read --hints
 
 
+def split_spec(spec: str) -> tuple[str, dict]:
+    """A strategy spec ``NAME[:k=v,...]`` (as ``bench --strategies`` takes, e.g.
+    ``occ:redo=off``) as its name and options."""
+    name, _, rest = spec.partition(":")
+    options = {}
+    for part in filter(None, rest.split(",")):
+        key, eq, value = part.partition("=")
+        if not eq or key not in SPEC_OPTIONS:
+            raise ValueError(f"bad strategy option {part!r} in {spec!r}; options: {', '.join(SPEC_OPTIONS)}")
+        options[key] = value
+    return name, options
+
+
+SPEC_OPTIONS = ("redo",)
+
+
 def get_strategy(name: str, hints=None, **options) -> Strategy:
     """A strategy by name; ``min_parallel_txs`` sets the block size below which the
     parallel strategies run serially (default 8). ``hints`` (block access lists,
@@ -37,7 +53,10 @@ def get_strategy(name: str, hints=None, **options) -> Strategy:
     strategies and EIP-7928 lists to ``bal``; the others do not use them.
     ``fallback`` (bal only): a block whose list is wrong runs with dag.
     ``predict`` (declared strategies): a block without a list is predicted by
-    pre-execution instead of running with occ."""
+    pre-execution instead of running with occ. ``redo`` (occ): "auto", "on" or
+    "off", operation-level repair of stale results."""
+    name, given = split_spec(name)
+    options.update(given)
     try:
         cls = STRATEGIES[name]
     except KeyError:
@@ -50,7 +69,9 @@ def get_strategy(name: str, hints=None, **options) -> Strategy:
         options.pop("fallback", None)  # only bal has a fallback
     if name not in DECLARED:
         options.pop("predict", None)  # only the declared strategies predict
+    if name != OCCStrategy.name:
+        options.pop("redo", None)  # only occ repairs stale results
     return cls(**options)
 
 
-__all__ = ["Strategy", "STRATEGIES", "PARALLEL", "DECLARED", "TAKES_HINTS", "get_strategy"]
+__all__ = ["Strategy", "STRATEGIES", "PARALLEL", "DECLARED", "TAKES_HINTS", "get_strategy", "split_spec"]

@@ -21,16 +21,24 @@ stale transaction: it redoes it itself. Each transaction is executed at most
 twice (speculation, exact redo), so there is no retry storm; when most
 speculation fails (a chain of dependent transactions) workers stop getting
 chunks and the coordinator finishes alone.
+
+Operation-level redo (``redo``, after ParallelEVM): workers log what their
+executions compute from storage (evm.op_log), and the merge repairs a stale
+result by recomputing only the operations that depend on what changed
+(evm.redo), executing it again only where the log cannot prove the path
+unchanged. Logging costs the workers 10-40% of an execution, so by default
+("auto") only transactions that call a contract an earlier transaction of the
+block also calls log: where results go stale, they share a contract.
 """
 
 from __future__ import annotations
 
-from parexec.model import RunStats
+from parexec.model import RedoStats, RunStats
 from parexec.parallel.chunks import back_chunk
 from parexec.parallel.commit import InOrderCommitter, may_still_hold
 from parexec.parallel.protocol import DONE
 from parexec.parallel.worker_pool import open_block
-from parexec.strategies.base import ParallelStrategy
+from parexec.strategies.base import MIN_PARALLEL_TXS, ParallelStrategy
 
 
 class OCCStrategy(ParallelStrategy):
@@ -39,19 +47,49 @@ class OCCStrategy(ParallelStrategy):
     name = "occ"
     engine = "occ"
 
+    def __init__(self, min_parallel_txs: int = MIN_PARALLEL_TXS, redo: str = "auto"):
+        """``redo``: "on" (every speculative execution logs), "auto" (those of
+        transactions that call a contract an earlier one of the block calls) or
+        "off"."""
+        super().__init__(min_parallel_txs)
+        if redo not in REDO_MODES:
+            raise ValueError(f"redo must be one of {', '.join(REDO_MODES)}, not {redo!r}")
+        self.redo = redo
+
     def run_parallel(self, env, block, state, workers):
-        return _Run(env, block, state, workers).execute()
+        return _Run(env, block, state, workers, logged(block, self.redo)).execute()
+
+
+REDO_MODES = ("auto", "on", "off")
+
+
+def logged(block, redo: str) -> frozenset | None:
+    """The transactions whose speculative executions log operations, or None."""
+    txs = block.transactions
+    if redo == "off":
+        return None
+    if redo == "on":
+        return frozenset(range(len(txs)))
+    seen, chosen = set(), set()
+    for j, tx in enumerate(txs):
+        to = tx.to
+        if to in seen:
+            chosen.add(j)
+        elif to:
+            seen.add(to)
+    return frozenset(chosen)
 
 
 class _Run:
-    def __init__(self, env, block, state, workers):
+    def __init__(self, env, block, state, workers, log_ops):
         self.n = len(block.transactions)
         self.workers = workers
-        self.pool, _ = open_block(block, state, workers)
+        self.pool, _ = open_block(block, state, workers, log_ops=log_ops)
         # A commit matters to a worker only if a later chunk can read it: chunks go
         # ever lower, so only commits below the chunks handed out so far do.
         self.committer = InOrderCommitter(
-            env, block, state, self.pool, publish_if=lambda j: not self.gave_up and j < self.back
+            env, block, state, self.pool, publish_if=lambda j: not self.gave_up and j < self.back,
+            redo_stats=None if log_ops is None else RedoStats(),
         )
         self.speculative: dict = {}  # arrived outcomes (parallel.protocol.Outcome), by tx
         self.owner: dict = {}  # tx handed to a worker and not back -> the worker
@@ -81,10 +119,11 @@ class _Run:
             txs=self.n,
             mode="parallel",
             executions=committer.exact_executions + committer.accepted + committer.rejected,
-            reexecutions=committer.rejected,
+            reexecutions=committer.rejected - (committer.redo.repaired if committer.redo else 0),
             speculative_accepted=committer.accepted,
             gave_up=self.gave_up,
             workers_replaced=pool.replaced,
+            redo=committer.redo,
         )
         return committer.results, stats
 
