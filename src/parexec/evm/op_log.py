@@ -448,6 +448,9 @@ def _call(fn, op):
         child = computation.children[-1]
         if child.is_error:
             log.undo(mark)
+        if at is None and child._ret_taint:  # deployed code made of tracked bytes
+            for node in {node for node, _ in child._ret_taint.values()}:
+                log.same(-node - 1, "deployed code")
         returned = child._ret_taint if computation.return_data else {}
         computation._rd_taint = returned
         if at is not None and not child.should_erase_return_data:

@@ -66,8 +66,10 @@ def redo(env, result: TxResult, value_of) -> TxResult | str:
         return ops.unrepairable
     if not result.success:
         return "failed transaction"
-    if result.created or result.destroyed:
-        return "creates or destroys an account"
+    if result.destroyed:
+        return "destroys an account"
+    if result.created and not {e[1] for e in ops.effects if e[0] == STORE}.isdisjoint(result.created):
+        return "storage of an account it creates"
     stale: dict[tuple, int] = {}
     reads = result.reads
     for loc, seen in reads.items():
