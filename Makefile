@@ -41,7 +41,9 @@ test: install browser $(SPEC_STAMP)
 # pushed through the parallel path too. Declared-access strategies run with
 # footprints from pre-execution (--predict), and with exact block access lists
 # (build/access-lists), over all of it. The strategies come from the registry
-# (parexec.strategies), so a new one is included. `make eest` runs the
+# (parexec.strategies), so a new one is included; occ runs once more with
+# operation-level redo on every stale result, each repair checked against a full
+# execution (PAREXEC_REDO_CHECK). `make eest` runs the
 # execution-spec-tests alone, serially, with a table by fork and EIP.
 CONFORMANCE_DATA := $(DATA)/ethereum-tests $(DATA)/eest $(DATA)/mainnet $(DATA)/mainnet-prague
 # every synthetic workload at no, half and full contention (verify takes specs too)
@@ -65,7 +67,13 @@ conformance: install access-lists eip7928-lists
 		$(BIN)/parexec verify $(CONFORMANCE_DATA) --strategy bal --workers $$w \
 			--min-parallel-txs 2 --hints build/eip7928-lists; \
 	done
+	set -e; for w in 2 4; do \
+		echo "== occ, $$w workers, every speculative execution logged, every repair checked"; \
+		PAREXEC_REDO_CHECK=1 $(BIN)/parexec verify $(CONFORMANCE_DATA) $(WORKLOAD_SPECS) --strategy occ \
+			--workers $$w --min-parallel-txs 2 --redo on; \
+	done
 	PAREXEC_HYPOTHESIS_EXAMPLES=300 $(BIN)/python -m pytest -q tests/test_parallel_equivalence.py
+	PAREXEC_HYPOTHESIS_EXAMPLES=2000 $(BIN)/python -m pytest -q tests/test_redo.py
 
 # A block access list (`parexec access-list`) for every block of the conformance data
 # (block dumps and ethereum/tests chains), from one serial run.
