@@ -285,7 +285,11 @@ def _sstore(fn):
         address = computation.msg.storage_address
         key = (address, slot)
         current = log.current.get(key)
-        fn(computation)
+        try:
+            fn(computation)
+        except BaseException:  # out of gas (or the stipend's sentry) at a cost that may change
+            log.unrepairable = "SSTORE failed"
+            raise
         original = computation.state._account_db.reads.get((STORAGE, address, slot))
         if original is None:
             log.unrepairable = "storage of an account created or wiped in the transaction"

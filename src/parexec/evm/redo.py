@@ -5,8 +5,9 @@ executing the transaction again.
 A result is stale when storage it read has changed since. If every stale read
 is a storage slot the log follows, every guard holds on the new values (the
 same jumps, offsets, keys, call targets) and every SSTORE keeps its gas
-signature, the transaction takes the same path and pays the same gas; only the
-values the log computed from storage differ. Each affected operation is
+signature, the transaction takes the same path and pays the same gas (a failed
+one fails at the same point); only the values the log computed from storage
+differ. Each affected operation is
 recomputed with py-evm's own opcode implementation, then the storage writes
 and logs are rebuilt from the effects. Otherwise the redo declines, with the
 reason, and the caller executes the transaction in full.
@@ -64,8 +65,6 @@ def redo(env, result: TxResult, value_of) -> TxResult | str:
         return "no operation log"
     if ops.unrepairable:
         return ops.unrepairable
-    if not result.success:
-        return "failed transaction"
     if result.destroyed:
         return "destroys an account"
     if result.created and not {e[1] for e in ops.effects if e[0] == STORE}.isdisjoint(result.created):
@@ -131,6 +130,11 @@ def redo(env, result: TxResult, value_of) -> TxResult | str:
             final[(address, slot)] = (value, source)
         else:
             log_effects.append(effect)
+    new_reads = dict(reads)
+    for (address, slot), v in stale.items():
+        new_reads[(STORAGE, address, slot)] = v
+    if not result.success:  # it fails at the same point: nothing it stored or logged stays
+        return replace(result, reads=new_reads, op_log=None)
     writes = dict(result.writes)
     for (address, slot), (value, source) in final.items():
         key = (STORAGE, address, slot)
@@ -139,9 +143,6 @@ def redo(env, result: TxResult, value_of) -> TxResult | str:
             writes[key] = v
         else:
             writes.pop(key, None)
-    new_reads = dict(reads)
-    for (address, slot), v in stale.items():
-        new_reads[(STORAGE, address, slot)] = v
     logs = result.logs
     if any(len(e) > 1 for e in log_effects):
         if len(log_effects) != len(logs):
