@@ -7,11 +7,14 @@ that consumes one is logged with its other inputs as constants, and its result
 is tracked in turn. Memory, calldata and returndata carry the same marks byte
 by byte, so a value stored to memory and hashed, logged, returned or passed to
 another contract stays tracked. Whatever the log cannot recompute must not
-change: a jump decision, an offset or size, a storage key, a call's target or
-value, any input of an operation it does not model. Those become guards, which
-the redo checks. The gas of every operation then stays the same, except that
-of SSTORE, whose cost and refund under every fork depend only on how the
-original, current and new values compare (the log keeps that signature).
+change: a jump decision, an offset or size, a call's target or value, any
+input of an operation it does not model. Those become guards, which the redo
+checks. The gas of every operation then stays the same, except that of SSTORE,
+whose cost and refund under every fork depend only on how the original, current
+and new values compare (the log keeps that signature). A storage key computed
+from storage (a counter that numbers new entries of a mapping) may change
+before Berlin, where an access costs the same whichever slot it is; from Berlin
+on a slot's first access costs more, so the key must not change.
 
 Installed as a subclass of the fork's computation (its opcode table wrapped),
 beside the recording account database; an opcode that takes no stack input,
@@ -24,21 +27,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from eth.vm.forks.berlin.computation import BerlinComputation
 from eth.vm.stack import to_int
 
 from parexec.model import STORAGE
 
 # node kinds (an entry's first field); a node's value is its last field
 SOURCE = "s"  # (SOURCE, address, slot, value): a slot's value at the start of the transaction
+KEYED = "k"  # (KEYED, address, key arg, value): SLOAD at a key computed from storage
+STORE = "S"  # (STORE, address, key arg, value arg, signature): an SSTORE (a constant key as itself)
+UNDO = "u"  # (UNDO, n): a frame failed: the stores from the n-th on are gone
 OP = "o"  # (OP, opcode, args, value): a stack operation; args top of stack first, a node i as -(i + 1)
-WORD = "w"  # (WORD, bytes, overlays, value): 32 bytes read (MLOAD, CALLDATALOAD) with tracked bytes in them
-HASH = "h"  # (HASH, bytes, overlays, value): KECCAK256 of memory with tracked bytes in it
+WORD = "w"  # (WORD, bytes, overlays, nodes, value): 32 bytes read (MLOAD, CALLDATALOAD) with tracked bytes
+HASH = "h"  # (HASH, bytes, overlays, nodes, value): KECCAK256 of memory with tracked bytes in it
 SAME = "="  # (SAME, arg, why): a value that must not change
 TRUTH = "?"  # (TRUTH, arg, truth, why): a jump condition whose truth must not change
 # effects, in execution order, those of frames that failed removed
-STORE = "S"  # (STORE, address, slot, value arg, original arg, current arg, signature)
 LOG = "L"  # (LOG, address, topic args, data, overlays) or (LOG,) for a log with nothing tracked
-# overlays: ((position, node, byte of the node's 32-byte value), ...)
+# overlays: ((position, node, byte of the node's 32-byte value), ...), and the nodes they name
 
 
 class Tracked(int):
@@ -52,6 +58,7 @@ class RecordedOps:
     nodes: tuple
     effects: tuple
     unrepairable: str | None = None  # why no repair is possible, known while executing
+    constant_keys: frozenset = frozenset()  # (address, slot) accessed at constant keys, where some key is not
 
 
 def sstore_signature(original: int, current: int, new: int) -> tuple:
@@ -63,7 +70,8 @@ def sstore_signature(original: int, current: int, new: int) -> tuple:
 class OpLog:
     """The log of one transaction, grown by the frames of a LoggingComputation."""
 
-    __slots__ = ("nodes", "effects", "unrepairable", "sources", "current", "journal", "calldata")
+    __slots__ = ("nodes", "effects", "unrepairable", "sources", "current", "journal", "calldata", "stores",
+                 "constant_keys", "keyed")
 
     def __init__(self):
         self.nodes: list[tuple] = []
@@ -73,15 +81,19 @@ class OpLog:
         self.current: dict[tuple, int] = {}  # (address, slot) -> arg of its value, once stored to
         self.journal: list[tuple] = []  # (key, previous arg or None), to undo a failed frame's stores
         self.calldata: dict | None = None  # the tracked bytes of a call's input, for the frame it starts
+        self.stores = 0  # STORE nodes so far
+        self.constant_keys: set[tuple] = set()  # (address, slot) accessed at a constant key
+        self.keyed = False  # whether a key was computed from storage
 
     def recorded(self) -> RecordedOps:
-        return RecordedOps(tuple(self.nodes), tuple(self.effects), self.unrepairable)
+        keys = frozenset(self.constant_keys) if self.keyed else frozenset()
+        return RecordedOps(tuple(self.nodes), tuple(self.effects), self.unrepairable, keys)
 
-    def tracked(self, entry: tuple, value: int) -> Tracked:
-        """Append a node computing ``value``; the value, marked with it."""
+    def tracked(self, entry: tuple) -> Tracked:
+        """Append a node (its value last); the value, marked with it."""
         node = len(self.nodes)
-        self.nodes.append(entry + (value,))
-        marked = Tracked(value)
+        self.nodes.append(entry)
+        marked = Tracked(entry[-1])
         marked.node = node
         return marked
 
@@ -108,12 +120,14 @@ class OpLog:
             arg = self.sources[key] = -len(self.nodes)
         return arg
 
-    def mark(self) -> tuple[int, int]:
-        return len(self.effects), len(self.journal)
+    def mark(self) -> tuple[int, int, int]:
+        return len(self.effects), len(self.journal), self.stores
 
-    def undo(self, mark: tuple[int, int]) -> None:
+    def undo(self, mark: tuple[int, int, int]) -> None:
         """A frame failed: its stores and logs are gone."""
         del self.effects[mark[0]:]
+        if self.stores > mark[2]:
+            self.nodes.append((UNDO, mark[2]))
         journal, current = self.journal, self.current
         while len(journal) > mark[1]:
             key, previous = journal.pop()
@@ -154,6 +168,10 @@ def _paste(taint: dict, start: int, size: int, piece: dict) -> None:
 
 def _overlays(piece: dict) -> tuple:
     return tuple((i, node, byte) for i, (node, byte) in sorted(piece.items()))
+
+
+def _named(piece: dict) -> tuple:
+    return tuple({node for node, _ in piece.values()})
 
 
 # ----------------------------------------------------------------- opcode handlers
@@ -218,12 +236,12 @@ def _pure(op, fn, k):
         vals = computation._stack.values
         if not _has_tracked(vals, k):
             return fn(computation)
-        log = computation.state.op_log
+        log = computation._op_log
         args = _args(vals, k)
         if op == EXP:
             log.same(args[1], "EXP exponent")  # its gas depends on the exponent's size
         fn(computation)
-        vals[-1] = log.tracked((OP, op, args), to_int(vals[-1]))
+        vals[-1] = log.tracked((OP, op, args, to_int(vals[-1])))
     return run
 
 
@@ -233,7 +251,7 @@ def _guarded(op, fn, k, why):
         vals = computation._stack.values
         if not _has_tracked(vals, k):
             return fn(computation)
-        log = computation.state.op_log
+        log = computation._op_log
         for arg in _args(vals, k):
             log.same(arg, why)
         return fn(computation)
@@ -245,7 +263,7 @@ def _jumpi(fn):
         vals = computation._stack.values
         if not _has_tracked(vals, 2):
             return fn(computation)
-        log = computation.state.op_log
+        log = computation._op_log
         dest, cond = _args(vals, 2)
         log.same(dest, "JUMPI destination")
         if cond < 0:
@@ -254,16 +272,25 @@ def _jumpi(fn):
     return run
 
 
-def _sload(fn):
+def _sload(fn, renamable):
     def run(computation):
-        log = computation.state.op_log
+        log = computation._op_log
         vals = computation._stack.values
-        (slot,) = _args(vals, 1)
-        log.same(slot, "SLOAD key")
-        slot = log.value(slot)
+        (key_arg,) = _args(vals, 1)
+        if not renamable:
+            log.same(key_arg, "SLOAD key")
+        slot = log.value(key_arg)
         fn(computation)
         address = computation.msg.storage_address
         key = (address, slot)
+        if key_arg < 0 and renamable:
+            if (STORAGE, address, slot) not in computation.state._account_db.reads:
+                log.unrepairable = "storage of an account created or wiped in the transaction"
+                return
+            log.keyed = True
+            vals[-1] = log.tracked((KEYED, address, key_arg, to_int(vals[-1])))
+            return
+        log.constant_keys.add(key)
         arg = log.current.get(key)
         if arg is None:
             value = to_int(vals[-1])
@@ -275,13 +302,14 @@ def _sload(fn):
     return run
 
 
-def _sstore(fn):
+def _sstore(fn, renamable):
     def run(computation):
-        log = computation.state.op_log
+        log = computation._op_log
         vals = computation._stack.values
-        slot, value = _args(vals, 2)
-        log.same(slot, "SSTORE key")
-        slot = log.value(slot)
+        key_arg, value = _args(vals, 2)
+        if not renamable:
+            log.same(key_arg, "SSTORE key")
+        slot = log.value(key_arg)
         address = computation.msg.storage_address
         key = (address, slot)
         current = log.current.get(key)
@@ -294,12 +322,15 @@ def _sstore(fn):
         if original is None:
             log.unrepairable = "storage of an account created or wiped in the transaction"
             return
-        source = log.source(address, slot, original)
-        if current is None:
-            current = source
-        signature = sstore_signature(original, log.value(current), log.value(value))
-        log.effects.append((STORE, address, slot, value, source, current, signature))
-        log.journal.append((key, log.current.get(key)))
+        if key_arg < 0 and renamable:
+            log.keyed = True
+        else:
+            key_arg = slot
+            log.constant_keys.add(key)
+        signature = sstore_signature(original, original if current is None else log.value(current), log.value(value))
+        log.nodes.append((STORE, address, key_arg, value, signature))
+        log.stores += 1
+        log.journal.append((key, current))
         log.current[key] = value
     return run
 
@@ -307,7 +338,7 @@ def _sstore(fn):
 def _mload(fn, op):
     """MLOAD, or CALLDATALOAD (from the frame's calldata)."""
     def run(computation):
-        log = computation.state.op_log
+        log = computation._op_log
         vals = computation._stack.values
         (offset,) = _args(vals, 1)
         log.same(offset, "MLOAD offset" if op == MLOAD else "CALLDATALOAD offset")
@@ -318,7 +349,7 @@ def _mload(fn, op):
             word = vals[-1]
             word = word if isinstance(word, bytes) else word.to_bytes(32, "big")
             word = word.rjust(32, b"\x00")
-            vals[-1] = log.tracked((WORD, word, _overlays(piece)), int.from_bytes(word, "big"))
+            vals[-1] = log.tracked((WORD, word, _overlays(piece), _named(piece), int.from_bytes(word, "big")))
     return run
 
 
@@ -327,7 +358,7 @@ def _mstore(fn, op):
         vals = computation._stack.values
         if not computation._mem_taint and not _has_tracked(vals, 2):
             return fn(computation)
-        log = computation.state.op_log
+        log = computation._op_log
         offset, value = _args(vals, 2)
         log.same(offset, "MSTORE offset")
         fn(computation)
@@ -356,7 +387,7 @@ def _copy(fn, op):
             op == CALLDATACOPY and computation._cd_taint or op == RETURNDATACOPY and computation._rd_taint
         ):
             return fn(computation)
-        log = computation.state.op_log
+        log = computation._op_log
         args = _args(vals, k)
         for arg in args:
             log.same(arg, "copy offset or size")
@@ -382,7 +413,7 @@ def _sha3(fn):
         vals = computation._stack.values
         if not computation._mem_taint and not _has_tracked(vals, 2):
             return fn(computation)
-        log = computation.state.op_log
+        log = computation._op_log
         offset, size = _args(vals, 2)
         log.same(offset, "KECCAK256 offset")
         log.same(size, "KECCAK256 size")
@@ -391,7 +422,7 @@ def _sha3(fn):
         piece = _slice(computation._mem_taint, offset, size)
         if piece:
             data = bytes(computation._memory._bytes[offset:offset + size])
-            vals[-1] = log.tracked((HASH, data, _overlays(piece)), to_int(vals[-1]))
+            vals[-1] = log.tracked((HASH, data, _overlays(piece), _named(piece), to_int(vals[-1])))
     return run
 
 
@@ -399,7 +430,7 @@ def _log(fn, op):
     k = INPUTS[op]
 
     def run(computation):
-        log = computation.state.op_log
+        log = computation._op_log
         vals = computation._stack.values
         if not computation._mem_taint and not _has_tracked(vals, k):
             fn(computation)
@@ -425,7 +456,7 @@ def _call(fn, op):
     at = CALLS.get(op)  # where the input's offset is, for calls
 
     def run(computation):
-        log = computation.state.op_log
+        log = computation._op_log
         vals = computation._stack.values
         args = _args(vals, k)
         for arg in args:
@@ -468,7 +499,7 @@ def _return(fn, op):
         vals = computation._stack.values
         if not computation._mem_taint and not _has_tracked(vals, 2):
             return fn(computation)
-        log = computation.state.op_log
+        log = computation._op_log
         offset, size = _args(vals, 2)
         log.same(offset, "RETURN offset")
         log.same(size, "RETURN size")
@@ -479,12 +510,12 @@ def _return(fn, op):
 
 def _unmodelled(op, fn):
     def run(computation):
-        computation.state.op_log.unrepairable = f"opcode 0x{op:02x} is not modelled"
+        computation._op_log.unrepairable = f"opcode 0x{op:02x} is not modelled"
         return fn(computation)
     return run
 
 
-def _wrap(op: int, fn):
+def _wrap(op: int, fn, renamable: bool):
     if op in NO_INPUTS or op in ZERO_INPUTS:
         return fn
     k = INPUTS.get(op)
@@ -495,9 +526,9 @@ def _wrap(op: int, fn):
     if op == JUMPI:
         return _jumpi(fn)
     if op == SLOAD:
-        return _sload(fn)
+        return _sload(fn, renamable)
     if op == SSTORE:
-        return _sstore(fn)
+        return _sstore(fn, renamable)
     if op in (MLOAD, CALLDATALOAD):
         return _mload(fn, op)
     if op in (MSTORE, MSTORE8):
@@ -518,11 +549,12 @@ def _wrap(op: int, fn):
 @lru_cache(maxsize=None)
 def logging_computation_class(computation_class: type) -> type:
     """The fork's computation, logging what it computes from storage."""
-    opcodes = {op: _wrap(op, fn) for op, fn in computation_class.opcodes.items()}
+    renamable = not issubclass(computation_class, BerlinComputation)  # a storage key may change
+    opcodes = {op: _wrap(op, fn, renamable) for op, fn in computation_class.opcodes.items()}
 
     def __init__(self, state, message, transaction_context):
         computation_class.__init__(self, state, message, transaction_context)
-        log = state.op_log
+        self._op_log = log = state.op_log
         self._cd_taint, log.calldata = log.calldata or {}, None
         self._mem_taint, self._rd_taint, self._ret_taint = {}, {}, {}
 

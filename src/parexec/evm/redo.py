@@ -19,8 +19,8 @@ from dataclasses import replace
 
 from eth_hash.auto import keccak
 
-from parexec.evm.op_log import HASH, LOG, OP, SAME, SOURCE, STORE, TRUTH, WORD, sstore_signature
-from parexec.evm.tx_executor import log_fields
+from parexec.evm.op_log import HASH, KEYED, OP, SAME, SOURCE, STORE, TRUTH, UNDO, WORD, sstore_signature
+from parexec.evm.tx_executor import log_fields, logs_rlp_of
 from parexec.model import STORAGE, Log, TxResult
 
 
@@ -58,6 +58,13 @@ def _overlaid(data: bytes, overlays, value_of) -> bytes:
     return bytes(out)
 
 
+def _changed_arg(args: tuple, changed: dict) -> bool:
+    for a in args:
+        if a < 0 and -a - 1 in changed:
+            return True
+    return False
+
+
 def redo(env, result: TxResult, value_of) -> TxResult | str:
     """``result`` repaired for the state ``value_of(location)`` reads, or why not."""
     ops = result.op_log
@@ -67,7 +74,8 @@ def redo(env, result: TxResult, value_of) -> TxResult | str:
         return ops.unrepairable
     if result.destroyed:
         return "destroys an account"
-    if result.created and not {e[1] for e in ops.effects if e[0] == STORE}.isdisjoint(result.created):
+    nodes = ops.nodes
+    if result.created and any(n[0] == STORE and n[1] in result.created for n in nodes):
         return "storage of an account it creates"
     stale: dict[tuple, int] = {}
     reads = result.reads
@@ -77,7 +85,6 @@ def redo(env, result: TxResult, value_of) -> TxResult | str:
             if loc[0] != STORAGE:
                 return f"stale {loc[0]} read"
             stale[(loc[1], loc[2])] = now
-    nodes = ops.nodes
     changed: dict[int, int] = {}  # node -> new value, where it differs
 
     def value_of_node(i: int) -> int:
@@ -87,18 +94,28 @@ def redo(env, result: TxResult, value_of) -> TxResult | str:
     def arg_value(arg: int) -> int:
         return arg if arg >= 0 else value_of_node(-arg - 1)
 
+    def stored(address, slot) -> int:
+        """A slot's value at this point of the transaction."""
+        v = local.get((address, slot))
+        return value_of((STORAGE, address, slot)) if v is None else v
+
     opcodes = env.state_class.computation_class.opcodes
-    followed = 0
+    followed: set[tuple] = set()  # slots whose value at the start the log follows
+    local: dict[tuple, int] = {}  # (address, slot) -> stored in this transaction, as repaired
+    written: list[tuple] = []  # (ordinal of the store, key, previous value or None), to undo a failed frame's
+    stores = 0
+    renamed: dict[tuple, int] = {}  # (address, slot) -> the slot a computed key now names
     for i, node in enumerate(nodes):
         kind = node[0]
         if kind == SOURCE:
-            v = stale.get((node[1], node[2]))
+            key = (node[1], node[2])
+            followed.add(key)
+            v = stale.get(key)
             if v is not None:
-                followed += 1
                 changed[i] = v
         elif kind == OP:
             args = node[2]
-            if any(a < 0 and -a - 1 in changed for a in args):
+            if _changed_arg(args, changed):
                 operands = _Operands([arg_value(a) for a in reversed(args)])
                 opcodes[node[1]](computation=operands)
                 v = operands.values[-1]
@@ -111,39 +128,67 @@ def redo(env, result: TxResult, value_of) -> TxResult | str:
             if -node[1] - 1 in changed and bool(value_of_node(-node[1] - 1)) != node[2]:
                 return node[3]
         elif kind == WORD or kind == HASH:
-            overlays = node[2]
-            if any(n in changed for _, n, _ in overlays):
-                data = _overlaid(node[1], overlays, value_of_node)
+            if not changed.keys().isdisjoint(node[3]):
+                data = _overlaid(node[1], node[2], value_of_node)
                 v = int.from_bytes(data if kind == WORD else keccak(data), "big")
                 if v != node[-1]:
                     changed[i] = v
-    if followed != len(stale):
+        elif kind == KEYED or kind == STORE:
+            address, key_arg = node[1], node[2]
+            slot = arg_value(key_arg)
+            if key_arg < 0:
+                was = nodes[-key_arg - 1][-1]
+                followed.add((address, was))
+                if slot != was:
+                    if renamed.setdefault((address, was), slot) != slot:
+                        return "storage key"
+            if kind == KEYED:
+                v = stored(address, slot)
+                if v != node[-1]:
+                    changed[i] = v
+            else:
+                original = value_of((STORAGE, address, slot))
+                current = local.get((address, slot), original)
+                new = arg_value(node[3])
+                if sstore_signature(original, current, new) != node[4]:
+                    return "SSTORE gas changed"
+                written.append((stores, (address, slot), local.get((address, slot))))
+                local[(address, slot)] = new
+                stores += 1
+                if key_arg >= 0:
+                    followed.add((address, slot))
+        elif kind == UNDO:
+            while written and written[-1][0] >= node[1]:
+                _, key, previous = written.pop()
+                if previous is None:
+                    del local[key]
+                else:
+                    local[key] = previous
+    if not followed.issuperset(stale):
         return "stale storage read the log does not follow"
-
-    final: dict[tuple, tuple] = {}  # (address, slot) -> (value arg, source arg)
-    log_effects = []
-    for effect in ops.effects:
-        if effect[0] == STORE:
-            _, address, slot, value, source, current, signature = effect
-            if sstore_signature(arg_value(source), arg_value(current), arg_value(value)) != signature:
-                return "SSTORE gas changed"
-            final[(address, slot)] = (value, source)
-        else:
-            log_effects.append(effect)
+    if renamed:  # the computed keys must name slots the transaction touched nowhere else, one to one
+        targets = {(address, slot) for (address, _), slot in renamed.items()}
+        if len(targets) != len(renamed) or not targets.isdisjoint(followed) \
+                or not ops.constant_keys.isdisjoint(renamed):
+            return "storage key"
     new_reads = dict(reads)
     for (address, slot), v in stale.items():
         new_reads[(STORAGE, address, slot)] = v
+    for (address, was), slot in renamed.items():
+        del new_reads[(STORAGE, address, was)]
+        new_reads[(STORAGE, address, slot)] = value_of((STORAGE, address, slot))
     if not result.success:  # it fails at the same point: nothing it stored or logged stays
         return replace(result, reads=new_reads, op_log=None)
     writes = dict(result.writes)
-    for (address, slot), (value, source) in final.items():
-        key = (STORAGE, address, slot)
-        v, original = arg_value(value), arg_value(source)
-        if v != original:
-            writes[key] = v
-        else:
-            writes.pop(key, None)
+    for node in nodes:
+        if node[0] == STORE:
+            was = node[2] if node[2] >= 0 else nodes[-node[2] - 1][-1]
+            writes.pop((STORAGE, node[1], was), None)
+    for (address, slot), v in local.items():
+        if v != value_of((STORAGE, address, slot)):
+            writes[(STORAGE, address, slot)] = v
     logs = result.logs
+    log_effects = ops.effects
     if any(len(e) > 1 for e in log_effects):
         if len(log_effects) != len(logs):
             return "logs out of step with the log"
@@ -154,7 +199,11 @@ def redo(env, result: TxResult, value_of) -> TxResult | str:
                 logs[n] = Log(address, tuple(arg_value(t) for t in topics),
                               logs[n].data if data is None else _overlaid(data, overlays, value_of_node))
         logs = tuple(logs)
-        bloom, logs_rlp = log_fields([(log.address, log.topics, log.data) for log in logs])
+        entries = [(log.address, log.topics, log.data) for log in logs]
+        if all(new.topics == old.topics for new, old in zip(logs, result.logs)):
+            bloom, logs_rlp = result.bloom, logs_rlp_of(entries)  # a bloom holds addresses and topics only
+        else:
+            bloom, logs_rlp = log_fields(entries)
         return replace(result, reads=new_reads, writes=writes, logs=logs, bloom=bloom, logs_rlp=logs_rlp,
                        op_log=None)
     return replace(result, reads=new_reads, writes=writes, op_log=None)

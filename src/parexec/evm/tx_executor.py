@@ -51,8 +51,12 @@ def log_fields(entries) -> tuple[int, bytes]:
     if not entries:
         return 0, b"\xc0"
     bloomables = itertools.chain.from_iterable(RlpLog(*e).bloomables for e in entries)
-    logs_rlp = rlp.encode([[a, [t.to_bytes(32, "big") for t in topics], d] for a, topics, d in entries])
-    return int(BloomFilter.from_iterable(bloomables)), logs_rlp
+    return int(BloomFilter.from_iterable(bloomables)), logs_rlp_of(entries)
+
+
+def logs_rlp_of(entries) -> bytes:
+    """The receipt RLP of logs as (address, topics, data) (their bloom ignores the data)."""
+    return rlp.encode([[a, [t.to_bytes(32, "big") for t in topics], d] for a, topics, d in entries])
 
 
 def execute_transaction(env: BlockEnv, view, tx, index: int, predict: bool = False,
