@@ -8,11 +8,13 @@ transactions so that sender recovery is included, as in ``bench``.
 from __future__ import annotations
 
 import statistics
+import time
 from dataclasses import dataclass
 
 from parexec.access.footprint import Footprint
 from parexec.fixtures.targets import Target, fresh_block
 from parexec.block.pipeline import execute_block
+from parexec.strategies.occ import logged
 from parexec.strategies.serial import SerialStrategy
 
 
@@ -23,6 +25,10 @@ class TxProfile:
     seconds: float
     footprint: Footprint
     gas_limit: int | None = None  # what schedulers know before execution (None: use gas)
+    # occ's operation-level redo, probed on the block's starting state (see probe_redo)
+    logged_seconds: float | None = None  # an execution that logs its operations (None: not probed)
+    redo_seconds: float | None = None  # repairing its result, stale there (None: not repairable)
+    logged: bool = False  # whether occ --redo auto logs it
 
 
 @dataclass(frozen=True)
@@ -53,9 +59,47 @@ def profile_block(target: Target, repeat: int = 3) -> BlockProfile:
         block_times.append(outcome.stats.seconds)
         pipeline_times.append(outcome.stats.seconds - outcome.stats.run_seconds)
         results = results or outcome.tx_results
+    probed = probe_redo(target, results)
+    chosen = logged(target.block, "auto") or frozenset()
     txs = [
         TxProfile(r.index, r.gas_used, statistics.median(run[r.index] for run in runs), Footprint.of_result(r),
-                  target.block.transactions[r.index].gas)
+                  target.block.transactions[r.index].gas, *probed[r.index], r.index in chosen)
         for r in results
     ]
     return BlockProfile(target.name, txs, statistics.median(block_times), statistics.median(pipeline_times))
+
+
+def probe_redo(target: Target, results) -> list[tuple[float | None, float | None]]:
+    """(logged_seconds, redo_seconds) per transaction: each executed with its
+    operation log on the block's starting state (where every dependency is
+    missed), and, where that result is stale, repaired (evm.redo) against the
+    state serial execution gives it."""
+    from parexec.block.env import BlockEnv
+    from parexec.block.system import pre_block_writes
+    from parexec.evm.redo import redo
+    from parexec.evm.tx_executor import InvalidTransaction, execute_transaction
+    from parexec.state.overlay import OverlayState
+    from parexec.state.view import read_value
+
+    block = fresh_block(target.block)
+    env = BlockEnv.for_block(block)
+    state = OverlayState(target.pre_state)
+    state.apply(*pre_block_writes(env, block, state))
+    start = state.copy()
+    probed = []
+    for j, tx in enumerate(block.transactions):
+        began = time.perf_counter()
+        try:
+            spec = execute_transaction(env, start, tx, j, predict=True, log_ops=True)
+        except InvalidTransaction:
+            spec = None
+        logged_seconds = time.perf_counter() - began
+        redo_seconds = None
+        if spec is not None and any(read_value(state, loc) != v for loc, v in spec.reads.items()):
+            began = time.perf_counter()
+            repaired = redo(env, spec, lambda loc: read_value(state, loc))
+            if not isinstance(repaired, str):
+                redo_seconds = time.perf_counter() - began
+        probed.append((logged_seconds, redo_seconds))
+        state.apply(results[j].writes, results[j].new_code)
+    return probed

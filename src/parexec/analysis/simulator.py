@@ -58,7 +58,7 @@ from parexec.model import BALANCE, BALANCE_DELTA, BALANCE_FLOOR
 from parexec.parallel.chunks import back_chunk, chunk_size
 from parexec.parallel.mv_run import RunPlan
 from parexec.parallel.schedule import EXECUTED, EXECUTING, Schedule
-from parexec.strategies import STRATEGIES
+from parexec.strategies import STRATEGIES, split_spec
 from parexec.strategies.base import MIN_PARALLEL_TXS
 
 INF = math.inf
@@ -86,6 +86,7 @@ class Overheads:
 
 def simulate(profile: BlockProfile, strategy: str, workers: int, overheads: Overheads) -> float:
     """The predicted speedup of ``strategy`` with ``workers`` processes over serial."""
+    strategy, options = split_spec(strategy)
     model = model_of(strategy)
     seconds = [t.seconds for t in profile.txs]
     serial = profile.block_seconds
@@ -94,7 +95,7 @@ def simulate(profile: BlockProfile, strategy: str, workers: int, overheads: Over
         rest = max(0.0, serial - sum(seconds))
     if model is None or workers <= 1 or len(seconds) < MIN_PARALLEL_TXS:
         return 1.0  # as the engine: small blocks run serially
-    makespan = model(STRATEGIES[strategy], profile, workers, overheads)
+    makespan = model(STRATEGIES[strategy], profile, workers, overheads, **options)
     return serial / (rest + overheads.start + makespan)
 
 
@@ -125,7 +126,7 @@ def prediction_errors(rows: list[dict]) -> dict[str, list[float]]:
 def model_of(strategy: str):
     """The model of ``strategy``'s engine (None for serial execution); raises
     ValueError, saying why, for a strategy that cannot be simulated."""
-    cls = STRATEGIES.get(strategy)
+    cls = STRATEGIES.get(split_spec(strategy)[0])
     if cls is None:
         raise ValueError(f"cannot simulate {strategy!r}: no such strategy; "
                          f"choose from {', '.join(sorted(STRATEGIES))}")
@@ -151,8 +152,16 @@ def _slowed(profile: BlockProfile, oh: Overheads) -> list[float]:
     return [t.seconds * (1 + oh.contention) for t in profile.txs]
 
 
-def _occ_model(cls, profile: BlockProfile, workers: int, oh: Overheads) -> float:
-    return _occ(_slowed(profile, oh), _true_deps(profile), workers, oh)
+def _occ_model(cls, profile: BlockProfile, workers: int, oh: Overheads, redo: str = "auto") -> float:
+    t = _slowed(profile, oh)
+    if redo == "off" or any(tx.logged_seconds is None for tx in profile.txs):
+        return _occ(t, _true_deps(profile), workers, oh)
+    logs = [tx.logged or redo == "on" for tx in profile.txs]
+    # a logged speculation costs what the probe measured over serial; a repair what it took
+    spec = [t[j] * max(1.0, tx.logged_seconds / tx.seconds) if logs[j] and tx.seconds else t[j]
+            for j, tx in enumerate(profile.txs)]
+    repair = [tx.redo_seconds if logs[j] else None for j, tx in enumerate(profile.txs)]
+    return _occ(t, _true_deps(profile), workers, oh, spec, repair)
 
 
 def _mv_run_model(cls, profile: BlockProfile, workers: int, oh: Overheads) -> float:
@@ -163,10 +172,14 @@ def _mv_run_model(cls, profile: BlockProfile, workers: int, oh: Overheads) -> fl
                        workers, oh).run()
 
 
-def _occ(t: Sequence[float], deps: Sequence[set[int]], workers: int, oh: Overheads) -> float:
+def _occ(t: Sequence[float], deps: Sequence[set[int]], workers: int, oh: Overheads,
+         spec: Sequence[float] | None = None, repair: Sequence[float | None] | None = None) -> float:
     """Workers take chunks from the back and run them from the top down on committed
     state; the coordinator commits from the front, executing what no worker has
-    begun and redoing a result that could not see a dependency's commit."""
+    begun and redoing a result that could not see a dependency's commit. With
+    operation-level redo a worker's execution takes ``spec[j]`` (logging) and a
+    stale result whose ``repair[j]`` is known is repaired in that time instead."""
+    spec = t if spec is None else spec
     n = len(t)
     began = [INF] * n
     arrives = [INF] * n  # a worker's result at the coordinator
@@ -187,13 +200,14 @@ def _occ(t: Sequence[float], deps: Sequence[set[int]], workers: int, oh: Overhea
                 if j < front:
                     continue  # the coordinator took it
                 began[j] = clock[w]
-                clock[w] += t[j]
+                clock[w] += spec[j]
                 arrives[j] = clock[w] + oh.ipc
         j = front
         if began[j] <= now:  # a worker has begun it: wait for the result
             now = max(now, arrives[j])
-            if any(committed[i] + oh.ipc > began[j] for i in deps[j]):
-                now += t[j]  # it could not see a dependency: redone at commit
+            if any(committed[i] + oh.ipc > began[j] for i in deps[j]):  # it could not see a dependency:
+                fixed = None if repair is None else repair[j]
+                now += t[j] if fixed is None else fixed  # redone (or repaired) at commit
         else:
             now += t[j]  # nobody began it: the coordinator executes it exactly
         now += oh.commit
