@@ -27,6 +27,7 @@ def test_the_report_loads_in_chromium_with_every_image_and_table(tmp_path):
     assert result.exit_code == 0, result.output
     assert "mainnet blocks (geometric mean)" in result.output and "chain import" in result.output
     page = report / "index.html"
+    assert re.search(r"occ repaired \d+ of its \d+ stale results", page.read_text())  # operation-level redo
     for name in ("contention.png", "mainnet.png", "simulated.png", "schedule-1.png", "schedule-2.png"):
         assert (report / name).read_bytes()[:4] == b"\x89PNG"
     done = subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000",
