@@ -199,6 +199,8 @@ class RedoStats:
     redo_seconds: float = 0.0  # spent in redo, repaired or not
     exact: int = 0  # full re-executions of stale results
     exact_seconds: float = 0.0  # and their time
+    # with PAREXEC_REDO_CHECK: (redo seconds, full execution seconds) of each repaired transaction
+    checked: list[tuple[float, float]] = field(default_factory=list)
 
     def saved_seconds(self) -> float | None:
         """What the repairs saved, against this block's mean full re-execution."""

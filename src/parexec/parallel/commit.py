@@ -126,7 +126,9 @@ class InOrderCommitter:
         if self.trace is not None:
             self.trace.span(run_trace.COORDINATOR, j, start, end, run_trace.REPAIRED, repaired)
         if self.check_redo:
+            began = time.monotonic()
             exact = execute_transaction(self.env, self.state, self.block.transactions[j], j)
+            stats.checked.append((end - start, time.monotonic() - began))
             differ = [f.name for f in fields(TxResult)
                       if f.name not in ("op_log", "list_changes") and getattr(exact, f.name) != getattr(repaired, f.name)]
             if differ:
