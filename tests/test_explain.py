@@ -13,6 +13,7 @@ from parexec.access.access_list import AccessListHints
 from parexec.analysis.schedule_explain import (
     COMMITTED,
     REDO,
+    REPAIRED_LABEL,
     STALE,
     THROWN_AWAY,
     explain,
@@ -41,7 +42,7 @@ def test_every_transaction_has_exactly_one_execution_that_became_the_block(strat
     assert sorted(c.tx for c in trace.commits) == list(range(n))
     ex = explain(trace, outcome.tx_results, strategy, 2)
     for j in range(n):
-        used = [e for e in ex.of_tx(j) if e.label in (COMMITTED, REDO)]
+        used = [e for e in ex.of_tx(j) if e.label in (COMMITTED, REDO, REPAIRED_LABEL)]
         assert len(used) == 1, (j, [e.label for e in ex.of_tx(j)])
         assert used[0].span.value.writes == outcome.tx_results[j].writes
         assert all(e.span.start <= e.span.end <= ex.origin + ex.duration + 1e-6 for e in ex.of_tx(j))
@@ -54,7 +55,9 @@ def test_occ_thrown_away_executions_are_its_reexecutions_and_name_the_right_writ
     results = outcome.tx_results
     ex = explain(trace, results, "occ", 2)
     thrown = ex.thrown_away()
-    assert len(thrown) == outcome.stats.reexecutions > 0  # a hot token: speculation goes stale
+    repaired = outcome.stats.redo.repaired  # stale, then repaired by operation-level redo: not executed again
+    assert len(thrown) == outcome.stats.reexecutions + repaired > 0  # a hot token: speculation goes stale
+    assert len([e for e in ex.executions if e.label == REPAIRED_LABEL]) == repaired
     followed = ex.most_held_back()
     assert followed in {e.tx for e in thrown}
     assert all(len(ex.held_back_by(e.tx)) <= len(ex.held_back_by(followed)) for e in thrown)
