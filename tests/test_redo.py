@@ -234,7 +234,7 @@ def test_occ_with_redo_equals_serial_with_every_repair_checked(monkeypatch):
         outcome = execute_block(target.block, target.pre_state, get_strategy("occ", redo=redo_mode), 2)
         assert serial.first_difference(outcome) is None
         stats = outcome.stats.redo
-        assert stats is not None and stats.logged > 0
+        assert stats is not None and stats.logged > 0 and stats.log_bytes > 0
         assert stats.repaired + sum(stats.fallbacks.values()) + outcome.stats.speculative_accepted > 0
     off = execute_block(target.block, target.pre_state, get_strategy("occ", redo="off"), 2)
     assert off.stats.redo is None and serial.first_difference(off) is None

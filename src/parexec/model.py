@@ -106,7 +106,8 @@ class TxResult:
     # bal: the list's changes at its index that it accounts for, where a worker held it to the
     # list (and dropped its reads); the coordinator holds the count to the list's
     list_changes: int | None = None
-    # what it computed from storage, where a speculative execution logged it (evm.op_log), for a repair
+    # what it computed from storage, where a speculative execution logged it (evm.op_log), for a
+    # repair (pickled, as a worker sends it)
     op_log: Any = None
 
 
@@ -193,7 +194,7 @@ class RedoStats:
     of executed again, and why the others could not be."""
 
     logged: int = 0  # speculative results that arrived with an operation log
-    log_entries: int = 0  # their entries (nodes and effects), all told
+    log_bytes: int = 0  # their logs, as they travelled (pickled; unpickled only to repair)
     repaired: int = 0
     fallbacks: dict[str, int] = field(default_factory=dict)  # reason -> stale results executed again
     redo_seconds: float = 0.0  # spent in redo, repaired or not

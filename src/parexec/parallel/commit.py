@@ -14,6 +14,7 @@ so an invalid transaction gives the same rejection as serial execution.
 from __future__ import annotations
 
 import os
+import pickle
 import time
 from dataclasses import fields
 
@@ -92,7 +93,7 @@ class InOrderCommitter:
         if result is not None:
             if result.op_log is not None and self.redo is not None:
                 self.redo.logged += 1
-                self.redo.log_entries += len(result.op_log.nodes) + len(result.op_log.effects)
+                self.redo.log_bytes += len(result.op_log) if isinstance(result.op_log, bytes) else 0
             if self.is_valid(result):
                 self.accepted += 1
                 self._commit(result, True)
@@ -116,6 +117,8 @@ class InOrderCommitter:
         """``result``, stale, repaired by redo; None where it cannot be (counted)."""
         stats = self.redo
         start = time.monotonic()
+        if isinstance(result.op_log, bytes):  # as a worker sent it
+            result.op_log = pickle.loads(result.op_log)
         repaired = redo(self.env, result, self.read)
         end = time.monotonic()
         stats.redo_seconds += end - start

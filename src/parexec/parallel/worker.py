@@ -115,6 +115,8 @@ class WorkerState:
                     if accounted is not None:  # held to the list here: the reads need not travel (a traced
                         # run keeps them: parexec explain shows what each execution read)
                         result = replace(result, reads=None, list_changes=accounted)
+                if result.op_log is not None:  # the coordinator reads it only to repair a stale result
+                    result.op_log = pickle.dumps(result.op_log, protocol=pickle.HIGHEST_PROTOCOL)
                 outcome = (DONE, outcome[1], encode_result(result)) + outcome[3:]
             yield outcome
 
