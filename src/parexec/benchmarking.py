@@ -36,7 +36,7 @@ class BenchMismatch(Exception):
 
 
 def bench_target(target: Target, strategies: list[str], workers: int, repeat: int, on_run=None,
-                 hints=None, predict: bool = False, redo: str = "auto") -> list[dict]:
+                 hints=None, predict: bool = False, redo: str | None = None) -> list[dict]:
     """A row per strategy (serial first): ``run_row`` with ``seconds`` the median
     of ``repeat`` timed runs, ``speedup`` serial's median over it, ``runs`` every
     run's time. Raises BenchMismatch if an outcome differs from serial's."""

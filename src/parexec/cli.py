@@ -32,10 +32,11 @@ PREDICT_OPTION = click.option(
     "(default: it runs with occ, which costs less).",
 )
 REDO_OPTION = click.option(
-    "--redo", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
-    help="occ: repair a stale speculative result by recomputing only the operations that depend on "
+    "--redo", type=click.Choice(["auto", "on", "off"]), default=None,
+    help="occ, block-stm: repair a stale speculative result by recomputing only the operations that depend on "
     "what changed (auto: log operations for transactions that call a contract an earlier one of the "
-    "block calls; on: for all). PAREXEC_REDO_CHECK=1 checks every repair against full execution.",
+    "block calls; on: for all)  [default: auto for occ, off for block-stm]. PAREXEC_REDO_CHECK=1 checks "
+    "every repair against full execution.",
 )
 FALLBACK_OPTION = click.option(
     "--fallback", is_flag=True,

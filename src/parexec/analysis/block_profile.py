@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from parexec.access.footprint import Footprint
 from parexec.fixtures.targets import Target, fresh_block
 from parexec.block.pipeline import execute_block
-from parexec.strategies.occ import logged
+from parexec.parallel.redo_choice import logged
 from parexec.strategies.serial import SerialStrategy
 
 

@@ -38,11 +38,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from parexec.access.footprint import Footprint
-from parexec.model import EXISTS, HAS_STORAGE, STORAGE, STORAGE_RESET, RunStats
+from parexec.model import EXISTS, HAS_STORAGE, STORAGE, STORAGE_RESET, RedoStats, RunStats
 from parexec.parallel.chunks import SPECULATIVE_CHUNKS, ChunkPolicy, chunk_size
 from parexec.parallel.commit import InOrderCommitter, may_still_hold
 from parexec.parallel.mv_memory import ReadEstimate
 from parexec.parallel.protocol import BLOCKED, DONE, ESTIMATE, WRITE, Outcome
+from parexec.parallel.redo_choice import logged
 from parexec.parallel.schedule import EXECUTED, EXECUTING, READY, Schedule
 from parexec.parallel.worker import run_tasks
 from parexec.parallel.worker_pool import open_block
@@ -67,12 +68,14 @@ class MVRun:
     (``initial``)."""
 
     def __init__(self, env, block, state, workers, plan: RunPlan = RunPlan(), declared=None,
-                 exact_if_undeclared=False, initial=None):
+                 exact_if_undeclared=False, initial=None, redo: str = "off"):
         self.env, self.block = env, block
         txs = block.transactions
         self.n = n = len(txs)
-        self.pool, self.mv = open_block(block, state, workers)
-        self.committer = InOrderCommitter(env, block, state, pool=None)
+        log_ops = logged(block, redo)  # a stale result at the front may then be repaired
+        self.pool, self.mv = open_block(block, state, workers, log_ops=log_ops)
+        self.committer = InOrderCommitter(env, block, state, pool=None,
+                                          redo_stats=None if log_ops is None else RedoStats())
         self.schedule = Schedule(n, plan.deps, plan.priority, [tx.gas for tx in txs])
         self.chunk, self.chunk_policy = chunk_size(n, workers), plan.chunks
         self.declared = declared
@@ -123,13 +126,14 @@ class MVRun:
             txs=self.n,
             mode="parallel",
             executions=self.executions + committer.exact_executions,
-            reexecutions=schedule.aborts + committer.rejected,
+            reexecutions=schedule.aborts + committer.rejected - (committer.redo.repaired if committer.redo else 0),
             blocked=schedule.blocked,
             lock_waits=self.lock_waits,
             mispredictions=self.mispredictions,
             speculative_accepted=committer.accepted,
             gave_up=schedule.gave_up,
             workers_replaced=pool.replaced,
+            redo=committer.redo,
         )
         return committer.results, stats
 

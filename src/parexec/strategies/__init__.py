@@ -53,8 +53,8 @@ def get_strategy(name: str, hints=None, **options) -> Strategy:
     strategies and EIP-7928 lists to ``bal``; the others do not use them.
     ``fallback`` (bal only): a block whose list is wrong runs with dag.
     ``predict`` (declared strategies): a block without a list is predicted by
-    pre-execution instead of running with occ. ``redo`` (occ): "auto", "on" or
-    "off", operation-level repair of stale results."""
+    pre-execution instead of running with occ. ``redo`` (occ, block-stm): "auto",
+    "on" or "off", operation-level repair of stale results."""
     name, given = split_spec(name)
     options.update(given)
     try:
@@ -69,8 +69,8 @@ def get_strategy(name: str, hints=None, **options) -> Strategy:
         options.pop("fallback", None)  # only bal has a fallback
     if name not in DECLARED:
         options.pop("predict", None)  # only the declared strategies predict
-    if name != OCCStrategy.name:
-        options.pop("redo", None)  # only occ repairs stale results
+    if name not in (OCCStrategy.name, BlockSTMStrategy.name) or options.get("redo") is None:
+        options.pop("redo", None)  # only these repair stale results
     return cls(**options)
 
 

@@ -26,9 +26,7 @@ Operation-level redo (``redo``, after ParallelEVM): workers log what their
 executions compute from storage (evm.op_log), and the merge repairs a stale
 result by recomputing only the operations that depend on what changed
 (evm.redo), executing it again only where the log cannot prove the path
-unchanged. Logging costs the workers 10-40% of an execution, so by default
-("auto") only transactions that call a contract an earlier transaction of the
-block also calls log: where results go stale, they share a contract.
+unchanged; which executions log, parallel.redo_choice says.
 """
 
 from __future__ import annotations
@@ -37,6 +35,7 @@ from parexec.model import RedoStats, RunStats
 from parexec.parallel.chunks import back_chunk
 from parexec.parallel.commit import InOrderCommitter, may_still_hold
 from parexec.parallel.protocol import DONE
+from parexec.parallel.redo_choice import check_mode, logged
 from parexec.parallel.worker_pool import open_block
 from parexec.strategies.base import MIN_PARALLEL_TXS, ParallelStrategy
 
@@ -52,32 +51,10 @@ class OCCStrategy(ParallelStrategy):
         transactions that call a contract an earlier one of the block calls) or
         "off"."""
         super().__init__(min_parallel_txs)
-        if redo not in REDO_MODES:
-            raise ValueError(f"redo must be one of {', '.join(REDO_MODES)}, not {redo!r}")
-        self.redo = redo
+        self.redo = check_mode(redo)
 
     def run_parallel(self, env, block, state, workers):
         return _Run(env, block, state, workers, logged(block, self.redo)).execute()
-
-
-REDO_MODES = ("auto", "on", "off")
-
-
-def logged(block, redo: str) -> frozenset | None:
-    """The transactions whose speculative executions log operations, or None."""
-    txs = block.transactions
-    if redo == "off":
-        return None
-    if redo == "on":
-        return frozenset(range(len(txs)))
-    seen, chosen = set(), set()
-    for j, tx in enumerate(txs):
-        to = tx.to
-        if to in seen:
-            chosen.add(j)
-        elif to:
-            seen.add(to)
-    return frozenset(chosen)
 
 
 class _Run:
