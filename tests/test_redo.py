@@ -5,7 +5,8 @@ Each transaction is executed speculatively (with its operation log) on a state
 that lags behind serial's, then exactly on serial's; where the speculative
 result is stale, the repair must equal the exact result field by field. The
 generated contracts exercise what the log has to get right: SSTORE zero and
-non-zero transitions and refunds, jumps on stored values, memory written over
+non-zero transitions and refunds, storage keys computed from storage (which may
+name another slot in a repair), jumps on stored values, memory written over
 itself, hashes and logs of stored values, calls that pass them on (with the
 2,300-gas stipend, and callees that revert), GAS after an SSTORE whose cost may
 change, and gas limits tight enough to run out.
@@ -73,6 +74,8 @@ def replay_stale(block, pre, lags) -> dict:
             else:
                 assert not differing(exact, repaired), f"tx {j}: repaired result differs in {differing(exact, repaired)}"
                 outcome = "repaired" if repaired.success else "repaired failed"
+                if repaired.reads.keys() != spec.reads.keys():
+                    outcome += ", a key renamed"
             counts[outcome] = counts.get(outcome, 0) + 1
         state.apply(exact.writes, exact.new_code)
         history.append(state.copy())
@@ -113,6 +116,8 @@ def step_code(kind: str, start: int, s: int, t: int, c: int) -> bytes:
         gas = 2300 if c % 3 == 0 else 100_000
         return asm(s, "SLOAD", 0, "MSTORE", 32, 32, 32, 0, 0, CALLEE, gas, "CALL", t, "SSTORE",
                    32, "MLOAD", t + 1, "SSTORE")
+    if kind == "index":  # slot[c + slot s] += 1: a key computed from storage (a counter numbering entries)
+        return asm(s, "SLOAD", c, "ADD", "DUP1", "SLOAD", 1, "ADD", "SWAP1", "SSTORE")
     if kind == "revert":  # the whole transaction reverts when slot s is above c
         over = asm(0, 0, "REVERT")
         skip_at = _label(start, s, "SLOAD", c, "LT", "ISZERO", 0xFFFF, "JUMPI") + len(over)
@@ -120,7 +125,7 @@ def step_code(kind: str, start: int, s: int, t: int, c: int) -> bytes:
     raise AssertionError(kind)
 
 
-STEPS = ("add", "set", "clamp", "copy", "alias", "hash", "log", "gas", "call", "revert")
+STEPS = ("add", "set", "clamp", "copy", "alias", "hash", "log", "gas", "call", "index", "revert")
 # the callee: stores its input, reverts when it is a multiple of 3, else returns twice it
 _CALLEE_HEAD = asm(0, "CALLDATALOAD", "DUP1", 0, "SSTORE", "DUP1", 3, "SWAP1", "MOD")
 _CALLEE_RETURNS_AT = len(_CALLEE_HEAD) + len(asm(0, "JUMPI", 0, 0, "REVERT"))
@@ -202,9 +207,15 @@ def test_the_generated_contracts_get_repaired_and_fall_back():
     # transactions that revert on both states, at the same point, having read different values
     amounts = [2**256 - 80, 50, 2**256 - 5, 50, 2**256 - 3, 50]
     add(_replay_contract(CancunVM, [("add", 0, 4, 0), ("revert", 0, 4, 30)], [100] * 4, amounts, [2]))
+    # a counter numbering the slots of a mapping: a repair names other slots (Cancun: no access list)
+    add(_replay_contract(CancunVM, [("add", 0, 4, 0), ("index", 0, 4, 100)], [0] * 4, [1] * 8, [2]))
+    # ... and one whose new slot is one the transaction also touches at a constant key: no repair
+    add(_replay_contract(CancunVM, [("add", 0, 4, 0), ("copy", 1, 4, 0), ("index", 0, 4, 0)], [1, 0, 0, 0],
+                         [1] * 8, [2]))
     assert seen.get("repaired", 0) >= 20, seen
+    assert seen.get("repaired, a key renamed", 0) >= 3, seen
     assert seen.get("repaired failed", 0) > 0, seen  # a transaction that fails at the same point
-    for reason in ("JUMPI condition", "SSTORE gas changed"):
+    for reason in ("JUMPI condition", "SSTORE gas changed", "storage key"):
         assert seen.get("fallback: " + reason, 0) > 0, (reason, seen)
 
 

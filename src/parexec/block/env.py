@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from eth.vm.execution_context import ExecutionContext
 
 from parexec.block.validation import fork_lineage, max_blob_gas
-from parexec.evm.op_log import OpLog, logging_state_class
+from parexec.evm.op_log import OpLog, keys_may_change, logging_state_class
 from parexec.evm.recording_state import execution_context, new_state, recording_state_class
 
 
@@ -67,14 +67,15 @@ class BlockEnv:
     def coinbase(self) -> bytes:
         return self.header.coinbase
 
-    def new_state(self, view, fee_deltas: bool = True, log_ops: bool = False):
+    def new_state(self, view, fee_deltas: bool = True, log_ops: bool = False, tx=None):
         """A fresh py-evm State for one transaction (or one system step) over ``view``.
 
         With ``fee_deltas`` credits (fees, received value) are deferred (parexec.model);
-        with ``log_ops`` its computations log what they compute from storage (evm.op_log).
+        with ``log_ops`` its computations log what they compute from storage (evm.op_log),
+        for ``tx``.
         """
         if not log_ops:
             return new_state(self.state_class, view, self.context, fee_deltas)
         state = new_state(logging_state_class(self.state_class), view, self.context, fee_deltas)
-        state.op_log = OpLog()
+        state.op_log = OpLog(keys_may_change(self.state_class.computation_class, tx))
         return state

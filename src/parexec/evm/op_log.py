@@ -12,9 +12,8 @@ input of an operation it does not model. Those become guards, which the redo
 checks. The gas of every operation then stays the same, except that of SSTORE,
 whose cost and refund under every fork depend only on how the original, current
 and new values compare (the log keeps that signature). A storage key computed
-from storage (a counter that numbers new entries of a mapping) may change
-before Berlin, where an access costs the same whichever slot it is; from Berlin
-on a slot's first access costs more, so the key must not change.
+from storage (a counter that numbers new entries of a mapping) may change, to a
+slot the transaction touches nowhere else (see keys_may_change).
 
 Installed as a subclass of the fork's computation (its opcode table wrapped),
 beside the recording account database; an opcode that takes no stack input,
@@ -61,6 +60,15 @@ class RecordedOps:
     constant_keys: frozenset = frozenset()  # (address, slot) accessed at constant keys, where some key is not
 
 
+def keys_may_change(computation_class: type, tx) -> bool:
+    """Whether a storage key computed from storage may name another slot in a
+    repair: before Berlin every access costs the same; from Berlin on a slot's
+    first access costs more than the next, which holds for the new slot as for
+    the old (both untouched elsewhere in the transaction, see evm.redo) unless
+    the transaction's access list warms one of them."""
+    return not issubclass(computation_class, BerlinComputation) or not getattr(tx, "access_list", None)
+
+
 def sstore_signature(original: int, current: int, new: int) -> tuple:
     """What SSTORE's gas and refund depend on under every fork (Frontier: current
     and new against zero; EIP-1283/2200/2929/3529: also how the three compare)."""
@@ -71,9 +79,9 @@ class OpLog:
     """The log of one transaction, grown by the frames of a LoggingComputation."""
 
     __slots__ = ("nodes", "effects", "unrepairable", "sources", "current", "journal", "calldata", "stores",
-                 "constant_keys", "keyed")
+                 "constant_keys", "keyed", "renamable")
 
-    def __init__(self):
+    def __init__(self, renamable: bool = False):
         self.nodes: list[tuple] = []
         self.effects: list[tuple] = []
         self.unrepairable: str | None = None
@@ -84,6 +92,7 @@ class OpLog:
         self.stores = 0  # STORE nodes so far
         self.constant_keys: set[tuple] = set()  # (address, slot) accessed at a constant key
         self.keyed = False  # whether a key was computed from storage
+        self.renamable = renamable  # whether such a key may change (see keys_may_change)
 
     def recorded(self) -> RecordedOps:
         keys = frozenset(self.constant_keys) if self.keyed else frozenset()
@@ -272,18 +281,18 @@ def _jumpi(fn):
     return run
 
 
-def _sload(fn, renamable):
+def _sload(fn):
     def run(computation):
         log = computation._op_log
         vals = computation._stack.values
         (key_arg,) = _args(vals, 1)
-        if not renamable:
+        if not log.renamable:
             log.same(key_arg, "SLOAD key")
         slot = log.value(key_arg)
         fn(computation)
         address = computation.msg.storage_address
         key = (address, slot)
-        if key_arg < 0 and renamable:
+        if key_arg < 0 and log.renamable:
             if (STORAGE, address, slot) not in computation.state._account_db.reads:
                 log.unrepairable = "storage of an account created or wiped in the transaction"
                 return
@@ -302,12 +311,12 @@ def _sload(fn, renamable):
     return run
 
 
-def _sstore(fn, renamable):
+def _sstore(fn):
     def run(computation):
         log = computation._op_log
         vals = computation._stack.values
         key_arg, value = _args(vals, 2)
-        if not renamable:
+        if not log.renamable:
             log.same(key_arg, "SSTORE key")
         slot = log.value(key_arg)
         address = computation.msg.storage_address
@@ -322,7 +331,7 @@ def _sstore(fn, renamable):
         if original is None:
             log.unrepairable = "storage of an account created or wiped in the transaction"
             return
-        if key_arg < 0 and renamable:
+        if key_arg < 0 and log.renamable:
             log.keyed = True
         else:
             key_arg = slot
@@ -515,7 +524,7 @@ def _unmodelled(op, fn):
     return run
 
 
-def _wrap(op: int, fn, renamable: bool):
+def _wrap(op: int, fn):
     if op in NO_INPUTS or op in ZERO_INPUTS:
         return fn
     k = INPUTS.get(op)
@@ -526,9 +535,9 @@ def _wrap(op: int, fn, renamable: bool):
     if op == JUMPI:
         return _jumpi(fn)
     if op == SLOAD:
-        return _sload(fn, renamable)
+        return _sload(fn)
     if op == SSTORE:
-        return _sstore(fn, renamable)
+        return _sstore(fn)
     if op in (MLOAD, CALLDATALOAD):
         return _mload(fn, op)
     if op in (MSTORE, MSTORE8):
@@ -549,8 +558,7 @@ def _wrap(op: int, fn, renamable: bool):
 @lru_cache(maxsize=None)
 def logging_computation_class(computation_class: type) -> type:
     """The fork's computation, logging what it computes from storage."""
-    renamable = not issubclass(computation_class, BerlinComputation)  # a storage key may change
-    opcodes = {op: _wrap(op, fn, renamable) for op, fn in computation_class.opcodes.items()}
+    opcodes = {op: _wrap(op, fn) for op, fn in computation_class.opcodes.items()}
 
     def __init__(self, state, message, transaction_context):
         computation_class.__init__(self, state, message, transaction_context)

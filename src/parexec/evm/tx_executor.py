@@ -78,7 +78,7 @@ def execute_transaction(env: BlockEnv, view, tx, index: int, predict: bool = Fal
     violation = stateless_violation(tx, env.vm_class, env.forks, env.max_blob_gas)
     if violation:
         raise InvalidTransaction(violation.message, violation.rule)
-    state = env.new_state(view, log_ops=True) if log_ops else env.new_state(view)
+    state = env.new_state(view, log_ops=True, tx=tx) if log_ops else env.new_state(view)
     db = account_db(state)
     sender = tx.sender
     if predict:
