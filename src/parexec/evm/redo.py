@@ -169,7 +169,7 @@ def redo(env, result: TxResult, value_of) -> TxResult | str:
     if renamed:  # the computed keys must name slots the transaction touched nowhere else, one to one
         targets = {(address, slot) for (address, _), slot in renamed.items()}
         if len(targets) != len(renamed) or not targets.isdisjoint(followed) \
-                or not ops.constant_keys.isdisjoint(renamed):
+                or not ops.constant_keys.isdisjoint(renamed) or not ops.constant_keys.isdisjoint(targets):
             return "storage key"
     new_reads = dict(reads)
     for (address, slot), v in stale.items():
