@@ -4,12 +4,13 @@ executing the transaction again.
 
 A result is stale when storage it read has changed since. If every stale read
 is a storage slot the log follows, every guard holds on the new values (the
-same jumps, offsets, keys, call targets) and every SSTORE keeps its gas
-signature, the transaction takes the same path and pays the same gas (a failed
-one fails at the same point); only the values the log computed from storage
-differ. Each affected operation is
-recomputed with py-evm's own opcode implementation, then the storage writes
-and logs are rebuilt from the effects. Otherwise the redo declines, with the
+same jumps, offsets, call targets), every SSTORE keeps its gas signature and
+every storage key that changes names a slot the transaction touches nowhere
+else, the transaction takes the same path and pays the same gas (a failed one
+fails at the same point); only the values the log computed from storage differ.
+Each affected operation is recomputed with py-evm's own opcode implementation,
+the stores are replayed in order (a failed frame's undone), and the storage
+writes, reads and logs are rebuilt. Otherwise the redo declines, with the
 reason, and the caller executes the transaction in full.
 """
 
