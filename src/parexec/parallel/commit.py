@@ -65,6 +65,8 @@ class InOrderCommitter:
         self.trace = run_trace.active()
         self.redo = redo_stats
         self.check_redo = redo_stats is not None and redo_check_on()
+        # what became of each logged result that arrived: "valid", "repaired" or "declined"
+        self.log_outcomes: dict[int, str] = {}
 
     @property
     def next(self) -> int:
@@ -91,16 +93,20 @@ class InOrderCommitter:
         j = self.next
         check_fits_in_block(self.block, j, self.gas_used, self.blob_gas_used)
         if result is not None:
-            if result.op_log is not None and self.redo is not None:
+            logged = result.op_log is not None and self.redo is not None
+            if logged:
                 self.redo.logged += 1
                 self.redo.log_bytes += len(result.op_log) if isinstance(result.op_log, bytes) else 0
+                self.log_outcomes[j] = "valid"
             if self.is_valid(result):
                 self.accepted += 1
                 self._commit(result, True)
                 return True
             self.rejected += 1
             if self.redo is not None:
-                repaired = self._repair(j, result) if result.op_log is not None else None
+                repaired = self._repair(j, result) if logged else None
+                if logged:
+                    self.log_outcomes[j] = "declined" if repaired is None else "repaired"
                 if repaired is not None:
                     self._commit(repaired, False)
                     return False

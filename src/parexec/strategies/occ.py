@@ -35,7 +35,7 @@ from parexec.model import RedoStats, RunStats
 from parexec.parallel.chunks import back_chunk
 from parexec.parallel.commit import InOrderCommitter, may_still_hold
 from parexec.parallel.protocol import DONE
-from parexec.parallel.redo_choice import check_mode, logged
+from parexec.parallel.redo_choice import RedoMemory, check_mode, logged
 from parexec.parallel.worker_pool import open_block
 from parexec.strategies.base import MIN_PARALLEL_TXS, ParallelStrategy
 
@@ -52,9 +52,13 @@ class OCCStrategy(ParallelStrategy):
         "off"."""
         super().__init__(min_parallel_txs)
         self.redo = check_mode(redo)
+        self.memory = RedoMemory()  # which contracts' transactions are worth logging, block after block
 
     def run_parallel(self, env, block, state, workers):
-        return _Run(env, block, state, workers, logged(block, self.redo)).execute()
+        run = _Run(env, block, state, workers, logged(block, self.redo, self.memory))
+        results, stats = run.execute()
+        self.memory.learn(block, run.committer.log_outcomes)
+        return results, stats
 
 
 class _Run:
