@@ -278,17 +278,19 @@ def test_redo_mode_is_validated():
 def test_auto_stops_logging_a_contract_whose_stale_results_never_repair():
     from types import SimpleNamespace
 
-    from parexec.parallel.redo_choice import NEVER_STALE, UNREPAIRED, RedoMemory, logged
+    from parexec.parallel.redo_choice import UNREPAIRED, WORTH_JUDGING, RedoMemory, logged
 
     hot, cold, quiet = b"\x01" * 20, b"\x02" * 20, b"\x03" * 20
     block = SimpleNamespace(transactions=[SimpleNamespace(to=to) for to in [hot, cold, quiet] * 40])
     memory = RedoMemory()
     assert logged(block, "auto", memory) == frozenset(range(3, 120))  # each called before: all logged
-    memory.learn(block, {3: "declined", 6: "declined", 9: "repaired"} | {j: "valid" for j in range(4, 120, 3)})
+    memory.learn(block, {3: "declined", 6: "repaired", 9: "repaired"})
     memory.learn(block, {j: "declined" for j in range(4, 4 + 3 * UNREPAIRED, 3)})
-    memory.learn(block, {j: "valid" for j in range(5, 5 + 3 * NEVER_STALE, 3)})
+    memory.learn(block, {j: "valid" for j in range(5, 5 + 3 * (WORTH_JUDGING - 1), 3)})
+    assert 5 in logged(block, "auto", memory)  # quiet: not yet judged
+    memory.learn(block, {5: "valid"})
     chosen = logged(block, "auto", memory)
-    assert 3 in chosen  # hot: stale, and repaired once: worth it
+    assert 3 in chosen  # hot: stale, and repaired twice in three: worth it
     assert 4 not in chosen  # cold: stale UNREPAIRED times, never repaired
-    assert 5 not in chosen  # quiet: logged NEVER_STALE times, never stale
+    assert 5 not in chosen  # quiet: logged WORTH_JUDGING times, never repaired
     assert logged(block, "on", memory) == frozenset(range(120)) and logged(block, "off", memory) is None

@@ -6,8 +6,8 @@ go stale and can be repaired. Where they go stale, transactions share a
 contract: ``auto`` logs the transactions that call a contract an earlier
 transaction of the block calls, except those to a contract whose logged
 results, in the blocks a strategy ran before, went stale without ever being
-repaired (an ETH balance they read, a jump that changed) or were logged many
-times and never went stale (RedoMemory).
+repaired (an ETH balance they read, a jump that changed) or were repaired too
+seldom to pay for their logs (RedoMemory).
 """
 
 from __future__ import annotations
@@ -31,7 +31,11 @@ class CalleeRecord:
 
 
 UNREPAIRED = 3  # stale results of a contract, none repaired: logging it only costs
-NEVER_STALE = 32  # logged results of a contract, none stale: likewise
+# A repair saves about a whole execution on the coordinator, a log costs its worker 10-40%
+# of one: after WORTH_JUDGING logged results of a contract, it stays logged only if at
+# least one in REPAIRS_EVERY was repaired
+WORTH_JUDGING = 16
+REPAIRS_EVERY = 4
 
 
 class RedoMemory:
@@ -46,7 +50,7 @@ class RedoMemory:
         if record is None:
             return False
         return (record.stale >= UNREPAIRED and not record.repaired) or (
-            record.logged >= NEVER_STALE and not record.stale)
+            record.logged >= WORTH_JUDGING and record.repaired * REPAIRS_EVERY < record.logged)
 
     def learn(self, block, outcomes: dict[int, str]) -> None:
         """``outcomes``: per logged transaction that arrived, "valid", "repaired" or
