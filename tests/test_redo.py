@@ -158,6 +158,13 @@ tx = st.tuples(st.integers(0, len(SENDERS) - 1), st.integers(0, 30), st.sampled_
     lags=st.lists(st.integers(1, 4), min_size=1, max_size=3),
 )
 def test_repaired_results_equal_full_execution(vm, steps, slots, txs, lags):
+    for outcome in _replay_contract(vm, steps, slots, txs, lags):
+        event(outcome)
+
+
+def _replay_contract(vm, steps, slots, txs, lags) -> dict:
+    """replay_stale of a block of calls to the contract of ``steps`` (its slots from 0
+    holding ``slots``), each (sender, amount, gas) of ``txs`` a transaction."""
     pre = MemoryState()
     for k in SENDERS:
         pre.set_account(address_of(k), balance=10**18)
@@ -169,24 +176,12 @@ def test_repaired_results_equal_full_execution(vm, steps, slots, txs, lags):
     for sender, amount, gas in txs:
         signed.append(sign_tx(vm, SENDERS[sender], nonces[sender], CONTRACT, data=amount.to_bytes(32, "big"), gas=gas))
         nonces[sender] += 1
-    for outcome in replay_stale(make_block(vm, signed, COINBASE), pre, lags):
-        event(outcome)
+    return replay_stale(make_block(vm, signed, COINBASE), pre, lags)
 
 
-def _replay_contract(vm, steps, slots, amounts, lags, gas=300_000) -> dict:
-    pre = MemoryState()
-    for k in SENDERS:
-        pre.set_account(address_of(k), balance=10**18)
-    pre.set_account(COINBASE, balance=1)
-    pre.set_account(CONTRACT, nonce=1, code=contract(steps), storage=dict(enumerate(slots)))
-    pre.set_account(CALLEE, nonce=1, code=CALLEE_CODE)
-    nonces = [0] * len(SENDERS)
-    txs = []
-    for i, amount in enumerate(amounts):
-        sender = i % len(SENDERS)
-        txs.append(sign_tx(vm, SENDERS[sender], nonces[sender], CONTRACT, data=amount.to_bytes(32, "big"), gas=gas))
-        nonces[sender] += 1
-    return replay_stale(make_block(vm, txs, COINBASE), pre, lags)
+def _round_robin(amounts, gas=300_000) -> list[tuple]:
+    """Transactions from each sender in turn."""
+    return [(i % len(SENDERS), amount, gas) for i, amount in enumerate(amounts)]
 
 
 def test_the_generated_contracts_get_repaired_and_fall_back():
@@ -199,19 +194,20 @@ def test_the_generated_contracts_get_repaired_and_fall_back():
 
     for n in range(40):
         steps = [(STEPS[(n + i) % len(STEPS)], i % 4, 4 + i % 3, (n * 7 + i) % 41) for i in range(1 + n % 5)]
-        add(_replay_contract(CancunVM, steps, [5, 0, 40, 7], [(i * 13 + n) % 50 for i in range(6)], [1, 3]))
+        amounts = [(i * 13 + n) % 50 for i in range(6)]
+        add(_replay_contract(CancunVM, steps, [5, 0, 40, 7], _round_robin(amounts), [1, 3]))
     # a counter that grows past a limit (transactions revert there) and comes back under it
     # (adding 2**256 - 20 subtracts 20): speculation on an older state fails where serial does not
     amounts = [7] * 5 + [2**256 - 20] + [7] * 3
-    add(_replay_contract(CancunVM, [("add", 0, 4, 0), ("revert", 0, 4, 30)], [0] * 4, amounts, [2]))
+    add(_replay_contract(CancunVM, [("add", 0, 4, 0), ("revert", 0, 4, 30)], [0] * 4, _round_robin(amounts), [2]))
     # transactions that revert on both states, at the same point, having read different values
     amounts = [2**256 - 80, 50, 2**256 - 5, 50, 2**256 - 3, 50]
-    add(_replay_contract(CancunVM, [("add", 0, 4, 0), ("revert", 0, 4, 30)], [100] * 4, amounts, [2]))
+    add(_replay_contract(CancunVM, [("add", 0, 4, 0), ("revert", 0, 4, 30)], [100] * 4, _round_robin(amounts), [2]))
     # a counter numbering the slots of a mapping: a repair names other slots (Cancun: no access list)
-    add(_replay_contract(CancunVM, [("add", 0, 4, 0), ("index", 0, 4, 100)], [0] * 4, [1] * 8, [2]))
+    add(_replay_contract(CancunVM, [("add", 0, 4, 0), ("index", 0, 4, 100)], [0] * 4, _round_robin([1] * 8), [2]))
     # ... and one whose new slot is one the transaction also touches at a constant key: no repair
     add(_replay_contract(CancunVM, [("add", 0, 4, 0), ("copy", 1, 4, 0), ("index", 0, 4, 0)], [1, 0, 0, 0],
-                         [1] * 8, [2]))
+                         _round_robin([1] * 8), [2]))
     assert seen.get("repaired", 0) >= 20, seen
     assert seen.get("repaired, a key renamed", 0) >= 3, seen
     assert seen.get("repaired failed", 0) > 0, seen  # a transaction that fails at the same point

@@ -121,6 +121,12 @@ class OpLog:
         if arg < 0:
             self.nodes.append((SAME, arg, why))
 
+    def memory_range(self, offset: int, size: int, what: str) -> tuple[int, int]:
+        """A range of memory an opcode reads: offset and size must not change."""
+        self.same(offset, f"{what} offset")
+        self.same(size, f"{what} size")
+        return self.value(offset), self.value(size)
+
     def source(self, address: bytes, slot: int, value: int) -> int:
         key = (address, slot)
         arg = self.sources.get(key)
@@ -238,6 +244,12 @@ def _has_tracked(vals: list, k: int) -> bool:
         if v.__class__ is Tracked:
             return True
     return False
+
+
+def _quiet(computation, vals: list, k: int) -> bool:
+    """Nothing tracked in the frame's memory nor among the top ``k`` stack values:
+    the opcode is py-evm's alone."""
+    return not computation._mem_taint and not _has_tracked(vals, k)
 
 
 def _pure(op, fn, k):
@@ -365,7 +377,7 @@ def _mload(fn, op):
 def _mstore(fn, op):
     def run(computation):
         vals = computation._stack.values
-        if not computation._mem_taint and not _has_tracked(vals, 2):
+        if _quiet(computation, vals, 2):
             return fn(computation)
         log = computation._op_log
         offset, value = _args(vals, 2)
@@ -420,13 +432,10 @@ def _copy(fn, op):
 def _sha3(fn):
     def run(computation):
         vals = computation._stack.values
-        if not computation._mem_taint and not _has_tracked(vals, 2):
+        if _quiet(computation, vals, 2):
             return fn(computation)
         log = computation._op_log
-        offset, size = _args(vals, 2)
-        log.same(offset, "KECCAK256 offset")
-        log.same(size, "KECCAK256 size")
-        offset, size = log.value(offset), log.value(size)
+        offset, size = log.memory_range(*_args(vals, 2), "KECCAK256")
         fn(computation)
         piece = _slice(computation._mem_taint, offset, size)
         if piece:
@@ -441,14 +450,12 @@ def _log(fn, op):
     def run(computation):
         log = computation._op_log
         vals = computation._stack.values
-        if not computation._mem_taint and not _has_tracked(vals, k):
+        if _quiet(computation, vals, k):
             fn(computation)
             log.effects.append((LOG,))
             return
         args = _args(vals, k)
-        log.same(args[0], "LOG offset")
-        log.same(args[1], "LOG size")
-        offset, size = log.value(args[0]), log.value(args[1])
+        offset, size = log.memory_range(args[0], args[1], "LOG")
         fn(computation)
         piece = _slice(computation._mem_taint, offset, size)
         topics = args[2:]
@@ -506,13 +513,11 @@ def _call(fn, op):
 def _return(fn, op):
     def run(computation):
         vals = computation._stack.values
-        if not computation._mem_taint and not _has_tracked(vals, 2):
+        if _quiet(computation, vals, 2):
             return fn(computation)
         log = computation._op_log
-        offset, size = _args(vals, 2)
-        log.same(offset, "RETURN offset")
-        log.same(size, "RETURN size")
-        computation._ret_taint = _slice(computation._mem_taint, log.value(offset), log.value(size))
+        offset, size = log.memory_range(*_args(vals, 2), "RETURN")
+        computation._ret_taint = _slice(computation._mem_taint, offset, size)
         return fn(computation)
     return run
 
