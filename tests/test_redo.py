@@ -271,22 +271,33 @@ def test_redo_mode_is_validated():
     assert os.environ.get("PAREXEC_REDO_CHECK", "") in ("", "0", "1")
 
 
-def test_auto_stops_logging_a_contract_whose_stale_results_never_repair():
+def test_auto_keeps_logging_a_contract_only_while_its_repairs_pay_for_its_logs():
     from types import SimpleNamespace
 
-    from parexec.parallel.redo_choice import UNREPAIRED, WORTH_JUDGING, RedoMemory, logged
+    from parexec.parallel.redo_choice import ALLOWANCE, LOG_FIXED, RedoMemory, logged
 
-    hot, cold, quiet = b"\x01" * 20, b"\x02" * 20, b"\x03" * 20
-    block = SimpleNamespace(transactions=[SimpleNamespace(to=to) for to in [hot, cold, quiet] * 40])
+    hot, cold, quiet, heavy = b"\x01" * 20, b"\x02" * 20, b"\x03" * 20, b"\x04" * 20
+    block = SimpleNamespace(transactions=[SimpleNamespace(to=to) for to in [hot, cold, quiet, heavy] * 40])
     memory = RedoMemory()
-    assert logged(block, "auto", memory) == frozenset(range(3, 120))  # each called before: all logged
-    memory.learn(block, {3: "declined", 6: "repaired", 9: "repaired"})
-    memory.learn(block, {j: "declined" for j in range(4, 4 + 3 * UNREPAIRED, 3)})
-    memory.learn(block, {j: "valid" for j in range(5, 5 + 3 * (WORTH_JUDGING - 1), 3)})
-    assert 5 in logged(block, "auto", memory)  # quiet: not yet judged
-    memory.learn(block, {5: "valid"})
+    assert logged(block, "auto", memory) == frozenset(range(4, 160))  # each called before: all logged
+    small = 1000  # bytes of a token transfer's log
+    # hot: two in three stale and repaired; cold: stale and never repaired; quiet: never stale
+    memory.learn(block, {j: ("valid" if j % 3 == 0 else "repaired", small) for j in range(4, 160, 4)})
+    memory.learn(block, {j: ("declined", small) for j in range(5, 5 + 4 * 10, 4)})
+    memory.learn(block, {j: ("valid", small) for j in range(6, 6 + 4 * 10, 4)})
+    memory.learn(block, {7: ("valid", ALLOWANCE // 2)})  # heavy: a big log, not yet judged
     chosen = logged(block, "auto", memory)
-    assert 3 in chosen  # hot: stale, and repaired twice in three: worth it
-    assert 4 not in chosen  # cold: stale UNREPAIRED times, never repaired
-    assert 5 not in chosen  # quiet: logged WORTH_JUDGING times, never repaired
-    assert logged(block, "on", memory) == frozenset(range(120)) and logged(block, "off", memory) is None
+    assert {4, 5, 6, 7} <= chosen  # within the allowance
+    memory.learn(block, {j: ("declined", small) for j in range(5, 5 + 4 * 10, 4)})
+    quiet_rounds = ALLOWANCE // (10 * (LOG_FIXED + small)) - 1  # rounds still within the allowance
+    for _ in range(quiet_rounds):
+        memory.learn(block, {j: ("valid", small) for j in range(6, 6 + 4 * 10, 4)})
+    memory.learn(block, {11: ("valid", ALLOWANCE // 2)})
+    chosen = logged(block, "auto", memory)
+    assert 4 in chosen  # hot: its repairs pay for its logs
+    assert 5 not in chosen  # cold: stale twenty times, never repaired
+    assert 6 in chosen  # quiet: cheap logs, not yet over the allowance
+    assert 7 not in chosen  # heavy: two big logs and no repair
+    memory.learn(block, {j: ("valid", small) for j in range(6, 6 + 4 * 10, 4)})
+    assert 6 not in logged(block, "auto", memory)  # quiet: now over it
+    assert logged(block, "on", memory) == frozenset(range(160)) and logged(block, "off", memory) is None

@@ -65,8 +65,9 @@ class InOrderCommitter:
         self.trace = run_trace.active()
         self.redo = redo_stats
         self.check_redo = redo_stats is not None and redo_check_on()
-        # what became of each logged result that arrived: "valid", "repaired" or "declined"
-        self.log_outcomes: dict[int, str] = {}
+        # what became of each logged result that arrived ("valid", "repaired" or "declined"),
+        # and its log's size
+        self.log_outcomes: dict[int, tuple[str, int]] = {}
 
     @property
     def next(self) -> int:
@@ -95,9 +96,10 @@ class InOrderCommitter:
         if result is not None:
             logged = result.op_log is not None and self.redo is not None
             if logged:
+                size = len(result.op_log) if isinstance(result.op_log, bytes) else 0
                 self.redo.logged += 1
-                self.redo.log_bytes += len(result.op_log) if isinstance(result.op_log, bytes) else 0
-                self.log_outcomes[j] = "valid"
+                self.redo.log_bytes += size
+                self.log_outcomes[j] = ("valid", size)
             if self.is_valid(result):
                 self.accepted += 1
                 self._commit(result, True)
@@ -106,7 +108,7 @@ class InOrderCommitter:
             if self.redo is not None:
                 repaired = self._repair(j, result) if logged else None
                 if logged:
-                    self.log_outcomes[j] = "declined" if repaired is None else "repaired"
+                    self.log_outcomes[j] = ("declined" if repaired is None else "repaired", size)
                 if repaired is not None:
                     self._commit(repaired, False)
                     return False

@@ -4,10 +4,10 @@ be repaired (evm.op_log, evm.redo) instead of executed again.
 Logging costs a worker 10-40% of an execution, so it should go where results
 go stale and can be repaired. Where they go stale, transactions share a
 contract: ``auto`` logs the transactions that call a contract an earlier
-transaction of the block calls, except those to a contract whose logged
-results, in the blocks a strategy ran before, went stale without ever being
-repaired (an ETH balance they read, a jump that changed) or were repaired too
-seldom to pay for their logs (RedoMemory).
+transaction of the block calls, except those to a contract whose logs, in the
+blocks a strategy ran before, cost more than its repairs saved (RedoMemory):
+its results seldom went stale, or went stale in ways a log cannot repair (an
+ETH balance they read, a jump that changed).
 """
 
 from __future__ import annotations
@@ -25,43 +25,44 @@ def check_mode(redo: str) -> str:
 
 @dataclass
 class CalleeRecord:
-    logged: int = 0  # results that arrived with a log
-    stale: int = 0  # of those, stale at their turn
-    repaired: int = 0  # of those, repaired
+    spent: int = 0  # what its logs cost, in bytes of log (LOG_FIXED each, plus their size)
+    saved: int = 0  # what its repairs saved, likewise
 
 
-UNREPAIRED = 3  # stale results of a contract, none repaired: logging it only costs
-# A repair saves about a whole execution on the coordinator, a log costs its worker 10-40%
-# of one: after WORTH_JUDGING logged results of a contract, it stays logged only if at
-# least one in REPAIRS_EVERY was repaired
-WORTH_JUDGING = 16
-REPAIRS_EVERY = 4
+# What logging costs and a repair saves, in bytes of log (measured serially on mainnet
+# blocks: a logging execution is slower by 0.12-0.2 us per byte of its log, plus 0.1-0.5 ms
+# for watching its opcodes at all; a repair saves a whole execution, 2.4-4.5 times what its
+# log cost)
+LOG_FIXED = 2048  # an execution's log costs this much more than its size
+REPAIR_SAVES = 3  # a repaired result saves this many times its log's cost
+DECLINE_COSTS = 2  # a stale result that could not be repaired cost its log and a try to repair it
+ALLOWANCE = 65536  # what a contract's logs may cost beyond what its repairs saved
 
 
 class RedoMemory:
     """What a strategy learned, block after block, about logging each contract's
-    transactions (a node's importer sees the same contracts block after block)."""
+    transactions (a node's importer sees the same contracts block after block): a
+    contract stays logged while its repairs pay for its logs, give or take ALLOWANCE,
+    so a contract of heavy calls that seldom go stale is dropped after a log or two,
+    one of cheap token transfers after dozens."""
 
     def __init__(self):
         self.callees: dict[bytes, CalleeRecord] = {}
 
     def avoid(self, to: bytes) -> bool:
         record = self.callees.get(to)
-        if record is None:
-            return False
-        return (record.stale >= UNREPAIRED and not record.repaired) or (
-            record.logged >= WORTH_JUDGING and record.repaired * REPAIRS_EVERY < record.logged)
+        return record is not None and record.spent - record.saved > ALLOWANCE
 
-    def learn(self, block, outcomes: dict[int, str]) -> None:
-        """``outcomes``: per logged transaction that arrived, "valid", "repaired" or
-        "declined" (parallel.commit)."""
+    def learn(self, block, outcomes: dict[int, tuple[str, int]]) -> None:
+        """``outcomes``: per logged transaction that arrived, what became of it
+        ("valid", "repaired" or "declined", parallel.commit) and its log's size."""
         txs = block.transactions
-        for j, outcome in outcomes.items():
+        for j, (outcome, size) in outcomes.items():
             record = self.callees.setdefault(txs[j].to, CalleeRecord())
-            record.logged += 1
-            if outcome != "valid":
-                record.stale += 1
-                record.repaired += outcome == "repaired"
+            cost = LOG_FIXED + size
+            record.spent += DECLINE_COSTS * cost if outcome == "declined" else cost
+            if outcome == "repaired":
+                record.saved += REPAIR_SAVES * cost
 
 
 def logged(block, redo: str, memory: RedoMemory | None = None) -> frozenset | None:
