@@ -35,8 +35,8 @@ REDO_OPTION = click.option(
     "--redo", type=click.Choice(["auto", "on", "off"]), default=None,
     help="occ, block-stm: repair a stale speculative result by recomputing only the operations that depend on "
     "what changed (auto: log operations for transactions that call a contract an earlier one of the "
-    "block calls, unless that contract's logged results were seldom or never repaired in the blocks "
-    "run before; on: for all)  [default: auto for occ, off for block-stm]. PAREXEC_REDO_CHECK=1 "
+    "block calls, unless that contract's logs cost more than its repairs saved in the blocks run "
+    "before; on: for all)  [default: auto for occ, off for block-stm]. PAREXEC_REDO_CHECK=1 "
     "checks every repair against full execution.",
 )
 FALLBACK_OPTION = click.option(
