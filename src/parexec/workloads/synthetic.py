@@ -1,4 +1,4 @@
-"""Synthetic blocks on Cancun rules, with signed transactions.
+"""Synthetic blocks on Cancun rules (or a later fork's), with signed transactions.
 
 A spec is ``NAME[:k=v,...]``:
 
@@ -20,8 +20,11 @@ All take ``txs=N`` (default 1000) and ``seed=S``; ``accounts=N``: the recipients
 transaction); ``zipf=S``: drawn with Zipf popularity of exponent S (rank k with
 weight 1/k^S; pools of amm too), 0 (the default) being uniform; ``blocks=N``: N
 consecutive blocks of ``txs`` each, block k+1 on block k's post-state (the
-commands take each as a target of its own). Transactions are signed and
-handed over undecoded-fresh, so sender recovery is part of execution.
+commands take each as a target of its own); ``fork=F``: the rules of ``cancun``
+(the default), ``prague``, ``osaka``, ``bpo1`` or ``bpo2`` (from Prague on the
+pre-state holds the four system contracts, whose calls every block then makes).
+Transactions are signed and handed over undecoded-fresh, so sender recovery is
+part of execution.
 """
 
 from __future__ import annotations
@@ -31,11 +34,13 @@ import functools
 import itertools
 import random
 
-from eth.vm.forks import CancunVM
+from eth.vm.forks import CancunVM, PragueVM
 from eth_hash.auto import keccak
 from eth_keys import keys
 
 from parexec.block.env import AncestorHashes
+from parexec.block.requests import requests_hash
+from parexec.evm.osaka import BPO1VM, BPO2VM, OsakaVM
 from parexec.evm.pyevm_objects import header_class
 from parexec.model import Block
 from parexec.state.memory import MemoryState
@@ -48,7 +53,9 @@ class WorkloadError(ValueError):
 
 
 WORKLOADS = ("transfers", "erc20", "chain", "amm", "nft", "mixed")
-DEFAULTS = {"txs": 1000, "hot": 0.0, "seed": 0, "pools": 4, "accounts": 0, "zipf": 0.0, "blocks": 1}  # pools: amm
+DEFAULTS = {"txs": 1000, "hot": 0.0, "seed": 0, "pools": 4, "accounts": 0, "zipf": 0.0, "blocks": 1,
+            "fork": "cancun"}  # pools: amm
+FORKS = {"cancun": CancunVM, "prague": PragueVM, "osaka": OsakaVM, "bpo1": BPO1VM, "bpo2": BPO2VM}
 MIX = (("transfers", 0.4), ("erc20", 0.3), ("amm", 0.2), ("nft", 0.1))
 TOKEN = b"\x70" * 19 + b"\x01"
 COUNTER = b"\x70" * 19 + b"\x02"
@@ -71,6 +78,11 @@ def parse_spec(text: str) -> tuple[str, dict]:
         key, eq, value = part.partition("=")
         if not eq or key not in DEFAULTS:
             raise WorkloadError(f"{text}: bad parameter {part!r} (known: {', '.join(DEFAULTS)})")
+        if key == "fork":
+            if value.lower() not in FORKS:
+                raise WorkloadError(f"{text}: fork must be one of {', '.join(FORKS)}, got {value!r}")
+            params[key] = value.lower()
+            continue
         try:
             params[key] = float(value) if key in ("hot", "zipf") else int(value)
         except ValueError:
@@ -137,10 +149,13 @@ def workload_blocks(spec: str) -> tuple[tuple[Block, MemoryState], ...]:
     name, p = parse_spec(spec)
     n, size = p["blocks"], p["txs"]
     signed, state = (_mixed if name == "mixed" else workload_txs)(name, {**p, "txs": size * n})
+    vm = FORKS[p["fork"]]
+    if vm is not CancunVM:  # the same bytes, as the fork's transaction classes
+        signed = [vm.get_transaction_builder().decode(tx.encode()) for tx in signed]
     out, parent = [], None
     for k in range(n):
         label = spec if n == 1 else f"{spec} block {k + 1}/{n}"
-        block = workload_block(signed[k * size:(k + 1) * size], state, label, BLOCK_NUMBER + k, parent)
+        block = workload_block(signed[k * size:(k + 1) * size], state, label, BLOCK_NUMBER + k, parent, vm)
         out.append((block, state))
         if k + 1 < n:
             outcome = execute_block(block, state, SerialStrategy(), 1, with_state_root=False)
@@ -207,15 +222,24 @@ def _mixed(_name: str, p: dict) -> tuple[list, MemoryState]:
     return [next(queues[k]) for k in order], pre
 
 
-def workload_block(signed: list, pre: MemoryState, spec: str, number: int = BLOCK_NUMBER, parent=None) -> Block:
+def workload_block(signed: list, pre: MemoryState, spec: str, number: int = BLOCK_NUMBER, parent=None,
+                   vm: type = CancunVM) -> Block:
     """The block holding ``signed`` (block ``number``, after ``parent``'s header if
-    given). Adds an existing beneficiary to ``pre`` if it has none, as on mainnet (a
-    missing one is created by the first transaction, and every transaction would
-    read its existence)."""
+    given) on ``vm``'s rules. Adds an existing beneficiary to ``pre`` if it has none,
+    as on mainnet (a missing one is created by the first transaction, and every
+    transaction would read its existence), and from Prague on the system contracts."""
     if pre.account(COINBASE) is None:
         pre.set_account(COINBASE, nonce=1, balance=10**18)
+    extra = {}
+    if "requests_hash" in header_class(vm)._meta.field_names:
+        from parexec.workloads.system_contracts import PRAGUE_SYSTEM_CONTRACTS
+
+        for address, code in PRAGUE_SYSTEM_CONTRACTS.items():
+            if pre.account(address) is None:
+                pre.set_account(address, nonce=1, code=code)
+        extra["requests_hash"] = requests_hash([])  # no deposits or requests in these blocks
     parent_hash = keccak(b"parent") if parent is None else parent.hash
-    header = header_class(CancunVM)(
+    header = header_class(vm)(
         parent_hash=parent_hash,
         coinbase=COINBASE,
         difficulty=0,
@@ -228,11 +252,12 @@ def workload_block(signed: list, pre: MemoryState, spec: str, number: int = BLOC
         # the real root: blocks with other transactions get other hashes (lists and
         # hints are filed by number and hash)
         transaction_root=ordered_trie_root([tx.encode() for tx in signed]),
+        **extra,
     )
     return Block(
         header=header,
         transactions=signed,
-        vm_class=CancunVM,
+        vm_class=vm,
         ancestor_hashes=AncestorHashes(number, {number - 1: parent_hash}),
         name=spec,
     )
