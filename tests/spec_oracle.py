@@ -8,8 +8,11 @@ test processes (pytest-xdist) wait on a lock for the one that builds it.
 
 This file is also the program run in that venv: ``run_blocks`` sends it blocks as
 JSON on stdin; it executes their transactions with the spec's own
-``process_transaction`` and prints, per block, each transaction's gas used and
-status (or the first invalid transaction) and the whole post-state.
+``process_transaction`` and prints, per block, each transaction's gas used,
+status and logs (or the first invalid transaction) and the whole post-state.
+A block whose env gives ``parent_hash`` also gets the fork's system calls, as
+the spec's ``apply_body`` makes them (EIP-4788, EIP-2935 before the
+transactions, the EIP-7002/7251 requests after), and its requests hash.
 """
 
 from __future__ import annotations
@@ -84,9 +87,10 @@ def run_blocks(blocks: list[dict]) -> list[dict]:
 
 def _run_block(block: dict) -> dict:
     """``block``: {fork, env: {coinbase, number, timestamp, gas_limit, base_fee,
-    excess_blob_gas}, pre: {address: {nonce, balance, code, storage}}, txs: [hex]}
-    (hex strings throughout). Returns {invalid: null | {tx, reason},
-    receipts: [{gas_used, success}], post: like pre}."""
+    excess_blob_gas, [parent_hash]}, pre: {address: {nonce, balance, code, storage}},
+    txs: [hex]} (hex strings throughout). Returns {invalid: null | {tx, reason},
+    receipts: [{gas_used, success}], logs: [[[address, [topic], data]] per tx],
+    post: like pre, requests_hash: hex | null (with parent_hash, from Prague on)}."""
     import importlib
 
     from ethereum.exceptions import EthereumException
@@ -112,16 +116,20 @@ def _run_block(block: dict) -> dict:
         for slot, value in acc["storage"].items():
             st.set_storage(state, addr, U256(int(slot, 16)).to_be_bytes32(), U256(int(value, 16)))
     env = block["env"]
+    system = "parent_hash" in env
+    hashes = [Bytes32(bytes.fromhex(env["parent_hash"][2:]))] if system else []
     block_env = vm.BlockEnvironment(
         chain_id=U64(1), state=state, block_gas_limit=Uint(int(env["gas_limit"], 16)),
-        block_hashes=[], coinbase=types.Address(bytes.fromhex(env["coinbase"][2:])),
+        block_hashes=hashes, coinbase=types.Address(bytes.fromhex(env["coinbase"][2:])),
         number=Uint(int(env["number"], 16)), base_fee_per_gas=Uint(int(env["base_fee"], 16)),
         time=U256(int(env["timestamp"], 16)), prev_randao=Bytes32(b"\0" * 32),
         excess_blob_gas=U64(int(env["excess_blob_gas"], 16)),
         parent_beacon_block_root=Bytes32(b"\0" * 32),
     )
     output = vm.BlockOutput()
-    receipts, invalid = [], None
+    if system:
+        _pre_block_calls(fork, block_env)
+    receipts, logs, invalid = [], [], None
     for i, raw_hex in enumerate(block["txs"]):
         raw = bytes.fromhex(raw_hex[2:])
         before = output.block_gas_used
@@ -135,7 +143,25 @@ def _run_block(block: dict) -> dict:
         if isinstance(receipt, bytes):
             receipt = rlp.decode_to(blocks.Receipt, receipt[1:])
         receipts.append({"gas_used": int(output.block_gas_used - before), "success": bool(receipt.succeeded)})
-    return {"invalid": invalid, "receipts": receipts, "post": _dump_state(state)}
+        logs.append([["0x" + bytes(log.address).hex(), ["0x" + bytes(t).hex() for t in log.topics],
+                      "0x" + bytes(log.data).hex()] for log in receipt.logs])
+    requests_hash = None
+    if system and invalid is None and hasattr(fork, "process_general_purpose_requests"):
+        try:
+            fork.process_general_purpose_requests(block_env, output)
+        except EthereumException as exc:  # a request contract without code, or failing
+            invalid = {"tx": None, "reason": f"{type(exc).__name__}: {exc}"}
+        hashed = importlib.import_module(f"ethereum.forks.{fork_name}.requests").compute_requests_hash
+        requests_hash = "0x" + bytes(hashed(output.requests)).hex()
+    return {"invalid": invalid, "receipts": receipts, "logs": logs, "post": _dump_state(state),
+            "requests_hash": requests_hash}
+
+
+def _pre_block_calls(fork, block_env) -> None:
+    """The system calls ``apply_body`` makes before the transactions (those the fork has)."""
+    fork.process_unchecked_system_transaction(block_env, fork.BEACON_ROOTS_ADDRESS, block_env.parent_beacon_block_root)
+    if hasattr(fork, "HISTORY_STORAGE_ADDRESS"):
+        fork.process_unchecked_system_transaction(block_env, fork.HISTORY_STORAGE_ADDRESS, block_env.block_hashes[-1])
 
 
 def _dump_state(state) -> dict:
