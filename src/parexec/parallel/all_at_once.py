@@ -67,7 +67,7 @@ class Dispenser:
         return tasks
 
 
-def execute_all(env, block, pool, mv, check=None, ready=None) -> dict[int, Outcome]:
+def execute_all(env, block, pool, mv, check=None, ready=None, stop=None) -> dict[int, Outcome]:
     """Each transaction's outcome on ``mv`` (``pool``: the workers, holding the
     same memory; None: the coordinator alone), by index. Every execution of a
     transaction sees the same view, so one done twice (a claim that reached a
@@ -76,7 +76,9 @@ def execute_all(env, block, pool, mv, check=None, ready=None) -> dict[int, Outco
     ``ready()``: a step of the coordinator's own preparation, True once it is
     done; the steps come between rounds of handing out work (the workers start
     at once and are kept fed), before the coordinator executes anything or takes
-    any result in."""
+    any result in. ``stop(outcomes)``: asked after each transaction the coordinator
+    executes; True ends the run there, the workers released (the caller drains
+    the pool), with the outcomes so far."""
     n = len(block.transactions)
     outcomes: dict[int, Outcome] = {}
 
@@ -138,6 +140,9 @@ def execute_all(env, block, pool, mv, check=None, ready=None) -> dict[int, Outco
                     pool.claim(worker, j, only=True)
         execute_here([order[plan.front]])
         plan.front += 1
+        if stop is not None and stop(outcomes):
+            pool.release()
+            return outcomes
     while len(outcomes) < n:
         take(pool.collect(None))
     pool.drain()

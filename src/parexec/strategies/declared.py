@@ -21,6 +21,14 @@ default a block without a list runs with ``occ`` instead: on unseen mainnet
 blocks pre-execution cost more than it saved (dag 0.94x serial, occ 1.35x). Declared footprints always
 include what the transaction's fields name (recipient, EIP-2930 access list).
 
+A block whose footprints leave little to run in parallel runs serially in the
+coordinator instead (``mostly_serial``: most transactions wait for another, or
+the longest chain of them holds most of the work): the engine's coordination
+costs about as much per transaction as a cheap transaction, so on a dependency
+chain it took 1.2-1.8x serial's time. Pre-execution watches for that too, at
+``CHAIN_CHECKS`` results, and stops as soon as it sees it (a chain's
+pre-execution is wasted work: 2.1x serial's time).
+
 Execution runs on the same multi-version memory as Block-STM (MVRun), gated by
 the dependencies. What a worker is handed cannot go stale (its declared
 predecessors have finished), so workers hold a second chunk, and chunks are cut
@@ -47,6 +55,27 @@ from parexec.parallel.schedule import Schedule
 from parexec.parallel.all_at_once import execute_all
 from parexec.parallel.worker_pool import open_block
 from parexec.strategies.base import ParallelStrategy
+from parexec.strategies.serial import SerialStrategy
+
+SERIAL_SHARE = 0.85  # more of the transactions than this wait for another: run serially
+SERIAL_BOUND = 1.5  # the longest chain holds more than 1/SERIAL_BOUND of the work: likewise
+CHAIN_CHECKS = (32, 64, 128)  # pre-execution results at which it checks for a chain
+SERIAL_MIN_TXS = CHAIN_CHECKS[0]  # smaller blocks are not checked: what they could lose is small
+
+
+def mostly_serial(deps: list[set[int]], weights: list[float]) -> bool:
+    """Whether a plan leaves too little parallel work to pay for the engine's
+    coordination (on 2 workers a chain of cheap transactions ran 1.2-1.8x
+    slower than serial with exact lists; mainnet blocks are far from either
+    limit, but for the lock strategies a hot sender's payouts are a chain)."""
+    n = len(deps)
+    if n < SERIAL_MIN_TXS:
+        return False
+    if sum(1 for d in deps if d) > SERIAL_SHARE * n:
+        return True
+    path = max(Schedule(n, deps).critical_path(weights), default=0)
+    return path * SERIAL_BOUND > sum(weights)
+
 
 class DeclaredAccessStrategy(ParallelStrategy):
     """Schedules by footprints declared before execution (access lists, or pre-execution)."""
@@ -97,12 +126,17 @@ class DeclaredAccessStrategy(ParallelStrategy):
             return results, replace(stats, hints="none: occ")
         if hinted is None:
             footprints, results = self._pre_execute(env, block, state, workers)
+            if footprints is None:  # a chain: pre-execution stopped
+                return self._serially(env, block, state, "pre-execution", pre_executions=len(results))
         else:
             footprints, results = hinted, {}
         txs = block.transactions
         declared = [fp | static_footprint(tx, fp.sender or _sender(tx)) for fp, tx in zip(footprints, txs)]
         weights = [results[j].gas_used if j in results else tx.gas for j, tx in enumerate(txs)]
         plan = self.plan(declared, weights)
+        if mostly_serial(plan.deps, weights):
+            return self._serially(env, block, state, "access list" if hinted is not None else "pre-execution",
+                                  pre_executions=0 if hinted is not None else len(txs), deps=plan.deps)
         initial = {j: r for j, r in results.items() if not plan.deps[j]}
         run = MVRun(env, block, state, workers, plan, declared=declared,
                     exact_if_undeclared=self.exact_if_undeclared, initial=initial)
@@ -116,13 +150,36 @@ class DeclaredAccessStrategy(ParallelStrategy):
             hints="access list" if hinted is not None else "pre-execution",
         )
 
-    def _pre_execute(self, env, block, state, workers) -> tuple[list[Footprint], dict]:
+    def _serially(self, env, block, state, hints: str, pre_executions: int = 0, deps=()):
+        """The block in the coordinator alone (``gave_up``), with the plan's counters
+        (``deps``) if there was one: the waits it would have had."""
+        results, stats = SerialStrategy().run_transactions(env, block, state, 1)
+        return results, replace(
+            stats, mode="parallel" if pre_executions else "serial", hints=hints, gave_up=True,
+            pre_executions=pre_executions, executions=stats.executions + pre_executions,
+            lock_waits=sum(1 for d in deps if d), dependencies=sum(len(d) for d in deps),
+        )
+
+    def _pre_execute(self, env, block, state, workers) -> tuple[list[Footprint] | None, dict]:
         """Every transaction once on the pre-block state: workers take chunks from the
         back, the coordinator works from the front. Returns footprints (empty for a
-        transaction that failed there) and the results."""
+        transaction that failed there) and the results; footprints None if it
+        stopped at a chain (``_looks_serial``), with the results it had."""
         n = len(block.transactions)
         pool, mv = open_block(block, state, workers, PRE_EXECUTION)
-        outcomes = execute_all(env, block, pool, mv)
+        checks = list(CHAIN_CHECKS)
+
+        def stop(outcomes) -> bool:  # results come in chunks: check once each checkpoint is passed
+            if not checks or len(outcomes) < checks[0]:
+                return False
+            while checks and len(outcomes) >= checks[0]:
+                checks.pop(0)
+            return self._looks_serial(outcomes)
+
+        outcomes = execute_all(env, block, pool, mv, stop=stop)
+        if len(outcomes) < n:
+            pool.drain()
+            return None, outcomes
         footprints, results = [], {}
         for j in range(n):
             outcome = outcomes[j]
@@ -132,6 +189,15 @@ class DeclaredAccessStrategy(ParallelStrategy):
             else:
                 footprints.append(EMPTY)
         return footprints, results
+
+
+    def _looks_serial(self, outcomes: dict) -> bool:
+        """Whether the pre-execution results so far, in block order, plan as mostly
+        serial (``mostly_serial``)."""
+        done = [outcomes[j].value for j in sorted(outcomes) if outcomes[j].kind == DONE]
+        deps = dependencies([Footprint.of_result(r) for r in done], self.granularity, self.rule,
+                            self.predict_nonces)
+        return mostly_serial(deps, [r.gas_used for r in done])
 
 
 class AccountLocksStrategy(DeclaredAccessStrategy):

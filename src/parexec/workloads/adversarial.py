@@ -47,7 +47,7 @@ from eth_hash.auto import keccak
 import rlp
 
 from parexec.state.memory import MemoryState
-from parexec.workloads.synthetic import COINBASE, FUNDS, WorkloadError, _key, sign
+from parexec.workloads.synthetic import COINBASE, FUNDS, _key, sign
 
 SLOT_WRITER = b"\x70" * 19 + b"\x03"
 PROBE = b"\x70" * 19 + b"\x04"
@@ -140,8 +140,6 @@ def child_address(salt: int) -> bytes:
 
 def build_adversarial(name: str, p: dict) -> tuple[list, MemoryState]:
     """The signed transactions of adversarial workload ``name`` and their genesis state."""
-    if name == "redelegate" and p.get("fork", "cancun") == "cancun":
-        raise WorkloadError("redelegate needs EIP-7702: fork=prague or later")
     pre = MemoryState(complete=True)
     rng = random.Random(p["seed"])
     signed = {"onewrite": _onewrite, "coinbase": _coinbase, "redeploy": _redeploy,
