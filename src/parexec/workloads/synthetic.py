@@ -14,6 +14,11 @@ A spec is ``NAME[:k=v,...]``:
   from Vyper (parexec.workloads.contract_workloads); ``pools=N`` for amm.
 * ``mixed``: a blend in one block: 40% transfers, 30% token transfers, 20% swaps,
   10% NFT moves and mints, interleaved (each part with the spec's parameters).
+* ``onewrite``, ``coinbase``, ``redeploy``, ``redelegate`` (Prague by default),
+  ``abortonce``: adversarial blocks (parexec.workloads.adversarial): one slot
+  every transaction writes, the beneficiary's balance observed, SELFDESTRUCT and
+  CREATE2 at the same addresses, EIP-7702 re-delegation mid-block, every
+  transaction's first speculation stale.
 
 All take ``txs=N`` (default 1000) and ``seed=S``; ``accounts=N``: the recipients
 (transfers, erc20, nft) are drawn from N accounts (default 0: a new one for each
@@ -52,7 +57,8 @@ class WorkloadError(ValueError):
     """A workload spec that cannot be understood."""
 
 
-WORKLOADS = ("transfers", "erc20", "chain", "amm", "nft", "mixed")
+ADVERSARIAL = ("onewrite", "coinbase", "redeploy", "redelegate", "abortonce")  # parexec.workloads.adversarial
+WORKLOADS = ("transfers", "erc20", "chain", "amm", "nft", "mixed") + ADVERSARIAL
 DEFAULTS = {"txs": 1000, "hot": 0.0, "seed": 0, "pools": 4, "accounts": 0, "zipf": 0.0, "blocks": 1,
             "fork": "cancun"}  # pools: amm
 FORKS = {"cancun": CancunVM, "prague": PragueVM, "osaka": OsakaVM, "bpo1": BPO1VM, "bpo2": BPO2VM}
@@ -74,6 +80,8 @@ def parse_spec(text: str) -> tuple[str, dict]:
     if name not in WORKLOADS:
         raise WorkloadError(f"unknown workload {name!r}; choose from {', '.join(WORKLOADS)}")
     params = dict(DEFAULTS)
+    if name == "redelegate":
+        params["fork"] = "prague"  # EIP-7702's set-code transactions
     for part in filter(None, rest.split(",")):
         key, eq, value = part.partition("=")
         if not eq or key not in DEFAULTS:
@@ -93,6 +101,8 @@ def parse_spec(text: str) -> tuple[str, dict]:
         raise WorkloadError(f"{text}: hot must be between 0 and 1")
     if params["accounts"] < 0 or not 0.0 <= params["zipf"] <= 10.0:
         raise WorkloadError(f"{text}: accounts must be at least 0 and zipf between 0 and 10")
+    if name == "redelegate" and params["fork"] == "cancun":
+        raise WorkloadError(f"{text}: redelegate needs EIP-7702: fork=prague or later")
     return name, params
 
 
@@ -169,6 +179,10 @@ def workload_txs(name: str, p: dict) -> tuple[list, MemoryState]:
         from parexec.workloads.contract_workloads import build_contract_workload
 
         return build_contract_workload(name, p)
+    if name in ADVERSARIAL:
+        from parexec.workloads.adversarial import build_adversarial
+
+        return build_adversarial(name, p)
     n, hot, seed = p["txs"], p["hot"], p["seed"]
     pre = MemoryState(complete=True)
     recipients = Popularity(random.Random(seed), p["accounts"], p["zipf"])
