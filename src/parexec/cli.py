@@ -268,8 +268,10 @@ def bench(targets, strategies, workers, repeat, json_path, hints_path, predict, 
     """Time strategies on blocks and report speedups over serial, measured in one run.
 
     A TARGET is a fixture path as in `verify` (mainnet or Prague block dumps) or a
-    synthetic workload NAME[:k=v,...]: transfers, erc20 or chain, each taking
-    txs=N and hot=F (the share of transactions touching one hot account).
+    synthetic workload NAME[:k=v,...]: transfers, erc20, chain, amm, nft,
+    mixed, or the adversarial onewrite, coinbase, redeploy, redelegate and
+    abortonce, each taking txs=N (and hot=F, the share of transactions
+    touching one hot account, fork=F, ...: see parexec.workloads.synthetic).
     A strategy may carry options, NAME:k=v: `--strategies occ,occ:redo=off`
     times occ with and without operation-level redo in one run.
     Every strategy's outcome must equal serial's, or the command fails.
