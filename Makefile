@@ -7,7 +7,7 @@ DATA := ../shared/data
 # pytest-xdist processes for the test suite (CI has 2 cores)
 TEST_JOBS ?= 2
 
-.PHONY: install browser demo test conformance eest bench bench-chain bench-declared bench-replay simulate access-lists eip7928-lists clean
+.PHONY: install browser demo test conformance eest bench bench-adversarial bench-chain bench-declared bench-replay simulate access-lists eip7928-lists clean
 
 install: $(STAMP)
 
@@ -43,11 +43,14 @@ test: install browser $(SPEC_STAMP)
 # (build/access-lists), over all of it. The strategies come from the registry
 # (parexec.strategies), so a new one is included; occ runs once more with
 # operation-level redo on every stale result, each repair checked against a full
-# execution (PAREXEC_REDO_CHECK). `make eest` runs the
+# execution (PAREXEC_REDO_CHECK). 3000 random workload blocks (six kinds, Cancun to
+# BPO2) are judged by the execution specification under every strategy
+# (tests/test_spec_judge.py). `make eest` runs the
 # execution-spec-tests alone, serially, with a table by fork and EIP.
 CONFORMANCE_DATA := $(DATA)/ethereum-tests $(DATA)/eest $(DATA)/mainnet $(DATA)/mainnet-prague
 # every synthetic workload at no, half and full contention (verify takes specs too)
-WORKLOAD_SPECS := $(foreach w,transfers erc20 chain amm nft mixed,$(foreach h,0 0.5 1,$(w):txs=200,hot=$(h)))
+WORKLOAD_SPECS := $(foreach w,transfers erc20 chain amm nft mixed,$(foreach h,0 0.5 1,$(w):txs=200,hot=$(h))) \
+	$(foreach w,onewrite coinbase redeploy redelegate abortonce,$(w):txs=200)  # adversarial (issue 18)
 PARALLEL_STRATEGIES = $(shell $(BIN)/python -c 'from parexec.strategies import PARALLEL; print(*PARALLEL)')
 DECLARED_STRATEGIES = $(shell $(BIN)/python -c 'from parexec.strategies import DECLARED; print(*DECLARED)')
 conformance: install access-lists eip7928-lists
@@ -74,6 +77,7 @@ conformance: install access-lists eip7928-lists
 	done
 	PAREXEC_HYPOTHESIS_EXAMPLES=300 $(BIN)/python -m pytest -q tests/test_parallel_equivalence.py
 	PAREXEC_HYPOTHESIS_EXAMPLES=2000 $(BIN)/python -m pytest -q tests/test_redo.py
+	PAREXEC_JUDGE_BLOCKS=3000 PAREXEC_JUDGE_SEED=1 $(BIN)/python -m pytest -q tests/test_spec_judge.py
 
 # A block access list (`parexec access-list`) for every block of the conformance data
 # (block dumps and ethereum/tests chains), from one serial run.
@@ -98,6 +102,11 @@ bench: install
 	$(BIN)/python benchmarks/serial_vs_pyevm.py --repeat 3
 	$(BIN)/parexec bench erc20:txs=1000 chain:txs=300 transfers:txs=1000 --workers 2 --repeat 5 --json bench-workloads.json
 	$(BIN)/parexec bench $(BYZANTIUM_ON) --workers 2 --repeat 3 --json bench-mainnet.json
+
+# The adversarial workloads (issue 18): every strategy at 2 workers, with what it can
+# know (nothing, pre-execution, exact lists, lists hiding the chain), time over serial's.
+bench-adversarial: install
+	$(BIN)/python benchmarks/adversarial.py --workers 2 --repeat 5 --json bench-adversarial.json
 
 # A synthetic chain imported end to end (every state root checked): serial one block
 # at a time against each strategy pipelined and not, blocks/s of every run, peak memory.

@@ -164,6 +164,7 @@ def ours(case: Case, strategy_spec: str) -> dict:
         "gas_used": outcome.gas_used,
         "post": dump_state(post),
         "requests_hash": None if outcome.requests_hash is None else "0x" + outcome.requests_hash.hex(),
+        "mode": outcome.stats.mode,  # not compared: that the parallel path ran
     }
 
 
@@ -311,6 +312,13 @@ def test_a_wrong_post_state_is_a_disagreement():
 
     found = judge([case], ("serial",), tampered)
     assert len(found) == 1 and "post-state of 0x" in found[0].difference and "balance" in found[0].difference
+
+
+def test_every_parallel_strategy_takes_the_parallel_path():
+    """Two transactions are enough for the judged strategies to use their workers."""
+    case = Case("erc20:txs=2,fork=bpo2")
+    assert {name: ours(case, name)["mode"] for name in STRATEGY_SPECS} == {
+        name: "serial" if name == "serial" else "parallel" for name in STRATEGY_SPECS}
 
 
 @pytest.mark.parametrize("fork", list(FORKS))
