@@ -1,15 +1,16 @@
-"""A second implementation as judge: random workload blocks (every workload kind,
-every fork from Cancun on) executed by the Ethereum execution specification
-(tests/spec_oracle.py) and by parexec under every strategy must give the same
-verdict, each transaction's gas, status and logs, the cumulative gas, the requests
-hash and the whole post-state. A disagreement is shrunk to the smallest block
+"""A second implementation as judge: random workload blocks (the six workload
+kinds, every fork from Cancun on, with the fork's system calls) executed by the
+Ethereum execution specification (tests/spec_oracle.py) and by parexec under
+every strategy must give the same verdict, each transaction's gas, status and
+logs, the block's gas, the requests hash and the whole post-state. A disagreement is shrunk to the smallest block
 that still shows it (transactions dropped while it persists) and printed with
 its workload spec, the transactions kept, the strategy and the first difference.
 
 The blocks come from a seeded generator, not Hypothesis: the spec runs in its own
 venv, and starting it costs seconds, so all blocks go to it in one batch.
 ``PAREXEC_JUDGE_BLOCKS=N`` judges N blocks instead of the quick default
-(``make conformance`` sets it); ``PAREXEC_JUDGE_SEED`` picks another draw.
+(``make conformance`` sets it); ``PAREXEC_JUDGE_SEED`` picks another draw;
+``PAREXEC_JUDGE_KINDS=all`` adds the adversarial workloads.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ BLOCKS = int(os.environ.get("PAREXEC_JUDGE_BLOCKS", "0") or 0) or QUICK_BLOCKS
 SEED = int(os.environ.get("PAREXEC_JUDGE_SEED", "0") or 0)
 WORKERS = 2
 # the six workloads; PAREXEC_JUDGE_KINDS=all: every one the registry has (the adversarial too)
-KINDS = WORKLOADS if os.environ.get("PAREXEC_JUDGE_KINDS") == "all" else WORKLOADS[:6]
+KINDS = WORKLOADS if os.environ.get("PAREXEC_JUDGE_KINDS") == "all" else ("transfers", "erc20", "chain", "amm",
+                                                                         "nft", "mixed")
 # every registered strategy, and occ once more repairing every stale result
 STRATEGY_SPECS = (*STRATEGIES, "occ:redo=on")
 
@@ -299,19 +301,33 @@ def test_a_disagreement_is_shrunk_to_the_smallest_block(monkeypatch):
     assert d.difference.startswith("tx 2: parexec {'gas_used': ") and "3 txs" in d.report()
 
 
-def test_a_wrong_post_state_is_a_disagreement():
-    """The comparison sees a state difference the receipts do not show."""
-    case = Case("transfers:txs=2,fork=cancun")
+def _more_balance(result):
+    account = next(a for a in result["post"].values() if a["code"] == "0x")
+    account["balance"] = hex(int(account["balance"], 16) + 1)
+
+
+def _other_log_data(result):
+    result["logs"][1][0][2] = "0x" + "00" * 31 + "02"
+
+
+def _other_requests_hash(result):
+    result["requests_hash"] = "0x" + "00" * 32
+
+
+@pytest.mark.parametrize("tamper, expected", [
+    (_more_balance, "post-state of 0x"), (_other_log_data, "tx 1 logs: "), (_other_requests_hash, "requests hash: "),
+])
+def test_the_judge_sees_what_receipts_gas_do_not_show(tamper, expected):
+    """A state, a log or a requests hash the spec gives otherwise is a disagreement."""
     from spec_oracle import run_blocks
 
     def tampered(blocks):
         out = run_blocks(blocks)
-        account = next(a for a in out[0]["post"].values() if a["code"] == "0x")
-        account["balance"] = hex(int(account["balance"], 16) + 1)
+        tamper(out[0])
         return out
 
-    found = judge([case], ("serial",), tampered)
-    assert len(found) == 1 and "post-state of 0x" in found[0].difference and "balance" in found[0].difference
+    found = judge([Case("erc20:txs=2,fork=prague")], ("serial",), tampered)
+    assert len(found) == 1 and found[0].difference.startswith(expected), found
 
 
 def test_every_parallel_strategy_takes_the_parallel_path():
