@@ -28,9 +28,9 @@ are hand-assembled below, each with its assembly.
   the EOAs send transactions of their own (bumping the nonces later
   authorizations must name). The bug class pevm, bor and grevm had: a call must
   see the delegation set before it, and only that one.
-* ``abortonce``: transaction j increments counter j mod K of one contract (K =
-  ``pools``, default 4... see ``STRIDE``): a dependency on a transaction a few
-  places before, never the one right before. Speculation on the state before
+* ``abortonce``: transaction j increments counter j mod STRIDE (4) of one
+  contract: a dependency on the transaction 4 places before, never the one
+  right before. Speculation on the state before
   the block goes stale for nearly every transaction, once; executed again after
   its writer, it holds. Aborts and accepted results so come in equal numbers, so a
   detector that waits for aborts to outrun accepted results does not see a chain.
