@@ -46,10 +46,46 @@ FALLBACK_OPTION = click.option(
 )
 
 
-@click.group()
+INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug in parexec, not bad input (2) or an invalid block (1)
+
+
+class _Main(click.Group):
+    """The parexec group: whatever a command lets escape ends in one line, never a
+    bare traceback. Unreadable input (FixtureError) exits 2, an invalid block
+    (BlockRejected) 1, anything else is "parexec: internal error: ..." with status
+    70; --debug (or PAREXEC_DEBUG=1) lets the traceback through instead."""
+
+    def invoke(self, ctx):
+        from parexec.fixtures.case import rejection_text
+        from parexec.model import BlockRejected
+
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            if isinstance(exc, FixtureError):
+                code, line = 2, f"error: {exc}"
+            elif isinstance(exc, BlockRejected):
+                code, line = 1, f"error: invalid block: {rejection_text(exc)}"
+            else:
+                code, line = INTERNAL_ERROR, f"parexec: internal error: {type(exc).__name__}: {exc}"
+            click.echo(" ".join(line.split()), err=True)  # one line, whatever the message holds
+            ctx.exit(code)
+
+
+@click.group(cls=_Main)
 @click.version_option(__version__, prog_name="parexec")
-def main() -> None:
-    """Execute Ethereum blocks in parallel, exactly as serial execution would."""
+@click.option("--debug", is_flag=True, envvar="PAREXEC_DEBUG", show_envvar=True,
+              help="Show the traceback of an unexpected error (without it: one line, status 70).")
+def main(debug: bool) -> None:
+    """Execute Ethereum blocks in parallel, exactly as serial execution would.
+
+    Exit status: 0 done, 1 a check failed or a block is invalid, 2 unreadable
+    or malformed input, 70 an internal error (a bug; --debug shows where).
+    """
 
 
 STRATEGY_OPTION = click.option(
@@ -97,7 +133,9 @@ def verify(paths: tuple[Path, ...], strategy: str, workers: int, min_parallel_tx
     workload spec as in `bench` (every transaction must succeed, and a parallel
     strategy must give serial's outcome). Each failure is
     printed on one line with its first difference; the last line is
-    "N passed, M failed". The exit status is 0 only if nothing failed.
+    "N passed, M failed". The exit status is 0 only if nothing failed; 2 when
+    a path or a fixture is unreadable or malformed (a value out of range, a
+    field missing), after the other cases ran.
     With a parallel strategy, block dumps are also compared field by field with
     a serial run (receipts, state diff).
     """
@@ -119,7 +157,7 @@ def verify(paths: tuple[Path, ...], strategy: str, workers: int, min_parallel_tx
         console.width = max(console.width, 110)  # feature names are long
         console.print(conformance_table(tally.results))
     click.echo(tally.summary())
-    sys.exit(1 if tally.count("failed") else 0)
+    sys.exit(2 if any(r.bad_input for r in tally.results) else 1 if tally.count("failed") else 0)
 
 
 def _progress_bar(err: Console) -> Progress:
@@ -158,15 +196,24 @@ def _run_with_progress(cases, strategy, workers: int, label: str):
 
 
 def _load_targets(specs):
-    """Block dumps and workloads, as bench takes them; exits 2 on bad input."""
+    """Block dumps and workloads, as bench takes them; exits 2 on bad input, 1 on
+    a block that cannot be valid (a signature that recovers no sender)."""
+    from parexec.fixtures.case import rejection_text
     from parexec.fixtures.targets import load_targets
+    from parexec.model import BlockRejected
     from parexec.workloads import WorkloadError
 
-    try:
-        return load_targets(list(specs))
-    except (FixtureError, WorkloadError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+    targets = []
+    for spec in specs:
+        try:
+            targets += load_targets([spec])
+        except (FixtureError, WorkloadError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except BlockRejected as exc:
+            click.echo(f"error: {spec} is invalid: {rejection_text(exc)}", err=True)
+            sys.exit(1)
+    return targets
 
 
 def _hints(path: Path | None):
@@ -219,6 +266,7 @@ def run(targets, strategy, workers, min_parallel_txs, hints_path, fallback, pred
 
     from parexec.benchmarking import run_row
     from parexec.block.pipeline import execute_block
+    from parexec.fixtures.case import rejection_text
     from parexec.model import BlockRejected
     from parexec.report.tables import counter_lines, run_table
 
@@ -232,7 +280,7 @@ def run(targets, strategy, workers, min_parallel_txs, hints_path, fallback, pred
         try:
             outcome = execute_block(target.block, target.pre_state, chosen, workers)
         except BlockRejected as exc:
-            click.echo(f"error: {target.name} is invalid: {exc}", err=True)
+            click.echo(f"error: {target.name} is invalid: {rejection_text(exc)}", err=True)
             sys.exit(1)
         except FixtureError as exc:  # hints that do not fit the block
             click.echo(f"error: {exc}", err=True)

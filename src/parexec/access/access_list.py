@@ -22,6 +22,7 @@ import json
 from pathlib import Path
 
 from parexec.access.footprint import KINDS, Footprint
+from parexec.json_input import read_json
 from parexec.model import STORAGE, FixtureError, TxResult
 from parexec.strategies.serial import SerialStrategy
 
@@ -94,10 +95,7 @@ def load_access_list(path: Path, block) -> list[Footprint]:
     """Footprints per transaction of ``block``. Raises FixtureError, naming the file
     and the fault, if it is not an access list of exactly this block."""
     where = str(path)
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FixtureError(f"{where}: cannot read an access list: {exc}") from None
+    data = read_json(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise FixtureError(f"{where}: not a parexec block access list (format {FORMAT!r})")
     head = data.get("block") or {}
@@ -147,9 +145,11 @@ class AccessListHints:
                 self.eip7928[file.stem] = file
                 continue
             try:
-                data = json.loads(file.read_text())
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-                data = None
+                data = read_json(file)
+            except FixtureError:
+                if path.is_file():
+                    raise
+                data = None  # in a folder: not a list (a readable view, a stray file)
             if isinstance(data, dict) and data.get("format") == FORMAT:
                 self.by_hash[str((data.get("block") or {}).get("hash", "")).lower()] = file
             elif path.is_file():

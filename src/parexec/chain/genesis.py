@@ -12,7 +12,6 @@ on (the genesis header carries their fields).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import rlp
@@ -20,6 +19,7 @@ import rlp
 from parexec.chain.chain import ChainConfig
 from parexec.chain.producer import genesis_header
 from parexec.forks import UnsupportedFork
+from parexec.json_input import read_json
 from parexec.model import FixtureError
 from parexec.state.memory import MemoryState
 
@@ -49,10 +49,7 @@ def _bytes(value, where: str, size: int | None = None) -> bytes:
 
 def load_genesis(path: Path) -> tuple[ChainConfig, bytes, MemoryState]:
     """The chain's rules, its genesis block (RLP) and the genesis state."""
-    try:
-        spec = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise FixtureError(f"{path}: not a readable genesis file ({exc})") from None
+    spec = read_json(Path(path))
     if not isinstance(spec, dict) or not isinstance(spec.get("alloc"), dict) or "network" not in spec:
         raise FixtureError(f"{path}: a genesis file needs \"network\" and an \"alloc\" object")
     config = ChainConfig(str(spec["network"]))

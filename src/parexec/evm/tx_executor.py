@@ -8,6 +8,7 @@ import rlp
 from eth.rlp.logs import Log as RlpLog
 from eth.vm.forks.cancun.state import get_total_blob_gas
 from eth_bloom import BloomFilter
+from eth_keys.exceptions import BadSignature
 from eth_utils import ValidationError
 
 from parexec.block.env import BlockEnv
@@ -80,7 +81,10 @@ def execute_transaction(env: BlockEnv, view, tx, index: int, predict: bool = Fal
         raise InvalidTransaction(violation.message, violation.rule)
     state = env.new_state(view, log_ops=True, tx=tx) if log_ops else env.new_state(view)
     db = account_db(state)
-    sender = tx.sender
+    try:
+        sender = tx.sender
+    except (ValidationError, ValueError, BadSignature) as exc:  # a block from a chain, not a fixture loader
+        raise InvalidTransaction(f"invalid signature: {exc}", "INVALID_SIGNATURE_VRS") from None
     if predict:
         db.reads.setdefault((NONCE, sender), tx.nonce)
     # The balance check first, recorded as a floor (parexec.model): py-evm's own

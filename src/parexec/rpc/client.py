@@ -17,7 +17,6 @@ invalid parameters, an execution error) fails at once as RpcError.
 from __future__ import annotations
 
 import itertools
-import json
 import random
 import threading
 from collections import Counter
@@ -25,6 +24,9 @@ from dataclasses import dataclass
 
 import httpx
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt
+
+from parexec.json_input import parse_json
+from parexec.model import FixtureError
 
 RATE_LIMIT_CODES = {-32005, -32029, -32097, 429}  # Infura/Geth "limit exceeded", providers' own
 RATE_LIMIT_WORDS = ("rate limit", "too many requests", "limit exceeded", "capacity exceeded")
@@ -124,9 +126,9 @@ class RpcClient:
             raise RpcError(calls[0].method, response.status_code, f"HTTP {response.status_code}: "
                                                                    f"{response.text[:200]}")
         try:
-            answers = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise _Transient("malformed reply", f"not JSON: {response.text[:80]!r}") from None
+            answers = parse_json(response.content, "the reply")
+        except FixtureError as exc:  # not JSON, not UTF-8, nested too deep
+            raise _Transient("malformed reply", f"not JSON ({exc}): {response.content[:80]!r}") from None
         if isinstance(answers, dict):  # one answer for the whole batch: an error
             raise self._error(calls[0], answers)
         if not isinstance(answers, list):

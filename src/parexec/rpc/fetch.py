@@ -34,6 +34,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from parexec.json_input import read_json
+from parexec.model import FixtureError
 from parexec.rpc.client import Call, NodeUnreachable, RpcClient, RpcError
 from parexec.rpc.prestate import MalformedTrace, PreState, merge_traces
 from parexec.state.memory import MemoryState
@@ -88,13 +90,14 @@ class DumpFolder:
         codes_path, hashes_path = self.root / "bytecodes.json.gz", self.root / "block_hashes.json"
         try:
             if codes_path.exists():
-                with gzip.open(codes_path, "rt") as fh:
-                    self.codes = json.load(fh)
+                self.codes = read_json(codes_path)
             if hashes_path.exists():
-                self.hashes = json.loads(hashes_path.read_text())
-        except (OSError, ValueError, EOFError) as exc:
-            raise ValueError(f"{self.root}: its bytecodes or block hashes cannot be read ({exc}); "
-                             "fetch into a new folder") from None
+                self.hashes = read_json(hashes_path)
+        except FixtureError as exc:
+            raise ValueError(f"{exc}; fetch into a new folder") from None
+        if not (isinstance(self.codes, dict) and isinstance(self.hashes, dict)):
+            raise ValueError(f"{self.root}: its bytecodes or block hashes are not JSON objects; "
+                             "fetch into a new folder")
 
     def has(self, number: int) -> bool:
         folder = self.root / "blocks" / str(number)
