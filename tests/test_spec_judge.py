@@ -115,7 +115,8 @@ def spec_input(case: Case) -> dict:
     block, pre = case.block()
     h = block.header
     return {
-        "fork": block.vm_class.fork, "pre": dump_state(pre), "txs": ["0x" + tx.encode().hex() for tx in block.transactions],
+        "fork": block.vm_class.fork, "pre": dump_state(pre),
+        "txs": ["0x" + tx.encode().hex() for tx in block.transactions],
         "env": {"coinbase": "0x" + h.coinbase.hex(), "number": hex(h.block_number), "timestamp": hex(h.timestamp),
                 "gas_limit": hex(h.gas_limit), "base_fee": hex(h.base_fee_per_gas),
                 "excess_blob_gas": hex(h.excess_blob_gas), "parent_hash": "0x" + h.parent_hash.hex()},
