@@ -43,12 +43,17 @@ def fresh_pool():
     get_pool(0)
 
 
+class Hang(Exception):
+    """Not TimeoutError: that is an OSError, which the pool takes for a dead worker's
+    pipe (a hang in a send was once cut short by it, and the test passed)."""
+
+
 @contextlib.contextmanager
 def time_limit(seconds: int):
-    """Raise TimeoutError in the main thread if the body runs longer (a hang)."""
+    """Raise Hang in the main thread if the body runs longer."""
 
     def expired(signum, frame):
-        raise TimeoutError(f"no result after {seconds} s: the strategy hangs")
+        raise Hang(f"no result after {seconds} s: the strategy hangs")
 
     previous = signal.signal(signal.SIGALRM, expired)
     signal.alarm(seconds)
@@ -97,7 +102,7 @@ def test_worker_killed_while_executing_is_replaced(name, doomed, fresh_pool, mon
         outcome = execute_block(block, pre, get_strategy(name), workers)
     assert pool.replaced - before == workers - 1 - normal
     assert outcome.stats.mode == "parallel"
-    assert outcome.stats.workers_replaced == pool.replaced
+    assert outcome.stats.workers_replaced == pool.replaced - before  # this block's
     assert_same(outcome, serial)
     assert all(w.process.is_alive() for w in pool.workers)
     # the replacements serve the next block normally

@@ -162,7 +162,8 @@ class RunStats:
     speculative_accepted: int = 0  # speculative results committed as they were
     blocked: int = 0  # executions that met an ESTIMATE and waited for its writer
     gave_up: bool = False  # speculation stopped; the coordinator finished the block alone
-    workers_replaced: int = 0  # worker processes that died and were replaced
+    workers_replaced: int = 0  # worker processes that died or hung in this block and were replaced
+    workers_hung: int = 0  # of those, the ones found hung (silent past the pool's timeout)
     # declared-access strategies (hints says where their footprints came from)
     hints: str | None = None  # "access list" or "pre-execution"
     lock_waits: int = 0  # transactions that waited for a declared predecessor
@@ -176,9 +177,12 @@ class RunStats:
     redo: RedoStats | None = None  # where stale results may be repaired (occ with --redo)
 
     def counters(self) -> dict[str, int]:
-        """The redo counters where stale results may be repaired, and the
-        declared-access counters for strategies that declare footprints."""
+        """Replaced workers if any, the redo counters where stale results may be
+        repaired, and the declared-access counters for strategies that declare footprints."""
         counters = {}
+        if self.workers_replaced:  # faults: shown only when there were some
+            counters["workers_replaced"] = self.workers_replaced
+            counters["workers_hung"] = self.workers_hung
         if self.redo is not None:
             counters["repaired"] = self.redo.repaired
             counters["redo_fallbacks"] = sum(self.redo.fallbacks.values())

@@ -132,7 +132,8 @@ class MVRun:
             mispredictions=self.mispredictions,
             speculative_accepted=committer.accepted,
             gave_up=schedule.gave_up,
-            workers_replaced=pool.replaced,
+            workers_replaced=pool.faults()[0],
+            workers_hung=pool.faults()[1],
             redo=committer.redo,
         )
         return committer.results, stats

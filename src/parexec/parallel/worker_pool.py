@@ -15,7 +15,15 @@ only MV-memory updates and transaction indices cross the pipe, and compact
 TxResults come back.
 
 A worker that dies is noticed on its pipe, its unfinished tasks are handed back
-to the caller, and a fresh process replaces it with the current state.
+to the caller, and a fresh process replaces it with the current state. A worker
+that hangs (stopped, looping, swapped out) is treated the same once it has held
+tasks without replying or beginning another transaction for longer than its
+patience (``WORKER_TIMEOUT`` plus its transaction's gas at ``GAS_PER_SECOND``):
+it is killed and replaced. Only a coordinator that waits checks this, so the
+hot path pays nothing; any strategy ends up waiting for a hung worker (its
+result, or its reply to the final drain), so none is missed. Messages to a
+worker are written without blocking, so one that stopped reading (its pipe
+full: a new pre-state is megabytes) is found hung as well, not waited for.
 
 A worker may hold several requests (occ's engine and the all-at-once engine give it
 two: the next chunk waits in its pipe, so it never idles between
@@ -31,8 +39,12 @@ from __future__ import annotations
 import atexit
 import gc
 import multiprocessing
+import os
 import pickle
 import select
+import socket
+import struct
+import time
 from collections import deque
 from dataclasses import dataclass, field, replace
 
@@ -55,6 +67,14 @@ from parexec.parallel.protocol import (
 from parexec.parallel.worker import worker_main
 from parexec.state.overlay import OverlayState
 
+# A worker that holds tasks and for this long neither replies nor begins another
+# transaction is hung (plus the running transaction's gas limit at GAS_PER_SECOND:
+# py-evm runs 3-10 million gas a second, so no honest transaction comes near).
+WORKER_TIMEOUT = 20.0
+GAS_PER_SECOND = 1_000_000
+TIMEOUT_ENV = "PAREXEC_WORKER_TIMEOUT"  # overrides WORKER_TIMEOUT (seconds)
+READY_TIMEOUT = 10.0  # at least this long for a ping's answer (a new process may still be importing)
+
 
 @dataclass(eq=False)
 class Worker:
@@ -65,6 +85,8 @@ class Worker:
     requests: deque = field(default_factory=deque)  # outstanding task lists, in order
     has_txs: set = field(default_factory=set)  # transaction indices it was sent
     worked: bool = False  # it was given tasks since it was last told the block's work is over
+    progress: tuple = (-1, 0.0)  # (running tx, time.monotonic) when last seen to move or reply
+    sock: object = None  # the pipe's socket, to write to without blocking (see write_within)
 
     @property
     def idle(self) -> bool:
@@ -76,8 +98,11 @@ class Worker:
 
 
 class WorkerPool:
-    def __init__(self, start_method: str = "fork"):
+    def __init__(self, start_method: str = "fork", timeout: float | None = None):
+        """``timeout``: WORKER_TIMEOUT, unless given or set in the environment
+        (PAREXEC_WORKER_TIMEOUT, for tests that hang a worker on purpose)."""
         self.start_method = start_method
+        self.timeout = timeout if timeout is not None else float(os.environ.get(TIMEOUT_ENV, WORKER_TIMEOUT))
         self.ctx = multiprocessing.get_context(start_method)
         self.workers: list[Worker] = []
         # one poll set for all pipes: the coordinator checks for replies after
@@ -91,7 +116,9 @@ class WorkerPool:
         self._block_msg = None
         self.log: list = []  # MV updates of the current block, in order
         self.trace = None  # the RunTrace of the current block, if one is recorded
-        self.replaced = 0
+        self.replaced = 0  # workers replaced (dead or hung), ever
+        self.hung = 0  # of which found hung
+        self._at_block_start = (0, 0)  # (replaced, hung) when the current block started
         self._orphaned: list[int] = []  # tasks of workers that died before taking them
 
     # ------------------------------------------------------------ lifecycle
@@ -110,7 +137,8 @@ class WorkerPool:
         process.start()
         gc.unfreeze()
         child_conn.close()
-        worker = Worker(process, parent_conn, running)
+        sock = socket.socket(fileno=os.dup(parent_conn.fileno()))  # Pipe() is a socket pair
+        worker = Worker(process, parent_conn, running, sock=sock)
         self._by_fd[parent_conn.fileno()] = worker
         self._poller.register(parent_conn.fileno(), select.POLLIN)
         if self.base is not None:
@@ -123,22 +151,41 @@ class WorkerPool:
         fd = worker.conn.fileno()
         if self._by_fd.pop(fd, None) is not None:
             self._poller.unregister(fd)
+        if worker.sock is not None:
+            worker.sock.close()
 
     def _stop(self, worker: Worker) -> None:
+        try:
+            write_within(worker.sock, _frame((STOP,)), 1.0)  # not blocking on a stopped one
+        except OSError:
+            pass
         self._forget(worker)
-        stop_process(worker.process, worker.conn, (STOP,), timeout=1)
+        stop_process(worker.process, worker.conn, None, timeout=1)
 
     def shutdown(self) -> None:
         self.resize(0)
 
     def wait_ready(self) -> None:
-        """Return once every worker answers (benchmarks start the clock after)."""
+        """Return once every worker answers (benchmarks start the clock after); one
+        that does not within max(timeout, READY_TIMEOUT) seconds is replaced (three tries)."""
         self.drain()
         for worker in self.workers:
             self._send(worker, (PING,))
-        for worker in self.workers:
-            if worker.conn.recv() != (PING,):
-                raise RuntimeError("a worker answered a ping with something else")
+        for index in range(len(self.workers)):
+            for _attempt in range(3):
+                worker = self.workers[index]  # its replacement, if the ping found it dead
+                try:
+                    if worker.conn.poll(max(self.timeout, READY_TIMEOUT)):
+                        if worker.conn.recv() != (PING,):
+                            raise RuntimeError("a worker answered a ping with something else")
+                        break
+                    self.hung += 1
+                except (EOFError, OSError):
+                    pass
+                self._replace(worker)
+                self._send(self.workers[index], (PING,))
+            else:
+                raise RuntimeError("a worker process did not start: three in a row never answered")
 
     # ------------------------------------------------------------ per block
     def _base_bytes(self) -> bytes:
@@ -181,6 +228,7 @@ class WorkerPool:
         of the block's EIP-7928 list) each worker loads and checks it; ``log_ops``:
         the transactions whose executions log operations (protocol)."""
         self.drain()
+        self._at_block_start = (self.replaced, self.hung)
         self.trace = trace
         if base is not self.base:
             origin = getattr(base, "origin", None)
@@ -225,6 +273,8 @@ class WorkerPool:
         worker.synced = len(self.log)
         txs = {j: self.block.transactions[j] for j in tasks if j not in worker.has_txs}
         worker.has_txs.update(txs)
+        if not worker.requests:  # its silence counts from now
+            worker.progress = (worker.running.value, time.monotonic())
         worker.requests.append(list(tasks))
         worker.worked = True
         self._send(worker, (RUN, updates, txs, tasks, chain))  # if it died,
@@ -252,13 +302,12 @@ class WorkerPool:
 
     def collect(self, timeout: float | None = 0) -> tuple[list[Outcome], list[int]]:
         """The outcomes that arrived within ``timeout`` (None: wait for at least
-        one), and the tasks of workers that died (to be executed elsewhere)."""
+        one), and the tasks of workers that died or hung (to be executed elsewhere)."""
         outcomes = []
         if any(w.requests for w in self.workers):
             if self._orphaned:
                 timeout = 0  # the caller has work to redo at once
-            ms = None if timeout is None else int(timeout * 1000)
-            for fd, _event in self._poller.poll(ms):
+            for fd in self._ready(timeout):
                 worker = self._by_fd.get(fd)
                 if worker is None:
                     continue
@@ -270,6 +319,7 @@ class WorkerPool:
                 except (EOFError, OSError):
                     self._replace(worker)
                     continue
+                worker.progress = (worker.running.value, time.monotonic())
                 if reply[0] == RESULTS:  # the last reply to its oldest request
                     worker.requests.popleft()
                 for kind, j, value, *span in reply[1]:  # a span when traced: start, end
@@ -281,11 +331,68 @@ class WorkerPool:
         orphaned, self._orphaned = self._orphaned, []
         return outcomes, orphaned
 
+    def _ready(self, timeout: float | None) -> list[int]:
+        """The pipes with something to read within ``timeout`` (None: until one has).
+        A wait is cut into spans no longer than the busy workers' patience; after
+        each silent span a worker that hung is replaced, and its tasks are orphaned."""
+        if timeout == 0:
+            return [fd for fd, _event in self._poller.poll(0)]
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            now = time.monotonic()
+            wait = self._patience(now)
+            if end is not None:
+                wait = min(wait, max(0.0, end - now))
+            ready = self._poller.poll(None if wait == float("inf") else int(wait * 1000) + 1)
+            if ready:
+                return [fd for fd, _event in ready]
+            if self._replace_hung() or (end is not None and time.monotonic() >= end):
+                return []
+
+    def _allowed(self, worker: Worker) -> float:
+        """How long ``worker`` may stay silent on the transaction it is at (or its
+        first task, not begun yet)."""
+        j = worker.progress[0]
+        if j < 0 or j >= len(self.block.transactions):
+            j = worker.requests[0][0]
+        return self.timeout + self.block.transactions[j].gas / GAS_PER_SECOND
+
+    def _patience(self, now: float) -> float:
+        """Seconds until the first busy worker's silence would make it hung."""
+        wait = float("inf")
+        for worker in self.workers:
+            if worker.requests:
+                running = worker.running.value
+                if running != worker.progress[0]:  # it began another transaction
+                    worker.progress = (running, now)
+                wait = min(wait, worker.progress[1] + self._allowed(worker) - now)
+        return max(0.0, wait)
+
+    def _replace_hung(self) -> bool:
+        """Kill and replace every busy worker silent past its patience; True if any."""
+        now, found = time.monotonic(), False
+        for worker in list(self.workers):
+            if worker.requests and worker.running.value == worker.progress[0] \
+                    and now - worker.progress[1] >= self._allowed(worker):
+                self.hung += 1
+                self._replace(worker)
+                found = True
+        return found
+
+    def faults(self) -> tuple[int, int]:
+        """Workers replaced in the current block (dead or hung), and of those hung."""
+        return self.replaced - self._at_block_start[0], self.hung - self._at_block_start[1]
+
     def _send(self, worker: Worker, msg) -> None:
-        """Send, or replace a worker found dead (its tasks come back as orphaned)."""
+        """Send, or replace a worker found dead or hung, not reading its pipe for
+        as long as it may be silent (its tasks come back as orphaned)."""
+        patience = self._allowed(worker) if worker.requests else self.timeout
         try:
-            worker.conn.send(msg)
+            sent = write_within(worker.sock, _frame(msg), patience)
         except OSError:
+            sent = None
+        if not sent:
+            self.hung += sent is False
             self._replace(worker)
 
     def _replace(self, worker: Worker) -> None:
@@ -301,18 +408,44 @@ class WorkerPool:
         except OSError:
             pass
         if worker.process.is_alive():
-            worker.process.kill()
+            worker.process.kill()  # SIGKILL: it ends even if stopped
         worker.process.join(timeout=1)
         index = self.workers.index(worker)
         self.replaced += 1
         self.workers[index] = self._spawn()
 
 
+def _frame(msg) -> bytes:
+    """``msg`` as multiprocessing.connection.Connection.send puts it on the pipe
+    (its length, then the pickle), for recv at the other end."""
+    data = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
+    return struct.pack("!i", len(data)) + data
+
+
+def write_within(sock, frame: bytes, patience: float) -> bool:
+    """Write ``frame`` without ever blocking for longer than ``patience`` seconds
+    with no room freed in the pipe; False if the reader let it stay full that
+    long (it is not reading: hung). OSError if the reader is gone."""
+    view = memoryview(frame)
+    poller = None
+    while view:
+        try:
+            view = view[sock.send(view, socket.MSG_DONTWAIT):]
+        except BlockingIOError:
+            if poller is None:
+                poller = select.poll()
+                poller.register(sock, select.POLLOUT)
+            if not poller.poll(int(patience * 1000) + 1):
+                return False
+    return True
+
+
 def stop_process(process, conn, message, timeout: float) -> None:
-    """Ask a child to stop (``message`` on its pipe), kill it if it has not within
-    ``timeout`` seconds, and close the pipe."""
+    """Ask a child to stop (``message`` on its pipe, None: already asked), kill it
+    if it has not within ``timeout`` seconds, and close the pipe."""
     try:
-        conn.send(message)
+        if message is not None:
+            conn.send(message)
     except OSError:
         pass
     process.join(timeout=timeout)

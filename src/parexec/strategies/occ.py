@@ -103,7 +103,8 @@ class _Run:
             reexecutions=committer.rejected - (committer.redo.repaired if committer.redo else 0),
             speculative_accepted=committer.accepted,
             gave_up=self.gave_up,
-            workers_replaced=pool.replaced,
+            workers_replaced=pool.faults()[0],
+            workers_hung=pool.faults()[1],
             redo=committer.redo,
         )
         return committer.results, stats
