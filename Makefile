@@ -7,7 +7,7 @@ DATA := ../shared/data
 # pytest-xdist processes for the test suite (CI has 2 cores)
 TEST_JOBS ?= 2
 
-.PHONY: install browser demo test conformance eest bench bench-adversarial bench-chain bench-declared bench-replay simulate access-lists eip7928-lists clean
+.PHONY: install browser demo test conformance eest bench bench-adversarial bench-chain bench-declared bench-replay simulate access-lists eip7928-lists fuzz clean
 
 install: $(STAMP)
 
@@ -78,6 +78,15 @@ conformance: install access-lists eip7928-lists
 	PAREXEC_HYPOTHESIS_EXAMPLES=300 $(BIN)/python -m pytest -q tests/test_parallel_equivalence.py
 	PAREXEC_HYPOTHESIS_EXAMPLES=2000 $(BIN)/python -m pytest -q tests/test_redo.py
 	PAREXEC_JUDGE_BLOCKS=3000 PAREXEC_JUDGE_SEED=1 $(BIN)/python -m pytest -q tests/test_spec_judge.py
+
+# Fuzzing what parexec reads from outside (tests/test_fuzz.py, Hypothesis): the
+# fixture readers, block RLP and transaction decoding, both access-list readers.
+# `make test` runs 150-500 examples per target (seconds); this runs FUZZ_EXAMPLES
+# per target (PAREXEC_FUZZ_EXAMPLES; 20000 take about 12 minutes on one core).
+# Every crash found is fixed and kept in that file as a regression test.
+FUZZ_EXAMPLES ?= 20000
+fuzz: install
+	PAREXEC_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q tests/test_fuzz.py --hypothesis-show-statistics
 
 # A block access list (`parexec access-list`) for every block of the conformance data
 # (block dumps and ethereum/tests chains), from one serial run.

@@ -98,7 +98,9 @@ def load_access_list(path: Path, block) -> list[Footprint]:
     data = read_json(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise FixtureError(f"{where}: not a parexec block access list (format {FORMAT!r})")
-    head = data.get("block") or {}
+    head = data.get("block")
+    if not isinstance(head, dict):
+        raise FixtureError(f"{where}: \"block\" is not an object naming the block")
     number, block_hash = block.header.block_number, "0x" + block.header.hash.hex()
     if head.get("number") != number or str(head.get("hash", "")).lower() != block_hash:
         raise FixtureError(
@@ -151,7 +153,8 @@ class AccessListHints:
                     raise
                 data = None  # in a folder: not a list (a readable view, a stray file)
             if isinstance(data, dict) and data.get("format") == FORMAT:
-                self.by_hash[str((data.get("block") or {}).get("hash", "")).lower()] = file
+                head = data.get("block")
+                self.by_hash[str(head.get("hash", "") if isinstance(head, dict) else "").lower()] = file
             elif path.is_file():
                 raise FixtureError(f"{file}: not a parexec block access list (format {FORMAT!r})")
         if not self.by_hash and not self.eip7928:

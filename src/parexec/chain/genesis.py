@@ -26,13 +26,13 @@ from parexec.state.memory import MemoryState
 GENESIS_DEFAULTS = {"gasLimit": 30_000_000, "timestamp": 0, "baseFeePerGas": 7, "coinbase": "0x" + "00" * 20}
 
 
-def _number(value, where: str) -> int:
+def _number(value, where: str, bits: int = 256) -> int:
     try:
         n = value if isinstance(value, int) and not isinstance(value, bool) else int(str(value), 0)
     except ValueError:
         raise FixtureError(f"{where}: {value!r} is not a number") from None
-    if n < 0 or n >= 2**256:
-        raise FixtureError(f"{where}: {value!r} is out of range")
+    if n < 0 or n >> bits:
+        raise FixtureError(f"{where}: {value!r} is out of range (0 to 2**{bits}-1)")
     return n
 
 
@@ -49,7 +49,10 @@ def _bytes(value, where: str, size: int | None = None) -> bytes:
 
 def load_genesis(path: Path) -> tuple[ChainConfig, bytes, MemoryState]:
     """The chain's rules, its genesis block (RLP) and the genesis state."""
-    spec = read_json(Path(path))
+    try:
+        spec = read_json(Path(path))
+    except FixtureError as exc:
+        raise FixtureError(f"{exc} (not a readable genesis file)") from None
     if not isinstance(spec, dict) or not isinstance(spec.get("alloc"), dict) or "network" not in spec:
         raise FixtureError(f"{path}: a genesis file needs \"network\" and an \"alloc\" object")
     config = ChainConfig(str(spec["network"]))
@@ -67,7 +70,7 @@ def load_genesis(path: Path) -> tuple[ChainConfig, bytes, MemoryState]:
         if not isinstance(storage, dict):
             raise FixtureError(f"{where}: storage is not an object")
         pre.set_account(
-            _bytes(addr, where, 20), nonce=_number(acc.get("nonce", 0), f"{where} nonce"),
+            _bytes(addr, where, 20), nonce=_number(acc.get("nonce", 0), f"{where} nonce", 64),
             balance=_number(acc.get("balance", 0), f"{where} balance"), code=_bytes(acc.get("code", "0x"), where),
             storage={_number(k, f"{where} slot"): _number(v, f"{where} storage[{k}]") for k, v in storage.items()},
         )
