@@ -95,7 +95,10 @@ def load_access_list(path: Path, block) -> list[Footprint]:
     """Footprints per transaction of ``block``. Raises FixtureError, naming the file
     and the fault, if it is not an access list of exactly this block."""
     where = str(path)
-    data = read_json(path)
+    try:
+        data = read_json(path)
+    except FixtureError as exc:
+        raise FixtureError(f"{exc} (cannot read an access list)") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise FixtureError(f"{where}: not a parexec block access list (format {FORMAT!r})")
     head = data.get("block")
