@@ -13,7 +13,9 @@ took 3-8 ms of a 0.3 s block, once 40 ms). Every outcome is compared with
 serial's (receipts, gas, logs bloom, receipts root, the whole state diff); a
 difference is an error. The timed runs leave out the state root, which every
 strategy computes the same way, serially, after execution; the untimed
-reference run computes it.
+reference run computes it. ``peak_rss`` is each process's peak resident memory
+in a strategy's timed runs (the largest over them; parexec.peak_memory): the
+coordinator's, and each worker process's for a parallel strategy.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from parexec import __version__
 from parexec.block.pipeline import execute_block, no_cyclic_gc
 from parexec.fixtures.targets import Target, fresh_block
 from parexec.model import RunStats
+from parexec.peak_memory import PeakMemory, read_peaks, reset_peaks
 from parexec.strategies import get_strategy
 
 
@@ -39,11 +42,12 @@ def bench_target(target: Target, strategies: list[str], workers: int, repeat: in
                  hints=None, predict: bool = False, redo: str | None = None) -> list[dict]:
     """A row per strategy (serial first): ``run_row`` with ``seconds`` the median
     of ``repeat`` timed runs, ``speedup`` serial's median over it, ``runs`` every
-    run's time. Raises BenchMismatch if an outcome differs from serial's."""
+    run's time, ``peak_rss`` the processes' peak memory in bytes. Raises BenchMismatch if an outcome differs from serial's."""
     names = ["serial"] + [s for s in strategies if s != "serial"]
     instances = {name: get_strategy(name, hints=hints, predict=predict, redo=redo) for name in names}
     times: dict[str, list[float]] = {name: [] for name in names}
     last_stats: dict[str, RunStats] = {}
+    peaks = {name: PeakMemory() for name in names}
     reference = execute_block(target.block, target.pre_state, instances["serial"], 1)
     for name in names[1:]:  # warm-up: start workers, ship the pre-state
         execute_block(target.block, target.pre_state, instances[name], workers)
@@ -52,10 +56,12 @@ def bench_target(target: Target, strategies: list[str], workers: int, repeat: in
         for name in order:
             w = 1 if name == "serial" else workers
             block = fresh_block(target.block)
+            reset_peaks(workers=w > 1)
             with no_cyclic_gc():  # what the run leaves is collected once the clock has stopped
                 started = time.perf_counter()
                 outcome = execute_block(block, target.pre_state, instances[name], w, with_state_root=False)
                 times[name].append(time.perf_counter() - started)
+            peaks[name] = peaks[name].merge(read_peaks(workers=w > 1))
             diff = reference.first_difference(outcome)
             if diff:
                 raise BenchMismatch(f"{target.name}: {name} with {w} workers differs from serial in {diff}")
@@ -67,7 +73,8 @@ def bench_target(target: Target, strategies: list[str], workers: int, repeat: in
     for name in names:
         median = statistics.median(times[name])
         rows.append({**run_row(target, name, workers, reference.gas_used, last_stats[name]),
-                     "seconds": median, "speedup": serial_median / median, "runs": times[name]})
+                     "seconds": median, "speedup": serial_median / median, "runs": times[name],
+                     "peak_rss": peaks[name].to_json()})
     return rows
 
 

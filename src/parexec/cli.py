@@ -47,13 +47,15 @@ FALLBACK_OPTION = click.option(
 
 
 INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug in parexec, not bad input (2) or an invalid block (1)
+OUT_OF_MEMORY = 71  # EX_OSERR: the machine (or a limit on the process) ran out of memory
 
 
 class _Main(click.Group):
     """The parexec group: whatever a command lets escape ends in one line, never a
     bare traceback. Unreadable input (FixtureError) exits 2, an invalid block
-    (BlockRejected) 1, anything else is "parexec: internal error: ..." with status
-    70; --debug (or PAREXEC_DEBUG=1) lets the traceback through instead."""
+    (BlockRejected) 1, memory exhausted (MemoryError) 71, anything else is
+    "parexec: internal error: ..." with status 70; --debug (or PAREXEC_DEBUG=1)
+    lets the traceback through instead."""
 
     def invoke(self, ctx):
         from parexec.fixtures.case import rejection_text
@@ -70,6 +72,8 @@ class _Main(click.Group):
                 code, line = 2, f"error: {exc}"
             elif isinstance(exc, BlockRejected):
                 code, line = 1, f"error: invalid block: {rejection_text(exc)}"
+            elif isinstance(exc, MemoryError):
+                code, line = OUT_OF_MEMORY, "error: out of memory (MemoryError)"
             else:
                 code, line = INTERNAL_ERROR, f"parexec: internal error: {type(exc).__name__}: {exc}"
             click.echo(" ".join(line.split()), err=True)  # one line, whatever the message holds
@@ -84,7 +88,8 @@ def main(debug: bool) -> None:
     """Execute Ethereum blocks in parallel, exactly as serial execution would.
 
     Exit status: 0 done, 1 a check failed or a block is invalid, 2 unreadable
-    or malformed input, 70 an internal error (a bug; --debug shows where).
+    or malformed input, 70 an internal error (a bug; --debug shows where), 71
+    out of memory.
     """
 
 

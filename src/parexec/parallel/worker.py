@@ -4,6 +4,7 @@ those of ``parallel.protocol``."""
 
 from __future__ import annotations
 
+import os
 import pickle
 import select
 import time
@@ -156,7 +157,19 @@ class WorkerState:
 
 def worker_main(conn, running) -> None:
     """Entry point of a worker process; ``running`` (shared memory) shows the
-    coordinator which tx it is executing."""
+    coordinator which tx it is executing. Out of memory, it says so in a line
+    and ends: the coordinator finds its pipe closed, replaces it, and has its
+    tasks executed elsewhere (a traceback would only look like a bug)."""
+    import sys
+
+    try:
+        serve(conn, running)
+    except MemoryError:
+        sys.stderr.write(f"parexec worker {os.getpid()}: out of memory; it ends and is replaced\n")
+
+
+def serve(conn, running) -> None:
+    """The worker's loop: messages in, results out, until STOP or a closed pipe."""
     import gc
 
     gc.freeze()  # inherited pages stay shared: no full-GC pass over them

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from parexec.peak_memory import PeakMemory
+
 
 def _table(title: str, columns: list[str], left: tuple[str, ...]) -> Table:
     table = Table(title=title)
@@ -34,11 +36,12 @@ def run_table(rows: list[dict], strategy: str, workers: int) -> Table:
 
 def bench_table(rows: list[dict], workers: int, repeat: int) -> Table:
     table = _table(f"parexec bench: {workers} workers, median of {repeat}",
-                   ["target", "strategy", "workers", "txs", "gas", "seconds", "speedup", "reexecutions"],
-                   ("target", "strategy"))
+                   ["target", "strategy", "workers", "txs", "gas", "seconds", "speedup", "reexecutions",
+                    "peak MiB"], ("target", "strategy"))
     for r in rows:
         table.add_row(r["target"], r["strategy"], str(r["workers"]), str(r["txs"]), f"{r['gas']:,}",
-                      f"{r['seconds']:.3f}", f"{r['speedup']:.2f}x", str(r["reexecutions"]))
+                      f"{r['seconds']:.3f}", f"{r['speedup']:.2f}x", str(r["reexecutions"]),
+                      PeakMemory(**r["peak_rss"]).text() if r.get("peak_rss") else "-")
     return table
 
 
