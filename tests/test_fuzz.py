@@ -153,10 +153,37 @@ def test_json_reader_reads_or_refuses(data):
     else:
         base = json.dumps(basefee_test()[1]["pre"]).encode()
         text = mutate_bytes(data, base if data.draw(st.booleans()) else data.draw(st.binary(max_size=200)))
-    try:
-        parse_json(text, "fuzz")
-    except FixtureError as exc:
-        assert str(exc).startswith("fuzz: ")
+    outcomes = []
+    for read in (_read_here, _read_in_a_thread):  # the recursion limit, or the depth counted first
+        try:
+            outcomes.append(("ok", read(text)))
+        except FixtureError as exc:
+            assert str(exc).startswith("fuzz: ")
+            outcomes.append(("refused", None))
+    assert outcomes[0] == outcomes[1]
+
+
+def _read_here(text: bytes):
+    return parse_json(text, "fuzz")
+
+
+def _read_in_a_thread(text: bytes):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(parse_json, text, "fuzz").result()
+
+
+def test_counting_the_depth_is_linear_on_unterminated_strings():
+    """Found in review: counting the depth outside the main thread (a node's
+    reply) took quadratic time on a string of escaped quotes that never ends."""
+    import time
+
+    from parexec.json_input import _depth
+
+    started = time.perf_counter()
+    assert _depth(b'"' + b'\\"' * 200_000) == 0
+    assert time.perf_counter() - started < 5  # linear: ~20 ms; quadratic: minutes
 
 
 @fuzz_settings(200)

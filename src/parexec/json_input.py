@@ -30,7 +30,7 @@ from parexec.model import FixtureError
 MAX_DEPTH = 512  # the shared fixtures nest 6 levels at most
 MAX_BYTES = 1 << 30  # 1024 MiB; the largest shared file is 39 MB (bytecodes.json.gz unpacked)
 
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"?', re.S)  # unterminated: to the end (linear)
 _NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
 _STEP = bytes.maketrans(b"[{]}", b"\x01\x01\x00\x00")
 
