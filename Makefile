@@ -82,7 +82,7 @@ conformance: install access-lists eip7928-lists
 # Fuzzing what parexec reads from outside (tests/test_fuzz.py, Hypothesis): the
 # fixture readers, block RLP and transaction decoding, both access-list readers.
 # `make test` runs 150-500 examples per target (seconds); this runs FUZZ_EXAMPLES
-# per target (PAREXEC_FUZZ_EXAMPLES; 20000 take about 12 minutes on one core).
+# per target (PAREXEC_FUZZ_EXAMPLES; 20000 take about 7 minutes on one core).
 # Every crash found is fixed and kept in that file as a regression test.
 FUZZ_EXAMPLES ?= 20000
 fuzz: install
