@@ -166,6 +166,14 @@ def test_abortonce_each_transaction_reads_what_one_a_stride_before_wrote():
         assert result.reads[(STORAGE, COUNTERS, j % STRIDE)] == j // STRIDE
 
 
+@pytest.mark.parametrize("txs", [1, 2, 3])
+def test_redelegate_builds_blocks_smaller_than_its_authorities(txs):
+    """Some authorities then have no transaction at all (it once failed with IndexError)."""
+    block, _ = build_workload(f"redelegate:txs={txs}")
+    assert len(block.transactions) == txs
+    _assert_serials(f"redelegate:txs={txs}", _run(f"redelegate:txs={txs}", "occ", 2))
+
+
 def test_redelegate_needs_prague():
     result = CliRunner().invoke(main, ["verify", "redelegate:txs=10,fork=cancun"])
     assert result.exit_code == 2 and "fork=prague or later" in result.output

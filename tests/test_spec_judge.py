@@ -1,5 +1,5 @@
-"""A second implementation as judge: random workload blocks (the six workload
-kinds, every fork from Cancun on, with the fork's system calls) executed by the
+"""A second implementation as judge: random workload blocks (every workload
+kind, the adversarial ones too, every fork from Cancun on, with the fork's system calls) executed by the
 Ethereum execution specification (tests/spec_oracle.py) and by parexec under
 every strategy must give the same verdict, each transaction's gas, status and
 logs, the block's gas, the requests hash and the whole post-state. A disagreement is shrunk to the smallest block
@@ -9,8 +9,7 @@ its workload spec, the transactions kept, the strategy and the first difference.
 The blocks come from a seeded generator, not Hypothesis: the spec runs in its own
 venv, and starting it costs seconds, so all blocks go to it in one batch.
 ``PAREXEC_JUDGE_BLOCKS=N`` judges N blocks instead of the quick default
-(``make conformance`` sets it); ``PAREXEC_JUDGE_SEED`` picks another draw;
-``PAREXEC_JUDGE_KINDS=all`` adds the adversarial workloads.
+(``make conformance`` sets it); ``PAREXEC_JUDGE_SEED`` picks another draw.
 """
 
 from __future__ import annotations
@@ -35,9 +34,8 @@ QUICK_BLOCKS = 240  # ~20 s on one core: the spec ~1/3, parexec (8 runs of each 
 BLOCKS = int(os.environ.get("PAREXEC_JUDGE_BLOCKS", "0") or 0) or QUICK_BLOCKS
 SEED = int(os.environ.get("PAREXEC_JUDGE_SEED", "0") or 0)
 WORKERS = 2
-# the six workloads; PAREXEC_JUDGE_KINDS=all: every one the registry has (the adversarial too)
-KINDS = WORKLOADS if os.environ.get("PAREXEC_JUDGE_KINDS") == "all" else ("transfers", "erc20", "chain", "amm",
-                                                                         "nft", "mixed")
+# every workload the registry has: the six, and the adversarial ones (issue 18)
+KINDS = WORKLOADS
 # every registered strategy, and occ once more repairing every stale result
 STRATEGY_SPECS = (*STRATEGIES, "occ:redo=on")
 

@@ -252,7 +252,8 @@ def _redelegate(pre, rng, p):
         kind = "delegate" if roll < 0.2 else "own" if roll < 0.25 else "call"
         sequences[i % AUTHORITIES].append(kind)
     for seq in sequences:
-        seq[0] = "delegate"
+        if seq:  # a block of fewer than AUTHORITIES transactions leaves some without any
+            seq[0] = "delegate"
     nonces = [0] * AUTHORITIES
     signed = []
     for i, a in enumerate(_interleave(rng, [[(a, kind) for kind in seq] for a, seq in enumerate(sequences)])):
