@@ -7,6 +7,8 @@
 * A worker killed, or hung, while occ's coordinator waits for the transaction it
   is executing (the claim path).
 * A worker that is slow but moving (many short transactions in one run) is left alone.
+* A worker stopped while idle does not block the next pre-state's send, nor the
+  pool's readiness check; workers end with a coordinator killed outright.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import os
 import random
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -190,6 +194,34 @@ def test_a_stopped_worker_is_replaced_when_the_pool_is_readied(fresh_pool, monke
         pool.wait_ready()
     assert pool.hung - before == 1 and not stopped.is_alive()
     assert all(w.process.is_alive() for w in pool.workers)
+
+
+def test_workers_end_with_a_coordinator_killed_outright():
+    """A coordinator SIGKILLed leaves no worker behind: each inherited its pipe's
+    other end, so it never saw the pipe close, and lived on holding whatever the
+    coordinator held (a Ray worker's sockets: Ray then never saw its task end)."""
+    code = ("from parexec.parallel.worker_pool import get_pool; import time; pool = get_pool(2); "
+            "pool.wait_ready(); print(*[w.process.pid for w in pool.workers], flush=True); time.sleep(60)")
+    coordinator = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(pid) for pid in coordinator.stdout.readline().split()]
+    finally:
+        coordinator.kill()
+        coordinator.wait()
+    assert len(pids) == 2
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in pids)
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie (an orphan's zombie is reaped by init)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 # ------------------------------------------------------------------ occ's claim

@@ -1,6 +1,6 @@
 """`parexec replay`: many blocks verified and timed, in this process or as tasks
 on a real local Ray runtime (2 CPUs here); the same verdicts as `verify`; a Ray
-worker killed mid-replay loses no block."""
+worker killed mid-replay loses no block; a task lost on every try ends as a failed row."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from conftest import MAINNET, require_data
 from parexec.cli import main
+from parexec.cluster import replay
 from parexec.cluster.replay import replay_on_ray
 from parexec.fixtures.discover import find_cases
 
@@ -95,6 +96,27 @@ def test_a_ray_worker_killed_mid_replay_loses_no_block():
     assert [row.case for row in result.rows] == [case.name for case in cases]
     assert all(row.status == "passed" for row in result.rows), [(r.case, r.detail) for r in result.rows]
     assert str(killed[0]) not in {row.host.split(":")[1] for row in result.rows}  # re-run elsewhere
+
+
+def test_a_ray_task_lost_on_every_try_ends_as_a_failed_row(monkeypatch):
+    """A task whose process dies on every try (Ray's retries, then the case's
+    second attempt) is lost for good: its case ends as a failed row saying so,
+    and the other case still passes."""
+    require_data(MAINNET)
+    good, doomed = find_cases([MAINNET / "blocks" / n for n in ("4370000", "1150000")])
+
+    class Doomed:  # defined here, so Ray ships it by value
+        name = doomed.name
+
+        def run(self, strategy, workers):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    monkeypatch.setattr(replay, "TASK_RETRIES", 1)  # two tries per task, to keep it short
+    result = replay_on_ray([good, Doomed()], ["occ"], 2)
+    assert [(row.case, row.status) for row in result.rows] == [(good.name, "passed"), (doomed.name, "failed")]
+    lost = result.rows[1]
+    assert lost.attempts == replay.CASE_ATTEMPTS
+    assert lost.detail.startswith("task failed after 1 retries: ") and "\n" not in lost.detail, lost.detail
 
 
 def test_replay_refuses_what_it_cannot_read():

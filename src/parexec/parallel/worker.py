@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import pickle
 import select
+import signal
 import time
 import traceback
 from collections import deque
@@ -162,10 +163,28 @@ def worker_main(conn, running) -> None:
     tasks executed elsewhere (a traceback would only look like a bug)."""
     import sys
 
+    parent = os.getppid()
+    _die_with_parent()
+    if os.getppid() != parent:  # it died before the line above
+        return
     try:
         serve(conn, running)
     except MemoryError:
         sys.stderr.write(f"parexec worker {os.getpid()}: out of memory; it ends and is replaced\n")
+
+
+def _die_with_parent() -> None:
+    """Have Linux kill this process when its parent dies (PR_SET_PDEATHSIG). A
+    worker inherits every descriptor its coordinator had, its own pipe's other
+    end among them, so it would never see that pipe close: it would outlive a
+    coordinator killed outright, and keep open what that one held (a Ray
+    worker's sockets, so Ray never saw its task's process end)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: such a worker ends at its next message
+        pass
 
 
 def serve(conn, running) -> None:
