@@ -178,7 +178,8 @@ def _die_with_parent() -> None:
     worker inherits every descriptor its coordinator had, its own pipe's other
     end among them, so it would never see that pipe close: it would outlive a
     coordinator killed outright, and keep open what that one held (a Ray
-    worker's sockets, so Ray never saw its task's process end)."""
+    worker's sockets, so Ray never saw its task's process end). Linux ties this to
+    the thread that started the worker: pools are started from the main thread."""
     try:
         import ctypes
 
