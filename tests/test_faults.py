@@ -194,6 +194,14 @@ def test_a_stopped_worker_is_replaced_when_the_pool_is_readied(fresh_pool, monke
         pool.wait_ready()
     assert pool.hung - before == 1 and not stopped.is_alive()
     assert all(w.process.is_alive() for w in pool.workers)
+    dead = pool.workers[0].process  # one found dead is replaced, and its replacement pinged
+    os.kill(dead.pid, signal.SIGKILL)
+    dead.join(timeout=10)
+    before = (pool.replaced, pool.hung)
+    with time_limit(30):
+        pool.wait_ready()
+    assert (pool.replaced - before[0], pool.hung - before[1]) == (1, 0)
+    assert all(w.process.is_alive() for w in pool.workers)
 
 
 def test_workers_end_with_a_coordinator_killed_outright():

@@ -169,11 +169,17 @@ class WorkerPool:
         """Return once every worker answers (benchmarks start the clock after); one
         that does not within max(timeout, READY_TIMEOUT) seconds is replaced (three tries)."""
         self.drain()
-        for worker in self.workers:
+        pinged: set[Worker] = set(self.workers)  # all at once: they answer while we wait
+        for worker in list(self.workers):
             self._send(worker, (PING,))
         for index in range(len(self.workers)):
-            for _attempt in range(3):
-                worker = self.workers[index]  # its replacement, if the ping found it dead
+            tries = 0
+            while True:
+                worker = self.workers[index]  # a replacement, once one was found dead or hung
+                if worker not in pinged:
+                    pinged.add(worker)
+                    self._send(worker, (PING,))
+                    continue
                 try:
                     if worker.conn.poll(max(self.timeout, READY_TIMEOUT)):
                         if worker.conn.recv() != (PING,):
@@ -182,10 +188,10 @@ class WorkerPool:
                     self.hung += 1
                 except (EOFError, OSError):
                     pass
+                tries += 1
+                if tries == 3:
+                    raise RuntimeError("a worker process did not start: three in a row never answered")
                 self._replace(worker)
-                self._send(self.workers[index], (PING,))
-            else:
-                raise RuntimeError("a worker process did not start: three in a row never answered")
 
     # ------------------------------------------------------------ per block
     def _base_bytes(self) -> bytes:
