@@ -116,7 +116,7 @@ def test_a_worker_stopped_mid_transaction_is_replaced(name, fresh_pool, monkeypa
     assert not doomed.is_alive() and doomed not in [w.process for w in pool.workers]
     assert outcome.stats.mode == "parallel"
     assert_exact(outcome, reference)
-    if name in ("occ", "block-stm"):  # one open_block per run: its counters are the block's
+    if name in ("occ", "block-stm", "bal"):  # one open_block per run: its counters are the block's
         assert (outcome.stats.workers_replaced, outcome.stats.workers_hung) == (1, 1)
         assert outcome.stats.counters()["workers_hung"] == 1
     assert_exact(run(target, name), reference)  # the replacement serves the next block

@@ -147,5 +147,7 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
             trace.commit(j, result, speculative=outcome.kind == DONE)
     for result in results:
         state.apply(result.writes, result.new_code)
+    replaced, hung = pool.faults() if pool is not None else (0, 0)
     return results, RunStats(txs=n, mode="parallel" if pool is not None else "serial",
-                             executions=n + exact, reexecutions=exact, hints="eip7928 list")
+                             executions=n + exact, reexecutions=exact, hints="eip7928 list",
+                             workers_replaced=replaced, workers_hung=hung)
