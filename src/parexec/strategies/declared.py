@@ -27,7 +27,9 @@ the longest chain of them holds most of the work): the engine's coordination
 costs about as much per transaction as a cheap transaction, so on a dependency
 chain it took 1.2-1.8x serial's time. Pre-execution watches for that too, at
 ``CHAIN_CHECKS`` results, and stops as soon as it sees it (a chain's
-pre-execution is wasted work: 2.1x serial's time).
+pre-execution is mostly wasted work: 2.1x serial's time); the coordinator then
+commits each pre-executed result whose reads still hold, as occ commits a
+speculative one, and executes the rest.
 
 Execution runs on the same multi-version memory as Block-STM (MVRun), gated by
 the dependencies. What a worker is handed cannot go stale (its declared
@@ -47,7 +49,9 @@ from dataclasses import replace
 from parexec.access.dependencies import dependencies
 from parexec.access.footprint import EMPTY, Footprint, static_footprint
 from parexec.block.env import BlockEnv
+from parexec.model import RunStats
 from parexec.parallel.chunks import DECLARED_CHUNKS
+from parexec.parallel.commit import InOrderCommitter
 from parexec.parallel.mv_run import MVRun, RunPlan
 from parexec.parallel.protocol import DONE
 from parexec.parallel.run_trace import PRE_EXECUTION
@@ -55,21 +59,21 @@ from parexec.parallel.schedule import Schedule
 from parexec.parallel.all_at_once import execute_all
 from parexec.parallel.worker_pool import open_block
 from parexec.strategies.base import ParallelStrategy
-from parexec.strategies.serial import SerialStrategy
 
 SERIAL_SHARE = 0.85  # more of the transactions than this wait for another: run serially
 SERIAL_BOUND = 1.5  # the longest chain holds more than 1/SERIAL_BOUND of the work: likewise
 CHAIN_CHECKS = (32, 64, 128)  # pre-execution results at which it checks for a chain
 SERIAL_MIN_TXS = CHAIN_CHECKS[0]  # smaller blocks are not checked: what they could lose is small
+FRONT_MIN_TXS = 16  # pre-execution results that say enough about a block's dependencies
 
 
-def mostly_serial(deps: list[set[int]], weights: list[float]) -> bool:
+def mostly_serial(deps: list[set[int]], weights: list[float], min_txs: int = SERIAL_MIN_TXS) -> bool:
     """Whether a plan leaves too little parallel work to pay for the engine's
     coordination (on 2 workers a chain of cheap transactions ran 1.2-1.8x
     slower than serial with exact lists; mainnet blocks are far from either
     limit, but for the lock strategies a hot sender's payouts are a chain)."""
     n = len(deps)
-    if n < SERIAL_MIN_TXS:
+    if n < min_txs:
         return False
     if sum(1 for d in deps if d) > SERIAL_SHARE * n:
         return True
@@ -127,7 +131,7 @@ class DeclaredAccessStrategy(ParallelStrategy):
         if hinted is None:
             footprints, results = self._pre_execute(env, block, state, workers)
             if footprints is None:  # a chain: pre-execution stopped
-                return self._serially(env, block, state, "pre-execution", pre_executions=len(results))
+                return self._serially(env, block, state, "pre-execution", results)
         else:
             footprints, results = hinted, {}
         txs = block.transactions
@@ -136,7 +140,7 @@ class DeclaredAccessStrategy(ParallelStrategy):
         plan = self.plan(declared, weights)
         if mostly_serial(plan.deps, weights):
             return self._serially(env, block, state, "access list" if hinted is not None else "pre-execution",
-                                  pre_executions=0 if hinted is not None else len(txs), deps=plan.deps)
+                                  results, deps=plan.deps)
         initial = {j: r for j, r in results.items() if not plan.deps[j]}
         run = MVRun(env, block, state, workers, plan, declared=declared,
                     exact_if_undeclared=self.exact_if_undeclared, initial=initial)
@@ -150,13 +154,20 @@ class DeclaredAccessStrategy(ParallelStrategy):
             hints="access list" if hinted is not None else "pre-execution",
         )
 
-    def _serially(self, env, block, state, hints: str, pre_executions: int = 0, deps=()):
+    def _serially(self, env, block, state, hints: str, pre_executed: dict, deps=()):
         """The block in the coordinator alone (``gave_up``), with the plan's counters
-        (``deps``) if there was one: the waits it would have had."""
-        results, stats = SerialStrategy().run_transactions(env, block, state, 1)
-        return results, replace(
-            stats, mode="parallel" if pre_executions else "serial", hints=hints, gave_up=True,
-            pre_executions=pre_executions, executions=stats.executions + pre_executions,
+        (``deps``) if there was one: the waits it would have had. A pre-executed
+        result whose reads still hold at its turn is committed as it is, as occ
+        commits a speculative one, so the pre-execution is not all lost (on a
+        block where every other transaction depends on the ones before, half of it
+        holds)."""
+        committer = InOrderCommitter(env, block, state)
+        for j in range(len(block.transactions)):
+            committer.offer(pre_executed.get(j))
+        return committer.results, RunStats(
+            txs=len(block.transactions), mode="parallel" if pre_executed else "serial", gave_up=True,
+            executions=len(pre_executed) + committer.exact_executions, reexecutions=committer.rejected,
+            speculative_accepted=committer.accepted, hints=hints, pre_executions=len(pre_executed),
             lock_waits=sum(1 for d in deps if d), dependencies=sum(len(d) for d in deps),
         )
 
@@ -164,22 +175,33 @@ class DeclaredAccessStrategy(ParallelStrategy):
         """Every transaction once on the pre-block state: workers take chunks from the
         back, the coordinator works from the front. Returns footprints (empty for a
         transaction that failed there) and the results; footprints None if it
-        stopped at a chain (``_looks_serial``), with the results it had."""
+        stopped at a chain (``_looks_serial``), with the results it had by then."""
         n = len(block.transactions)
         pool, mv = open_block(block, state, workers, PRE_EXECUTION)
-        checks = list(CHAIN_CHECKS)
+        # checked once the results, and apart from them the unbroken run of results
+        # from the block's front, pass each checkpoint (results come in chunks)
+        checks = {"all": list(CHAIN_CHECKS), "front": [FRONT_MIN_TXS, *CHAIN_CHECKS]}
+        front = [0]  # the unbroken run's length
 
-        def stop(outcomes) -> bool:  # results come in chunks: check once each checkpoint is passed
-            if not checks or len(outcomes) < checks[0]:
+        def passed(which: str, count: int) -> bool:
+            due = checks[which]
+            if not due or count < due[0]:
                 return False
-            while checks and len(outcomes) >= checks[0]:
-                checks.pop(0)
-            return self._looks_serial(outcomes)
+            while due and count >= due[0]:
+                due.pop(0)
+            return True
+
+        def stop(outcomes) -> bool:
+            while front[0] in outcomes:
+                front[0] += 1
+            if passed("all", len(outcomes)) | passed("front", front[0]):
+                return self._looks_serial(outcomes)
+            return False
 
         outcomes = execute_all(env, block, pool, mv, stop=stop)
         if len(outcomes) < n:
             pool.drain()
-            return None, outcomes
+            return None, {j: o.value for j, o in outcomes.items() if o.kind == DONE}
         footprints, results = [], {}
         for j in range(n):
             outcome = outcomes[j]
@@ -192,12 +214,19 @@ class DeclaredAccessStrategy(ParallelStrategy):
 
 
     def _looks_serial(self, outcomes: dict) -> bool:
-        """Whether the pre-execution results so far, in block order, plan as mostly
-        serial (``mostly_serial``)."""
+        """Whether the pre-execution results so far plan as mostly serial
+        (``mostly_serial``): all of them in block order, or the unbroken run
+        from the block's front alone (the coordinator's, in order: where a few
+        writers feed many readers, a sample from both ends misses most of the
+        edges that the front shows)."""
         done = [outcomes[j].value for j in sorted(outcomes) if outcomes[j].kind == DONE]
-        deps = dependencies([Footprint.of_result(r) for r in done], self.granularity, self.rule,
-                            self.predict_nonces)
-        return mostly_serial(deps, [r.gas_used for r in done])
+        front = []
+        while len(front) in outcomes and outcomes[len(front)].kind == DONE:
+            front.append(outcomes[len(front)].value)
+        return any(
+            mostly_serial(dependencies([Footprint.of_result(r) for r in results], self.granularity, self.rule,
+                                       self.predict_nonces), [r.gas_used for r in results], FRONT_MIN_TXS)
+            for results in (done, front))
 
 
 class AccountLocksStrategy(DeclaredAccessStrategy):
