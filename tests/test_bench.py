@@ -64,7 +64,8 @@ def test_bench_rejects_bad_targets():
 
 def test_workload_specs():
     assert parse_spec("erc20:txs=5,hot=0.5,zipf=1.5") == (
-        "erc20", {"txs": 5, "hot": 0.5, "seed": 0, "pools": 4, "accounts": 0, "zipf": 1.5, "blocks": 1})
+        "erc20", {"txs": 5, "hot": 0.5, "seed": 0, "pools": 4, "accounts": 0, "zipf": 1.5, "blocks": 1,
+                  "fork": "cancun"})
     with pytest.raises(WorkloadError):
         parse_spec("erc20:hot=2")
     with pytest.raises(WorkloadError):
