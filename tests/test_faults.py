@@ -129,6 +129,18 @@ def test_the_timeout_comes_from_the_environment(monkeypatch):
     assert WorkerPool().timeout == worker_pool.WORKER_TIMEOUT
 
 
+def test_a_test_blocks_huge_gas_limit_gives_a_bounded_patience():
+    """ethereum/tests carry gas limits up to 2**63: the patience stays within what
+    poll() takes (it once raised OverflowError: timeout is too large)."""
+    from types import SimpleNamespace
+
+    pool = WorkerPool(timeout=1.0)
+    pool.block = SimpleNamespace(transactions=[SimpleNamespace(gas=2**63 - 1)])
+    worker = SimpleNamespace(progress=[0], requests=[[0]])
+    allowed = pool._allowed(worker)
+    assert allowed == 1.0 + worker_pool.MAX_GAS_SECONDS and allowed * 1000 < worker_pool.MAX_POLL_MS
+
+
 def _slow(seconds: float):
     """An execute_transaction for workers forked under it: each execution takes
     ``seconds`` longer."""

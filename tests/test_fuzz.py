@@ -296,6 +296,16 @@ def test_transactions_in_a_block_decode_or_are_rejected(data):
         pass
 
 
+def test_a_typed_transaction_holding_a_list_where_an_integer_goes_is_rejected():
+    """Found by the fuzzer in CI: a type-2 payload whose chain id is a list made
+    the integer decoder raise TypeError, which escaped decode_block."""
+    network, block_rlp = _blocks_to_fuzz()[0]
+    block = rlp.decode(block_rlp)
+    block[1][0] = b"\x02" + rlp.encode([[b"\x00"] * 6] + [b""] * 11)
+    with pytest.raises(BlockRejected, match="does not decode"):
+        _decode_and_recover(network, rlp.encode(block))
+
+
 # ---------------------------------------------------------------- (c) access lists
 
 @fuzz_settings(500)

@@ -39,7 +39,8 @@ def decode_block(fork_at, block_rlp: bytes):
             _first_of_type(block_rlp, tx_type),
             f"TYPE_{tx_type}_TX_PRE_FORK",
         ) from None
-    except (rlp.DecodingError, rlp.DeserializationError, ValidationError, ValueError) as exc:
+    except (rlp.DecodingError, rlp.DeserializationError, ValidationError, ValueError, TypeError) as exc:
+        # (TypeError: a typed transaction's payload holding a list where an integer goes)
         # a header with the fields of another fork is a format error, not an encoding one
         rule = "INCORRECT_BLOCK_FORMAT" if _header_length_wrong(fork_at, block_rlp) else "RLP_STRUCTURES_ENCODING"
         raise BlockRejected(f"block RLP does not decode: {exc}", rule=rule) from None

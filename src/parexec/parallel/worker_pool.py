@@ -72,6 +72,10 @@ from parexec.state.overlay import OverlayState
 # py-evm runs 3-10 million gas a second, so no honest transaction comes near).
 WORKER_TIMEOUT = 20.0
 GAS_PER_SECOND = 1_000_000
+# test blocks carry gas limits up to 2**63: a transaction's gas adds at most an hour,
+# and a wait is polled in spans poll() accepts (it takes a C int of milliseconds)
+MAX_GAS_SECONDS = 3600.0
+MAX_POLL_MS = 2**31 - 1
 TIMEOUT_ENV = "PAREXEC_WORKER_TIMEOUT"  # overrides WORKER_TIMEOUT (seconds)
 READY_TIMEOUT = 10.0  # at least this long for a ping's answer (a new process may still be importing)
 
@@ -349,7 +353,7 @@ class WorkerPool:
             wait = self._patience(now)
             if end is not None:
                 wait = min(wait, max(0.0, end - now))
-            ready = self._poller.poll(None if wait == float("inf") else int(wait * 1000) + 1)
+            ready = self._poller.poll(None if wait == float("inf") else min(int(wait * 1000) + 1, MAX_POLL_MS))
             if ready:
                 return [fd for fd, _event in ready]
             if self._replace_hung() or (end is not None and time.monotonic() >= end):
@@ -361,7 +365,7 @@ class WorkerPool:
         j = worker.progress[0]
         if j < 0 or j >= len(self.block.transactions):
             j = worker.requests[0][0]
-        return self.timeout + self.block.transactions[j].gas / GAS_PER_SECOND
+        return self.timeout + min(self.block.transactions[j].gas / GAS_PER_SECOND, MAX_GAS_SECONDS)
 
     def _patience(self, now: float) -> float:
         """Seconds until the first busy worker's silence would make it hung."""
@@ -441,7 +445,7 @@ def write_within(sock, frame: bytes, patience: float) -> bool:
             if poller is None:
                 poller = select.poll()
                 poller.register(sock, select.POLLOUT)
-            if not poller.poll(int(patience * 1000) + 1):
+            if not poller.poll(min(int(patience * 1000) + 1, MAX_POLL_MS)):
                 return False
     return True
 
