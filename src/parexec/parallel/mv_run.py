@@ -44,7 +44,7 @@ from parexec.parallel.commit import InOrderCommitter, may_still_hold
 from parexec.parallel.mv_memory import ReadEstimate
 from parexec.parallel.protocol import BLOCKED, DONE, ESTIMATE, WRITE, Outcome
 from parexec.parallel.redo_choice import logged
-from parexec.parallel.schedule import EXECUTED, EXECUTING, READY, Schedule
+from parexec.parallel.schedule import CHAIN_MIN_ABORTS, EXECUTED, EXECUTING, READY, Schedule
 from parexec.parallel.worker import run_tasks
 from parexec.parallel.worker_pool import open_block
 
@@ -203,7 +203,11 @@ class MVRun:
             publish = True
             if self._may_hold(j, result.reads):  # (if stale, it is redone as usual below)
                 self.mispredictions += 1
-                if self.exact_if_undeclared:  # its turn will redo it exactly
+                if self._declarations_fail():
+                    schedule.give_up()
+                    self.pool.release()
+                    self.in_flight.clear()
+                if self.exact_if_undeclared or schedule.gave_up:  # its turn will redo it exactly
                     schedule.leave_for_front(j)
                     return
         schedule.finish(j)
@@ -221,6 +225,13 @@ class MVRun:
         if not self._still_valid(j):  # its worker's replica lagged behind
             self._abort(j)
         schedule.release(j)
+
+    def _declarations_fail(self) -> bool:
+        """Whether the declared footprints are too wrong to schedule by: executions
+        outside them outrun the results committed as they were (a list that hides
+        a chain); the front then finishes the block alone, as on a chain of aborts."""
+        return (not self.schedule.gave_up and self.mispredictions >= CHAIN_MIN_ABORTS
+                and self.mispredictions > self.schedule.accepted)
 
     def _unindex_reads(self, j: int) -> None:
         """j's last result no longer stands to be re-validated: out of the reader

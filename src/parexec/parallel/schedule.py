@@ -189,14 +189,14 @@ class Schedule:
         self.incarnation[k] += 1
         stops = not self.gave_up and gives_up(self.aborts, self.accepted, self.n)
         if stops:
-            self._give_up()
+            self.give_up()
         if self.incarnation[k] >= MAX_INCARNATIONS:
             self.status[k] = FRONT
         else:
             self._make_ready(k)
         return stops
 
-    def _give_up(self) -> None:
+    def give_up(self) -> None:
         """Speculation stops: what is out on workers is left for the front (a
         released worker skips what it has not begun)."""
         self.gave_up = True
