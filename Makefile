@@ -115,7 +115,7 @@ bench: install
 # The adversarial workloads (issue 18): every strategy at 2 workers, with what it can
 # know (nothing, pre-execution, exact lists, lists hiding the chain), time over serial's.
 bench-adversarial: install
-	$(BIN)/python benchmarks/adversarial.py --workers 2 --repeat 5 --json bench-adversarial.json
+	$(BIN)/python benchmarks/adversarial.py --workers 2 --repeat 7 --json bench-adversarial.json
 
 # A synthetic chain imported end to end (every state root checked): serial one block
 # at a time against each strategy pipelined and not, blocks/s of every run, peak memory.
