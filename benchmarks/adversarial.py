@@ -20,6 +20,7 @@ import statistics
 import sys
 import time
 
+from parexec.access.access_list import GivenLists
 from parexec.access.eip7928_builder import build_access_list
 from parexec.access.footprint import Footprint
 from parexec.block.pipeline import execute_block, no_cyclic_gc
@@ -34,22 +35,9 @@ HIDDEN = ("chain:txs=500", "abortonce:txs=500")  # also run with lists that hide
 BOUND = 1.15
 
 
-class Lists:
-    """Hints for one block: location lists for the declared strategies, an EIP-7928 list for bal."""
-
-    def __init__(self, footprints=None, eip7928=None):
-        self.footprints, self.eip7928 = footprints, eip7928
-
-    def footprints_for(self, block):
-        return self.footprints
-
-    def eip7928_for(self, block):
-        return self.eip7928
-
-
 def configurations(target, hidden: bool) -> dict:
     serial = execute_block(target.block, target.pre_state, get_strategy("serial"), 1)
-    exact = Lists([Footprint.of_result(r) for r in serial.tx_results],
+    exact = GivenLists([Footprint.of_result(r) for r in serial.tx_results],
                   build_access_list(target.block, target.pre_state))
     out = {"serial": get_strategy("serial"), "occ": get_strategy("occ"),
            "block-stm": get_strategy("block-stm")}
@@ -58,7 +46,7 @@ def configurations(target, hidden: bool) -> dict:
         out[f"{name} list"] = get_strategy(name, hints=exact)
     out["bal list"] = get_strategy("bal", hints=exact)
     if hidden:
-        wrong = Lists(hide_dependencies(exact.footprints), hide_storage_changes(exact.eip7928))
+        wrong = GivenLists(hide_dependencies(exact.footprints), hide_storage_changes(exact.eip7928))
         for name in DECLARED:
             out[f"{name} hidden"] = get_strategy(name, hints=wrong)
         out["bal hidden, fallback"] = get_strategy("bal", hints=wrong, fallback=True)

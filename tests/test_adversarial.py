@@ -12,6 +12,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from parexec.access.access_list import GivenLists
 from parexec.access.eip7928_builder import build_access_list, write_eip7928_lists
 from parexec.access.footprint import Footprint
 from parexec.block.pipeline import execute_block
@@ -37,19 +38,6 @@ from parexec.workloads.synthetic import COINBASE
 SPECS = ["onewrite:txs=80", "coinbase:txs=80", "redeploy:txs=90", "redelegate:txs=80", "abortonce:txs=80"]
 FIELDS = ("receipts", "gas_used", "logs_bloom", "receipts_root", "state_diff", "new_code", "state_root",
           "requests_hash")
-
-
-class Lists:
-    """Hints for one block: location lists (declared strategies) and an EIP-7928 list (bal)."""
-
-    def __init__(self, footprints=None, eip7928=None):
-        self.footprints, self.eip7928 = footprints, eip7928
-
-    def footprints_for(self, block):
-        return self.footprints
-
-    def eip7928_for(self, block):
-        return self.eip7928
 
 
 _serials: dict = {}
@@ -202,7 +190,7 @@ def test_occ_and_block_stm_at_one_and_four_workers(spec, workers):
 @pytest.mark.parametrize("spec", SPECS)
 def test_exact_lists_give_serials_outcome(spec):
     block, pre = build_workload(spec)
-    exact = Lists([Footprint.of_result(r) for r in _serial(spec).tx_results], build_access_list(block, pre))
+    exact = GivenLists([Footprint.of_result(r) for r in _serial(spec).tx_results], build_access_list(block, pre))
     for strategy in DECLARED:
         outcome = _run(spec, strategy, hints=exact)
         _assert_serials(spec, outcome)
@@ -217,7 +205,7 @@ def test_exact_lists_give_serials_outcome(spec):
 
 @pytest.mark.parametrize("spec", ["chain:txs=60", "abortonce:txs=60", "onewrite:txs=60"])
 def test_a_chain_hidden_from_the_location_list_is_repaired_to_serials_outcome(spec):
-    wrong = Lists(hide_dependencies([Footprint.of_result(r) for r in _serial(spec).tx_results]))
+    wrong = GivenLists(hide_dependencies([Footprint.of_result(r) for r in _serial(spec).tx_results]))
     for strategy in DECLARED:
         outcome = _run(spec, strategy, hints=wrong)
         _assert_serials(spec, outcome)
@@ -228,7 +216,7 @@ def test_a_chain_hidden_from_the_location_list_is_repaired_to_serials_outcome(sp
 @pytest.mark.parametrize("spec", ["chain:txs=60", "abortonce:txs=60"])
 def test_a_chain_hidden_from_the_eip7928_list_is_invalid_or_falls_back_to_dag(spec):
     block, pre = build_workload(spec)
-    wrong = Lists(eip7928=hide_storage_changes(build_access_list(block, pre)))
+    wrong = GivenLists(eip7928=hide_storage_changes(build_access_list(block, pre)))
     with pytest.raises(BlockRejected, match=r"invalid access list: tx 0 reads storage"):
         _run(spec, "bal", hints=wrong)
     outcome = _run(spec, "bal", hints=wrong, fallback=True)
@@ -273,7 +261,7 @@ def test_chains_cost_the_declared_strategies_no_second_pass(spec):
     coordinator alone (parexec.strategies.declared.mostly_serial): with exact
     lists each transaction executes once; pre-execution stops before its end."""
     block, pre = build_workload(spec)
-    exact = Lists([Footprint.of_result(r) for r in _serial(spec).tx_results])
+    exact = GivenLists([Footprint.of_result(r) for r in _serial(spec).tx_results])
     n = len(block.transactions)
     for strategy in DECLARED:
         listed = _run(spec, strategy, hints=exact)

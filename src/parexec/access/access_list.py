@@ -19,6 +19,7 @@ checks every result).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from parexec.access.footprint import KINDS, Footprint
@@ -213,3 +214,19 @@ def _strip(text) -> str:
     if not isinstance(text, str) or not text.startswith("0x"):
         raise ValueError(f"expected a 0x-prefixed hex string, got {text!r}")
     return text[2:]
+
+
+@dataclass(frozen=True)
+class GivenLists:
+    """Hints held in memory, the same for whichever block asks: footprints for the
+    declared-access strategies, an EIP-7928 list for bal (tests and benchmarks give
+    exact lists, and lists made wrong on purpose, this way)."""
+
+    footprints: list[Footprint] | None = None
+    eip7928: object = None
+
+    def footprints_for(self, block) -> list[Footprint] | None:
+        return self.footprints
+
+    def eip7928_for(self, block):
+        return self.eip7928
