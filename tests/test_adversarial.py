@@ -259,13 +259,31 @@ def test_hidden_chains_through_list_files_on_the_command_line(tmp_path):
 def test_chains_cost_the_declared_strategies_no_second_pass(spec):
     """A chain, planned from exact lists or found by pre-execution, runs in the
     coordinator alone (parexec.strategies.declared.mostly_serial): with exact
-    lists each transaction executes once; pre-execution stops before its end."""
+    lists each transaction executes once; pre-execution stops before its end.
+    abortonce is one chain under account locks but four interleaved ones per
+    slot: those plans run in parallel, each transaction still executed once."""
     block, pre = build_workload(spec)
     exact = GivenLists([Footprint.of_result(r) for r in _serial(spec).tx_results])
     n = len(block.transactions)
     for strategy in DECLARED:
         listed = _run(spec, strategy, hints=exact)
-        assert listed.stats.gave_up and listed.stats.executions == n and listed.stats.lock_waits > 0
+        _assert_serials(spec, listed)
+        four_chains = spec.startswith("abortonce") and strategy != "account-locks"
+        assert listed.stats.gave_up != four_chains, strategy
+        assert listed.stats.executions == n and listed.stats.reexecutions == 0 and listed.stats.lock_waits > 0
         predicted = _run(spec, strategy, predict=True)
         _assert_serials(spec, predicted)
-        assert predicted.stats.gave_up and predicted.stats.pre_executions < n  # it stopped early
+        assert predicted.stats.gave_up and predicted.stats.pre_executions < n / 2  # it stopped early
+
+
+def test_pre_execution_of_a_re_delegating_block_stops_early():
+    """redelegate: calls run code that set-code transactions before them install,
+    so pre-execution on the pre-block state is stale for nearly all of them.
+    Pre-execution runs in block order, so the front shows it after a few dozen
+    results (heaviest first, the set-code transactions went to the workers and
+    the front showed nothing until 200-340 of 500 results were in)."""
+    spec = "redelegate:txs=300"
+    for strategy in DECLARED:
+        predicted = _run(spec, strategy, predict=True)
+        _assert_serials(spec, predicted)
+        assert predicted.stats.gave_up and predicted.stats.pre_executions < 100, strategy

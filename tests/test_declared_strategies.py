@@ -138,3 +138,26 @@ def test_declared_chunks_are_cut_by_gas_and_queued_two_deep(monkeypatch):
     assert sent and all(len(gas) == 1 or sum(gas) <= DECLARED_CHUNKS.gas for _, gas in sent)
     assert any(len(gas) > 1 for _, gas in sent)  # cheap ones still go together
     assert any(held == 1 for held, _ in sent)  # a worker was given a second chunk
+
+
+# ------------------------------------------------------------------ when the plan runs serially
+
+
+def test_a_plan_runs_serially_when_its_estimated_time_is_serials():
+    """mostly_serial weighs the longest chain (with its waits) against the work
+    shared by the processes, not the count of transactions that wait."""
+    from parexec.strategies.declared import mostly_serial, pre_execution_loses
+
+    n, gas = 40, [50_000] * 40
+    chain = [set()] + [{j - 1} for j in range(1, n)]
+    four_chains = [{j - 4} if j >= 4 else set() for j in range(n)]
+    all_on_first = [set()] + [{0} for _ in range(1, n)]  # every one waits, none for long
+    assert mostly_serial(chain, gas, 2) and mostly_serial(chain, gas, 32)
+    assert not mostly_serial(four_chains, gas, 2) and not mostly_serial(all_on_first, gas, 2)
+    # a chain whose front is kept from pre-execution: what is left still is one
+    assert mostly_serial(chain, gas, 2, done=frozenset(range(10)))
+    assert not mostly_serial(chain[:8], gas[:8], 2)  # too small to bother
+    # pre-execution whose results are all stale pays at 8 processes, not at 2
+    assert pre_execution_loses([False] + [True] * (n - 1), all_on_first, gas, 2)
+    assert not pre_execution_loses([False] + [True] * (n - 1), all_on_first, gas, 8)
+    assert not pre_execution_loses([False] * n, [set()] * n, gas, 2)

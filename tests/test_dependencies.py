@@ -67,6 +67,15 @@ def test_a_predicted_nonce_is_no_dependency():
     assert dependencies(payouts, "slot", "data", predict_nonces=True) == [set(), set(), set()]
 
 
+def test_a_nonce_another_transaction_bumped_is_no_longer_predicted():
+    """An EIP-7702 authorization (tx 1, sent by B) bumps A's nonce: A's own
+    transactions after it wait for it, and each for the one before."""
+    own = fp(reads={(NONCE, A)}, writes={(NONCE, A)}, sender=A)
+    authorization = fp(reads={(NONCE, A)}, writes={(NONCE, A), (NONCE, B)}, sender=B)
+    assert dependencies([own, authorization, own, own], "slot", "data", predict_nonces=True) == \
+        [set(), {0}, {1}, {2}]
+
+
 def test_a_floor_waits_for_credits_but_not_for_its_own_senders_debits():
     txs = [
         fp(writes={(BALANCE_DELTA, A)}, sender=A),  # A's own payment: a debit

@@ -15,8 +15,12 @@ and for the credits to the account: deltas by transactions it did not send
 transactions' debits are left to the in-order commit to check; waiting for them
 would serialize every sender's transactions.
 
-With ``predict_nonces`` a sender's nonce is no dependency at all: it is known
-before execution (the transaction's own nonce) and the commit checks it.
+With ``predict_nonces`` a sender's nonce is no dependency of its own
+transactions: it is known before execution (the transaction's own nonce) and
+the commit checks it (another transaction reading it waits as for any write);
+unless an earlier transaction of someone else changed it (an EIP-7702
+authorization bumps its authority's nonce): from there on the account's nonce
+is an ordinary location.
 
 ``locks`` gives Sealevel's rule: j waits for every earlier transaction holding a
 conflicting lock (read/write, write/read, write/write). ``data`` gives true
@@ -68,10 +72,13 @@ def dependency_edges(footprints: Sequence[Footprint], granularity: str, rule: st
     # address -> delta writers (and those that are credits) since its last exact balance write
     deltas_since: dict[bytes, list[int]] = {}
     credits_since: dict[bytes, list[int]] = {}
+    foreign_nonces: set[bytes] = set()  # accounts whose nonce a transaction they did not send wrote
     for j, footprint in enumerate(footprints):
         sender = footprint.sender
-        if predict_nonces and sender is not None:
+        own_nonce = ()  # written, but waited for by none of its sender's own transactions
+        if predict_nonces and sender is not None and sender not in foreign_nonces:
             nonce = {(NONCE, sender)}
+            own_nonce = nonce & footprint.writes
             footprint = Footprint(footprint.reads - nonce, footprint.writes - nonce, sender)
         reads, writes = lock_keys(footprint, granularity)
         for key in reads if rule == "reads" else reads | writes:
@@ -93,11 +100,13 @@ def dependency_edges(footprints: Sequence[Footprint], granularity: str, rule: st
                     yield i, j, key
         for key in reads:
             readers_since.setdefault(key, []).append(j)
-        for key in writes:
+        for key in writes | {_key(loc, granularity) for loc in own_nonce}:
             last_writer[key] = j
             readers_since[key] = []
         for loc in footprint.writes:
             address = loc[1]
+            if loc[0] == NONCE and address != sender:
+                foreign_nonces.add(address)
             if loc[0] == BALANCE:
                 deltas_since[address], credits_since[address] = [], []
             elif loc[0] == BALANCE_DELTA:

@@ -6,7 +6,10 @@ all that is known before executing) go first, so that none starts last and
 holds up the block. Workers take chunks from the heavy end (as many
 transactions as fit a share of the block's gas, at most CHUNK), the coordinator
 works from the light end; where they meet, the coordinator claims what the
-workers have not started."""
+workers have not started. Pre-execution keeps block order instead (the
+coordinator from the front, the workers from the back): what it has found at
+any point is then a prefix and a suffix of the block, whose dependencies show
+whether the pass will pay."""
 
 from __future__ import annotations
 
@@ -40,14 +43,14 @@ def heavy_last(gas_limits: list[int]) -> list[int]:
 
 
 class Dispenser:
-    """The order, handed out from both ends: chunks from the back (the heavy end),
+    """The order (by gas, or block order), handed out from both ends: chunks from the back (the heavy end),
     single transactions from the front. A chunk holds at most ``chunk``
     transactions and, past its first, no more gas than ``budget`` (a share of the
     block's, so that heavy transactions travel alone); it is at most half of what
     is left, so the end is shared."""
 
-    def __init__(self, gas_limits: list[int], workers: int):
-        self.order = heavy_last(gas_limits)
+    def __init__(self, gas_limits: list[int], workers: int, by_gas: bool = True):
+        self.order = heavy_last(gas_limits) if by_gas else list(range(len(gas_limits)))
         self.gas = gas_limits
         self.chunk = chunk_size(len(gas_limits), workers)
         self.budget = sum(gas_limits) / (4 * workers)
@@ -67,7 +70,7 @@ class Dispenser:
         return tasks
 
 
-def execute_all(env, block, pool, mv, check=None, ready=None, stop=None) -> dict[int, Outcome]:
+def execute_all(env, block, pool, mv, check=None, ready=None, stop=None, by_gas=True) -> dict[int, Outcome]:
     """Each transaction's outcome on ``mv`` (``pool``: the workers, holding the
     same memory; None: the coordinator alone), by index. Every execution of a
     transaction sees the same view, so one done twice (a claim that reached a
@@ -78,7 +81,8 @@ def execute_all(env, block, pool, mv, check=None, ready=None, stop=None) -> dict
     at once and are kept fed), before the coordinator executes anything or takes
     any result in. ``stop(outcomes)``: asked after each transaction the coordinator
     executes; True ends the run there, the workers released (the caller drains
-    the pool), with the outcomes so far."""
+    the pool), with the outcomes so far. ``by_gas``: heaviest first (else block
+    order)."""
     n = len(block.transactions)
     outcomes: dict[int, Outcome] = {}
 
@@ -109,7 +113,7 @@ def execute_all(env, block, pool, mv, check=None, ready=None, stop=None) -> dict
         prepare(whole=True)
         execute_here(range(n))
         return outcomes
-    plan = Dispenser([tx.gas for tx in block.transactions], len(pool.workers) + 1)
+    plan = Dispenser([tx.gas for tx in block.transactions], len(pool.workers) + 1, by_gas)
     order = plan.order
     while plan.front < n:
         for _ in range(QUEUE):  # top every worker up, a chunk each per round

@@ -21,15 +21,18 @@ default a block without a list runs with ``occ`` instead: on unseen mainnet
 blocks pre-execution cost more than it saved (dag 0.94x serial, occ 1.35x). Declared footprints always
 include what the transaction's fields name (recipient, EIP-2930 access list).
 
-A block whose footprints leave little to run in parallel runs serially in the
-coordinator instead (``mostly_serial``: most transactions wait for another, or
-the longest chain of them holds most of the work): the engine's coordination
-costs about as much per transaction as a cheap transaction, so on a dependency
-chain it took 1.2-1.8x serial's time. Pre-execution watches for that too, at
-``CHAIN_CHECKS`` results, and stops as soon as it sees it (a chain's
-pre-execution is mostly wasted work: 2.1x serial's time); the coordinator then
-commits each pre-executed result whose reads still hold, as occ commits a
-speculative one, and executes the rest.
+A block whose plan would take about as long as executing it in order runs
+serially in the coordinator instead (``mostly_serial``): the plan's time is its
+longest chain, each wait on another process's result counted as a cheap
+transaction's work, or its work shared by the processes, whichever is longer
+(on 2 workers a chain of cheap transactions ran 1.2-1.8x serial's time with exact
+lists). Pre-execution asks the same of what it has found at ``CHAIN_CHECKS``
+results, the results that depend on an earlier transaction's writes (stale:
+they must run again) counted as the plan's work after the pass itself, and stops
+as soon as the two passes would cost more than serial (a chain's pre-execution
+is mostly wasted work: 2.1x serial's time); the coordinator then commits each
+pre-executed result whose reads still hold, as occ commits a speculative one,
+and executes the rest.
 
 Execution runs on the same multi-version memory as Block-STM (MVRun), gated by
 the dependencies. What a worker is handed cannot go stale (its declared
@@ -60,25 +63,60 @@ from parexec.parallel.all_at_once import execute_all
 from parexec.parallel.worker_pool import open_block
 from parexec.strategies.base import ParallelStrategy
 
-SERIAL_SHARE = 0.85  # more of the transactions than this wait for another: run serially
-SERIAL_BOUND = 1.5  # the longest chain holds more than 1/SERIAL_BOUND of the work: likewise
+# A plan's time against serial's, in gas: a transaction costs its gas and TX_BASE_GAS
+# more (py-evm's fixed cost: a 21,000-gas transfer takes about 0.24 ms, as long as
+# 80,000 gas of an ERC-20 transfer's work), a wait for a result of another process
+# WAIT_GAS (its trip through the coordinator to the waiting transaction's worker:
+# a stride-4 chain of cheap transactions ran no faster than serial on 2 workers)
+TX_BASE_GAS = 60_000
+WAIT_GAS = 100_000
+SERIAL_RATIO = 0.9  # a plan estimated at more than this of serial's time runs serially
 CHAIN_CHECKS = (32, 64, 128)  # pre-execution results at which it checks for a chain
 SERIAL_MIN_TXS = CHAIN_CHECKS[0]  # smaller blocks are not checked: what they could lose is small
 FRONT_MIN_TXS = 16  # pre-execution results that say enough about a block's dependencies
 
 
-def mostly_serial(deps: list[set[int]], weights: list[float], min_txs: int = SERIAL_MIN_TXS) -> bool:
-    """Whether a plan leaves too little parallel work to pay for the engine's
-    coordination (on 2 workers a chain of cheap transactions ran 1.2-1.8x
-    slower than serial with exact lists; mainnet blocks are far from either
-    limit, but for the lock strategies a hot sender's payouts are a chain)."""
-    n = len(deps)
-    if n < min_txs:
+def plan_time(deps: list[set[int]], weights: list[float], processes: int,
+              done: frozenset[int] = frozenset()) -> tuple[float, float]:
+    """The plan's estimated time and serial's, in gas (TX_BASE_GAS, WAIT_GAS):
+    the longest chain of waits, or the work shared by ``processes``, whichever is
+    longer. Transactions ``done`` (kept pre-executed results) cost nothing and are
+    waited for by no one."""
+    finish = [0.0] * len(deps)
+    work = 0.0
+    for j, waits in enumerate(deps):  # waits are earlier transactions
+        if j in done:
+            continue
+        cost = weights[j] + TX_BASE_GAS
+        work += cost
+        finish[j] = cost + max((finish[i] + WAIT_GAS for i in waits if i not in done), default=0.0)
+    return max(max(finish, default=0.0), work / processes), work
+
+
+def mostly_serial(deps: list[set[int]], weights: list[float], processes: int,
+                  done: frozenset[int] = frozenset(), min_txs: int = SERIAL_MIN_TXS) -> bool:
+    """Whether the plan is estimated to take about as long as serial or longer
+    (``plan_time``), so that the engine's coordination would not pay: a chain, or a
+    hot sender's payouts under locks. Counting the transactions that wait is not
+    enough: under account locks nearly every mainnet transaction waits, and most
+    of those blocks still ran 1.25-1.3x faster in parallel."""
+    if len(deps) < min_txs:
         return False
-    if sum(1 for d in deps if d) > SERIAL_SHARE * n:
-        return True
-    path = max(Schedule(n, deps).critical_path(weights), default=0)
-    return path * SERIAL_BOUND > sum(weights)
+    parallel, serial = plan_time(deps, weights, processes, done)
+    return parallel > SERIAL_RATIO * serial
+
+
+def pre_execution_loses(stale: list[bool], deps: list[set[int]], weights: list[float], processes: int,
+                        min_txs: int = FRONT_MIN_TXS) -> bool:
+    """Whether pre-executing the whole block (its work shared by ``processes``)
+    and then running the plan for the ``stale`` results (those that read an
+    earlier transaction's writes) would take longer than serial."""
+    if len(deps) < min_txs:
+        return False
+    done = frozenset(j for j, s in enumerate(stale) if not s)
+    parallel, _ = plan_time(deps, weights, processes, done)
+    total = sum(weights) + TX_BASE_GAS * len(weights)
+    return total / processes + parallel > SERIAL_RATIO * total
 
 
 class DeclaredAccessStrategy(ParallelStrategy):
@@ -138,7 +176,7 @@ class DeclaredAccessStrategy(ParallelStrategy):
         declared = [fp | static_footprint(tx, fp.sender or _sender(tx)) for fp, tx in zip(footprints, txs)]
         weights = [results[j].gas_used if j in results else tx.gas for j, tx in enumerate(txs)]
         plan = self.plan(declared, weights)
-        if mostly_serial(plan.deps, weights):
+        if mostly_serial(plan.deps, weights, workers, frozenset(j for j in results if not plan.deps[j])):
             return self._serially(env, block, state, "access list" if hinted is not None else "pre-execution",
                                   results, deps=plan.deps)
         initial = {j: r for j, r in results.items() if not plan.deps[j]}
@@ -195,10 +233,10 @@ class DeclaredAccessStrategy(ParallelStrategy):
             while front[0] in outcomes:
                 front[0] += 1
             if passed("all", len(outcomes)) | passed("front", front[0]):
-                return self._looks_serial(outcomes)
+                return self._looks_serial(outcomes, workers)
             return False
 
-        outcomes = execute_all(env, block, pool, mv, stop=stop)
+        outcomes = execute_all(env, block, pool, mv, stop=stop, by_gas=False)
         if len(outcomes) < n:
             pool.drain()
             return None, {j: o.value for j, o in outcomes.items() if o.kind == DONE}
@@ -213,20 +251,25 @@ class DeclaredAccessStrategy(ParallelStrategy):
         return footprints, results
 
 
-    def _looks_serial(self, outcomes: dict) -> bool:
-        """Whether the pre-execution results so far plan as mostly serial
-        (``mostly_serial``): all of them in block order, or the unbroken run
-        from the block's front alone (the coordinator's, in order: where a few
-        writers feed many readers, a sample from both ends misses most of the
-        edges that the front shows)."""
+    def _looks_serial(self, outcomes: dict, processes: int) -> bool:
+        """Whether the pre-execution results so far say that finishing the pass
+        and running the plan would cost more than serial (``pre_execution_loses``):
+        all of them in block order, or the unbroken run from the block's front
+        alone (the coordinator's, in order: where a few writers feed many readers,
+        a sample from both ends misses most of the edges that the front shows).
+        A result is stale where it reads what an earlier one writes (dag's rule,
+        whatever the strategy's locks)."""
         done = [outcomes[j].value for j in sorted(outcomes) if outcomes[j].kind == DONE]
         front = []
         while len(front) in outcomes and outcomes[len(front)].kind == DONE:
             front.append(outcomes[len(front)].value)
-        return any(
-            mostly_serial(dependencies([Footprint.of_result(r) for r in results], self.granularity, self.rule,
-                                       self.predict_nonces), [r.gas_used for r in results], FRONT_MIN_TXS)
-            for results in (done, front))
+        for results in (done, front):
+            footprints = [Footprint.of_result(r) for r in results]
+            stale = [bool(d) for d in dependencies(footprints, "slot", "data", predict_nonces=True)]
+            deps = dependencies(footprints, self.granularity, self.rule, self.predict_nonces)
+            if pre_execution_loses(stale, deps, [r.gas_used for r in results], processes):
+                return True
+        return False
 
 
 class AccountLocksStrategy(DeclaredAccessStrategy):
