@@ -45,10 +45,11 @@ GRANULARITIES = ("account", "slot")
 
 def lock_keys(footprint: Footprint, granularity: str) -> tuple[set, set]:
     """(read keys, write keys) of a footprint (a key both read and written is in both)."""
-    reads = {_key((BALANCE, loc[1]) if loc[0] == BALANCE_FLOOR else loc, granularity)
-             for loc in footprint.reads}
-    writes = {_key(loc, granularity) for loc in footprint.writes if loc[0] != BALANCE_DELTA}
-    return reads, writes
+    if granularity == "account":
+        return ({loc[1] for loc in footprint.reads},
+                {loc[1] for loc in footprint.writes if loc[0] != BALANCE_DELTA})
+    return ({(BALANCE, loc[1]) if loc[0] == BALANCE_FLOOR else loc for loc in footprint.reads},
+            {loc for loc in footprint.writes if loc[0] != BALANCE_DELTA})
 
 
 def _key(loc: tuple, granularity: str):
@@ -98,11 +99,13 @@ def dependency_edges(footprints: Sequence[Footprint], granularity: str, rule: st
             for key in writes:
                 for i in readers_since.get(key, ()):
                     yield i, j, key
-        for key in reads:
-            readers_since.setdefault(key, []).append(j)
-        for key in writes | {_key(loc, granularity) for loc in own_nonce}:
+        if rule == "locks":
+            for key in reads:
+                readers_since.setdefault(key, []).append(j)
+        for key in writes.union(_key(loc, granularity) for loc in own_nonce):
             last_writer[key] = j
-            readers_since[key] = []
+            if rule == "locks":
+                readers_since[key] = []
         for loc in footprint.writes:
             address = loc[1]
             if loc[0] == NONCE and address != sender:
