@@ -99,7 +99,7 @@ def mostly_serial(deps: list[set[int]], weights: list[float], processes: int,
     (``plan_time``), so that the engine's coordination would not pay: a chain, or a
     hot sender's payouts under locks. Counting the transactions that wait is not
     enough: under account locks nearly every mainnet transaction waits, and most
-    of those blocks still ran 1.25-1.3x faster in parallel."""
+    of those blocks still ran 1.15-1.3x faster in parallel."""
     if len(deps) < min_txs:
         return False
     parallel, serial = plan_time(deps, weights, processes, done)
