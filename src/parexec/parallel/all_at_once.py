@@ -43,11 +43,11 @@ def heavy_last(gas_limits: list[int]) -> list[int]:
 
 
 class Dispenser:
-    """The order (by gas, or block order), handed out from both ends: chunks from the back (the heavy end),
-    single transactions from the front. A chunk holds at most ``chunk``
-    transactions and, past its first, no more gas than ``budget`` (a share of the
-    block's, so that heavy transactions travel alone); it is at most half of what
-    is left, so the end is shared."""
+    """The order (by gas, or block order), handed out from both ends: chunks from
+    the back (the heavy end), single transactions from the front. A chunk holds
+    at most ``chunk`` transactions and, past its first, no more gas than
+    ``budget`` (a share of the block's, so that heavy transactions travel alone);
+    it is at most half of what is left, so the end is shared."""
 
     def __init__(self, gas_limits: list[int], workers: int, by_gas: bool = True):
         self.order = heavy_last(gas_limits) if by_gas else list(range(len(gas_limits)))

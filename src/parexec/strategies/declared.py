@@ -74,6 +74,9 @@ SERIAL_RATIO = 0.9  # a plan estimated at more than this of serial's time runs s
 CHAIN_CHECKS = (32, 64, 128)  # pre-execution results at which it checks for a chain
 SERIAL_MIN_TXS = CHAIN_CHECKS[0]  # smaller blocks are not checked: what they could lose is small
 FRONT_MIN_TXS = 16  # pre-execution results that say enough about a block's dependencies
+# a pre-executed result is stale where it reads what an earlier one writes: dag's
+# rule (granularity, rule, predicted nonces), whatever the strategy's locks
+STALE_RULE = ("slot", "data", True)
 
 
 def plan_time(deps: list[set[int]], weights: list[float], processes: int,
@@ -176,10 +179,10 @@ class DeclaredAccessStrategy(ParallelStrategy):
         declared = [fp | static_footprint(tx, fp.sender or _sender(tx)) for fp, tx in zip(footprints, txs)]
         weights = [results[j].gas_used if j in results else tx.gas for j, tx in enumerate(txs)]
         plan = self.plan(declared, weights)
-        if mostly_serial(plan.deps, weights, workers, frozenset(j for j in results if not plan.deps[j])):
+        initial = {j: r for j, r in results.items() if not plan.deps[j]}  # final as pre-executed
+        if mostly_serial(plan.deps, weights, workers, frozenset(initial)):
             return self._serially(env, block, state, "access list" if hinted is not None else "pre-execution",
                                   results, deps=plan.deps)
-        initial = {j: r for j, r in results.items() if not plan.deps[j]}
         run = MVRun(env, block, state, workers, plan, declared=declared,
                     exact_if_undeclared=self.exact_if_undeclared, initial=initial)
         results, stats = run.execute()
@@ -256,17 +259,18 @@ class DeclaredAccessStrategy(ParallelStrategy):
         and running the plan would cost more than serial (``pre_execution_loses``):
         all of them in block order, or the unbroken run from the block's front
         alone (the coordinator's, in order: where a few writers feed many readers,
-        a sample from both ends misses most of the edges that the front shows).
-        A result is stale where it reads what an earlier one writes (dag's rule,
-        whatever the strategy's locks)."""
+        a sample from both ends misses most of the edges that the front shows),
+        their stale results found by STALE_RULE."""
         done = [outcomes[j].value for j in sorted(outcomes) if outcomes[j].kind == DONE]
         front = []
         while len(front) in outcomes and outcomes[len(front)].kind == DONE:
             front.append(outcomes[len(front)].value)
+        own_rule = (self.granularity, self.rule, self.predict_nonces)
         for results in (done, front):
             footprints = [Footprint.of_result(r) for r in results]
-            stale = [bool(d) for d in dependencies(footprints, "slot", "data", predict_nonces=True)]
-            deps = dependencies(footprints, self.granularity, self.rule, self.predict_nonces)
+            stale_deps = dependencies(footprints, *STALE_RULE)
+            deps = stale_deps if own_rule == STALE_RULE else dependencies(footprints, *own_rule)
+            stale = [bool(d) for d in stale_deps]
             if pre_execution_loses(stale, deps, [r.gas_used for r in results], processes):
                 return True
         return False
