@@ -12,14 +12,15 @@ did not exist is created at its first change. Changes at index 0 (the system
 calls, already in the base) and n+1 (withdrawals, post-block calls) are the
 pipeline's, not a transaction's.
 
-Entering an account checks its part of the list's encoding and rules
-(access.eip7928's: canonical integers, ordering, bounds); a list that breaks one
-raises InvalidAccessList, and ``access.eip7928.decode`` and ``check`` name the
-fault. The coordinator enters the whole list (``enter_some`` until none is
-left: every rule checked, every transaction's changes counted); a worker enters
-an account when one of its transactions first reads it, so it starts executing
-once the list is decoded and indexed by address (a third of entering it all)
-and enters only what its share touches.
+Entering an account decodes its entry and checks its part of the list's
+encoding and rules (access.eip7928's: canonical integers, ordering, bounds); a
+list that breaks one raises InvalidAccessList, and ``access.eip7928.decode`` and
+``check`` name the fault. The coordinator enters the whole list (``enter_some``
+until none is left: every rule checked, every transaction's changes counted); a
+worker enters an account when one of its transactions first reads it, so it
+starts executing once the accounts are indexed by address, from the entries'
+RLP headers alone (a fifteenth of decoding the whole list), and decodes and
+enters only what its share touches.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ class ListMemory(MVMemory):
 
     def __init__(self, base, rlp: bytes, txs: int):
         """``base``: the pre-block state with index 0 applied; ``rlp``: the list,
-        for a block of ``txs`` transactions. Decodes it and indexes its accounts
-        by address; each is entered when first read, or all by ``enter_all``."""
+        for a block of ``txs`` transactions. Indexes its accounts by address;
+        each is decoded and entered when first read, or all by ``enter_all``."""
         super().__init__(base)
         self.txs = txs
         # per transaction, the locations the list changes there (complete once all is entered)
@@ -49,20 +50,9 @@ class ListMemory(MVMemory):
         self.slots: dict[bytes, set[int]] = {}  # per entered account, the slots it changes or reads
         # per entered account whose fields the list changes (or that it creates), the first transaction that does
         self.first_change: dict[bytes, int] = {}
-        try:
-            accounts, _ = rusty_rlp.decode_raw(rlp, True, False)  # strict: canonical RLP only
-        except rusty_rlp.DecodingError:
-            raise InvalidAccessList("not RLP") from None
-        if type(accounts) is not list:
-            raise InvalidAccessList("not a list of accounts")
-        self.waiting: dict[bytes, list] = {}  # listed accounts not entered yet: address -> its entry
-        previous = b""
-        for entry in accounts:
-            address = entry[0] if type(entry) is list and len(entry) == 6 else None
-            if type(address) is not bytes or len(address) != 20 or address <= previous:
-                raise InvalidAccessList("an account that is not one, or an address out of order or not 20 bytes")
-            self.waiting[address] = entry
-            previous = address
+        self.rlp = rlp
+        # listed accounts not entered yet: address -> where its entry lies in ``rlp``
+        self.waiting: dict[bytes, tuple[int, int]] = _index_accounts(rlp)
         self.accounts = set(self.waiting)  # every listed account
 
     def enter_all(self) -> None:
@@ -136,7 +126,14 @@ class ListMemory(MVMemory):
             self._enter(address)
 
     def _enter(self, address: bytes) -> None:
-        _, storage, reads, balances, nonces, codes = self.waiting.pop(address)
+        start, end = self.waiting.pop(address)
+        try:
+            entry, _ = rusty_rlp.decode_raw(self.rlp[start:end], True, False)  # strict: canonical RLP only
+        except rusty_rlp.DecodingError:
+            raise InvalidAccessList("not RLP") from None
+        if len(entry) != 6:
+            raise InvalidAccessList("an account that is not one, or an address out of order or not 20 bytes")
+        _, storage, reads, balances, nonces, codes = entry
         try:
             self._enter_account(address, storage, reads, balances, nonces, codes)
         except InvalidAccessList:
@@ -252,6 +249,48 @@ class ListView(MVView):
         if first is None or first >= self.tx:
             return self.base.account(address)
         return LazyAccount(self.mv, address, self.tx)  # it exists: created at ``first`` at the latest
+
+
+def _index_accounts(rlp: bytes) -> dict[bytes, tuple[int, int]]:
+    """Where each account's entry lies in the list ``rlp``, by address, read from
+    the entries' RLP headers and addresses alone (a fifteenth of decoding the
+    whole list): the outer encoding and the addresses' order are checked here,
+    an entry's inside when it is entered."""
+    start, end = _list_at(rlp, 0, len(rlp), "not a list of accounts")
+    if end != len(rlp):
+        raise InvalidAccessList("not RLP")
+    accounts: dict[bytes, tuple[int, int]] = {}
+    previous = b""
+    at = start
+    while at < end:
+        body, entry_end = _list_at(rlp, at, end, "an account that is not one")
+        address = rlp[body + 1:body + 21]
+        if body + 21 > entry_end or rlp[body] != 0x94 or address <= previous:
+            raise InvalidAccessList("an account that is not one, or an address out of order or not 20 bytes")
+        accounts[address] = (at, entry_end)
+        previous = address
+        at = entry_end
+    return accounts
+
+
+def _list_at(rlp: bytes, at: int, end: int, not_a_list: str) -> tuple[int, int]:
+    """Where the payload of the RLP list at ``at`` starts and where the list ends
+    (both at most ``end``); InvalidAccessList if it is no list or not canonical."""
+    if at >= end:
+        raise InvalidAccessList("not RLP")
+    prefix = rlp[at]
+    if prefix < 0xC0:
+        raise InvalidAccessList(not_a_list)
+    if prefix <= 0xF7:
+        body, size = at + 1, prefix - 0xC0
+    else:
+        body = at + 1 + prefix - 0xF7
+        size = int.from_bytes(rlp[at + 1:body], "big")
+        if body > end or rlp[at + 1] == 0 or size < 56:  # a long form must be needed, without leading zeros
+            raise InvalidAccessList("not RLP")
+    if body + size > end:
+        raise InvalidAccessList("not RLP")
+    return body, body + size
 
 
 def _int(item, width: int) -> int:
