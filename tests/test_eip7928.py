@@ -17,6 +17,8 @@ from parexec.block.pipeline import execute_block
 from parexec.cli import main
 from parexec.fixtures.targets import load_targets
 from parexec.model import BALANCE, CODE, EMPTY_CODE_HASH, NONCE, STORAGE, FixtureError
+from parexec.parallel.list_memory import ListMemory
+from parexec.state.memory import MemoryState
 from parexec.state.overlay import OverlayState
 from parexec.state.view import read_value
 from parexec.strategies.serial import SerialStrategy
@@ -130,10 +132,14 @@ def test_access_list_command_writes_eip7928_lists(tmp_path):
     bytes.fromhex("c281" "05"),  # a single byte below 0x80 given a length prefix
     bytes.fromhex("f8" "01" "80"),  # a long-form length for a short list
     bytes.fromhex("c1" "80" "00"),  # bytes after the list
+    bytes.fromhex("c3" "c0" "c2c0"),  # an item that claims more than its list has left (rusty-rlp takes [[]])
+    bytes.fromhex("c2" "c0" "f8"),  # an item cut off at the end of its list (ditto)
 ])
 def test_only_canonical_rlp_is_read(data):
     with pytest.raises(InvalidAccessList, match="not RLP"):
         decode(data)
+    with pytest.raises(InvalidAccessList):  # bal's memory of the list, entered whole
+        ListMemory(OverlayState(MemoryState()), data, 1).enter_all()
 
 
 def test_an_encoded_list_names_its_source_and_the_rule_it_breaks():

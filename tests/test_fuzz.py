@@ -323,6 +323,32 @@ def test_eip7928_list_decodes_or_names_the_fault(data):
         assert str(exc).startswith("fuzz: not a valid EIP-7928 list: ")
 
 
+@fuzz_settings(500)
+@given(data=st.data())
+def test_eip7928_list_memory_refuses_what_the_decoder_refuses(data):
+    """bal's memory indexes the list's accounts from their RLP headers and decodes
+    each entry when it enters it: entered whole, it refuses a damaged list exactly
+    when the decoder does, and only with InvalidAccessList."""
+    from parexec.parallel.list_memory import ListMemory
+    from parexec.state.memory import MemoryState
+    from parexec.state.overlay import OverlayState
+
+    encoded, _, block = mainnet_lists()
+    n = len(block.transactions)
+    mutated = mutate_bytes(data, encoded)
+    try:
+        decode(mutated).check(n)
+        refused_by_decoder = False
+    except InvalidAccessList:
+        refused_by_decoder = True
+    try:
+        ListMemory(OverlayState(MemoryState()), mutated, n).enter_all()
+        refused_here = False
+    except InvalidAccessList:
+        refused_here = True
+    assert refused_here == refused_by_decoder
+
+
 @fuzz_settings(200)
 @given(data=st.data())
 def test_location_list_reads_or_names_the_fault(data):

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from conftest import EEST, ETHEREUM_TESTS, MAINNET, PRAGUE, require_data
 from parexec.cli import INTERNAL_ERROR, main
+from parexec.state.trie import rlp_length
 
 BASEFEE = ETHEREUM_TESTS / "ValidBlocks" / "bcExample" / "basefeeExample.json"
 LOW_GAS_LIMIT = ETHEREUM_TESTS / "GeneralStateTests" / "stEIP1559" / "lowGasLimit.json"
@@ -211,6 +212,16 @@ def _bad_signature(block) -> None:
     block[1][0] = tx[:1] + rlp.encode(payload)
 
 
+def _overrunning_item(test: dict) -> None:
+    """The block with an item after its transactions that claims two bytes where
+    its list has one left: not RLP (rusty-rlp alone would end the list there and
+    give the block as it was)."""
+    header, txs, *rest = rlp.decode(bytes.fromhex(test["blocks"][0]["rlp"][2:]))
+    payload = b"".join(rlp.encode(tx) for tx in txs) + bytes.fromhex("c2c0")
+    body = rlp.encode(header) + rlp_length(len(payload), 0xC0) + payload + b"".join(rlp.encode(x) for x in rest)
+    test["blocks"][0]["rlp"] = "0x" + (rlp_length(len(body), 0xC0) + body).hex()
+
+
 @pytest.mark.parametrize("source, edit, expect, line", [
     (BASEFEE, lambda t: _edit_block_rlp(t, _bad_signature), "TransactionException.INVALID_SIGNATURE_VRS",
      "block 0: rejected (tx 0: invalid signature: failed to recover ECDSA public key [INVALID_SIGNATURE_VRS])"),
@@ -218,12 +229,14 @@ def _bad_signature(block) -> None:
      "TransactionException.NONCE_MISMATCH_TOO_LOW", "block 0: rejected (tx 1: invalid transaction: "),
     (BASEFEE, lambda t: t["blocks"][0].update(rlp="0xf90200deadbeef"), "BlockException.RLP_STRUCTURES_ENCODING",
      "block 0: rejected (block RLP is malformed [RLP_STRUCTURES_ENCODING])"),
+    (BASEFEE, _overrunning_item, "BlockException.RLP_STRUCTURES_ENCODING",
+     "block 0: rejected (block RLP is malformed [RLP_STRUCTURES_ENCODING])"),
     (LOW_GAS_LIMIT, None, None, "block 0: rejected (tx 0: transaction gas limit 90000 exceeds the block's "
                                 "remaining gas 80000 [GAS_ALLOWANCE_EXCEEDED])"),
     (GAS_CAP, None, None, "block 0: rejected (tx 0: invalid transaction: transaction gas limit 16777217 exceeds "
                           "the cap 16777216 (EIP-7825) [GAS_LIMIT_EXCEEDS_MAXIMUM])"),
     (VALUE_OVERFLOW, None, None, "block 0: rejected (tx 0: invalid transaction: Transaction.value exceeds"),
-], ids=["bad-signature", "duplicate-tx", "malformed-rlp", "block-gas-limit", "tx-gas-cap", "rlp-invalid-value"])
+], ids=["bad-signature", "duplicate-tx", "malformed-rlp", "overrunning-item", "block-gas-limit", "tx-gas-cap", "rlp-invalid-value"])
 def test_invalid_blocks_pass_when_expected_and_fail_on_one_line_when_not(tmp_path, source, edit, expect, line):
     """As the test expects it (the fixture's own expectException, or the one set
     here), the rejection passes; with the expectation dropped, the case fails with

@@ -27,6 +27,7 @@ import rlp
 import rusty_rlp
 from eth_hash.auto import keccak
 
+from parexec.evm import strict_rlp
 from parexec.model import BALANCE, CODE, NONCE, STORAGE, FixtureError
 
 MAX_CODE_SIZE = 24_576  # as the amsterdam module bounds a code change
@@ -154,7 +155,7 @@ def decode(data: bytes) -> BlockAccessList:
     """A list from its RLP; raises InvalidAccessList on bad encoding (the rules are
     ``check``'s)."""
     try:
-        items, _ = rusty_rlp.decode_raw(data, True, False)  # strict: canonical RLP only
+        items = strict_rlp.decode(bytes(data))  # canonical RLP only
     except rusty_rlp.DecodingError as exc:
         raise InvalidAccessList(f"not RLP: {exc}") from None
     if not isinstance(items, list):

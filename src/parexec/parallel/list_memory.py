@@ -32,6 +32,7 @@ import rusty_rlp
 from eth_hash.auto import keccak
 
 from parexec.access.eip7928 import MAX_CODE_SIZE, InvalidAccessList
+from parexec.evm import strict_rlp
 from parexec.model import BALANCE, CODE, EMPTY_CODE_HASH, EXISTS, FIELD_ATTR, FIELD_DEFAULT, NONCE, STORAGE
 from parexec.parallel.mv_memory import LazyAccount, MVMemory, MVView
 
@@ -128,7 +129,7 @@ class ListMemory(MVMemory):
     def _enter(self, address: bytes) -> None:
         start, end = self.waiting.pop(address)
         try:
-            entry, _ = rusty_rlp.decode_raw(self.rlp[start:end], True, False)  # strict: canonical RLP only
+            entry = strict_rlp.decode(self.rlp[start:end])  # canonical RLP only
         except rusty_rlp.DecodingError:
             raise InvalidAccessList("not RLP") from None
         if len(entry) != 6:
