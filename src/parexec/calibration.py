@@ -7,10 +7,10 @@ on this machine with the real engines.
 * ``contention``: how much slower transactions execute inside the engine, beside
   one another, than alone (processes share caches and memory bandwidth),
   timed directly: traced parallel runs against serial ones, in turns.
-* ``list_index``, ``list_load``, ``list_enter``: per transaction, decoding a
-  block's EIP-7928 list and indexing its accounts (every process), entering it
-  whole (the coordinator) and entering what a transaction reads (a worker),
-  timed directly (bal).
+* ``list_index``, ``list_load``, ``list_enter``: per transaction, indexing the
+  accounts of a block's EIP-7928 list (every process), decoding and entering it
+  whole (the coordinator) and decoding and entering what a transaction reads (a
+  worker), timed directly (bal).
 * ``apply``: per transaction, applying a result to the block's state once the
   work is done, timed directly (bal).
 * ``result_check``: per transaction, holding a result to the list where it was
@@ -127,9 +127,10 @@ def measure_pool(target: Target, profile: BlockProfile, tasks: int = 20) -> tupl
 def measure_list_costs(target: Target, profile: BlockProfile, repeat: int = 3,
                        share: int = 8) -> tuple[float, float, float]:
     """Seconds per transaction for bal's three ways into a block's EIP-7928 list
-    (parallel.list_memory), each the median of ``repeat`` times: decoding it and
-    indexing its accounts (every process); entering it whole (the coordinator:
-    rules, counts); and entering the accounts a transaction reads (a worker),
+    (parallel.list_memory), each the median of ``repeat`` times: indexing its
+    accounts (every process); decoding and entering it whole (the coordinator:
+    rules, counts); and decoding and entering the accounts a transaction reads
+    (a worker),
     timed on every ``share``-th transaction as a worker of a few would take them
     (the accounts they share, such as the fee recipient, entered once)."""
     from parexec.access.eip7928_builder import build_access_list

@@ -77,7 +77,7 @@ class Overheads:
     ipc: float = 0.0  # seconds from a worker's result to the coordinator (and back)
     start: float = 0.0  # seconds per block before parallel execution begins
     contention: float = 0.0  # execution slows by this share when processes run side by side
-    list_index: float = 0.0  # bal: seconds per transaction to decode a block's list, index its accounts (every process)
+    list_index: float = 0.0  # bal: seconds per transaction to index a block's list's accounts (every process)
     list_load: float = 0.0  # bal: seconds per transaction for the coordinator to enter the whole list (rules, counts)
     list_enter: float = 0.0  # bal: seconds per transaction a worker executes, to enter the accounts it reads
     apply: float = 0.0  # bal: seconds per transaction to apply the results to the block's state at the end
@@ -525,8 +525,8 @@ class _MVRunModel:
 
 def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) -> float:
     """bal's engine (parallel.all_at_once), replayed with its own Dispenser. Every
-    process first decodes the list and indexes its accounts (``list_index`` per
-    transaction). The coordinator enters the whole list (``list_load`` per
+    process first indexes the list's accounts (``list_index`` per transaction).
+    The coordinator decodes and enters the whole list (``list_load`` per
     transaction) in PREPARE_ROUNDS steps, topping its workers up between them
     (so they start at once and are kept fed), then executes from the light end
     of the order and, between its transactions, tops each worker up to QUEUE
