@@ -130,9 +130,9 @@ def measure_list_costs(target: Target, profile: BlockProfile, repeat: int = 3,
     (parallel.list_memory), each the median of ``repeat`` times: indexing its
     accounts (every process); decoding and entering it whole (the coordinator:
     rules, counts); and decoding and entering the accounts a transaction reads
-    (a worker),
-    timed on every ``share``-th transaction as a worker of a few would take them
-    (the accounts they share, such as the fee recipient, entered once)."""
+    (a worker), timed on every ``share``-th transaction as a worker of a few
+    would take them (the accounts they share, such as the fee recipient, entered
+    once)."""
     from parexec.access.eip7928_builder import build_access_list
     from parexec.parallel.list_memory import ListMemory
     from parexec.state.overlay import OverlayState
