@@ -12,6 +12,7 @@ list's changes there against those the transaction accounts for).
 
 from __future__ import annotations
 
+from parexec.access.eip7928 import InvalidAccessList
 from parexec.model import (
     BALANCE,
     BALANCE_DELTA,
@@ -110,11 +111,12 @@ class ListCheck:
                 if j in values and loc[0] != EXISTS and (address is None or loc[1] == address)]
 
     def accounted_here(self, j: int, result) -> int | None:
-        """``held``, or None where the result disagrees (a worker's question: the
-        coordinator asks again of such a result, to raise with the message)."""
+        """``held``, or None where the result disagrees or an account it enters
+        breaks the list's rules (a worker's question: the coordinator asks again of
+        such a result, to raise with the message)."""
         try:
             return self.held(j, result)
-        except ListMismatch:
+        except (ListMismatch, InvalidAccessList):
             return None
 
     def _outside(self, j: int, loc, what: str) -> None:
