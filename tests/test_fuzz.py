@@ -2,7 +2,9 @@
 fixtures), block RLP and transaction decoding (mutated real blocks and random
 bytes), and both access-list readers (mutated real lists). The property: each
 input is read, or refused with the project's error for it (FixtureError,
-BlockRejected, InvalidAccessList), never another exception, never a crash.
+BlockRejected, InvalidAccessList), never another exception, never a crash. Two
+targets are differential: RLP decoding against pyrlp's pure-Python decoder, and
+bal's memory of an EIP-7928 list against the list's decoder.
 
 Quick in `make test` (FUZZ_EXAMPLES per target, about 20 s in all);
 ``PAREXEC_FUZZ_EXAMPLES=N`` runs N per target (`make fuzz`). A crash found is
@@ -279,6 +281,40 @@ def test_block_rlp_decodes_or_is_rejected(data):
         _decode_and_recover(network, block_rlp)
     except BlockRejected:
         pass
+
+
+@fuzz_settings(500)
+@given(data=st.data())
+@example(data=None)  # found: rusty-rlp ends a list at an item that overruns it
+def test_rlp_is_read_as_pyrlps_own_decoder_reads_it(data):
+    """Every RLP parexec reads goes through rusty-rlp (directly, or through
+    pyrlp once it is installed) and evm.strict_rlp; pyrlp's pure-Python decoder is
+    the reference: the same bytes are refused, the rest decode the same."""
+    import rusty_rlp
+
+    from parexec.evm import strict_rlp
+
+    if data is None:
+        raw = bytes.fromhex("c3c0c2c0")
+    else:
+        raw = _blocks_to_fuzz()[0][1] if data.draw(st.booleans()) else mainnet_lists()[0]
+        raw = mutate_bytes(data, raw) if data.draw(st.booleans()) else data.draw(st.binary(max_size=64))
+    try:
+        expected, _, end = rlp.codec.consume_item(raw, 0)
+        if end != len(raw):
+            expected = None
+    except (rlp.DecodingError, IndexError):
+        expected = None
+    try:
+        got = strict_rlp.decode(raw)
+    except rusty_rlp.DecodingError:
+        got = None
+    assert got == expected
+    try:
+        via_pyrlp = rlp.decode(raw)  # what py-evm calls
+    except rlp.DecodingError:
+        via_pyrlp = None
+    assert via_pyrlp == expected
 
 
 @fuzz_settings(500)
