@@ -108,36 +108,6 @@ def test_random_blocks_with_exact_or_perturbed_lists(workload, seed, hot, kind, 
         assert serial.first_difference(outcome) is None
 
 
-def test_a_workers_disagreement_ends_the_run_when_it_arrives(monkeypatch):
-    """Only the last transaction (the first a worker takes: equal gas limits, the
-    back of the block) disagrees with the list: the run ends when its result is
-    taken in, inside the engine, not after every transaction has executed."""
-    import parexec.strategies.bal as bal
-    from parexec.access.eip7928_check import ListMismatch
-
-    target = load_targets(["erc20:txs=120"])[0]
-    n = len(target.block.transactions)
-    exact = build_access_list(target.block, target.pre_state)
-    accounts = list(exact.accounts)
-    k = next(k for k, a in enumerate(accounts) if any(i == n for i, _ in a.balance_changes))
-    accounts[k] = replace(accounts[k], balance_changes=tuple(
-        (i, value + 1 if i == n else value) for i, value in accounts[k].balance_changes))
-    ended_inside = []
-    original = bal.execute_all
-
-    def execute_all(*args, **kwargs):
-        try:
-            return original(*args, **kwargs)
-        except ListMismatch:
-            ended_inside.append(True)
-            raise
-
-    monkeypatch.setattr(bal, "execute_all", execute_all)
-    with pytest.raises(BlockRejected, match=rf"invalid access list: tx {n - 1} leaves balance of "):
-        _bal(target, BlockAccessList(tuple(accounts)))
-    assert ended_inside == [True]
-
-
 def test_workers_check_their_own_results_and_send_them_without_reads():
     target = load_targets(["erc20:txs=120"])[0]
     outcome = _bal(target, build_access_list(target.block, target.pre_state), workers=2)

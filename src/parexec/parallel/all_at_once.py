@@ -70,8 +70,7 @@ class Dispenser:
         return tasks
 
 
-def execute_all(env, block, pool, mv, check=None, ready=None, stop=None, by_gas=True,
-                taken=None) -> dict[int, Outcome]:
+def execute_all(env, block, pool, mv, check=None, ready=None, stop=None, by_gas=True) -> dict[int, Outcome]:
     """Each transaction's outcome on ``mv`` (``pool``: the workers, holding the
     same memory; None: the coordinator alone), by index. Every execution of a
     transaction sees the same view, so one done twice (a claim that reached a
@@ -83,9 +82,7 @@ def execute_all(env, block, pool, mv, check=None, ready=None, stop=None, by_gas=
     any result in. ``stop(outcomes)``: asked after each transaction the coordinator
     executes; True ends the run there, the workers released (the caller drains
     the pool), with the outcomes so far. ``by_gas``: heaviest first (else block
-    order). ``taken(outcome)``: called on each worker's outcome as the coordinator
-    takes it in (an exception it raises ends the run; the next block's start
-    drains the pool)."""
+    order)."""
     n = len(block.transactions)
     outcomes: dict[int, Outcome] = {}
 
@@ -108,9 +105,6 @@ def execute_all(env, block, pool, mv, check=None, ready=None, stop=None, by_gas=
     def take(collected):
         got, orphaned = collected
         outcomes.update((o.tx, o) for o in got)
-        if taken is not None:
-            for o in got:
-                taken(o)
         if orphaned:  # their worker died
             prepare(whole=True)
             execute_here(orphaned)

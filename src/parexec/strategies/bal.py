@@ -121,14 +121,7 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
         check.check(j, result)
         checked.add(j)
 
-    def taken(o):  # a worker's result that disagreed with the list there: the block fails now, not at the end
-        if o.kind == DONE and o.value.list_changes is None and trace is None:
-            try:
-                check.held(o.tx, o.value)  # raises ListMismatch naming the location
-            except InvalidAccessList as exc:  # an account entered here for the first time breaks a rule
-                rejected(exc)
-
-    outcomes = execute_all(env, block, pool, mv, check_here, ready=enter_a_step, taken=taken)
+    outcomes = execute_all(env, block, pool, mv, check_here, ready=enter_a_step)
     results, gas_used, blob_gas_used, exact = [], 0, 0, 0
     for j in range(n):
         check_fits_in_block(block, j, gas_used, blob_gas_used)
