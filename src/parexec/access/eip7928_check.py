@@ -74,7 +74,7 @@ class ListCheck:
                 accounted += 1
             if value != listed:
                 raise ListMismatch(f"tx {j} leaves {_where(loc)} = {show(value)}; the list says {show(listed)}")
-        for address in wiped | destroyed:
+        for address in (wiped | destroyed if wiped or destroyed else ()):
             accounted += sum(1 for loc in self._changes_of(address, j)
                              if _exempt(loc, wiped, destroyed) and loc not in after)
         return accounted
@@ -85,10 +85,9 @@ class ListCheck:
         storage it wipes; raises ListMismatch for a write the list does not hold."""
         memory = self.memory
         accounts = memory.accounts
-        written = result.writes
-        destroyed = {loc[1] for loc, v in written.items() if loc[0] == EXISTS and not v}
         after: dict = {}
-        for loc, value in written.items():
+        destroyed, wiped = set(), set()
+        for loc, value in result.writes.items():
             kind, address = loc[0], loc[1]
             if address not in accounts or (kind == STORAGE and loc[2] not in memory.slots_listed(address)):
                 self._outside(j, loc, "writes")
@@ -97,9 +96,13 @@ class ListCheck:
                 after[key] = after.get(key, memory.value(key, j)) + value
             elif kind in (BALANCE, NONCE, CODE, STORAGE):
                 after[loc] = value
+            elif kind == EXISTS:
+                if not value:
+                    destroyed.add(address)
+            elif kind == STORAGE_RESET:
+                wiped.add(address)
         for address in destroyed:  # gone: no balance (the EIP lists no nonce or code change for it)
             after[(BALANCE, address)] = 0
-        wiped = {w[1] for w in written if w[0] == STORAGE_RESET}
         return after, destroyed, wiped
 
     def _changes_of(self, address: bytes | None, j: int) -> list:

@@ -107,7 +107,7 @@ class ListMemory(MVMemory):
     def slots_listed(self, address: bytes) -> set[int]:
         """The slots the list holds for ``address`` (changed or read)."""
         self.enter(address)
-        return self.slots.get(address, set())
+        return self.slots.get(address, NO_SLOTS)
 
     def first_changed(self, address: bytes) -> int | None:
         """The first transaction at which the list changes a field of ``address``
@@ -151,16 +151,18 @@ class ListMemory(MVMemory):
         slots: set[int] = set()
         if storage:
             last, changed = -1, set()
+            series = self._series
             for slot_bytes, slot_changes in storage:
                 slot = _int(slot_bytes, 32)
                 if slot <= last or type(slot_changes) is not list or not slot_changes:
                     raise InvalidAccessList("storage changes out of order or empty")
                 last = slot
                 slots.add(slot)
-                at = self._series((STORAGE, address, slot), slot_changes, 32)
+                at = series((STORAGE, address, slot), slot_changes, 32)
                 if at < txs:
                     changed.add(slot)
-                    first = min(first, at)
+                    if at < first:
+                        first = at
             self.slots_of[address] = changed
         if reads:
             last = -1
@@ -169,7 +171,7 @@ class ListMemory(MVMemory):
                 if slot <= last or slot in slots:
                     raise InvalidAccessList("storage reads out of order or changed")
                 last = slot
-            slots.update(_int(slot_bytes, 32) for slot_bytes in reads)
+                slots.add(slot)
         self.slots[address] = slots
         fields = txs  # its first change of a field (balance, nonce, code)
         if balances:
@@ -230,6 +232,7 @@ class ListMemory(MVMemory):
 
 
 ABSENT = object()  # changed_at: the list has no change there
+NO_SLOTS: frozenset = frozenset()
 
 
 class ListView(MVView):
