@@ -74,9 +74,10 @@ class ListCheck:
                 accounted += 1
             if value != listed:
                 raise ListMismatch(f"tx {j} leaves {_where(loc)} = {show(value)}; the list says {show(listed)}")
-        for address in (wiped | destroyed if wiped or destroyed else ()):
-            accounted += sum(1 for loc in self._changes_of(address, j)
-                             if _exempt(loc, wiped, destroyed) and loc not in after)
+        if wiped or destroyed:
+            for address in wiped | destroyed:
+                accounted += sum(1 for loc in self._changes_of(address, j)
+                                 if _exempt(loc, wiped, destroyed) and loc not in after)
         return accounted
 
     def _after(self, j: int, result) -> tuple[dict, set, set]:

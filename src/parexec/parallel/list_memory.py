@@ -104,7 +104,7 @@ class ListMemory(MVMemory):
         self.enter(address)
         return super().has_storage(address, tx)
 
-    def slots_listed(self, address: bytes) -> set[int]:
+    def slots_listed(self, address: bytes) -> set[int] | frozenset[int]:
         """The slots the list holds for ``address`` (changed or read)."""
         self.enter(address)
         return self.slots.get(address, NO_SLOTS)
