@@ -295,4 +295,4 @@ def test_the_directly_timed_overheads_run_the_engines_own_code():
     index, whole, enter = measure_list_costs(target, profile, repeat=1)
     assert index > 0 and whole > 0 and enter > 0  # times: no order between them is asserted (noisy)
     assert measure_result_check(target, repeat=1) > 0 and measure_apply(target, repeat=1) > 0
-    assert measure_contention(target, ExactHints([target], [profile]), pairs=1) >= 0
+    assert measure_contention(target, ExactHints([target], [profile]), profile, pairs=1) >= 0
