@@ -102,7 +102,7 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
         raise FixtureError(f"{listed.source}: not a valid EIP-7928 list: {exc}") from None
 
     try:
-        mv = ListMemory(base, listed.rlp, n)  # decoded, its accounts indexed: before anything runs on it
+        mv = ListMemory(base, listed.rlp, n)  # its accounts indexed: before anything runs on it
     except InvalidAccessList as exc:
         rejected(exc)
 
