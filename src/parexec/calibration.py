@@ -235,13 +235,12 @@ def measure_contention(target: Target, hints: "ExactHints", profile: BlockProfil
     accounts they read first, which the model charges apart (``list_enter``):
     that entering, timed alone for the transactions the worker executed, is left
     out of the engine's time."""
-    from parexec.access.eip7928_builder import build_access_list
     from parexec.parallel import run_trace
     from parexec.strategies.bal import BalStrategy
 
     serial, bal = SerialStrategy(time_transactions=True), BalStrategy(hints=hints)
-    encoded = build_access_list(target.block, target.pre_state).encode()
     execute_block(fresh_block(target.block), target.pre_state, bal, 2, with_state_root=False)  # warm
+    encoded = hints.eip7928_for(target.block).encode()  # the list bal ran on, built once
     ratios = []
     for _ in range(pairs):
         outcome = execute_block(fresh_block(target.block), target.pre_state, serial, 1, with_state_root=False)
