@@ -108,6 +108,47 @@ def test_random_blocks_with_exact_or_perturbed_lists(workload, seed, hot, kind, 
         assert serial.first_difference(outcome) is None
 
 
+@pytest.mark.parametrize("spec, from_the_list", [("erc20:txs=60,hot=0.5", True), ("redelegate:txs=40", True),
+                                                  ("redeploy:txs=40", True), ("mainnet 2675000", False)])
+def test_the_post_state_is_the_lists_unless_a_transaction_destroys(spec, from_the_list, monkeypatch):
+    """bal settles a block by merging the post-state it staged from the list's
+    values while the workers ran; a block in which a transaction destroys an
+    account (which no list value says: mainnet 2675000 deletes an empty account it
+    touches, EIP-161) has its results applied in order. Both give serial's
+    outcome (code set again and again included: redelegate)."""
+    from parexec.state.overlay import OverlayState
+
+    merged = []
+    absorb = OverlayState.absorb
+    monkeypatch.setattr(OverlayState, "absorb", lambda self, staged: merged.append(1) or absorb(self, staged))
+    if spec.startswith("mainnet "):
+        spec = str(require_data(MAINNET) / "blocks" / spec.split()[1])
+    target = load_targets([spec])[0]
+    assert any(r.destroyed for r in _serial(target).tx_results) != from_the_list
+    outcome = _bal(target, build_access_list(target.block, target.pre_state))
+    assert _serial(target).first_difference(outcome) is None
+    assert bool(merged) == from_the_list
+
+
+def test_settling_creates_the_empty_accounts_a_list_cannot_show():
+    """An account a transaction creates with every field at its default (before
+    EIP-161) changes no value a list holds: the results name it."""
+    from parexec.model import EXISTS, Account, TxResult
+    from parexec.state.memory import MemoryState
+    from parexec.state.overlay import OverlayState
+    from parexec.strategies.bal import settle
+
+    empty, other = b"\x0e" * 20, b"\x0f" * 20
+    state = OverlayState(MemoryState())
+    staged = OverlayState(state)
+    staged.apply({(EXISTS, other): True, ("balance", other): 5})  # what the list's values give
+    result = TxResult(index=0, reads=None, writes={(EXISTS, empty): True, (EXISTS, other): True,
+                                                    ("balance", other): 5},
+                      new_code={}, gas_used=21000, success=True, logs=(), created=(empty, other))
+    settle(state, staged, [result])
+    assert state.account(empty) == Account() and state.account(other).balance == 5
+
+
 def test_workers_check_their_own_results_and_send_them_without_reads():
     target = load_targets(["erc20:txs=120"])[0]
     outcome = _bal(target, build_access_list(target.block, target.pre_state), workers=2)

@@ -260,6 +260,13 @@ def test_bal_starts_the_heaviest_transaction_first():
     assert simulate(profile, "bal", 8, Overheads()) >= 0.9 * sum(seconds) / 30.0
 
 
+def test_bal_stages_the_post_state_while_the_workers_run():
+    """Staging the list's post-state is the coordinator's work during the run,
+    which the workers fill; settling comes after all of it."""
+    profile = block([own_slot(j) for j in range(64)], [1.0] * 64)
+    assert simulate(profile, "bal", 8, Overheads(stage=0.1)) > simulate(profile, "bal", 8, Overheads(apply=0.1))
+
+
 def test_the_serial_work_every_strategy_pays_is_the_pipelines():
     """What lies outside the strategy (system calls, rewards, receipts) is serial
     for everyone; serial's own loop (applying each result) is serial's, and a
@@ -283,10 +290,10 @@ def test_the_directly_timed_overheads_run_the_engines_own_code():
     from parexec.analysis.block_profile import profile_block
     from parexec.calibration import (
         ExactHints,
-        measure_apply,
         measure_contention,
         measure_list_costs,
         measure_result_check,
+        measure_settling,
     )
     from parexec.fixtures.targets import load_targets
 
@@ -294,5 +301,6 @@ def test_the_directly_timed_overheads_run_the_engines_own_code():
     profile = profile_block(target, repeat=1)
     index, whole, enter = measure_list_costs(target, profile, repeat=1)
     assert index > 0 and whole > 0 and enter > 0  # times: no order between them is asserted (noisy)
-    assert measure_result_check(target, repeat=1) > 0 and measure_apply(target, repeat=1) > 0
+    stage, settle = measure_settling(target, repeat=1)
+    assert measure_result_check(target, repeat=1) > 0 and stage > 0 and settle > 0
     assert measure_contention(target, ExactHints([target], [profile]), profile, pairs=1) >= 0

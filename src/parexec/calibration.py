@@ -11,8 +11,9 @@ on this machine with the real engines.
   accounts of a block's EIP-7928 list (every process), decoding and entering it
   whole (the coordinator) and decoding and entering what a transaction reads (a
   worker), timed directly (bal).
-* ``apply``: per transaction, applying a result to the block's state once the
-  work is done, timed directly (bal).
+* ``stage``, ``apply``: per transaction, staging the post-state a block's list
+  gives (the coordinator, while the workers run) and settling the block once
+  every result is in, timed directly (bal).
 * ``result_check``: per transaction, holding a result to the list where it was
   executed and encoding it for the pipe, timed directly (bal).
 * ``commit``, per strategy: the coordinator's cost per transaction (validation,
@@ -167,29 +168,39 @@ def _entering(target: Target, profile: BlockProfile, encoded: bytes, txs) -> flo
     return time.perf_counter() - started
 
 
-def measure_apply(target: Target, repeat: int = 3) -> float:
-    """Seconds per transaction for bal's coordinator to settle a block once every
-    result is in: in block order, each result's fit in the block checked, its gas
-    counted and its writes applied to the block's state (the median of ``repeat``
-    times)."""
+def measure_settling(target: Target, repeat: int = 3) -> tuple[float, float]:
+    """Seconds per transaction for bal's coordinator to stage the post-state its
+    block's EIP-7928 list gives (while the workers run), and to settle the block
+    once every result is in: in block order, each result's fit in the block
+    checked and its gas counted, then the staged state merged (the medians of
+    ``repeat`` times)."""
+    from parexec.access.eip7928_builder import build_access_list
     from parexec.block.validation import check_fits_in_block
+    from parexec.parallel.list_memory import ListMemory
     from parexec.state.overlay import OverlayState
+    from parexec.strategies.bal import settle
 
     block = fresh_block(target.block)
     results = execute_block(block, target.pre_state, SerialStrategy(), 1, with_state_root=False).tx_results
-    times = []
+    memory = ListMemory(OverlayState(target.pre_state), build_access_list(target.block, target.pre_state).encode(),
+                        len(results))
+    memory.enter_all()  # entering is timed apart (measure_list_costs)
+    stage, finish = [], []
     for _ in range(repeat):
         state = OverlayState(target.pre_state)
+        started = time.perf_counter()
+        staged = OverlayState(state)
+        staged.apply(memory.final_writes())
+        stage.append(time.perf_counter() - started)
         started = time.perf_counter()
         gas_used = blob_gas_used = 0
         for j, result in enumerate(results):
             check_fits_in_block(block, j, gas_used, blob_gas_used)
             gas_used += result.gas_used
             blob_gas_used += result.blob_gas_used
-        for result in results:
-            state.apply(result.writes, result.new_code)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times) / len(results)
+        settle(state, staged, results)
+        finish.append(time.perf_counter() - started)
+    return statistics.median(stage) / len(results), statistics.median(finish) / len(results)
 
 
 def measure_result_check(target: Target, repeat: int = 3) -> float:
@@ -291,10 +302,10 @@ def calibrate(targets: list[Target], strategies: list[str], workers: int = 2, re
     hints = ExactHints(targets, profiles)
     contention = measure_contention(targets[biggest], hints, profiles[biggest])
     list_index, list_load, list_enter = measure_list_costs(targets[biggest], profiles[biggest], repeat)
-    apply = measure_apply(targets[biggest], repeat)
+    stage, apply = measure_settling(targets[biggest], repeat)
     result_check = measure_result_check(targets[biggest], repeat)
     base = Overheads(ipc=ipc, start=start, contention=contention, list_index=list_index, list_load=list_load,
-                     list_enter=list_enter, apply=apply, result_check=result_check)
+                     list_enter=list_enter, stage=stage, apply=apply, result_check=result_check)
     measured: dict[str, list[float]] = {s: [] for s in strategies}
     for target in targets:
         for row in bench_target(target, strategies, workers, repeat, hints=hints):

@@ -101,6 +101,7 @@ class TxResult:
     logs_rlp: bytes = b"\xc0"  # RLP of the logs as a receipt holds them (ditto)
     created: tuple[bytes, ...] = ()
     destroyed: tuple[bytes, ...] = ()
+    wiped: tuple[bytes, ...] = ()  # accounts whose storage it resets (a STORAGE_RESET write)
     error: str | None = None  # the EVM error of a failed (but valid) tx
     sender: bytes | None = None  # recovered where it executed (declared-access strategies use it)
     # bal: the list's changes at its index that it accounts for, where a worker held it to the

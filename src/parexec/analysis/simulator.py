@@ -80,7 +80,8 @@ class Overheads:
     list_index: float = 0.0  # bal: seconds per transaction to index a block's list's accounts (every process)
     list_load: float = 0.0  # bal: seconds per transaction for the coordinator to enter the whole list (rules, counts)
     list_enter: float = 0.0  # bal: seconds per transaction a worker executes, to enter the accounts it reads
-    apply: float = 0.0  # bal: seconds per transaction to apply the results to the block's state at the end
+    stage: float = 0.0  # bal: seconds per transaction for the coordinator to stage the list's post-state
+    apply: float = 0.0  # bal: seconds per transaction to settle the block once every result is in
     result_check: float = 0.0  # bal: seconds per transaction to hold a result to the list where it ran, and send it
 
 
@@ -537,8 +538,10 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
     and encodes it (``result_check``). The coordinator takes each worker's
     result in (``commit``) between its own transactions, or waiting once it has
     none; where the two ends meet it claims the next transaction no worker has
-    started. Then it applies every result to the block's state (``apply``
-    each)."""
+    started. Its last step of preparation stages the post-state the list's
+    values give (``stage`` per transaction); once every result is in it settles
+    the block (``apply`` each: the results' fit in the block, the staged state
+    merged)."""
     from collections import deque
     from heapq import heappop, heappush
 
@@ -551,7 +554,7 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
     order = plan.order
     ready = n * oh.list_index
     now = ready  # the coordinator's clock
-    preparing = PREPARE_ROUNDS  # steps of entering the whole list left to the coordinator
+    preparing = PREPARE_ROUNDS + 1  # steps of entering the whole list, then staging, left to the coordinator
     free = [ready] * (workers - 1)  # when each worker is done with what it started
     queued: list[deque] = [deque() for _ in free]  # per worker: [arrival, tasks] not started yet
     started = [False] * n
@@ -591,9 +594,9 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
                     tasks = plan.take_chunk()
                     if tasks:
                         queued[w].append([now + oh.ipc, deque(tasks), [0]])
-        if preparing:  # a step of entering the whole list, between rounds of handing out work
-            now = take_in(now + n * oh.list_load / PREPARE_ROUNDS)
+        if preparing:  # a step of entering the whole list or staging, between rounds of handing out work
             preparing -= 1
+            now = take_in(now + (n * oh.stage if not preparing else n * oh.list_load / PREPARE_ROUNDS))
             continue
         now = take_in(now)
         while plan.front < n and started[order[plan.front]]:

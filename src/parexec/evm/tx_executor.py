@@ -15,7 +15,7 @@ from parexec.block.env import BlockEnv
 from parexec.block.validation import pyevm_rule, stateless_violation
 from parexec.evm import pyevm_patches
 from parexec.evm.recording_state import account_db
-from parexec.model import EXISTS, NONCE, Log, TxResult
+from parexec.model import EXISTS, NONCE, STORAGE_RESET, Log, TxResult
 
 
 pyevm_patches.apply()
@@ -122,8 +122,10 @@ def execute_transaction(env: BlockEnv, view, tx, index: int, predict: bool = Fal
     entries = computation.get_log_entries()
     logs = tuple(Log(address, tuple(topics), data) for address, topics, data in entries)
     bloom, logs_rlp = log_fields(entries)
-    created = tuple(k[1] for k, v in writes.items() if k[0] == EXISTS and v)
-    destroyed = tuple(k[1] for k, v in writes.items() if k[0] == EXISTS and not v)
+    rare = [key for key in writes if key[0] == EXISTS or key[0] == STORAGE_RESET]  # most have none
+    created = tuple(key[1] for key in rare if key[0] == EXISTS and writes[key])
+    destroyed = tuple(key[1] for key in rare if key[0] == EXISTS and not writes[key])
+    wiped = tuple(key[1] for key in rare if key[0] == STORAGE_RESET)
     return TxResult(
         index=index,
         reads=db.read_set(),
@@ -137,6 +139,7 @@ def execute_transaction(env: BlockEnv, view, tx, index: int, predict: bool = Fal
         logs_rlp=logs_rlp,
         created=created,
         destroyed=destroyed,
+        wiped=wiped,
         error=None if not computation.is_error else repr(computation.error),
         sender=sender,
         op_log=state.op_log.recorded() if log_ops else None,

@@ -67,6 +67,13 @@ class ListMemory(MVMemory):
             self._enter(address)
         return not self.waiting
 
+    def final_writes(self):
+        """Every location the list changes in a transaction, at its last value (an
+        account it creates: EXISTS), as a WriteSet; code as its hash. Complete
+        once all is entered."""
+        data = self.data
+        return {loc: data[loc][writers[-1]] for loc, writers in self.order.items()}
+
     def record(self, tx, writes, new_code):
         raise TypeError("a list's memory holds the list: nothing is recorded")
 

@@ -85,6 +85,23 @@ class OverlayState:
     def apply(self, writes: WriteSet, new_code: dict[bytes, bytes] | None = None) -> None:
         apply_writes(self, writes, new_code or {})
 
+    def absorb(self, staged: "OverlayState") -> None:
+        """Take in every change of ``staged``, an overlay on this one that is then
+        dropped: its dicts are merged (no location is applied again), so changes
+        staged while other work ran cost little once they are wanted."""
+        if staged.base is not self:
+            raise ValueError("absorb takes an overlay on this state")
+        for address in staged.wiped:
+            self._wipe_storage(address)
+        self.accounts.update(staged.accounts)
+        for address, slots in staged.slots.items():
+            mine = self.slots.get(address)
+            if mine is None:
+                self.slots[address] = slots
+            else:
+                mine.update(slots)
+        self.codes.update(staged.codes)
+
     def copy(self) -> "OverlayState":
         """An independent overlay on the same base holding the same writes (as its diff)."""
         other = OverlayState(self.base)

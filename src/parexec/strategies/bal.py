@@ -32,12 +32,13 @@ from parexec.access.eip7928 import EncodedList, InvalidAccessList
 from parexec.access.eip7928_check import ListCheck, ListMismatch
 from parexec.block.validation import check_fits_in_block
 from parexec.evm.tx_executor import InvalidTransaction, execute_transaction
-from parexec.model import BlockRejected, FixtureError, RunStats
+from parexec.model import EXISTS, BlockRejected, FixtureError, RunStats
 from parexec.parallel import run_trace
 from parexec.parallel.all_at_once import PREPARE_ROUNDS, execute_all
 from parexec.parallel.list_memory import ListMemory
 from parexec.parallel.protocol import DONE
 from parexec.parallel.worker_pool import open_block
+from parexec.state.overlay import OverlayState
 
 
 class BalStrategy:
@@ -107,12 +108,21 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
         rejected(exc)
 
     step = max(1, math.ceil(len(mv.waiting) / PREPARE_ROUNDS))
+    staged = OverlayState(state) if isinstance(state, OverlayState) else None
 
-    def enter_a_step() -> bool:  # of the whole list, while the workers start: every rule is
-        try:  # checked before anything is executed here or any result held to it
-            return mv.enter_some(step)
-        except InvalidAccessList as exc:
-            rejected(exc)
+    def prepare_a_step() -> bool:
+        """The coordinator's own work while the workers start: entering the whole
+        list (every rule checked before anything is executed here or any result
+        held to it), then staging the post-state its values give; True once done."""
+        if mv.waiting:
+            try:
+                mv.enter_some(step)
+            except InvalidAccessList as exc:
+                rejected(exc)
+            return False
+        if staged is not None:
+            staged.apply(mv.final_writes())
+        return True
 
     check = ListCheck(mv)
     checked: set[int] = set()
@@ -121,7 +131,7 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
         check.check(j, result)
         checked.add(j)
 
-    outcomes = execute_all(env, block, pool, mv, check_here, ready=enter_a_step)
+    outcomes = execute_all(env, block, pool, mv, check_here, ready=prepare_a_step)
     results, gas_used, blob_gas_used, exact = [], 0, 0, 0
     for j in range(n):
         check_fits_in_block(block, j, gas_used, blob_gas_used)
@@ -145,9 +155,27 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
         results.append(result)
         if trace is not None:
             trace.commit(j, result, speculative=outcome.kind == DONE)
-    for result in results:
-        state.apply(result.writes, result.new_code)
+    settle(state, staged, results)
     replaced, hung = pool.faults() if pool is not None else (0, 0)
     return results, RunStats(txs=n, mode="parallel" if pool is not None else "serial",
                              executions=n + exact, reexecutions=exact, hints="eip7928 list",
                              workers_replaced=replaced, workers_hung=hung)
+
+
+def settle(state, staged, results) -> None:
+    """Apply the block's results to ``state``. Each result agreed with the list,
+    so the list's last values are what they leave: ``staged`` holds them, and is
+    merged, with the accounts the results create (an empty one the list cannot
+    show) and the code they deploy. Where a result destroys an account or wipes
+    storage (which a list's values cannot say), every result is applied in
+    order instead."""
+    if staged is None or any(result.destroyed or result.wiped for result in results):
+        for result in results:
+            state.apply(result.writes, result.new_code)
+        return
+    state.absorb(staged)
+    codes = {}
+    for result in results:
+        if result.new_code:
+            codes.update(result.new_code)
+    state.apply({(EXISTS, address): True for result in results for address in result.created}, codes)
