@@ -538,10 +538,10 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
     and encodes it (``result_check``). The coordinator takes each worker's
     result in (``commit``) between its own transactions, or waiting once it has
     none; where the two ends meet it claims the next transaction no worker has
-    started. Its last step of preparation stages the post-state the list's
-    values give (``stage`` per transaction); once every result is in it settles
-    the block (``apply`` each: the results' fit in the block, the staged state
-    merged)."""
+    started. After entering the list, in as many steps again, it stages the
+    post-state the list's values give (``stage`` per transaction); once every
+    result is in it settles the block (``apply`` each: the results' fit in the
+    block, the staged state merged)."""
     from collections import deque
     from heapq import heappop, heappush
 
@@ -554,7 +554,7 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
     order = plan.order
     ready = n * oh.list_index
     now = ready  # the coordinator's clock
-    preparing = PREPARE_ROUNDS + 1  # steps of entering the whole list, then staging, left to the coordinator
+    preparing = 2 * PREPARE_ROUNDS  # steps of entering the whole list, then of staging, left to the coordinator
     free = [ready] * (workers - 1)  # when each worker is done with what it started
     queued: list[deque] = [deque() for _ in free]  # per worker: [arrival, tasks] not started yet
     started = [False] * n
@@ -596,7 +596,7 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
                         queued[w].append([now + oh.ipc, deque(tasks), [0]])
         if preparing:  # a step of entering the whole list or staging, between rounds of handing out work
             preparing -= 1
-            now = take_in(now + (n * oh.stage if not preparing else n * oh.list_load / PREPARE_ROUNDS))
+            now = take_in(now + n * (oh.stage if preparing < PREPARE_ROUNDS else oh.list_load) / PREPARE_ROUNDS)
             continue
         now = take_in(now)
         while plan.front < n and started[order[plan.front]]:

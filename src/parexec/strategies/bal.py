@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import replace
+from itertools import islice
 
 from parexec.access.eip7928 import EncodedList, InvalidAccessList
 from parexec.access.eip7928_check import ListCheck, ListMismatch
@@ -109,20 +110,29 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
 
     step = max(1, math.ceil(len(mv.waiting) / PREPARE_ROUNDS))
     staged = OverlayState(state) if isinstance(state, OverlayState) else None
+    staging = None  # the list's final values not staged yet, and how many a step stages
 
     def prepare_a_step() -> bool:
-        """The coordinator's own work while the workers start: entering the whole
-        list (every rule checked before anything is executed here or any result
-        held to it), then staging the post-state its values give; True once done."""
+        """A step of the coordinator's own work while the workers start: entering
+        the whole list (every rule checked before anything is executed here or
+        any result held to it), then staging the post-state its values give;
+        True once done. Each is spread over PREPARE_ROUNDS steps, so that no
+        worker waits long for its next chunk."""
+        nonlocal staging
         if mv.waiting:
             try:
                 mv.enter_some(step)
             except InvalidAccessList as exc:
                 rejected(exc)
             return False
-        if staged is not None:
-            staged.apply(mv.final_writes())
-        return True
+        if staged is None:
+            return True
+        if staging is None:
+            final = mv.final_writes()
+            staging = iter(final.items()), max(1, math.ceil(len(final) / PREPARE_ROUNDS))
+        writes = dict(islice(*staging))
+        staged.apply(writes)  # no account is deleted: an account's creation and fields may come in any order
+        return not writes
 
     check = ListCheck(mv)
     checked: set[int] = set()
