@@ -13,7 +13,11 @@ the list, writes equal to its values at the transaction's index, nothing it
 lists there left out: a worker sends the count of the list's changes it
 accounts for, the coordinator holds it to its own); the coordinator then
 commits the results in block order. If every transaction agrees, each saw
-exactly the state serial execution gives it, so the block's outcome is serial's.
+exactly the state serial execution gives it, so the block's outcome is serial's,
+and its post-state is the list's last values: the coordinator stages them while
+the workers run and merges them at the end (where a transaction destroys an
+account or wipes storage, which values cannot say, the results are applied in
+order instead).
 One that disagrees makes the block invalid under list semantics ("invalid
 access list", naming the transaction and the location); with ``fallback`` the
 block runs with ``dag`` instead, so a wrong list never gives a wrong result.
