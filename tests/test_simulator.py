@@ -152,9 +152,9 @@ def test_a_calibration_from_an_older_parexec_is_measured_anew(tmp_path, monkeypa
     save(cal, Calibration(Overheads(ipc=1e-4), {"occ": 5e-5}), {})
     assert load(cal).commits == {"occ": 5e-5}
     data = json.loads(cal.read_text())
-    del data["overheads"]["apply"]
+    del data["overheads"]["settle"]
     cal.write_text(json.dumps(data))
-    with pytest.raises(StaleCalibration, match="no apply"):
+    with pytest.raises(StaleCalibration, match="no settle"):
         load(cal)
 
     def measuring(*_args, **_kwargs):  # it would measure now (a few minutes): stop it there
@@ -264,7 +264,7 @@ def test_bal_stages_the_post_state_while_the_workers_run():
     """Staging the list's post-state is the coordinator's work during the run,
     which the workers fill; settling comes after all of it."""
     profile = block([own_slot(j) for j in range(64)], [1.0] * 64)
-    assert simulate(profile, "bal", 8, Overheads(stage=0.1)) > simulate(profile, "bal", 8, Overheads(apply=0.1))
+    assert simulate(profile, "bal", 8, Overheads(stage=0.1)) > simulate(profile, "bal", 8, Overheads(settle=0.1))
 
 
 def test_the_serial_work_every_strategy_pays_is_the_pipelines():

@@ -11,7 +11,7 @@ on this machine with the real engines.
   accounts of a block's EIP-7928 list (every process), decoding and entering it
   whole (the coordinator) and decoding and entering what a transaction reads (a
   worker), timed directly (bal).
-* ``stage``, ``apply``: per transaction, staging the post-state a block's list
+* ``stage``, ``settle``: per transaction, staging the post-state a block's list
   gives (the coordinator, while the workers run) and settling the block once
   every result is in, timed directly (bal).
 * ``result_check``: per transaction, holding a result to the list where it was
@@ -302,10 +302,10 @@ def calibrate(targets: list[Target], strategies: list[str], workers: int = 2, re
     hints = ExactHints(targets, profiles)
     contention = measure_contention(targets[biggest], hints, profiles[biggest])
     list_index, list_load, list_enter = measure_list_costs(targets[biggest], profiles[biggest], repeat)
-    stage, apply = measure_settling(targets[biggest], repeat)
+    stage, settle = measure_settling(targets[biggest], repeat)
     result_check = measure_result_check(targets[biggest], repeat)
     base = Overheads(ipc=ipc, start=start, contention=contention, list_index=list_index, list_load=list_load,
-                     list_enter=list_enter, stage=stage, apply=apply, result_check=result_check)
+                     list_enter=list_enter, stage=stage, settle=settle, result_check=result_check)
     measured: dict[str, list[float]] = {s: [] for s in strategies}
     for target in targets:
         for row in bench_target(target, strategies, workers, repeat, hints=hints):

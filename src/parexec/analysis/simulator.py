@@ -81,7 +81,7 @@ class Overheads:
     list_load: float = 0.0  # bal: seconds per transaction for the coordinator to enter the whole list (rules, counts)
     list_enter: float = 0.0  # bal: seconds per transaction a worker executes, to enter the accounts it reads
     stage: float = 0.0  # bal: seconds per transaction for the coordinator to stage the list's post-state
-    apply: float = 0.0  # bal: seconds per transaction to settle the block once every result is in
+    settle: float = 0.0  # bal: seconds per transaction to settle the block once every result is in
     result_check: float = 0.0  # bal: seconds per transaction to hold a result to the list where it ran, and send it
 
 
@@ -540,7 +540,7 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
     none; where the two ends meet it claims the next transaction no worker has
     started. After entering the list, in as many steps again, it stages the
     post-state the list's values give (``stage`` per transaction); once every
-    result is in it settles the block (``apply`` each: the results' fit in the
+    result is in it settles the block (``settle`` each: the results' fit in the
     block, the staged state merged)."""
     from collections import deque
     from heapq import heappop, heappush
@@ -609,7 +609,7 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
         advance(w, INF)
     while arrivals:  # waiting for the rest
         now = max(now, heappop(arrivals)) + oh.commit
-    return max([now, *free]) + n * oh.apply
+    return max([now, *free]) + n * oh.settle
 
 
 # per engine (a strategy's ``engine``), its model: makespan(strategy class, profile, workers, overheads)
