@@ -299,8 +299,9 @@ def test_the_directly_timed_overheads_run_the_engines_own_code():
 
     target = load_targets(["erc20:txs=40"])[0]
     profile = profile_block(target, repeat=1)
-    index, whole, enter = measure_list_costs(target, profile, repeat=1)
+    encoded = ExactHints([target], [profile]).eip7928_for(target.block).encode()
+    index, whole, enter = measure_list_costs(target, profile, encoded, repeat=1)
     assert index > 0 and whole > 0 and enter > 0  # times: no order between them is asserted (noisy)
-    stage, settle = measure_settling(target, repeat=1)
-    assert measure_result_check(target, repeat=1) > 0 and stage > 0 and settle > 0
+    stage, settle = measure_settling(target, encoded, repeat=1)
+    assert measure_result_check(target, encoded, repeat=1) > 0 and stage > 0 and settle > 0
     assert measure_contention(target, ExactHints([target], [profile]), profile, pairs=1) >= 0

@@ -125,20 +125,18 @@ def measure_pool(target: Target, profile: BlockProfile, tasks: int = 20) -> tupl
     return statistics.median(starts), max(0.0, statistics.median(extra))
 
 
-def measure_list_costs(target: Target, profile: BlockProfile, repeat: int = 3,
+def measure_list_costs(target: Target, profile: BlockProfile, encoded: bytes, repeat: int = 3,
                        share: int = 8) -> tuple[float, float, float]:
     """Seconds per transaction for bal's three ways into a block's EIP-7928 list
-    (parallel.list_memory), each the median of ``repeat`` times: indexing its
+    (``encoded``; parallel.list_memory), each the median of ``repeat`` times: indexing its
     accounts (every process); decoding and entering it whole (the coordinator:
     rules, counts); and decoding and entering the accounts a transaction reads
     (a worker), timed on every ``share``-th transaction as a worker of a few
     would take them (the accounts they share, such as the fee recipient, entered
     once)."""
-    from parexec.access.eip7928_builder import build_access_list
     from parexec.parallel.list_memory import ListMemory
     from parexec.state.overlay import OverlayState
 
-    encoded = build_access_list(target.block, target.pre_state).encode()
     n = len(target.block.transactions)
     mine = range(0, n, share)
     index, whole, enter = [], [], []
@@ -168,13 +166,12 @@ def _entering(target: Target, profile: BlockProfile, encoded: bytes, txs) -> flo
     return time.perf_counter() - started
 
 
-def measure_settling(target: Target, repeat: int = 3) -> tuple[float, float]:
+def measure_settling(target: Target, encoded: bytes, repeat: int = 3) -> tuple[float, float]:
     """Seconds per transaction for bal's coordinator to stage the post-state its
-    block's EIP-7928 list gives (while the workers run), and to settle the block
+    block's EIP-7928 list (``encoded``) gives (while the workers run), and to settle the block
     once every result is in: in block order, each result's fit in the block
     checked and its gas counted, then the staged state merged (the medians of
     ``repeat`` times)."""
-    from parexec.access.eip7928_builder import build_access_list
     from parexec.block.validation import check_fits_in_block
     from parexec.parallel.list_memory import ListMemory
     from parexec.state.overlay import OverlayState
@@ -182,8 +179,7 @@ def measure_settling(target: Target, repeat: int = 3) -> tuple[float, float]:
 
     block = fresh_block(target.block)
     results = execute_block(block, target.pre_state, SerialStrategy(), 1, with_state_root=False).tx_results
-    memory = ListMemory(OverlayState(target.pre_state), build_access_list(target.block, target.pre_state).encode(),
-                        len(results))
+    memory = ListMemory(OverlayState(target.pre_state), encoded, len(results))
     memory.enter_all()  # entering is timed apart (measure_list_costs)
     stage, finish = [], []
     for _ in range(repeat):
@@ -203,11 +199,10 @@ def measure_settling(target: Target, repeat: int = 3) -> tuple[float, float]:
     return statistics.median(stage) / len(results), statistics.median(finish) / len(results)
 
 
-def measure_result_check(target: Target, repeat: int = 3) -> float:
-    """Seconds per transaction to hold a result to the block's list where it was
-    executed and encode it for the pipe, as a worker does (the median of
-    ``repeat`` times)."""
-    from parexec.access.eip7928_builder import build_access_list
+def measure_result_check(target: Target, encoded: bytes, repeat: int = 3) -> float:
+    """Seconds per transaction to hold a result to the block's list (``encoded``)
+    where it was executed and encode it for the pipe, as a worker does (the
+    median of ``repeat`` times)."""
     from parexec.access.eip7928_check import ListCheck
     from parexec.parallel.list_memory import ListMemory
     from parexec.parallel.protocol import DONE, RESULTS, encode_result
@@ -215,8 +210,7 @@ def measure_result_check(target: Target, repeat: int = 3) -> float:
 
     results = execute_block(fresh_block(target.block), target.pre_state, SerialStrategy(), 1,
                             with_state_root=False).tx_results
-    memory = ListMemory(OverlayState(target.pre_state), build_access_list(target.block, target.pre_state).encode(),
-                        len(results))
+    memory = ListMemory(OverlayState(target.pre_state), encoded, len(results))
     memory.enter_all()  # entering is timed apart (measure_list_costs)
     check = ListCheck(memory)
 
@@ -301,9 +295,10 @@ def calibrate(targets: list[Target], strategies: list[str], workers: int = 2, re
     start, ipc = measure_pool(targets[biggest], profiles[biggest])
     hints = ExactHints(targets, profiles)
     contention = measure_contention(targets[biggest], hints, profiles[biggest])
-    list_index, list_load, list_enter = measure_list_costs(targets[biggest], profiles[biggest], repeat)
-    stage, settle = measure_settling(targets[biggest], repeat)
-    result_check = measure_result_check(targets[biggest], repeat)
+    encoded = hints.eip7928_for(targets[biggest].block).encode()  # built once, for every list cost
+    list_index, list_load, list_enter = measure_list_costs(targets[biggest], profiles[biggest], encoded, repeat)
+    stage, settle = measure_settling(targets[biggest], encoded, repeat)
+    result_check = measure_result_check(targets[biggest], encoded, repeat)
     base = Overheads(ipc=ipc, start=start, contention=contention, list_index=list_index, list_load=list_load,
                      list_enter=list_enter, stage=stage, settle=settle, result_check=result_check)
     measured: dict[str, list[float]] = {s: [] for s in strategies}

@@ -113,7 +113,7 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
         rejected(exc)
 
     step = max(1, math.ceil(len(mv.waiting) / PREPARE_ROUNDS))
-    staged = OverlayState(state) if isinstance(state, OverlayState) else None
+    staged = OverlayState(state)  # the post-state, from the list's values
     staging = None  # the list's final values not staged yet, and how many a step stages
 
     def prepare_a_step() -> bool:
@@ -129,8 +129,6 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
             except InvalidAccessList as exc:
                 rejected(exc)
             return False
-        if staged is None:
-            return True
         if staging is None:
             final = mv.final_writes()
             staging = iter(final.items()), max(1, math.ceil(len(final) / PREPARE_ROUNDS))
@@ -183,7 +181,7 @@ def settle(state, staged, results) -> None:
     show) and the code they deploy. Where a result destroys an account or wipes
     storage (which a list's values cannot say), every result is applied in
     order instead."""
-    if staged is None or any(result.destroyed or result.wiped for result in results):
+    if any(result.destroyed or result.wiped for result in results):
         for result in results:
             state.apply(result.writes, result.new_code)
         return
