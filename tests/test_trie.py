@@ -47,3 +47,21 @@ def test_random_keys_with_shared_prefixes_equal_hexary_trie(seed):
 def test_hashed_keys_like_the_state_trie():
     pairs = [(keccak(i.to_bytes(20, "big")), rlp.encode(i * 7919)) for i in range(500)]
     assert trie_root(pairs) == hexary_root(pairs)
+
+
+@pytest.mark.parametrize("n", [1, 2, 129, 4097, 70_000])
+def test_ordered_shape_gives_the_root_from_leaves_hashed_in_any_share(n):
+    """The leaves of a list trie hashed in shares, anywhere (as workers hash a
+    block's receipts), give the root of the whole; keys of 1 to 4 bytes."""
+    from parexec.state.trie import leaf_reference, ordered_shape, rlp_uint
+
+    rng = random.Random(n)
+    values = [bytes(rng.randrange(256) for _ in range(rng.choice([1, 20, 31, 40]))) for _ in range(n)]
+    shape = ordered_shape(n)
+    cuts = sorted({0, n, *(rng.randrange(n) for _ in range(3))})
+    references = []
+    for first, end in zip(cuts, cuts[1:]):
+        references += [leaf_reference(shape.paths[i], values[i]) for i in range(first, end)]
+    expected = trie_root((rlp_uint(i), v) for i, v in enumerate(values)) if n > 1000 else \
+        hexary_root((rlp.encode(i), v) for i, v in enumerate(values))
+    assert shape.root(references) == expected == ordered_trie_root(values)

@@ -76,6 +76,57 @@ def assert_same(outcome, serial):
     ]
 
 
+# ------------------------------------------------------------------ receipts on the workers
+
+
+@pytest.mark.parametrize("name", ["occ", "bal"])
+def test_the_workers_hash_shares_of_the_receipts(name, monkeypatch):
+    """A block run on the workers has its receipts encoded and hashed into the
+    trie's leaves in shares, the coordinator doing only the first; the root is
+    serial's."""
+    from parexec.access.eip7928_builder import build_access_list
+    from test_bal import OneList
+
+    block, pre = build_workload("erc20:txs=300,hot=0.2")
+    serial = serial_outcome(block, pre)
+    here = []
+    real = worker_pool.receipt_leaves
+
+    def counted(n, first, fields):
+        here.append((n, first, len(fields)))
+        return real(n, first, fields)
+
+    monkeypatch.setattr(worker_pool, "receipt_leaves", counted)
+    options = {"hints": OneList(build_access_list(block, pre))} if name == "bal" else {}
+    outcome = execute_block(block, pre, get_strategy(name, **options), 3)
+    assert outcome.stats.mode == "parallel"
+    assert here == [(300, 0, 100)]  # three shares: two hashed by the workers
+    assert_same(outcome, serial)
+
+
+@pytest.mark.parametrize("fault", [signal.SIGKILL, signal.SIGSTOP])
+def test_a_worker_that_dies_or_hangs_over_receipts_is_replaced(fault, fresh_pool, monkeypatch):
+    """A worker killed, or stopped, as it starts on its share of the receipts:
+    the coordinator hashes that share itself (a stopped one once its patience
+    is over), the worker is replaced, and the root is serial's."""
+    block, pre = build_workload("erc20:txs=200,hot=0.2")
+    serial = serial_outcome(block, pre)
+    get_pool(1)
+    with monkeypatch.context() as patch:
+        patch.setattr(worker_module, "receipt_leaves", lambda *args: os.kill(os.getpid(), fault))
+        pool = get_pool(2)  # the second worker is doomed
+    monkeypatch.setattr(pool, "timeout", 1.5)
+    doomed = pool.workers[-1].process
+    before = (pool.replaced, pool.hung)
+    with time_limit(60):
+        outcome = execute_block(block, pre, get_strategy("occ"), 3)
+    hung = 1 if fault == signal.SIGSTOP else 0
+    assert (pool.replaced - before[0], pool.hung - before[1]) == (1, hung)
+    assert not doomed.is_alive() and doomed not in [w.process for w in pool.workers]
+    assert_same(outcome, serial)
+    assert_same(execute_block(block, pre, get_strategy("occ"), 3), serial)  # the replacement serves
+
+
 # ------------------------------------------------------------------ dead workers
 
 

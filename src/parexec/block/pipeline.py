@@ -3,7 +3,8 @@
 input block -> pre-block system calls -> the strategy runs the transactions (each
 checked for validity where it executes, so signature recovery runs on the
 workers) -> post-block writes (withdrawals, rewards, request system calls) ->
-receipts and requests -> outcome.
+receipts (encoded and hashed on the workers, if the strategy used them) and
+requests -> outcome.
 Strategies own only the transaction phase, so block semantics are written once.
 """
 
@@ -19,6 +20,7 @@ from parexec.block.requests import block_requests, requests_hash
 from parexec.block.system import post_block_writes, pre_block_writes
 from parexec.block.validation import fork_lineage
 from parexec.model import Block, BlockOutcome
+from parexec.parallel.worker_pool import pool_in_use
 from parexec.state.overlay import OverlayState
 from parexec.state.root import state_root
 from parexec.state.view import StateView
@@ -37,6 +39,18 @@ def no_cyclic_gc():
     finally:
         if enabled:
             gc.enable()
+
+
+@contextmanager
+def workers_on_the_block():
+    """The worker pool, if the strategy ran the block on it (else None); its
+    block ends on leaving (the workers collect their garbage then)."""
+    pool = pool_in_use()
+    try:
+        yield pool
+    finally:
+        if pool is not None:
+            pool.end_block()
 
 
 def execute_block(
@@ -60,14 +74,16 @@ def _execute_block(block, pre_state, strategy, workers, with_state_root) -> Bloc
     complete = getattr(pre_state, "complete", False)  # a MemoryState or a chain's StoreState
     state.apply(*pre_block_writes(env, block, state))
     results, stats = strategy.run_transactions(env, block, state, workers)
-    post_writes, post_code, calls = post_block_writes(env, block, state, complete)
-    state.apply(post_writes, post_code)
-    requests = None
-    if "prague" in env.forks:  # rejects a block with a malformed deposit log
-        requests = block_requests(results, calls.withdrawals, calls.consolidations)
-    receipts, receipts_root, bloom = build_receipts(
-        block, results, intermediate_state_roots(block, pre_state, results)
-    )
+    with workers_on_the_block() as pool:  # they hash the receipts' leaves (if the strategy used them)
+        post_writes, post_code, calls = post_block_writes(env, block, state, complete)
+        state.apply(post_writes, post_code)
+        requests = None
+        if "prague" in env.forks:  # rejects a block with a malformed deposit log
+            requests = block_requests(results, calls.withdrawals, calls.consolidations)
+        receipts, receipts_root, bloom = build_receipts(
+            block, results, intermediate_state_roots(block, pre_state, results),
+            leaves=None if pool is None else pool.receipt_leaves,
+        )
     diff, new_code = state.diff(), state.new_code()
     root = None
     if with_state_root and complete:

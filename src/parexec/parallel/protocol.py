@@ -37,6 +37,11 @@ Coordinator to worker (``parallel.worker.worker_main``):
                                     itself: skip them (checked between tasks, in
                                     this run and in queued ones) and send each
                                     further result of a run that holds one at once
+    (RECEIPTS, n, first, fields)    encode receipts ``first`` .. of the block's ``n``
+                                    (``fields``: each one's type, status,
+                                    cumulative gas, bloom and logs RLP) and hash
+                                    them into the receipts trie's leaves; answered
+                                    by (RECEIPTS, references) or (ERROR, text)
     (IDLE,)                         the block's work is over: collect the garbage
                                     it left while the coordinator finishes it
     (PING,)                         answer (PING,) when ready (a started pool's
@@ -71,6 +76,7 @@ ADVANCE = "advance"
 BLOCK = "block"
 RUN = "run"
 CLAIM = "claim"
+RECEIPTS = "receipts"
 IDLE = "idle"
 PING = "ping"
 STOP = "stop"

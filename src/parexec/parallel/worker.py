@@ -16,6 +16,7 @@ from dataclasses import replace
 from parexec.access.eip7928 import InvalidAccessList
 from parexec.access.eip7928_check import ListCheck
 from parexec.block.env import BlockEnv
+from parexec.block.receipts import receipt_leaves
 from parexec.evm.tx_executor import InvalidTransaction, execute_transaction
 from parexec.parallel import run_trace
 from parexec.parallel.list_memory import ListMemory
@@ -33,6 +34,7 @@ from parexec.parallel.protocol import (
     INVALID,
     PARTIAL,
     PING,
+    RECEIPTS,
     RESULTS,
     RUN,
     STOP,
@@ -235,6 +237,16 @@ def serve(conn, running) -> None:
             return
         if op == PING:
             conn.send((PING,))
+            continue
+        if op == RECEIPTS:
+            try:
+                reply = (RECEIPTS, receipt_leaves(msg[1], msg[2], msg[3]))
+            except Exception:  # the coordinator hashes them itself
+                reply = (ERROR, traceback.format_exc(limit=3))
+            try:
+                conn.send(reply)
+            except (EOFError, OSError):
+                return
             continue
         if op == IDLE:  # the block's work is over: its memory and garbage go now, not
             state.end_block()  # when the next block is waited for

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import atexit
 import gc
+import math
 import multiprocessing
 import os
 import pickle
@@ -48,6 +49,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field, replace
 
+from parexec.block.receipts import receipt_leaves
 from parexec.parallel import run_trace
 from parexec.parallel.mv_memory import MVMemory
 from parexec.parallel.protocol import (
@@ -58,6 +60,7 @@ from parexec.parallel.protocol import (
     DONE,
     IDLE,
     PING,
+    RECEIPTS,
     RESULTS,
     RUN,
     STOP,
@@ -78,6 +81,9 @@ MAX_GAS_SECONDS = 3600.0
 MAX_POLL_MS = 2**31 - 1
 TIMEOUT_ENV = "PAREXEC_WORKER_TIMEOUT"  # overrides WORKER_TIMEOUT (seconds)
 READY_TIMEOUT = 10.0  # at least this long for a ping's answer (a new process may still be importing)
+# receipts a process encodes and hashes at least (about 3.5 us each): fewer cost
+# more to send than to hash in the coordinator
+MIN_RECEIPTS = 64
 
 
 @dataclass(eq=False)
@@ -219,16 +225,55 @@ class WorkerPool:
 
     def drain(self) -> None:
         """Cut short and discard the work still in flight: strategies call it when a
-        block is done, so no worker keeps computing speculation nobody needs. The
-        workers that worked on it collect their garbage then (IDLE), while the
-        coordinator finishes the block, not when the next one starts."""
+        block's transactions are done, so no worker keeps computing speculation
+        nobody needs."""
         self.release()
         while any(not w.idle for w in self.workers):
             self.collect(None)
+
+    def end_block(self) -> None:
+        """The block's work is over: the workers that worked on it collect their
+        garbage now (IDLE), while the coordinator finishes the block, not when the
+        next one starts. (The pipeline calls it once the receipts are hashed.)"""
+        self.drain()
         for worker in self.workers:
             if worker.worked:
                 worker.worked = False
                 self._send(worker, (IDLE,))
+
+    def receipt_leaves(self, fields: list) -> list[bytes]:
+        """block.receipts.build_receipts' ``leaves``: the receipts' trie leaves,
+        shares encoded and hashed by the (idle) workers while the coordinator does
+        the first. A worker that dies, hangs or answers nonsense is replaced and
+        its share done here."""
+        n = len(fields)
+        idle = [w for w in self.workers if w.idle]
+        parts = min(len(idle) + 1, n // MIN_RECEIPTS)
+        if parts < 2:
+            return receipt_leaves(n, 0, fields)
+        size = math.ceil(n / parts)
+        shares = []
+        for worker, first in zip(idle, range(size, n, size)):
+            self._send(worker, (RECEIPTS, n, first, fields[first:first + size]))
+            shares.append((worker, first))
+        references = receipt_leaves(n, 0, fields[:size])
+        for worker, first in shares:
+            references += self._leaves_from(worker, n, first, fields[first:first + size])
+        return references
+
+    def _leaves_from(self, worker: Worker, n: int, first: int, share: list) -> list[bytes]:
+        try:
+            if worker in self.workers:
+                if worker.conn.poll(self.timeout):
+                    reply = worker.conn.recv()
+                    if reply[0] == RECEIPTS and len(reply[1]) == len(share):
+                        return reply[1]
+                else:
+                    self.hung += 1
+        except (EOFError, OSError):
+            pass
+        self._replace(worker)
+        return receipt_leaves(n, first, share)
 
     def start_block(self, base, block, pre_writes, pre_code, trace=None, access_list=None,
                     log_ops=None) -> None:
@@ -237,7 +282,7 @@ class WorkerPool:
         execution and ``collect`` records it there; with ``access_list`` (the RLP
         of the block's EIP-7928 list) each worker loads and checks it; ``log_ops``:
         the transactions whose executions log operations (protocol)."""
-        self.drain()
+        self.end_block()
         self._at_block_start = (self.replaced, self.hung)
         self.trace = trace
         if base is not self.base:
@@ -484,6 +529,11 @@ def get_pool(processes: int, start_method: str = "fork") -> WorkerPool:
         atexit.register(_POOL.shutdown)
     _POOL.resize(processes)
     return _POOL
+
+
+def pool_in_use() -> WorkerPool | None:
+    """The pool, if its workers worked on the block under way (end_block not yet called)."""
+    return _POOL if _POOL is not None and any(w.worked for w in _POOL.workers) else None
 
 
 def open_block(block, state, workers: int, phase: str = run_trace.EXECUTION,

@@ -14,14 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import rlp
-from _pysha3 import keccak_256
 
 from parexec.model import EMPTY_TRIE_ROOT
-from parexec.state.trie import EMPTY_SLOT, hex_prefix, nibbles, rlp_list, rlp_string
-
-
-def keccak(data: bytes) -> bytes:
-    return keccak_256(data).digest()  # eth_hash's wrapper costs as much as the hash
+from parexec.state.trie import EMPTY_SLOT, hex_prefix, keccak, nibbles, rlp_list, rlp_string
 
 
 class _Node:

@@ -14,9 +14,9 @@ import rlp
 
 from parexec.model import EXISTS, STORAGE, STORAGE_RESET, WriteSet
 from parexec.model import EMPTY_TRIE_ROOT
-from parexec.state.incremental_trie import Node, Stored, get, keccak, new_nodes, root_hash, update
+from parexec.state.incremental_trie import Node, Stored, get, new_nodes, root_hash, update
 from parexec.state.memory import MemoryState
-from parexec.state.trie import rlp_list, rlp_string, rlp_uint
+from parexec.state.trie import keccak, rlp_list, rlp_string, rlp_uint
 from parexec.state.view import StateView
 from parexec.state.writes import creation_writes
 

@@ -11,10 +11,15 @@ does). The result is the same root (tests compare it with HexaryTrie).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
-from eth_hash.auto import keccak
+from _pysha3 import keccak_256
 
 from parexec.model import EMPTY_TRIE_ROOT
+
+
+def keccak(data: bytes) -> bytes:
+    return keccak_256(data).digest()  # eth_hash's wrapper costs as much as the hash
 
 
 def trie_root(pairs: Iterable[tuple[bytes, bytes]]) -> bytes:
@@ -28,7 +33,78 @@ def trie_root(pairs: Iterable[tuple[bytes, bytes]]) -> bytes:
 def ordered_trie_root(values: Sequence[bytes]) -> bytes:
     """The root of a block's list trie (transactions, receipts, withdrawals):
     key ``rlp(i)`` holds ``values[i]``."""
-    return trie_root((rlp_uint(i), value) for i, value in enumerate(values))
+    shape = ordered_shape(len(values))
+    return shape.root([leaf_reference(path, value) for path, value in zip(shape.paths, values)])
+
+
+class OrderedShape:
+    """The trie under keys rlp(0) .. rlp(n-1), which n alone decides: each key's
+    leaf path and the nodes above the leaves. So a list trie's leaves can be
+    encoded and hashed anywhere, in any order, given their index (workers hash
+    shares of a block's receipts), and the root then costs only the few nodes
+    above them (about one for every 16 leaves)."""
+
+    def __init__(self, n: int):
+        paths: list[bytes] = [b""] * n
+        items = sorted((nibbles(rlp_uint(i)), i) for i in range(n))
+        self.top = _shape(items, 0, paths) if items else None
+        self.paths = tuple(paths)  # per index: its leaf's remaining key, hex-prefixed and RLP-encoded
+
+    def root(self, references: Sequence[bytes]) -> bytes:
+        """The root, given every leaf's reference (see leaf_reference)."""
+        if self.top is None:
+            return EMPTY_TRIE_ROOT
+        if type(self.top) is int:  # a single leaf: the root hashes it, however short
+            ref = references[0]
+            return ref[1:] if len(ref) == 33 else keccak(ref)
+        return keccak(_encode(self.top, references))
+
+
+@lru_cache(maxsize=32)
+def ordered_shape(n: int) -> OrderedShape:
+    return OrderedShape(n)
+
+
+def leaf_reference(path: bytes, value: bytes) -> bytes:
+    """How its parent holds the leaf with ``path`` (an OrderedShape's) and ``value``."""
+    return node_reference(rlp_list((path, rlp_string(value))))
+
+
+def _shape(items: list, depth: int, paths: list):
+    """The node under which ``items`` ((nibbles, index), sorted, sharing
+    ``depth`` nibbles) lie: a leaf's index, (path, child) for an extension, or a
+    branch's 16 children (None: empty). Fills in each leaf's path."""
+    if len(items) == 1:
+        key, index = items[0]
+        paths[index] = rlp_string(hex_prefix(key[depth:], True))
+        return index
+    first, last = items[0][0], items[-1][0]
+    common = depth
+    while first[common] == last[common]:  # RLP keys are prefix-free: no key ends at a branch
+        common += 1
+    if common > depth:
+        return rlp_string(hex_prefix(first[depth:common], False)), _shape(items, common, paths)
+    children: list = [None] * 16
+    i = 0
+    while i < len(items):
+        nibble = items[i][0][depth]
+        j = i + 1
+        while j < len(items) and items[j][0][depth] == nibble:
+            j += 1
+        children[nibble] = _shape(items[i:j], depth + 1, paths)
+        i = j
+    return children
+
+
+def _encode(node, references: Sequence[bytes]) -> bytes:
+    """An internal node of an OrderedShape, encoded."""
+    if len(node) == 2:
+        return rlp_list((node[0], _reference(node[1], references)))
+    return rlp_list([EMPTY_SLOT if child is None else _reference(child, references) for child in node] + [EMPTY_SLOT])
+
+
+def _reference(node, references: Sequence[bytes]) -> bytes:
+    return references[node] if type(node) is int else node_reference(_encode(node, references))
 
 
 _HEX_DIGITS = bytes.maketrans(b"0123456789abcdef", bytes(range(16)))
