@@ -283,6 +283,31 @@ def test_the_serial_work_every_strategy_pays_is_the_pipelines():
     assert simulate(replace(profile, pipeline_seconds=2.0), "bal", 8, Overheads()) > whole_rest
 
 
+@pytest.mark.parametrize("strategy", PARALLEL)
+def test_the_workers_share_the_receipts_of_a_big_block(strategy):
+    """A block run on the workers has them encode and hash shares of its
+    receipts (the profile times that work): it comes off the serial rest, a
+    round trip more; under MIN_RECEIPTS a process it stays with the coordinator."""
+    from dataclasses import replace
+
+    from parexec.analysis.block_profile import profile_block
+    from parexec.fixtures.targets import load_targets
+    from parexec.parallel.worker_pool import MIN_RECEIPTS
+
+    measured = profile_block(load_targets(["erc20:txs=40"])[0], repeat=1)
+    assert 0 < measured.receipts_seconds < measured.pipeline_seconds
+    n = 4 * MIN_RECEIPTS
+    profile = replace(block([own_account(j + 1) for j in range(n)], [1.0] * n, rest=n / 4),
+                      pipeline_seconds=n / 4)
+    alone = simulate(profile, strategy, 4, Overheads(ipc=0.5))
+    shared = replace(profile, receipts_seconds=n / 8)
+    assert simulate(shared, strategy, 4, Overheads(ipc=0.5)) > alone
+    small = block([own_account(j + 1) for j in range(MIN_RECEIPTS)], [1.0] * MIN_RECEIPTS, rest=8.0)
+    small = replace(small, pipeline_seconds=8.0)
+    assert simulate(replace(small, receipts_seconds=4.0), strategy, 4, Overheads()) == \
+        simulate(small, strategy, 4, Overheads())
+
+
 def test_the_directly_timed_overheads_run_the_engines_own_code():
     """Each overhead timed apart (not fitted) runs the code the engine runs: a
     change there that the calibration misses fails here, not in a user's

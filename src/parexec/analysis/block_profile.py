@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from parexec.access.footprint import Footprint
 from parexec.fixtures.targets import Target, fresh_block
 from parexec.block.pipeline import execute_block
+from parexec.block.receipts import build_receipts, receipt_leaves
 from parexec.parallel.redo_choice import logged
 from parexec.strategies.serial import SerialStrategy
 
@@ -39,6 +40,9 @@ class BlockProfile:
     # the block's work outside the strategy (median; the same for every strategy:
     # system calls, rewards, receipts); None: all but the transactions
     pipeline_seconds: float | None = None
+    # of which encoding the receipts and hashing them into the trie's leaves (median):
+    # what a block run on the workers has them share (parallel.worker_pool.receipt_leaves)
+    receipts_seconds: float = 0.0
 
     @property
     def gas(self) -> int:
@@ -52,13 +56,14 @@ class BlockProfile:
 def profile_block(target: Target, repeat: int = 3) -> BlockProfile:
     """Serial runs of ``target``'s block: footprints from the first, times as medians."""
     serial = SerialStrategy(time_transactions=True)
-    runs, block_times, pipeline_times, results = [], [], [], None
+    runs, block_times, pipeline_times, receipt_times, results = [], [], [], [], None
     for _ in range(repeat):
         outcome = execute_block(fresh_block(target.block), target.pre_state, serial, 1, with_state_root=False)
         runs.append(outcome.stats.tx_seconds)
         block_times.append(outcome.stats.seconds)
         pipeline_times.append(outcome.stats.seconds - outcome.stats.run_seconds)
         results = results or outcome.tx_results
+        receipt_times.append(receipt_leaf_seconds(target.block, results))
     probed = probe_redo(target, results)
     chosen = logged(target.block, "auto") or frozenset()
     txs = [
@@ -66,7 +71,23 @@ def profile_block(target: Target, repeat: int = 3) -> BlockProfile:
                   target.block.transactions[r.index].gas, *probed[r.index], r.index in chosen)
         for r in results
     ]
-    return BlockProfile(target.name, txs, statistics.median(block_times), statistics.median(pipeline_times))
+    return BlockProfile(target.name, txs, statistics.median(block_times), statistics.median(pipeline_times),
+                        statistics.median(receipt_times))
+
+
+def receipt_leaf_seconds(block, results) -> float:
+    """How long encoding ``results``' receipts and hashing them into the trie's
+    leaves takes in one process."""
+    took = []
+
+    def timed(fields):
+        started = time.perf_counter()
+        references = receipt_leaves(len(fields), 0, fields)
+        took.append(time.perf_counter() - started)
+        return references
+
+    build_receipts(block, results, leaves=timed)
+    return took[0]
 
 
 def probe_redo(target: Target, results) -> list[tuple[float | None, float | None]]:

@@ -38,7 +38,9 @@ own loop on virtual time with the engine's own code for the decisions:
   in as it arrives and applies them all at the end.
 
 The block's work outside the strategy (``BlockProfile.pipeline_seconds``: system
-calls, rewards, receipts) is serial time for every strategy.
+calls, rewards, receipts) is serial time for every strategy, but for the
+receipts' encoding and hashing (``BlockProfile.receipts_seconds``), which the
+workers share with the coordinator, a round trip (``ipc``) more.
 
 Times are execution times scaled by ``1 + contention`` (processes sharing a
 machine run slower than one alone). The simulation ignores what no footprint
@@ -57,6 +59,7 @@ from parexec.analysis.block_profile import BlockProfile
 from parexec.model import BALANCE, BALANCE_DELTA, BALANCE_FLOOR
 from parexec.parallel.chunks import back_chunk, chunk_size
 from parexec.parallel.mv_run import RunPlan
+from parexec.parallel.worker_pool import MIN_RECEIPTS
 from parexec.parallel.schedule import EXECUTED, EXECUTING, Schedule
 from parexec.strategies import STRATEGIES, split_spec
 from parexec.strategies.base import MIN_PARALLEL_TXS
@@ -97,7 +100,17 @@ def simulate(profile: BlockProfile, strategy: str, workers: int, overheads: Over
     if model is None or workers <= 1 or len(seconds) < MIN_PARALLEL_TXS:
         return 1.0  # as the engine: small blocks run serially
     makespan = model(STRATEGIES[strategy], profile, workers, overheads, **options)
-    return serial / (rest + overheads.start + makespan)
+    return serial / (rest - receipts_elsewhere(profile, workers, overheads) + overheads.start + makespan)
+
+
+def receipts_elsewhere(profile: BlockProfile, workers: int, overheads: Overheads) -> float:
+    """The receipt work a block run on the workers takes off the coordinator:
+    they encode and hash shares of the receipts while it does the first
+    (parallel.worker_pool.receipt_leaves), a round trip more."""
+    parts = min(workers, len(profile.txs) // MIN_RECEIPTS)
+    if parts < 2:
+        return 0.0
+    return profile.receipts_seconds * (1 - 1 / parts) - overheads.ipc
 
 
 def predict(profile: BlockProfile, strategies: list[str], worker_counts: list[int], overheads,
