@@ -12,7 +12,8 @@ goes without its transactions; each transaction travels with the first task
 that needs it on that worker, so the coordinator never pickles the ones it
 executes itself and a worker starts after one chunk, not the whole block. Then
 only MV-memory updates and transaction indices cross the pipe, and compact
-TxResults come back.
+TxResults come back. Once the transactions are done, the idle workers encode
+and hash shares of the block's receipts for the pipeline (``receipt_leaves``).
 
 A worker that dies is noticed on its pipe, its unfinished tasks are handed back
 to the caller, and a fresh process replaces it with the current state. A worker
