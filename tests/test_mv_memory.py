@@ -76,3 +76,25 @@ def test_balance_reads_match_a_plain_recomputation(operations):
             check(mv, entries, tx)
     for reader in range(TXS + 1):
         check(mv, entries, reader)
+
+
+def test_an_account_no_writer_touches_is_the_bases_own():
+    """A read of an account none of whose fields any transaction wrote is the
+    base's account itself (the common case, without a lazy account); a written
+    one is seen through the writes below the reader (a deletion: gone), and an
+    account only whose storage is written stays the base's."""
+    from parexec.model import EXISTS, NONCE, STORAGE
+
+    B, C = b"\xbb" * 20, b"\xcc" * 20
+    base = MemoryState()
+    for address in (A, B, C):
+        base.set_account(address, nonce=1, balance=BASE_BALANCE)
+    mv = MVMemory(base)
+    mv.record(3, {(NONCE, A): 7, (STORAGE, C, 1): 5}, {})
+    mv.record(5, {(EXISTS, B): False}, {})
+    assert mv.view(9).account(C) is base.account(C)
+    assert mv.view(2).account(A).nonce == 1 and mv.view(4).account(A).nonce == 7
+    assert mv.view(5).account(B).balance == BASE_BALANCE and mv.view(6).account(B) is None
+    mv.mark_estimate(3)
+    with pytest.raises(ReadEstimate):
+        mv.view(4).account(A).nonce

@@ -97,6 +97,9 @@ class MVMemory:
         self.order: dict[tuple, list[int]] = {}  # writer indices per location, sorted
         self.by_tx: dict[int, dict] = {}  # last recorded entries of each writer
         self.slots_of: dict[bytes, set[int]] = {}  # slots written per address
+        # addresses with an entry for a field of the account (existence, nonce,
+        # balance, code), ever in this block: any other account reads as the base's
+        self.accounts_written: set[bytes] = set()
         self.codes: dict[bytes, bytes] = {}
         # per balance location, the running balance at each writer (see _balance_run):
         # a hot sender's every payout is a Delta, so summing them anew on each read
@@ -126,10 +129,13 @@ class MVMemory:
             elif slot[tx] is ESTIMATE or slot[tx] != value:
                 changed.add(loc)
             slot[tx] = value
-            if loc[0] == BALANCE:
-                self._forget_balance_run(loc, tx)
-            if loc[0] == STORAGE:
+            kind = loc[0]
+            if kind == STORAGE:
                 self.slots_of.setdefault(loc[1], set()).add(loc[2])
+            elif kind != STORAGE_RESET:
+                self.accounts_written.add(loc[1])
+                if kind == BALANCE:
+                    self._forget_balance_run(loc, tx)
         self.by_tx[tx] = entries
         return changed
 
@@ -320,9 +326,12 @@ class MVView:
         self.mv, self.tx = mv, tx
 
     def account(self, address: bytes):
-        if not self.mv.exists(address, self.tx):
+        mv = self.mv
+        if address not in mv.accounts_written:  # most of a block's reads: no field of it written
+            return mv.base.account(address)
+        if not mv.exists(address, self.tx):
             return None
-        return LazyAccount(self.mv, address, self.tx)
+        return LazyAccount(mv, address, self.tx)
 
     def storage(self, address: bytes, slot: int) -> int:
         return self.mv.storage(address, slot, self.tx)
