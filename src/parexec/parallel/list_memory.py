@@ -55,6 +55,8 @@ class ListMemory(MVMemory):
         # listed accounts not entered yet: address -> where its entry lies in ``rlp``
         self.waiting: dict[bytes, tuple[int, int]] = _index_accounts(rlp)
         self.accounts = set(self.waiting)  # every listed account
+        # MVView's account fast path: an account the list does not hold reads as the base's
+        self.accounts_written = self.accounts
 
     def enter_all(self) -> None:
         """Enter every account not entered yet: the whole list's rules are then
