@@ -156,6 +156,10 @@ def test_a_calibration_from_an_older_parexec_is_measured_anew(tmp_path, monkeypa
     cal.write_text(json.dumps(data))
     with pytest.raises(StaleCalibration, match="no settle"):
         load(cal)
+    data["overheads"]["list_enter"] = 5e-5  # one the models no longer use (a calibration before 0.1.0's last)
+    cal.write_text(json.dumps(data))
+    with pytest.raises(StaleCalibration, match="list_enter no longer used"):
+        load(cal)
 
     def measuring(*_args, **_kwargs):  # it would measure now (a few minutes): stop it there
         raise RuntimeError("measuring")
@@ -165,6 +169,15 @@ def test_a_calibration_from_an_older_parexec_is_measured_anew(tmp_path, monkeypa
     with pytest.raises(RuntimeError, match="measuring"):
         load_or_calibrate(cal, ["occ"], say=said.append)
     assert "older parexec" in said[0]
+
+
+def test_a_line_fitted_through_entering_times():
+    from parexec.calibration import _fit_line
+
+    assert _fit_line([0, 1, 2, 3], [1.0, 3.0, 5.0, 7.0]) == pytest.approx((1.0, 2.0))
+    assert _fit_line([0, 10], [5.0, 1.0]) == (3.0, 0.0)  # never falling with the entries
+    assert _fit_line([1, 2], [0.1, 1.0])[0] == 0.0  # never below zero: through the origin then
+    assert _fit_line([4, 4], [1.0, 3.0]) == (2.0, 0.0)
 
 
 def test_exact_hints_tell_synthetic_blocks_apart_by_their_transactions():
@@ -246,8 +259,29 @@ def test_the_workers_start_while_the_coordinator_enters_the_whole_list():
     free = simulate(profile, "bal", 4, Overheads())
     whole = simulate(profile, "bal", 4, Overheads(list_load=0.25))  # 16 units on the coordinator alone
     assert whole < free and whole > 64 / (16 + 16 / 3 + 2), (free, whole)
-    entering = simulate(profile, "bal", 4, Overheads(list_enter=0.5))
+    entering = simulate(profile, "bal", 4, Overheads(enter_account=0.5))
     assert entering < free and entering > simulate(profile, "bal", 4, Overheads(result_check=0.5)), (free, entering)
+
+
+def test_a_worker_enters_each_account_once_and_every_worker_the_hot_one():
+    """A worker enters an account of the list the first time a transaction it
+    executes touches it, at a cost growing with the entries the list holds for
+    it: a hot account (every transaction writes it) is entered once per worker,
+    so its cost grows with the workers, where the cold ones' is shared."""
+    from parexec.analysis.simulator import list_entries
+
+    hot = (STORAGE, TOKEN, 999)
+    profile = block([Footprint(frozenset({hot}), frozenset({hot, (STORAGE, bytes([j]) * 20, 0)}))
+                     for j in range(1, 65)], [1.0] * 64)
+    touched, entries = list_entries(profile)
+    assert entries[TOKEN] == 64 and entries[bytes([5]) * 20] == 1 and touched[4] == {TOKEN, bytes([5]) * 20}
+    free = [simulate(profile, "bal", w, Overheads()) for w in (2, 8)]
+    hot_cost = [simulate(profile, "bal", w, Overheads(enter_entry=0.05)) for w in (2, 8)]
+    cold_cost = [simulate(profile, "bal", w, Overheads(enter_account=0.05)) for w in (2, 8)]
+    hot_loss = [c / f for c, f in zip(hot_cost, free)]  # the token: 3.2 units on each worker
+    cold_loss = [c / f for c, f in zip(cold_cost, free)]  # each own account once, wherever it runs
+    assert hot_loss[0] > 0.9 and hot_loss[1] < 0.85 and hot_loss[1] < hot_loss[0] - 0.1, hot_loss
+    assert abs(cold_loss[1] - cold_loss[0]) < 0.03 and cold_loss[1] > 0.9, cold_loss
 
 
 def test_bal_starts_the_heaviest_transaction_first():
@@ -325,8 +359,10 @@ def test_the_directly_timed_overheads_run_the_engines_own_code():
     target = load_targets(["erc20:txs=40"])[0]
     profile = profile_block(target, repeat=1)
     encoded = ExactHints([target], [profile]).eip7928_for(target.block).encode()
-    index, whole, enter = measure_list_costs(target, profile, encoded, repeat=1)
-    assert index > 0 and whole > 0 and enter > 0  # times: no order between them is asserted (noisy)
+    index, whole, per_account, per_entry = measure_list_costs(target, profile, encoded, repeat=1)
+    assert index > 0 and whole > 0  # times: no order between them is asserted (noisy)
+    assert per_account >= 0 and per_entry >= 0 and per_account + per_entry > 0
     stage, settle = measure_settling(target, encoded, repeat=1)
     assert measure_result_check(target, encoded, repeat=1) > 0 and stage > 0 and settle > 0
-    assert measure_contention(target, ExactHints([target], [profile]), profile, pairs=1) >= 0
+    assert measure_contention(target, ExactHints([target], [profile]), profile, pairs=1,
+                              entering=(per_account, per_entry)) >= 0

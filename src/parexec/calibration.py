@@ -7,10 +7,12 @@ on this machine with the real engines.
 * ``contention``: how much slower transactions execute inside the engine, beside
   one another, than alone (processes share caches and memory bandwidth),
   timed directly: traced parallel runs against serial ones, in turns.
-* ``list_index``, ``list_load``, ``list_enter``: per transaction, indexing the
-  accounts of a block's EIP-7928 list (every process), decoding and entering it
-  whole (the coordinator) and decoding and entering what a transaction reads (a
-  worker), timed directly (bal).
+* ``list_index``, ``list_load``: per transaction, indexing the accounts of a
+  block's EIP-7928 list (every process) and decoding and entering it whole (the
+  coordinator); ``enter_account``, ``enter_entry``: a worker decoding and
+  entering an account when a transaction first touches it, per account and per
+  entry the list holds for it, fitted over the block's accounts, each timed
+  alone (bal).
 * ``stage``, ``settle``: per transaction, staging the post-state a block's list
   gives (the coordinator, while the workers run) and settling the block once
   every result is in, timed directly (bal).
@@ -125,21 +127,24 @@ def measure_pool(target: Target, profile: BlockProfile, tasks: int = 20) -> tupl
     return statistics.median(starts), max(0.0, statistics.median(extra))
 
 
-def measure_list_costs(target: Target, profile: BlockProfile, encoded: bytes, repeat: int = 3,
-                       share: int = 8) -> tuple[float, float, float]:
-    """Seconds per transaction for bal's three ways into a block's EIP-7928 list
-    (``encoded``; parallel.list_memory), each the median of ``repeat`` times: indexing its
-    accounts (every process); decoding and entering it whole (the coordinator:
-    rules, counts); and decoding and entering the accounts a transaction reads
-    (a worker), timed on every ``share``-th transaction as a worker of a few
-    would take them (the accounts they share, such as the fee recipient, entered
-    once)."""
+def measure_list_costs(target: Target, profile: BlockProfile, encoded: bytes,
+                       repeat: int = 3) -> tuple[float, float, float, float]:
+    """bal's ways into a block's EIP-7928 list (``encoded``; parallel.list_memory),
+    each from the medians of ``repeat`` times: per transaction, indexing its
+    accounts (every process) and decoding and entering it whole (the
+    coordinator: rules, counts); and a worker's entering of an account when a
+    transaction first touches it, timed where it happens (the transactions of
+    one of two workers executed on a list entered as they read it, each entry
+    timed): seconds per account and per entry the list holds for it (as
+    analysis.simulator.list_entries counts them), fitted over those accounts.
+    Entering amid executions costs about twice what the same accounts cost
+    entered one after another."""
+    from parexec.analysis.simulator import list_entries
     from parexec.parallel.list_memory import ListMemory
     from parexec.state.overlay import OverlayState
 
     n = len(target.block.transactions)
-    mine = range(0, n, share)
-    index, whole, enter = [], [], []
+    index, whole, each = [], [], {}
     for _ in range(repeat):
         started = time.perf_counter()
         memory = ListMemory(OverlayState(target.pre_state), encoded, n)
@@ -147,23 +152,59 @@ def measure_list_costs(target: Target, profile: BlockProfile, encoded: bytes, re
         started = time.perf_counter()
         memory.enter_all()
         whole.append(time.perf_counter() - started)
-        enter.append(_entering(target, profile, encoded, mine))
-    return statistics.median(index) / n, statistics.median(whole) / n, statistics.median(enter) / len(mine)
+        for address, seconds in _entering_in_place(target, encoded, range(0, n, 2)).items():
+            each.setdefault(address, []).append(seconds)
+    _, entries = list_entries(profile)
+    per_account, per_entry = _fit_line([entries.get(a, 0) for a in each], [statistics.median(t) for t in each.values()])
+    return statistics.median(index) / n, statistics.median(whole) / n, per_account, per_entry
 
 
-def _entering(target: Target, profile: BlockProfile, encoded: bytes, txs) -> float:
-    """Seconds a worker's memory of the list takes to enter the accounts that
-    ``txs`` touch, in that order (each account once)."""
+def _entering_in_place(target: Target, encoded: bytes, txs) -> dict[bytes, float]:
+    """Seconds each account took to enter while ``txs`` executed, as a worker's
+    would, on a memory of the list ``encoded`` that enters what they read."""
+    from parexec.block.env import BlockEnv
+    from parexec.block.system import pre_block_writes
     from parexec.parallel.list_memory import ListMemory
+    from parexec.parallel.worker import iter_tasks
     from parexec.state.overlay import OverlayState
 
-    touched = [{loc[1] for loc in profile.txs[j].footprint.reads | profile.txs[j].footprint.writes} for j in txs]
-    memory = ListMemory(OverlayState(target.pre_state), encoded, len(target.block.transactions))
-    started = time.perf_counter()
-    for addresses in touched:
-        for address in addresses:
-            memory.enter(address)
-    return time.perf_counter() - started
+    took: dict[bytes, float] = {}
+
+    class TimedMemory(ListMemory):
+        def _enter(self, address):
+            started = time.perf_counter()
+            super()._enter(address)
+            took[address] = time.perf_counter() - started
+
+    block = fresh_block(target.block)
+    env = BlockEnv.for_block(block)
+    state = OverlayState(target.pre_state)
+    state.apply(*pre_block_writes(env, block, state))
+    for _outcome in iter_tasks(env, block.transactions, TimedMemory(state, encoded, len(block.transactions)), txs,
+                               chain=False):
+        pass
+    return took
+
+
+def _fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """(a, b) of the least-squares line y = a + b x, neither below zero."""
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    spread = sum((x - mx) ** 2 for x in xs)
+    b = max(0.0, sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / spread) if spread else 0.0
+    a = my - b * mx
+    if a < 0:  # through the origin
+        a, b = 0.0, sum(x * y for x, y in zip(xs, ys)) / max(sum(x * x for x in xs), 1e-30)
+    return a, b
+
+
+def entering_charge(profile: BlockProfile, txs, per_account: float, per_entry: float) -> float:
+    """What the model charges a worker that executes ``txs`` for entering the
+    list's accounts they touch (each once)."""
+    from parexec.analysis.simulator import list_entries
+
+    touched, entries = list_entries(profile)
+    accounts = set().union(*(touched[j] for j in txs))
+    return sum(per_account + per_entry * entries[a] for a in accounts)
 
 
 def measure_settling(target: Target, encoded: bytes, repeat: int = 3) -> tuple[float, float]:
@@ -227,7 +268,8 @@ def measure_result_check(target: Target, encoded: bytes, repeat: int = 3) -> flo
     return statistics.median(times) / len(results)
 
 
-def measure_contention(target: Target, hints: "ExactHints", profile: BlockProfile, pairs: int = 5) -> float:
+def measure_contention(target: Target, hints: "ExactHints", profile: BlockProfile, pairs: int = 5,
+                       entering: tuple[float, float] = (0.0, 0.0)) -> float:
     """How much slower transactions execute inside the parallel engine, beside
     one another, than alone: per pair, a serial run with each transaction timed
     and a traced ``bal`` run on two processes (every transaction executed once,
@@ -237,15 +279,14 @@ def measure_contention(target: Target, hints: "ExactHints", profile: BlockProfil
     effect (0% and 14% in two calibrations minutes apart) and missed what the
     engine adds (caches shared with the coordinator's own work: 4% on
     erc20:txs=1000 in the same run). A worker's executions also enter the list's
-    accounts they read first, which the model charges apart (``list_enter``):
-    that entering, timed alone for the transactions the worker executed, is left
-    out of the engine's time."""
+    accounts they read first, which the model charges apart: what it charges for
+    the transactions the worker executed (``entering``: seconds per account and
+    per entry, see measure_list_costs) is left out of the engine's time."""
     from parexec.parallel import run_trace
     from parexec.strategies.bal import BalStrategy
 
     serial, bal = SerialStrategy(time_transactions=True), BalStrategy(hints=hints)
     execute_block(fresh_block(target.block), target.pre_state, bal, 2, with_state_root=False)  # warm
-    encoded = hints.eip7928_for(target.block).encode()  # the list bal ran on, built once
     ratios = []
     for _ in range(pairs):
         outcome = execute_block(fresh_block(target.block), target.pre_state, serial, 1, with_state_root=False)
@@ -255,7 +296,7 @@ def measure_contention(target: Target, hints: "ExactHints", profile: BlockProfil
         beside = sum(span.end - span.start for span in trace.spans)
         on_worker = [span.tx for span in sorted(trace.spans, key=lambda span: span.start)
                      if span.process != run_trace.COORDINATOR]
-        ratios.append((beside - _entering(target, profile, encoded, on_worker)) / alone)
+        ratios.append((beside - entering_charge(profile, on_worker, *entering)) / alone)
     return max(0.0, statistics.median(ratios) - 1)
 
 
@@ -294,13 +335,16 @@ def calibrate(targets: list[Target], strategies: list[str], workers: int = 2, re
     biggest = max(range(len(targets)), key=lambda k: len(profiles[k].txs))
     start, ipc = measure_pool(targets[biggest], profiles[biggest])
     hints = ExactHints(targets, profiles)
-    contention = measure_contention(targets[biggest], hints, profiles[biggest])
     encoded = hints.eip7928_for(targets[biggest].block).encode()  # built once, for every list cost
-    list_index, list_load, list_enter = measure_list_costs(targets[biggest], profiles[biggest], encoded, repeat)
+    list_index, list_load, enter_account, enter_entry = measure_list_costs(targets[biggest], profiles[biggest],
+                                                                           encoded, repeat)
+    contention = measure_contention(targets[biggest], hints, profiles[biggest],
+                                    entering=(enter_account, enter_entry))
     stage, settle = measure_settling(targets[biggest], encoded, repeat)
     result_check = measure_result_check(targets[biggest], encoded, repeat)
     base = Overheads(ipc=ipc, start=start, contention=contention, list_index=list_index, list_load=list_load,
-                     list_enter=list_enter, stage=stage, settle=settle, result_check=result_check)
+                     enter_account=enter_account, enter_entry=enter_entry, stage=stage, settle=settle,
+                     result_check=result_check)
     measured: dict[str, list[float]] = {s: [] for s in strategies}
     for target in targets:
         for row in bench_target(target, strategies, workers, repeat, hints=hints):
@@ -319,20 +363,25 @@ def save(path: Path, calibration: Calibration, machine: dict) -> None:
 
 
 class StaleCalibration(ValueError):
-    """A calibration saved by an older parexec: it lacks overheads the models use now."""
+    """A calibration saved by an older parexec: it lacks overheads the models use
+    now, or holds ones they no longer use."""
 
 
 def load(path: Path) -> Calibration:
     """A saved calibration; raises ValueError if the file is not one, and
-    StaleCalibration if it lacks an overhead."""
+    StaleCalibration if it lacks an overhead or holds one no longer used."""
+    known = {f.name for f in fields(Overheads)}
     try:
         data = json.loads(path.read_text())
-        calibration = Calibration(Overheads(**data["overheads"]), {k: float(v) for k, v in data["commit"].items()})
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        saved = data["overheads"]
+        overheads = Overheads(**{k: float(v) for k, v in saved.items() if k in known})
+        calibration = Calibration(overheads, {k: float(v) for k, v in data["commit"].items()})
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"{path}: not a parexec calibration ({exc})") from None
-    missing = [f.name for f in fields(Overheads) if f.name not in data["overheads"]]
-    if missing:
-        raise StaleCalibration(f"{path}: made by an older parexec (no {', '.join(missing)})")
+    missing, unused = sorted(known - set(saved)), sorted(set(saved) - known)
+    why = ([f"no {', '.join(missing)}"] if missing else []) + ([f"{', '.join(unused)} no longer used"] if unused else [])
+    if why:
+        raise StaleCalibration(f"{path}: made by an older parexec ({'; '.join(why)})")
     return calibration
 
 

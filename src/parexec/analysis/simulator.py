@@ -56,7 +56,7 @@ from dataclasses import dataclass
 
 from parexec.access.dependencies import dependencies, dependency_edges
 from parexec.analysis.block_profile import BlockProfile
-from parexec.model import BALANCE, BALANCE_DELTA, BALANCE_FLOOR
+from parexec.model import BALANCE, BALANCE_DELTA, BALANCE_FLOOR, STORAGE
 from parexec.parallel.chunks import back_chunk, chunk_size
 from parexec.parallel.mv_run import RunPlan
 from parexec.parallel.worker_pool import MIN_RECEIPTS
@@ -82,7 +82,10 @@ class Overheads:
     contention: float = 0.0  # execution slows by this share when processes run side by side
     list_index: float = 0.0  # bal: seconds per transaction to index a block's list's accounts (every process)
     list_load: float = 0.0  # bal: seconds per transaction for the coordinator to enter the whole list (rules, counts)
-    list_enter: float = 0.0  # bal: seconds per transaction a worker executes, to enter the accounts it reads
+    # bal: seconds for a worker to enter an account of the list (once a block, when a
+    # transaction it executes first touches it), and per entry the list holds for it
+    enter_account: float = 0.0
+    enter_entry: float = 0.0
     stage: float = 0.0  # bal: seconds per transaction for the coordinator to stage the list's post-state
     settle: float = 0.0  # bal: seconds per transaction to settle the block once every result is in
     result_check: float = 0.0  # bal: seconds per transaction to hold a result to the list where it ran, and send it
@@ -537,6 +540,25 @@ class _MVRunModel:
         return now
 
 
+def list_entries(profile: BlockProfile) -> tuple[list[frozenset], dict[bytes, int]]:
+    """What a worker enters of the block's EIP-7928 list, as the footprints show it:
+    per transaction the accounts it touches, and per account how many entries
+    the list holds for it (each location a transaction changes, each slot only
+    read)."""
+    touched, entries, written = [], {}, set()
+    for tx in profile.txs:
+        touched.append(frozenset(loc[1] for loc in tx.footprint.reads | tx.footprint.writes))
+        for loc in tx.footprint.writes:
+            entries[loc[1]] = entries.get(loc[1], 0) + 1
+            written.add(loc)
+    for loc in {loc for tx in profile.txs for loc in tx.footprint.reads if loc[0] == STORAGE} - written:
+        entries[loc[1]] = entries.get(loc[1], 0) + 1
+    for accounts in touched:
+        for address in accounts:
+            entries.setdefault(address, 0)
+    return touched, entries
+
+
 def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) -> float:
     """bal's engine (parallel.all_at_once), replayed with its own Dispenser. Every
     process first indexes the list's accounts (``list_index`` per transaction).
@@ -545,9 +567,10 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
     (so they start at once and are kept fed), then executes from the light end
     of the order and, between its transactions, tops each worker up to QUEUE
     chunks from the heavy end, a chunk each per round (each arrives ``ipc``
-    later); a worker runs its chunks in order, entering what each transaction
-    reads (``list_enter`` each), and a chunk's results arrive together, ``ipc``
-    after its last. Whoever executes a transaction holds the result to the list
+    later); a worker runs its chunks in order, entering each account its
+    transactions touch the first time one does (``enter_account``, and
+    ``enter_entry`` per entry the list holds for it: see list_entries), and a
+    chunk's results arrive together, ``ipc`` after its last. Whoever executes a transaction holds the result to the list
     and encodes it (``result_check``). The coordinator takes each worker's
     result in (``commit``) between its own transactions, or waiting once it has
     none; where the two ends meet it claims the next transaction no worker has
@@ -561,7 +584,8 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
     from parexec.parallel.all_at_once import PREPARE_ROUNDS, QUEUE, Dispenser
 
     t = [seconds + oh.result_check for seconds in _slowed(profile, oh)]  # on the coordinator (all entered)
-    on_worker = [seconds + oh.list_enter for seconds in t]
+    touched, entries = list_entries(profile)
+    entering = {a: oh.enter_account + oh.enter_entry * k for a, k in entries.items()}
     n = len(t)
     plan = Dispenser([tx.gas_limit or tx.gas for tx in profile.txs], workers)
     order = plan.order
@@ -569,6 +593,7 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
     now = ready  # the coordinator's clock
     preparing = 2 * PREPARE_ROUNDS  # steps of entering the whole list, then of staging, left to the coordinator
     free = [ready] * (workers - 1)  # when each worker is done with what it started
+    entered: list[set] = [set() for _ in free]  # per worker: the accounts it has entered
     queued: list[deque] = [deque() for _ in free]  # per worker: [arrival, tasks] not started yet
     started = [False] * n
     arrivals: list[float] = []  # heap: when each worker result not yet taken in reaches the coordinator
@@ -583,7 +608,9 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
             j = tasks.popleft()
             if not started[j]:  # a claimed one is skipped
                 started[j] = True
-                free[w] = begin + on_worker[j]
+                fresh = touched[j] - entered[w]
+                entered[w] |= fresh
+                free[w] = begin + t[j] + sum(entering[a] for a in fresh)
                 last[0] += 1
             if not tasks:
                 queued[w].popleft()
