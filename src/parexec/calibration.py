@@ -11,8 +11,8 @@ on this machine with the real engines.
   block's EIP-7928 list (every process) and decoding and entering it whole (the
   coordinator); ``enter_account``, ``enter_entry``: a worker decoding and
   entering an account when a transaction first touches it, per account and per
-  entry the list holds for it, fitted over the block's accounts, each timed
-  alone (bal).
+  entry the list holds for it, fitted over entering timed where it happens,
+  amid a worker's executions (bal).
 * ``stage``, ``settle``: per transaction, staging the post-state a block's list
   gives (the coordinator, while the workers run) and settling the block once
   every result is in, timed directly (bal).
