@@ -78,21 +78,12 @@ def _shape(items: list, depth: int, paths: list):
         key, index = items[0]
         paths[index] = rlp_string(hex_prefix(key[depth:], True))
         return index
-    first, last = items[0][0], items[-1][0]
-    common = depth
-    while first[common] == last[common]:  # RLP keys are prefix-free: no key ends at a branch
-        common += 1
+    common = _shared_depth(items, depth)
     if common > depth:
-        return rlp_string(hex_prefix(first[depth:common], False)), _shape(items, common, paths)
-    children: list = [None] * 16
-    i = 0
-    while i < len(items):
-        nibble = items[i][0][depth]
-        j = i + 1
-        while j < len(items) and items[j][0][depth] == nibble:
-            j += 1
-        children[nibble] = _shape(items[i:j], depth + 1, paths)
-        i = j
+        return rlp_string(hex_prefix(items[0][0][depth:common], False)), _shape(items, common, paths)
+    children: list = [None] * 16  # RLP keys are prefix-free: no key ends at a branch
+    for nibble, group in _groups(items, depth, 0):
+        children[nibble] = _shape(group, depth + 1, paths)
     return children
 
 
@@ -163,24 +154,38 @@ def _node(items: list, depth: int) -> bytes:
     if len(items) == 1:
         key, value = items[0]
         return rlp_list((rlp_string(hex_prefix(key[depth:], True)), rlp_string(value)))
-    first, last = items[0][0], items[-1][0]
-    common = depth
-    end = min(len(first), len(last))
-    while common < end and first[common] == last[common]:
-        common += 1
+    common = _shared_depth(items, depth)
     if common > depth:
-        path = rlp_string(hex_prefix(first[depth:common], False))
+        path = rlp_string(hex_prefix(items[0][0][depth:common], False))
         return rlp_list((path, node_reference(_node(items, common))))
     branch = [EMPTY_SLOT] * 17
-    i = 0
-    if len(first) == depth:  # a key ends here: its value sits in the branch
+    start = 0
+    if len(items[0][0]) == depth:  # a key ends here: its value sits in the branch
         branch[16] = rlp_string(items[0][1])
-        i = 1
+        start = 1
+    for nibble, group in _groups(items, depth, start):
+        branch[nibble] = node_reference(_node(group, depth + 1))
+    return rlp_list(branch)
+
+
+def _shared_depth(items: list, depth: int) -> int:
+    """How many nibbles all ``items`` (sorted by key, sharing ``depth``) share:
+    the first and the last key's common prefix."""
+    first, last = items[0][0], items[-1][0]
+    common, end = depth, min(len(first), len(last))
+    while common < end and first[common] == last[common]:
+        common += 1
+    return common
+
+
+def _groups(items: list, depth: int, start: int):
+    """``items[start:]`` (sorted by key) in runs sharing the nibble at ``depth``:
+    (nibble, run) each, the children of a branch there."""
+    i = start
     while i < len(items):
         nibble = items[i][0][depth]
         j = i + 1
         while j < len(items) and items[j][0][depth] == nibble:
             j += 1
-        branch[nibble] = node_reference(_node(items[i:j], depth + 1))
+        yield nibble, items[i:j]
         i = j
-    return rlp_list(branch)
