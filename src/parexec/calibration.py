@@ -162,11 +162,9 @@ def measure_list_costs(target: Target, profile: BlockProfile, encoded: bytes,
 def _entering_in_place(target: Target, encoded: bytes, txs) -> dict[bytes, float]:
     """Seconds each account took to enter while ``txs`` executed, as a worker's
     would, on a memory of the list ``encoded`` that enters what they read."""
-    from parexec.block.env import BlockEnv
-    from parexec.block.system import pre_block_writes
+    from parexec.block.system import block_start
     from parexec.parallel.list_memory import ListMemory
     from parexec.parallel.worker import iter_tasks
-    from parexec.state.overlay import OverlayState
 
     took: dict[bytes, float] = {}
 
@@ -177,9 +175,7 @@ def _entering_in_place(target: Target, encoded: bytes, txs) -> dict[bytes, float
             took[address] = time.perf_counter() - started
 
     block = fresh_block(target.block)
-    env = BlockEnv.for_block(block)
-    state = OverlayState(target.pre_state)
-    state.apply(*pre_block_writes(env, block, state))
+    env, state = block_start(block, target.pre_state)
     for _outcome in iter_tasks(env, block.transactions, TimedMemory(state, encoded, len(block.transactions)), txs,
                                chain=False):
         pass

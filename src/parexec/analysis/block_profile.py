@@ -95,17 +95,13 @@ def probe_redo(target: Target, results) -> list[tuple[float | None, float | None
     operation log on the block's starting state (where every dependency is
     missed), and, where that result is stale, repaired (evm.redo) against the
     state serial execution gives it."""
-    from parexec.block.env import BlockEnv
-    from parexec.block.system import pre_block_writes
+    from parexec.block.system import block_start
     from parexec.evm.redo import redo
     from parexec.evm.tx_executor import InvalidTransaction, execute_transaction
-    from parexec.state.overlay import OverlayState
     from parexec.state.view import read_value
 
     block = fresh_block(target.block)
-    env = BlockEnv.for_block(block)
-    state = OverlayState(target.pre_state)
-    state.apply(*pre_block_writes(env, block, state))
+    env, state = block_start(block, target.pre_state)
     start = state.copy()
     probed = []
     for j, tx in enumerate(block.transactions):

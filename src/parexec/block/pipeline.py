@@ -14,14 +14,12 @@ import gc
 import time
 from contextlib import contextmanager
 
-from parexec.block.env import BlockEnv
 from parexec.block.receipts import build_receipts
 from parexec.block.requests import block_requests, requests_hash
-from parexec.block.system import post_block_writes, pre_block_writes
+from parexec.block.system import block_start, post_block_writes
 from parexec.block.validation import fork_lineage
 from parexec.model import Block, BlockOutcome
 from parexec.parallel.worker_pool import pool_in_use
-from parexec.state.overlay import OverlayState
 from parexec.state.root import state_root
 from parexec.state.view import StateView
 
@@ -69,10 +67,8 @@ def execute_block(
 
 def _execute_block(block, pre_state, strategy, workers, with_state_root) -> BlockOutcome:
     started = time.perf_counter()
-    env = BlockEnv.for_block(block)
-    state = OverlayState(pre_state)
+    env, state = block_start(block, pre_state)
     complete = getattr(pre_state, "complete", False)  # a MemoryState or a chain's StoreState
-    state.apply(*pre_block_writes(env, block, state))
     results, stats = strategy.run_transactions(env, block, state, workers)
     with workers_on_the_block() as pool:  # they hash the receipts' leaves (if the strategy used them)
         post_writes, post_code, calls = post_block_writes(env, block, state, complete)

@@ -17,6 +17,7 @@ from eth.vm.message import Message
 from parexec.block.env import BlockEnv
 from parexec.evm.recording_state import state_writes
 from parexec.model import Block, BlockRejected, WriteSet
+from parexec.state.overlay import OverlayState
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,15 @@ class SystemCallOutputs:
 
     withdrawals: bytes = b""
     consolidations: bytes = b""
+
+
+def block_start(block: Block, pre_state) -> tuple[BlockEnv, OverlayState]:
+    """The block's environment, and the state its first transaction starts from:
+    ``pre_state`` (not changed) with the pre-block system writes over it."""
+    env = BlockEnv.for_block(block)
+    state = OverlayState(pre_state)
+    state.apply(*pre_block_writes(env, block, state))
+    return env, state
 
 
 def pre_block_writes(env: BlockEnv, block: Block, view) -> tuple[WriteSet, dict]:
