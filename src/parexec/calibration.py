@@ -146,6 +146,7 @@ def measure_list_costs(target: Target, profile: BlockProfile, encoded: bytes,
     n = len(target.block.transactions)
     index, whole, each = [], [], {}
     for _ in range(repeat):
+        memory = None  # the last repeat's memory freed before the clock starts (it would be timed with the index)
         started = time.perf_counter()
         memory = ListMemory(OverlayState(target.pre_state), encoded, n)
         index.append(time.perf_counter() - started)
@@ -220,6 +221,7 @@ def measure_settling(target: Target, encoded: bytes, repeat: int = 3) -> tuple[f
     memory.enter_all()  # entering is timed apart (measure_list_costs)
     stage, finish = [], []
     for _ in range(repeat):
+        state = staged = None  # the last repeat's freed before the clock starts
         state = OverlayState(target.pre_state)
         started = time.perf_counter()
         staged = OverlayState(state)
@@ -257,6 +259,7 @@ def measure_result_check(target: Target, encoded: bytes, repeat: int = 3) -> flo
 
     times = []
     for _ in range(repeat):
+        replies = None  # the last repeat's freed before the clock starts
         started = time.perf_counter()
         replies = [(DONE, j, encode_result(reply(j, r))) for j, r in enumerate(results)]
         pickle.dumps((RESULTS, replies), protocol=pickle.HIGHEST_PROTOCOL)
