@@ -171,13 +171,21 @@ def test_a_calibration_from_an_older_parexec_is_measured_anew(tmp_path, monkeypa
     assert "older parexec" in said[0]
 
 
-def test_a_line_fitted_through_entering_times():
-    from parexec.calibration import _fit_line
+def test_entering_costs_fitted_none_below_zero():
+    """The entering costs per account, location and change, fitted over timed
+    accounts: recovered exactly where the times lie on a plane; never below zero
+    (the closest fit without the column that would go negative)."""
+    from parexec.calibration import fit_nonnegative
 
-    assert _fit_line([0, 1, 2, 3], [1.0, 3.0, 5.0, 7.0]) == pytest.approx((1.0, 2.0))
-    assert _fit_line([0, 10], [5.0, 1.0]) == (3.0, 0.0)  # never falling with the entries
-    assert _fit_line([1, 2], [0.1, 1.0])[0] == 0.0  # never below zero: through the origin then
-    assert _fit_line([4, 4], [1.0, 3.0]) == (2.0, 0.0)
+    rows = [(1.0, loc, ch) for loc, ch in [(2, 2), (2, 2), (1, 1000), (2000, 2000), (2, 400), (4, 4)]]
+    times = [3.0 + 2.5 * loc + 1.0 * ch for _, loc, ch in rows]
+    assert fit_nonnegative(rows, times) == pytest.approx((3.0, 2.5, 1.0))
+    falling = [(1.0, x, x) for x in (0, 10)]
+    assert fit_nonnegative(falling, [5.0, 1.0]) == pytest.approx((3.0, 0.0, 0.0))  # never falling with the size
+    through_origin = fit_nonnegative([(1.0, 1, 1), (1.0, 2, 2)], [0.1, 1.0])
+    assert through_origin[0] == 0.0 and min(through_origin) >= 0
+    assert fit_nonnegative([(1.0, 4, 4), (1.0, 4, 4)], [1.0, 3.0]) == pytest.approx((2.0, 0.0, 0.0))
+    assert fit_nonnegative([(1.0, 1, 1)], [-1.0]) == (0.0, 0.0, 0.0)  # nothing fits above zero: no cost
 
 
 def test_exact_hints_tell_synthetic_blocks_apart_by_their_transactions():
@@ -265,23 +273,41 @@ def test_the_workers_start_while_the_coordinator_enters_the_whole_list():
 
 def test_a_worker_enters_each_account_once_and_every_worker_the_hot_one():
     """A worker enters an account of the list the first time a transaction it
-    executes touches it, at a cost growing with the entries the list holds for
-    it: a hot account (every transaction writes it) is entered once per worker,
-    so its cost grows with the workers, where the cold ones' is shared."""
-    from parexec.analysis.simulator import list_entries
+    executes touches it, at a cost growing with the locations and changes the
+    list holds for it: a hot account (every transaction writes it) is entered
+    once per worker, so its cost grows with the workers, where the cold ones'
+    is shared."""
+    from parexec.analysis.simulator import ListSize, list_entries
 
     hot = (STORAGE, TOKEN, 999)
     profile = block([Footprint(frozenset({hot}), frozenset({hot, (STORAGE, bytes([j]) * 20, 0)}))
                      for j in range(1, 65)], [1.0] * 64)
-    touched, entries = list_entries(profile)
-    assert entries[TOKEN] == 64 and entries[bytes([5]) * 20] == 1 and touched[4] == {TOKEN, bytes([5]) * 20}
+    touched, sizes = list_entries(profile)
+    assert sizes[TOKEN] == ListSize(1, 64) and sizes[bytes([5]) * 20] == ListSize(1, 1)
+    assert touched[4] == {TOKEN, bytes([5]) * 20}
     free = [simulate(profile, "bal", w, Overheads()) for w in (2, 8)]
-    hot_cost = [simulate(profile, "bal", w, Overheads(enter_entry=0.05)) for w in (2, 8)]
+    hot_cost = [simulate(profile, "bal", w, Overheads(enter_change=0.05)) for w in (2, 8)]
     cold_cost = [simulate(profile, "bal", w, Overheads(enter_account=0.05)) for w in (2, 8)]
     hot_loss = [c / f for c, f in zip(hot_cost, free)]  # the token: 3.2 units on each worker
     cold_loss = [c / f for c, f in zip(cold_cost, free)]  # each own account once, wherever it runs
     assert hot_loss[0] > 0.9 and hot_loss[1] < 0.85 and hot_loss[1] < hot_loss[0] - 0.1, hot_loss
     assert abs(cold_loss[1] - cold_loss[0]) < 0.03 and cold_loss[1] > 0.9, cold_loss
+
+
+def test_a_list_entry_is_sized_by_its_locations_and_their_changes():
+    """The fee recipient's credits and a balance written exactly are one series of
+    the list (one location, a change each); a slot only read is a location and a
+    change; every slot changed is a location of its own."""
+    from parexec.analysis.simulator import ListSize, list_entries
+    from parexec.model import BALANCE, BALANCE_DELTA
+
+    fee = bytes([0xFE]) * 20
+    credited = [Footprint(frozenset({(STORAGE, TOKEN, j), (STORAGE, TOKEN, 100 + j)}),
+                          frozenset({(BALANCE_DELTA, fee), (STORAGE, TOKEN, j)})) for j in range(5)]
+    observed = Footprint(frozenset({(BALANCE, fee)}), frozenset({(BALANCE, fee)}))
+    _, sizes = list_entries(block(credited + [observed], [1.0] * 6))
+    assert sizes[fee] == ListSize(1, 6)
+    assert sizes[TOKEN] == ListSize(10, 10)  # five slots changed once, five only read
 
 
 def test_bal_starts_the_heaviest_transaction_first():
@@ -359,10 +385,11 @@ def test_the_directly_timed_overheads_run_the_engines_own_code():
     target = load_targets(["erc20:txs=40"])[0]
     profile = profile_block(target, repeat=1)
     encoded = ExactHints([target], [profile]).eip7928_for(target.block).encode()
-    index, whole, per_account, per_entry = measure_list_costs(target, profile, encoded, repeat=1)
+    index, whole, (per_account, per_location, per_change) = measure_list_costs(target, profile, encoded, repeat=1)
     assert index > 0 and whole > 0  # times: no order between them is asserted (noisy)
-    assert per_account >= 0 and per_entry >= 0 and per_account + per_entry > 0
+    assert min(per_account, per_location, per_change) >= 0 and per_account + per_location + per_change > 0
     stage, settle = measure_settling(target, encoded, repeat=1)
     assert measure_result_check(target, encoded, repeat=1) > 0 and stage > 0 and settle > 0
     assert measure_contention(target, ExactHints([target], [profile]), profile, pairs=1,
-                              entering=(per_account, per_entry)) >= 0
+                              entering=Overheads(enter_account=per_account, enter_location=per_location,
+                                                 enter_change=per_change)) >= 0

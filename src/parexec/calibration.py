@@ -9,10 +9,10 @@ on this machine with the real engines.
   timed directly: traced parallel runs against serial ones, in turns.
 * ``list_index``, ``list_load``: per transaction, indexing the accounts of a
   block's EIP-7928 list (every process) and decoding and entering it whole (the
-  coordinator); ``enter_account``, ``enter_entry``: a worker decoding and
-  entering an account when a transaction first touches it, per account and per
-  entry the list holds for it, fitted over entering timed where it happens,
-  amid a worker's executions (bal).
+  coordinator); ``enter_account``, ``enter_location``, ``enter_change``: a
+  worker decoding and entering an account when a transaction first touches it,
+  per account and per location and change the list holds for it, fitted over
+  entering timed where it happens, amid a worker's executions (bal).
 * ``stage``, ``settle``: per transaction, staging the post-state a block's list
   gives (the coordinator, while the workers run) and settling the block once
   every result is in, timed directly (bal).
@@ -37,6 +37,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
+from itertools import combinations
 from pathlib import Path
 
 from parexec.analysis.block_profile import BlockProfile, profile_block
@@ -128,17 +129,17 @@ def measure_pool(target: Target, profile: BlockProfile, tasks: int = 20) -> tupl
 
 
 def measure_list_costs(target: Target, profile: BlockProfile, encoded: bytes,
-                       repeat: int = 3) -> tuple[float, float, float, float]:
+                       repeat: int = 3) -> tuple[float, float, tuple[float, float, float]]:
     """bal's ways into a block's EIP-7928 list (``encoded``; parallel.list_memory),
     each from the medians of ``repeat`` times: per transaction, indexing its
     accounts (every process) and decoding and entering it whole (the
     coordinator: rules, counts); and a worker's entering of an account when a
     transaction first touches it, timed where it happens (the transactions of
     one of two workers executed on a list entered as they read it, each entry
-    timed): seconds per account and per entry the list holds for it (as
-    analysis.simulator.list_entries counts them), fitted over those accounts.
-    Entering amid executions costs about twice what the same accounts cost
-    entered one after another."""
+    timed): seconds per account, per location and per change the list holds for
+    it (as analysis.simulator.list_entries counts them), fitted over those
+    accounts. Entering amid executions costs about twice what the same
+    accounts cost entered one after another."""
     from parexec.analysis.simulator import list_entries
     from parexec.parallel.list_memory import ListMemory
     from parexec.state.overlay import OverlayState
@@ -155,9 +156,10 @@ def measure_list_costs(target: Target, profile: BlockProfile, encoded: bytes,
         whole.append(time.perf_counter() - started)
         for address, seconds in _entering_in_place(target, encoded, range(0, n, 2)).items():
             each.setdefault(address, []).append(seconds)
-    _, entries = list_entries(profile)
-    per_account, per_entry = _fit_line([entries.get(a, 0) for a in each], [statistics.median(t) for t in each.values()])
-    return statistics.median(index) / n, statistics.median(whole) / n, per_account, per_entry
+    _, sizes = list_entries(profile)
+    rows = [(1.0, sizes[a].locations, sizes[a].changes) if a in sizes else (1.0, 0, 0) for a in each]
+    costs = fit_nonnegative(rows, [statistics.median(t) for t in each.values()])
+    return statistics.median(index) / n, statistics.median(whole) / n, costs
 
 
 def _entering_in_place(target: Target, encoded: bytes, txs) -> dict[bytes, float]:
@@ -183,25 +185,53 @@ def _entering_in_place(target: Target, encoded: bytes, txs) -> dict[bytes, float
     return took
 
 
-def _fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
-    """(a, b) of the least-squares line y = a + b x, neither below zero."""
-    mx, my = statistics.fmean(xs), statistics.fmean(ys)
-    spread = sum((x - mx) ** 2 for x in xs)
-    b = max(0.0, sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / spread) if spread else 0.0
-    a = my - b * mx
-    if a < 0:  # through the origin
-        a, b = 0.0, sum(x * y for x, y in zip(xs, ys)) / max(sum(x * x for x in xs), 1e-30)
-    return a, b
+def fit_nonnegative(rows: list[tuple[float, ...]], ys: list[float]) -> tuple[float, ...]:
+    """The coefficients c of the least-squares fit y = sum(c[k] * row[k]), none
+    below zero: of the fits on each subset of the columns, the closest whose
+    coefficients are all at least zero (the rest zero). A column of ones gives a
+    constant."""
+    width = len(rows[0])
+    best, best_error = (0.0,) * width, sum(y * y for y in ys)
+    for size in range(1, width + 1):
+        for columns in combinations(range(width), size):
+            solved = _least_squares([[row[k] for k in columns] for row in rows], ys)
+            if solved is None or min(solved) < 0:
+                continue
+            coefficients = [0.0] * width
+            for k, value in zip(columns, solved):
+                coefficients[k] = value
+            error = sum((y - sum(c * x for c, x in zip(coefficients, row))) ** 2 for row, y in zip(rows, ys))
+            if error < best_error:
+                best, best_error = tuple(coefficients), error
+    return best
 
 
-def entering_charge(profile: BlockProfile, txs, per_account: float, per_entry: float) -> float:
+def _least_squares(rows: list[list[float]], ys: list[float]) -> list[float] | None:
+    """The least-squares solution of rows @ c = ys (its normal equations, by
+    Gaussian elimination), or None if the columns do not determine it."""
+    width = len(rows[0])
+    matrix = [[sum(row[i] * row[j] for row in rows) for j in range(width)]
+              + [sum(row[i] * y for row, y in zip(rows, ys))] for i in range(width)]
+    for i in range(width):
+        pivot = max(range(i, width), key=lambda r: abs(matrix[r][i]))
+        if abs(matrix[pivot][i]) <= 1e-12 * max(1.0, max(abs(v) for v in matrix[i][:width])):
+            return None
+        matrix[i], matrix[pivot] = matrix[pivot], matrix[i]
+        for r in range(width):
+            if r != i:
+                factor = matrix[r][i] / matrix[i][i]
+                matrix[r] = [a - factor * b for a, b in zip(matrix[r], matrix[i])]
+    return [matrix[i][width] / matrix[i][i] for i in range(width)]
+
+
+def entering_charge(profile: BlockProfile, txs, oh: Overheads) -> float:
     """What the model charges a worker that executes ``txs`` for entering the
-    list's accounts they touch (each once)."""
-    from parexec.analysis.simulator import list_entries
+    list's accounts they touch (each once), at ``oh``'s entering costs."""
+    from parexec.analysis.simulator import entering_cost, list_entries
 
-    touched, entries = list_entries(profile)
+    touched, sizes = list_entries(profile)
     accounts = set().union(*(touched[j] for j in txs))
-    return sum(per_account + per_entry * entries[a] for a in accounts)
+    return sum(entering_cost(sizes[a], oh) for a in accounts)
 
 
 def measure_settling(target: Target, encoded: bytes, repeat: int = 3) -> tuple[float, float]:
@@ -268,7 +298,7 @@ def measure_result_check(target: Target, encoded: bytes, repeat: int = 3) -> flo
 
 
 def measure_contention(target: Target, hints: "ExactHints", profile: BlockProfile, pairs: int = 5,
-                       entering: tuple[float, float] = (0.0, 0.0)) -> float:
+                       entering: Overheads = Overheads()) -> float:
     """How much slower transactions execute inside the parallel engine, beside
     one another, than alone: per pair, a serial run with each transaction timed
     and a traced ``bal`` run on two processes (every transaction executed once,
@@ -279,8 +309,8 @@ def measure_contention(target: Target, hints: "ExactHints", profile: BlockProfil
     engine adds (caches shared with the coordinator's own work: 4% on
     erc20:txs=1000 in the same run). A worker's executions also enter the list's
     accounts they read first, which the model charges apart: what it charges for
-    the transactions the worker executed (``entering``: seconds per account and
-    per entry, see measure_list_costs) is left out of the engine's time."""
+    the transactions the worker executed (at ``entering``'s costs of entering, see
+    measure_list_costs) is left out of the engine's time."""
     from parexec.parallel import run_trace
     from parexec.strategies.bal import BalStrategy
 
@@ -295,7 +325,7 @@ def measure_contention(target: Target, hints: "ExactHints", profile: BlockProfil
         beside = sum(span.end - span.start for span in trace.spans)
         on_worker = [span.tx for span in sorted(trace.spans, key=lambda span: span.start)
                      if span.process != run_trace.COORDINATOR]
-        ratios.append((beside - entering_charge(profile, on_worker, *entering)) / alone)
+        ratios.append((beside - entering_charge(profile, on_worker, entering)) / alone)
     return max(0.0, statistics.median(ratios) - 1)
 
 
@@ -335,14 +365,15 @@ def calibrate(targets: list[Target], strategies: list[str], workers: int = 2, re
     start, ipc = measure_pool(targets[biggest], profiles[biggest])
     hints = ExactHints(targets, profiles)
     encoded = hints.eip7928_for(targets[biggest].block).encode()  # built once, for every list cost
-    list_index, list_load, enter_account, enter_entry = measure_list_costs(targets[biggest], profiles[biggest],
-                                                                           encoded, repeat)
-    contention = measure_contention(targets[biggest], hints, profiles[biggest],
-                                    entering=(enter_account, enter_entry))
+    list_index, list_load, (enter_account, enter_location, enter_change) = measure_list_costs(
+        targets[biggest], profiles[biggest], encoded, repeat)
+    entering = Overheads(enter_account=enter_account, enter_location=enter_location, enter_change=enter_change)
+    contention = measure_contention(targets[biggest], hints, profiles[biggest], entering=entering)
     stage, settle = measure_settling(targets[biggest], encoded, repeat)
     result_check = measure_result_check(targets[biggest], encoded, repeat)
     base = Overheads(ipc=ipc, start=start, contention=contention, list_index=list_index, list_load=list_load,
-                     enter_account=enter_account, enter_entry=enter_entry, stage=stage, settle=settle,
+                     enter_account=enter_account, enter_location=enter_location, enter_change=enter_change,
+                     stage=stage, settle=settle,
                      result_check=result_check)
     measured: dict[str, list[float]] = {s: [] for s in strategies}
     for target in targets:

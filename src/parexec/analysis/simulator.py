@@ -53,6 +53,7 @@ import math
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from parexec.access.dependencies import dependencies, dependency_edges
 from parexec.analysis.block_profile import BlockProfile
@@ -83,9 +84,11 @@ class Overheads:
     list_index: float = 0.0  # bal: seconds per transaction to index a block's list's accounts (every process)
     list_load: float = 0.0  # bal: seconds per transaction for the coordinator to enter the whole list (rules, counts)
     # bal: seconds for a worker to enter an account of the list (once a block, when a
-    # transaction it executes first touches it), and per entry the list holds for it
+    # transaction it executes first touches it), and per location and per change the
+    # list holds for it (see list_entries)
     enter_account: float = 0.0
-    enter_entry: float = 0.0
+    enter_location: float = 0.0
+    enter_change: float = 0.0
     stage: float = 0.0  # bal: seconds per transaction for the coordinator to stage the list's post-state
     settle: float = 0.0  # bal: seconds per transaction to settle the block once every result is in
     result_check: float = 0.0  # bal: seconds per transaction to hold a result to the list where it ran, and send it
@@ -540,23 +543,45 @@ class _MVRunModel:
         return now
 
 
-def list_entries(profile: BlockProfile) -> tuple[list[frozenset], dict[bytes, int]]:
+class ListSize(NamedTuple):
+    """How much of a block's EIP-7928 list an account's entry holds."""
+
+    locations: int  # its fields and slots the list holds (changed, or slots only read)
+    changes: int  # their changes, one per transaction and location (a slot only read: one)
+
+
+def list_entries(profile: BlockProfile) -> tuple[list[frozenset], dict[bytes, ListSize]]:
     """What a worker enters of the block's EIP-7928 list, as the footprints show it:
-    per transaction the accounts it touches, and per account how many entries
-    the list holds for it (each location a transaction changes, each slot only
-    read)."""
-    touched, entries, written = [], {}, set()
+    per transaction the accounts it touches, and per account the size of its
+    entry. Entering costs more per location than per change of one location
+    (a slot is a key, a set and a series of its own; the fee recipient's balance
+    changes at every transaction, in one series): the model charges both."""
+    touched, changes, locations = [], {}, {}
+    written = set()
     for tx in profile.txs:
         touched.append(frozenset(loc[1] for loc in tx.footprint.reads | tx.footprint.writes))
         for loc in tx.footprint.writes:
-            entries[loc[1]] = entries.get(loc[1], 0) + 1
+            changes[loc[1]] = changes.get(loc[1], 0) + 1
+            locations.setdefault(loc[1], set()).add(_list_location(loc))
             written.add(loc)
     for loc in {loc for tx in profile.txs for loc in tx.footprint.reads if loc[0] == STORAGE} - written:
-        entries[loc[1]] = entries.get(loc[1], 0) + 1
+        changes[loc[1]] = changes.get(loc[1], 0) + 1
+        locations.setdefault(loc[1], set()).add(loc)
+    sizes = {address: ListSize(len(locations[address]), count) for address, count in changes.items()}
     for accounts in touched:
         for address in accounts:
-            entries.setdefault(address, 0)
-    return touched, entries
+            sizes.setdefault(address, ListSize(0, 0))
+    return touched, sizes
+
+
+def _list_location(loc) -> tuple:
+    """The series of the list a written location belongs to (a credit is a balance change)."""
+    return (BALANCE, loc[1]) if loc[0] == BALANCE_DELTA else loc
+
+
+def entering_cost(size: ListSize, oh: Overheads) -> float:
+    """Seconds for a worker to enter an account's entry of ``size``."""
+    return oh.enter_account + oh.enter_location * size.locations + oh.enter_change * size.changes
 
 
 def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) -> float:
@@ -569,7 +594,8 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
     chunks from the heavy end, a chunk each per round (each arrives ``ipc``
     later); a worker runs its chunks in order, entering each account its
     transactions touch the first time one does (``enter_account``, and
-    ``enter_entry`` per entry the list holds for it: see list_entries), and a
+    ``enter_location`` and ``enter_change`` per location and change the list
+    holds for it: see list_entries), and a
     chunk's results arrive together, ``ipc`` after its last. Whoever executes a
     transaction holds the result to the list and encodes it (``result_check``). The coordinator takes each worker's
     result in (``commit``) between its own transactions, or waiting once it has
@@ -584,8 +610,8 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
     from parexec.parallel.all_at_once import PREPARE_ROUNDS, QUEUE, Dispenser
 
     t = [seconds + oh.result_check for seconds in _slowed(profile, oh)]  # on the coordinator (all entered)
-    touched, entries = list_entries(profile)
-    entering = {a: oh.enter_account + oh.enter_entry * k for a, k in entries.items()}
+    touched, sizes = list_entries(profile)
+    entering = {a: entering_cost(size, oh) for a, size in sizes.items()}
     n = len(t)
     plan = Dispenser([tx.gas_limit or tx.gas for tx in profile.txs], workers)
     order = plan.order
