@@ -7,7 +7,7 @@ DATA := ../shared/data
 # pytest-xdist processes for the test suite (CI has 2 cores)
 TEST_JOBS ?= 2
 
-.PHONY: install browser demo test conformance eest bench bench-adversarial bench-chain bench-declared bench-replay simulate access-lists eip7928-lists fuzz clean
+.PHONY: install browser demo test conformance eest bench bench-adversarial bench-bal bench-chain bench-declared bench-replay simulate access-lists eip7928-lists fuzz clean
 
 install: $(STAMP)
 
@@ -111,6 +111,20 @@ bench: install
 	$(BIN)/python benchmarks/serial_vs_pyevm.py --repeat 3
 	$(BIN)/parexec bench erc20:txs=1000 chain:txs=300 transfers:txs=1000 --workers 2 --repeat 5 --json bench-workloads.json
 	$(BIN)/parexec bench $(BYZANTIUM_ON) --workers 2 --repeat 3 --json bench-mainnet.json
+
+# bal with exact EIP-7928 lists (issue 16): the lists of the mainnet blocks from
+# Byzantium on and of two workloads, written from serial runs, then bal against occ
+# with them; then every declared strategy and bal without lists, beside occ.
+BAL_WORKLOADS := erc20:txs=1000 chain:txs=300
+bench-bal: install
+	rm -rf build/bench-bal-lists
+	$(BIN)/parexec access-list $(BYZANTIUM_ON) $(BAL_WORKLOADS) --format eip7928 -o build/bench-bal-lists
+	$(BIN)/parexec bench $(BYZANTIUM_ON) --strategies occ,bal --workers 2 --repeat 3 \
+		--hints build/bench-bal-lists --json bench-bal-mainnet.json
+	$(BIN)/parexec bench $(BAL_WORKLOADS) --strategies occ,bal --workers 2 --repeat 5 \
+		--hints build/bench-bal-lists --json bench-bal-workloads.json
+	$(BIN)/parexec bench $(BYZANTIUM_ON) --strategies occ,dag,bal,account-locks,slot-locks --workers 2 \
+		--repeat 3 --json bench-bal-no-lists.json
 
 # The adversarial workloads (issue 18): every strategy at 2 workers, with what it can
 # know (nothing, pre-execution, exact lists, lists hiding the chain), time over serial's.
