@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from parexec.access.footprint import Footprint
 from parexec.analysis.block_profile import BlockProfile, TxProfile
@@ -186,6 +188,25 @@ def test_entering_costs_fitted_none_below_zero():
     assert through_origin[0] == 0.0 and min(through_origin) >= 0
     assert fit_nonnegative([(1.0, 4, 4), (1.0, 4, 4)], [1.0, 3.0]) == pytest.approx((2.0, 0.0, 0.0))
     assert fit_nonnegative([(1.0, 1, 1)], [-1.0]) == (0.0, 0.0, 0.0)  # nothing fits above zero: no cost
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3000), st.integers(0, 3000), st.floats(-1e-3, 1e-2)), min_size=1, max_size=30))
+def test_a_nonnegative_fit_is_never_below_zero_nor_worse_than_a_constant(points):
+    """Whatever the times, no cost comes out below zero, and the fit is at least as
+    close as the best constant alone (or nothing) would be."""
+    from parexec.calibration import fit_nonnegative
+
+    rows = [(1.0, float(loc), float(ch)) for loc, ch, _ in points]
+    ys = [y for _, _, y in points]
+    fitted = fit_nonnegative(rows, ys)
+    assert len(fitted) == 3 and min(fitted) >= 0
+
+    def error(c):
+        return sum((y - sum(a * x for a, x in zip(c, row))) ** 2 for row, y in zip(rows, ys))
+
+    constant = max(0.0, sum(ys) / len(ys))
+    assert error(fitted) <= error((constant, 0.0, 0.0)) * (1 + 1e-9) + 1e-18
 
 
 def test_exact_hints_tell_synthetic_blocks_apart_by_their_transactions():
