@@ -140,7 +140,7 @@ def measure_list_costs(target: Target, profile: BlockProfile, encoded: bytes,
     it (as analysis.simulator.list_entries counts them), fitted over those
     accounts. Entering amid executions costs about twice what the same
     accounts cost entered one after another."""
-    from parexec.analysis.simulator import list_entries
+    from parexec.analysis.simulator import ListSize, list_entries
     from parexec.parallel.list_memory import ListMemory
     from parexec.state.overlay import OverlayState
 
@@ -157,7 +157,7 @@ def measure_list_costs(target: Target, profile: BlockProfile, encoded: bytes,
         for address, seconds in _entering_in_place(target, encoded, range(0, n, 2)).items():
             each.setdefault(address, []).append(seconds)
     _, sizes = list_entries(profile)
-    rows = [(1.0, sizes[a].locations, sizes[a].changes) if a in sizes else (1.0, 0, 0) for a in each]
+    rows = [(1.0, *sizes.get(a, ListSize(0, 0))) for a in each]
     costs = fit_nonnegative(rows, [statistics.median(t) for t in each.values()])
     return statistics.median(index) / n, statistics.median(whole) / n, costs
 
@@ -371,10 +371,8 @@ def calibrate(targets: list[Target], strategies: list[str], workers: int = 2, re
     contention = measure_contention(targets[biggest], hints, profiles[biggest], entering=entering)
     stage, settle = measure_settling(targets[biggest], encoded, repeat)
     result_check = measure_result_check(targets[biggest], encoded, repeat)
-    base = Overheads(ipc=ipc, start=start, contention=contention, list_index=list_index, list_load=list_load,
-                     enter_account=enter_account, enter_location=enter_location, enter_change=enter_change,
-                     stage=stage, settle=settle,
-                     result_check=result_check)
+    base = replace(entering, ipc=ipc, start=start, contention=contention, list_index=list_index,
+                   list_load=list_load, stage=stage, settle=settle, result_check=result_check)
     measured: dict[str, list[float]] = {s: [] for s in strategies}
     for target in targets:
         for row in bench_target(target, strategies, workers, repeat, hints=hints):

@@ -595,9 +595,9 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
     later); a worker runs its chunks in order, entering each account its
     transactions touch the first time one does (``enter_account``, and
     ``enter_location`` and ``enter_change`` per location and change the list
-    holds for it: see list_entries), and a
-    chunk's results arrive together, ``ipc`` after its last. Whoever executes a
-    transaction holds the result to the list and encodes it (``result_check``). The coordinator takes each worker's
+    holds for it: see list_entries), and a chunk's results arrive together,
+    ``ipc`` after its last. Whoever executes a transaction holds the result to
+    the list and encodes it (``result_check``). The coordinator takes each worker's
     result in (``commit``) between its own transactions, or waiting once it has
     none; where the two ends meet it claims the next transaction no worker has
     started. After entering the list, in as many steps again, it stages the
