@@ -53,6 +53,8 @@ def test_exact_lists_give_serials_outcome(spec, workers):
     outcome = _bal(target, build_access_list(target.block, target.pre_state), workers)
     assert _serial(target).first_difference(outcome) is None
     assert outcome.stats.hints == "eip7928 list" and outcome.stats.reexecutions == 0
+    here = outcome.stats.coordinator_executions  # the rest ran on the worker
+    assert here == len(target.block.transactions) if workers == 1 else 0 < here < outcome.stats.executions
 
 
 def _perturbed(access_list, kind: str, pick: int):

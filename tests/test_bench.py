@@ -33,6 +33,10 @@ def test_bench_writes_rows_for_every_strategy(tmp_path):
         assert r["seconds"] > 0 and r["speedup"] > 0
     serial = [r for r in rows if r["strategy"] == "serial"]
     assert all(r["speedup"] == 1.0 and r["workers"] == 1 for r in serial)
+    assert all(r["coordinator_executions"] == r["txs"] for r in serial)
+    parallel = [r for r in rows if r["strategy"] != "serial"]  # the coordinator executes some, workers the rest
+    assert all(0 <= r["coordinator_executions"] <= r["executions"] for r in parallel)
+    assert any(0 < r["coordinator_executions"] < r["executions"] for r in parallel)
     assert {r["txs"] for r in rows if r["target"] == "chain:txs=12"} == {12}
     assert data["machine"]["cpus"] >= 1
     assert "geometric-mean speedup of occ" in text

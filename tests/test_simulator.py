@@ -104,6 +104,30 @@ def test_fitted_commit_cost_makes_the_median_prediction_match():
     assert fit_commit(profiles, [10.0] * 3, "dag", 2, Overheads()) == 0.0
 
 
+@pytest.mark.parametrize("strategy", ["occ", "dag", "bal"])
+def test_the_coordinators_cost_and_the_executions_are_told_apart(strategy):
+    """Speedups alone cannot tell a cost on the coordinator from a cost on every
+    execution: fitted to them alone, all of it lands on the coordinator, which
+    then executes fewer transactions than it did. Fitted to how many it executed
+    as well, both the speedups and those counts come out as measured."""
+    from parexec.analysis.simulator import simulate_run
+    from parexec.calibration import fit_commit, fit_costs
+
+    rng = random.Random(7)
+    profiles = [block([own_account(j + 1) for j in range(n)], [rng.uniform(0.5e-3, 1.5e-3) for _ in range(n)])
+                for n in (200, 300, 400)]
+    made = [simulate_run(p, strategy, 2, Overheads(commit=3e-5, execution=2e-4)) for p in profiles]
+    speedups, here = [r.speedup for r in made], [r.coordinator_executions for r in made]
+    commit, execution = fit_costs(profiles, speedups, here, strategy, 2, Overheads())
+    refit = [simulate_run(p, strategy, 2, Overheads(commit=commit, execution=execution)) for p in profiles]
+    assert [r.speedup for r in refit] == pytest.approx(speedups, rel=0.02)
+    assert [r.coordinator_executions for r in refit] == pytest.approx(here, rel=0.03)
+    assert execution > 1e-4, (commit, execution)
+    alone = Overheads(commit=fit_commit(profiles, speedups, strategy, 2, Overheads()))
+    assert alone.commit > commit
+    assert sum(simulate_run(p, strategy, 2, alone).coordinator_executions for p in profiles) < 0.97 * sum(here)
+
+
 def test_cli_simulate_with_a_saved_calibration(tmp_path):
     import json
 

@@ -42,10 +42,12 @@ def bench_target(target: Target, strategies: list[str], workers: int, repeat: in
                  hints=None, predict: bool = False, redo: str | None = None) -> list[dict]:
     """A row per strategy (serial first): ``run_row`` with ``seconds`` the median
     of ``repeat`` timed runs, ``speedup`` serial's median over it, ``runs`` every
-    run's time, ``peak_rss`` the processes' peak memory in bytes. Raises BenchMismatch if an outcome differs from serial's."""
+    run's time, ``coordinator_executions`` the median of the executions the
+    coordinator did itself, ``peak_rss`` the processes' peak memory in bytes. Raises BenchMismatch if an outcome differs from serial's."""
     names = ["serial"] + [s for s in strategies if s != "serial"]
     instances = {name: get_strategy(name, hints=hints, predict=predict, redo=redo) for name in names}
     times: dict[str, list[float]] = {name: [] for name in names}
+    here: dict[str, list[int]] = {name: [] for name in names}  # the coordinator's own executions, per run
     last_stats: dict[str, RunStats] = {}
     peaks = {name: PeakMemory() for name in names}
     reference = execute_block(target.block, target.pre_state, instances["serial"], 1)
@@ -66,6 +68,7 @@ def bench_target(target: Target, strategies: list[str], workers: int, repeat: in
             if diff:
                 raise BenchMismatch(f"{target.name}: {name} with {w} workers differs from serial in {diff}")
             last_stats[name] = outcome.stats
+            here[name].append(outcome.stats.coordinator_executions)
             if on_run:
                 on_run()
     serial_median = statistics.median(times["serial"])
@@ -74,6 +77,7 @@ def bench_target(target: Target, strategies: list[str], workers: int, repeat: in
         median = statistics.median(times[name])
         rows.append({**run_row(target, name, workers, reference.gas_used, last_stats[name]),
                      "seconds": median, "speedup": serial_median / median, "runs": times[name],
+                     "coordinator_executions": statistics.median(here[name]),
                      "peak_rss": peaks[name].to_json()})
     return rows
 
@@ -89,6 +93,7 @@ def run_row(target: Target, strategy: str, workers: int, gas_used: int, stats: R
         "seconds": stats.seconds,
         "mode": stats.mode,
         "executions": stats.executions,
+        "coordinator_executions": stats.coordinator_executions,
         "reexecutions": stats.reexecutions,
         "counters": stats.counters(),
         "hints": stats.hints,  # where a declared strategy's or bal's knowledge came from

@@ -18,11 +18,17 @@ on this machine with the real engines.
   every result is in, timed directly (bal).
 * ``result_check``: per transaction, holding a result to the list where it was
   executed and encoding it for the pipe, timed directly (bal).
-* ``commit``, per strategy: the coordinator's cost per transaction (validation,
-  applying writes, bookkeeping, taking results in) differs between engines and is
-  not visible from outside, so it is fitted: the value at which the simulation's
-  median prediction equals the measured speedup at this machine's worker count,
-  on calibration targets (synthetic workloads, not the blocks it is checked on).
+* ``commit`` and ``execution``, per strategy: the coordinator's cost per
+  transaction (validation, applying writes, bookkeeping, taking results in) and
+  the cost of an execution wherever it runs, beyond the contention (handing it
+  over, the engine's bookkeeping around it), differ between engines and are not
+  visible from outside, so they are fitted, on calibration targets (synthetic
+  workloads, not the blocks they are checked on), to two measurements at this
+  machine's worker count: the speedup, and how many of the transactions the
+  coordinator executed itself (``RunStats.coordinator_executions``). The speedup
+  alone cannot tell the two costs apart: a cost on the coordinator moves
+  transactions to the workers, a cost on every execution does not, and
+  the engines show which.
 
 Declared-access strategies are simulated with exact access lists, so they are
 measured with them too (``ExactHints``: the footprints of the serial profile).
@@ -36,12 +42,12 @@ import pickle
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from itertools import combinations
 from pathlib import Path
 
 from parexec.analysis.block_profile import BlockProfile, profile_block
-from parexec.analysis.simulator import Overheads, simulate
+from parexec.analysis.simulator import Overheads, simulate, simulate_run
 from parexec.benchmarking import bench_target, machine_info
 from parexec.block.pipeline import execute_block
 from parexec.fixtures.targets import Target, fresh_block, load_targets
@@ -58,9 +64,10 @@ CALIBRATION_TARGETS = ("erc20:txs=1000", "transfers:txs=1000,hot=0.2", "chain:tx
 class Calibration:
     base: Overheads  # ipc, start and contention, shared by every strategy
     commits: dict[str, float]  # per strategy, the coordinator's seconds per transaction
+    executions: dict[str, float] = field(default_factory=dict)  # per strategy, seconds per execution
 
     def overheads(self, strategy: str) -> Overheads:
-        return replace(self.base, commit=self.commits[strategy])
+        return replace(self.base, commit=self.commits[strategy], execution=self.executions.get(strategy, 0.0))
 
 
 class _PoolProbe(ParallelStrategy):
@@ -332,17 +339,58 @@ def measure_contention(target: Target, hints: "ExactHints", profile: BlockProfil
 def fit_commit(profiles: list[BlockProfile], measured: list[float], strategy: str, workers: int,
                base: Overheads) -> float:
     """The per-transaction coordinator cost at which the median of predicted over
-    measured speedup is 1 (bisection: predictions fall as the cost grows)."""
+    measured speedup is 1 (bisection: predictions fall as the cost grows; to
+    10 ns)."""
     def median_ratio(commit: float) -> float:
         oh = replace(base, commit=commit)
         return statistics.median(simulate(p, strategy, workers, oh) / m for p, m in zip(profiles, measured))
 
-    low, high = 0.0, 0.005
-    if median_ratio(low) <= 1.0:
+    return _bisect(median_ratio, 0.0, 0.005)
+
+
+def fit_costs(profiles: list[BlockProfile], speedups: list[float], here: list[float], strategy: str,
+              workers: int, base: Overheads) -> tuple[float, float]:
+    """(commit, execution): the coordinator's cost per transaction and the cost of
+    an execution wherever it runs, at which the median of predicted over measured
+    speedup is 1 and, as near as the two allow, so is the median of predicted
+    over measured executions in the coordinator (``here``). For each execution
+    cost the commit cost is fitted to the speedups (``fit_commit``); a higher
+    execution cost leaves less to the coordinator, which then executes more
+    itself: the execution cost is bisected between zero and the one that
+    explains the speedups with no commit cost."""
+    def costs(execution: float) -> Overheads:
+        oh = replace(base, execution=execution)
+        return replace(oh, commit=fit_commit(profiles, speedups, strategy, workers, oh))
+
+    def speedup_ratio(execution: float) -> float:
+        oh = replace(base, execution=execution)
+        return statistics.median(simulate(p, strategy, workers, oh) / m for p, m in zip(profiles, speedups))
+
+    def here_ratio(execution: float) -> float:
+        oh = costs(execution)
+        return statistics.median(simulate_run(p, strategy, workers, oh).coordinator_executions / max(h, 1.0)
+                                 for p, h in zip(profiles, here))
+
+    most = _bisect(speedup_ratio, 0.0, 0.005)  # all of it per execution
+    if here_ratio(0.0) >= 1.0:
+        execution = 0.0
+    elif here_ratio(most) <= 1.0:
+        execution = most
+    else:
+        execution = _bisect(lambda e: 2.0 - here_ratio(e), 0.0, most)  # falls as the execution cost grows
+    return costs(execution).commit, execution
+
+
+def _bisect(ratio: Callable[[float], float], low: float, high: float, tolerance: float = 1e-8) -> float:
+    """Where ``ratio``, falling, crosses 1 between ``low`` and ``high`` (``low`` if
+    it is at most 1 there already, ``high`` if still above it there)."""
+    if ratio(low) <= 1.0:
         return low
-    for _ in range(30):
+    if ratio(high) > 1.0:
+        return high
+    while high - low > tolerance:
         mid = (low + high) / 2
-        if median_ratio(mid) > 1.0:
+        if ratio(mid) > 1.0:
             low = mid
         else:
             high = mid
@@ -350,16 +398,18 @@ def fit_commit(profiles: list[BlockProfile], measured: list[float], strategy: st
 
 
 def measure_speedups(target: Target, profile: BlockProfile, strategies: list[str], workers: int,
-                     repeat: int = 3) -> dict[str, float]:
-    """Each strategy's measured speedup over serial on ``target`` (``bench``), the
-    declared-access strategies with exact access lists, as they are simulated."""
+                     repeat: int = 3) -> dict[str, tuple[float, float]]:
+    """Each strategy's measured speedup over serial on ``target`` (``bench``) and
+    the median of the executions its coordinator did itself, the declared-access
+    strategies with exact access lists, as they are simulated."""
     rows = bench_target(target, strategies, workers, repeat, hints=ExactHints([target], [profile]))
-    return {r["strategy"]: r["speedup"] for r in rows}
+    return {r["strategy"]: (r["speedup"], r["coordinator_executions"]) for r in rows}
 
 
 def calibrate(targets: list[Target], strategies: list[str], workers: int = 2, repeat: int = 3,
               on_step=None) -> Calibration:
-    """Shared overheads (ipc, start, contention) and each strategy's fitted commit cost."""
+    """Shared overheads (ipc, start, contention, bal's list costs) and each
+    strategy's fitted commit and execution costs."""
     profiles = [profile_block(t, repeat) for t in targets]
     biggest = max(range(len(targets)), key=lambda k: len(profiles[k].txs))
     start, ipc = measure_pool(targets[biggest], profiles[biggest])
@@ -373,20 +423,23 @@ def calibrate(targets: list[Target], strategies: list[str], workers: int = 2, re
     result_check = measure_result_check(targets[biggest], encoded, repeat)
     base = replace(entering, ipc=ipc, start=start, contention=contention, list_index=list_index,
                    list_load=list_load, stage=stage, settle=settle, result_check=result_check)
-    measured: dict[str, list[float]] = {s: [] for s in strategies}
+    speedups: dict[str, list[float]] = {s: [] for s in strategies}
+    here: dict[str, list[float]] = {s: [] for s in strategies}  # the coordinator's own executions
     for target in targets:
         for row in bench_target(target, strategies, workers, repeat, hints=hints):
-            if row["strategy"] in measured:
-                measured[row["strategy"]].append(row["speedup"])
+            if row["strategy"] in speedups:
+                speedups[row["strategy"]].append(row["speedup"])
+                here[row["strategy"]].append(row["coordinator_executions"])
         if on_step:
             on_step(target.name)
-    commits = {s: fit_commit(profiles, measured[s], s, workers, base) for s in strategies}
-    return Calibration(base, commits)
+    fitted = {s: fit_costs(profiles, speedups[s], here[s], s, workers, base) for s in strategies}
+    return Calibration(base, {s: c for s, (c, _) in fitted.items()}, {s: e for s, (_, e) in fitted.items()})
 
 
 def save(path: Path, calibration: Calibration, machine: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = {"overheads": asdict(calibration.base), "commit": calibration.commits, "machine": machine}
+    data = {"overheads": asdict(calibration.base), "commit": calibration.commits,
+            "execution": calibration.executions, "machine": machine}
     path.write_text(json.dumps(data, indent=1))
 
 
@@ -403,7 +456,8 @@ def load(path: Path) -> Calibration:
         data = json.loads(path.read_text())
         saved = data["overheads"]
         overheads = Overheads(**{k: float(v) for k, v in saved.items() if k in known})
-        calibration = Calibration(overheads, {k: float(v) for k, v in data["commit"].items()})
+        calibration = Calibration(overheads, {k: float(v) for k, v in data["commit"].items()},
+                                  {k: float(v) for k, v in data.get("execution", {}).items()})
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"{path}: not a parexec calibration ({exc})") from None
     missing, unused = sorted(known - set(saved)), sorted(set(saved) - known)
@@ -435,6 +489,7 @@ def load_or_calibrate(path: Path, strategies: list[str], recalibrate: bool = Fal
     say(f"calibrating {', '.join(todo)} on this machine (synthetic workloads; a few minutes)...")
     fresh = calibrate(load_targets(list(CALIBRATION_TARGETS)), todo, repeat=repeat,
                       on_step=lambda name: say(f"  measured {name}"))
-    calibration = Calibration(fresh.base, {**saved.commits, **fresh.commits})
+    calibration = Calibration(fresh.base, {**saved.commits, **fresh.commits},
+                              {**saved.executions, **fresh.executions})
     save(path, calibration, machine_info())
     return calibration

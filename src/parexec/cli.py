@@ -519,14 +519,18 @@ def simulate(targets, worker_counts, strategies, repeat, calibration_path, recal
             measured = calibration.measure_speedups(target, profile, strategies, cores, repeat)
             for row in mine:
                 if row["workers"] == cores:
-                    row["measured_speedup"] = measured[row["strategy"]]
+                    row["measured_speedup"], row["measured_coordinator_executions"] = measured[row["strategy"]]
         rows.extend(mine)
     Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(simulate_table(rows, worker_counts))
     if validate:
         click.echo(f"in parentheses: measured with {cores} workers")
+        shares = prediction_errors(rows, "coordinator_executions")
         for strategy, errors in prediction_errors(rows).items():
+            here = shares.get(strategy)
             click.echo(f"{strategy}: median |predicted/measured - 1| = {statistics.median(errors):.1%} "
-                       f"over {len(errors)} targets")
+                       f"over {len(errors)} targets"
+                       + (f"; of the transactions the coordinator executes itself, {statistics.median(here):.1%}"
+                          if here else ""))
     if json_path:
         json_path.write_text(json.dumps(rows, indent=1))
 

@@ -159,6 +159,7 @@ class RunStats:
     txs: int = 0
     mode: str = "serial"  # "parallel" when worker processes took part
     executions: int = 0  # transaction executions of every kind (pre-executions included)
+    coordinator_executions: int = 0  # of those, the ones the coordinator did itself (the rest ran on workers)
     reexecutions: int = 0  # executions thrown away and done again (aborts, stale results)
     speculative_accepted: int = 0  # speculative results committed as they were
     blocked: int = 0  # executions that met an ESTIMATE and waited for its writer

@@ -43,7 +43,10 @@ receipts' encoding and hashing (``BlockProfile.receipts_seconds``), which the
 workers share with the coordinator, a round trip (``ipc``) more.
 
 Times are execution times scaled by ``1 + contention`` (processes sharing a
-machine run slower than one alone). The simulation ignores what no footprint
+machine run slower than one alone), plus ``execution`` each (the engine's work
+around an execution, wherever it runs). Every model also counts the executions
+the coordinator does itself, as the engines do (``RunStats.coordinator_executions``):
+the calibration fits ``commit`` and ``execution`` to both. The simulation ignores what no footprint
 shows (memory bandwidth, the GIL's absence in processes, uneven cores).
 """
 
@@ -78,6 +81,9 @@ FLOOR_BLOCKED_SHARE = 0.05
 @dataclass(frozen=True)
 class Overheads:
     commit: float = 0.0  # coordinator seconds per transaction
+    # seconds per execution on whichever process executes it, beyond ``contention``
+    # (handing it over, the engine's bookkeeping around it); fitted with ``commit``
+    execution: float = 0.0
     ipc: float = 0.0  # seconds from a worker's result to the coordinator (and back)
     start: float = 0.0  # seconds per block before parallel execution begins
     contention: float = 0.0  # execution slows by this share when processes run side by side
@@ -94,8 +100,26 @@ class Overheads:
     result_check: float = 0.0  # bal: seconds per transaction to hold a result to the list where it ran, and send it
 
 
+class ModelRun(NamedTuple):
+    """A model's run of a block's transactions."""
+
+    makespan: float  # seconds
+    coordinator_executions: int  # the executions the coordinator did itself (the rest ran on workers)
+
+
+class Simulated(NamedTuple):
+    speedup: float  # over serial
+    coordinator_executions: int  # as ModelRun's
+
+
 def simulate(profile: BlockProfile, strategy: str, workers: int, overheads: Overheads) -> float:
     """The predicted speedup of ``strategy`` with ``workers`` processes over serial."""
+    return simulate_run(profile, strategy, workers, overheads).speedup
+
+
+def simulate_run(profile: BlockProfile, strategy: str, workers: int, overheads: Overheads) -> Simulated:
+    """The predicted speedup of ``strategy`` with ``workers`` processes over
+    serial, and how many executions its coordinator does itself."""
     strategy, options = split_spec(strategy)
     model = model_of(strategy)
     seconds = [t.seconds for t in profile.txs]
@@ -104,9 +128,10 @@ def simulate(profile: BlockProfile, strategy: str, workers: int, overheads: Over
     if rest is None:
         rest = max(0.0, serial - sum(seconds))
     if model is None or workers <= 1 or len(seconds) < MIN_PARALLEL_TXS:
-        return 1.0  # as the engine: small blocks run serially
-    makespan = model(STRATEGIES[strategy], profile, workers, overheads, **options)
-    return serial / (rest - receipts_elsewhere(profile, workers, overheads) + overheads.start + makespan)
+        return Simulated(1.0, len(seconds))  # as the engine: small blocks run serially
+    run = model(STRATEGIES[strategy], profile, workers, overheads, **options)
+    elapsed = rest - receipts_elsewhere(profile, workers, overheads) + overheads.start + run.makespan
+    return Simulated(serial / elapsed, run.coordinator_executions)
 
 
 def receipts_elsewhere(profile: BlockProfile, workers: int, overheads: Overheads) -> float:
@@ -121,25 +146,29 @@ def receipts_elsewhere(profile: BlockProfile, workers: int, overheads: Overheads
 
 def predict(profile: BlockProfile, strategies: list[str], worker_counts: list[int], overheads,
             bound: float) -> list[dict]:
-    """Rows {target, strategy, workers, predicted_speedup, bound_critical_path,
-    bound_workers} for every strategy and worker count; ``overheads(strategy)``
-    gives a strategy's Overheads, ``bound`` is the block's critical-path bound."""
+    """Rows {target, strategy, workers, predicted_speedup,
+    predicted_coordinator_executions, bound_critical_path, bound_workers} for
+    every strategy and worker count; ``overheads(strategy)`` gives a strategy's
+    Overheads, ``bound`` is the block's critical-path bound."""
     rows = []
     for strategy in strategies:
         oh = overheads(strategy)
         for n in worker_counts:
+            run = simulate_run(profile, strategy, n, oh)
             rows.append({"target": profile.target, "strategy": strategy, "workers": n,
-                         "predicted_speedup": simulate(profile, strategy, n, oh),
+                         "predicted_speedup": run.speedup,
+                         "predicted_coordinator_executions": run.coordinator_executions,
                          "bound_critical_path": bound, "bound_workers": n})
     return rows
 
 
-def prediction_errors(rows: list[dict]) -> dict[str, list[float]]:
-    """Per strategy, |predicted / measured - 1| of each row with a measured speedup."""
+def prediction_errors(rows: list[dict], what: str = "speedup") -> dict[str, list[float]]:
+    """Per strategy, |predicted / measured - 1| of ``what`` ("speedup" or
+    "coordinator_executions") in each row where it was measured (and is not zero)."""
     errors: dict[str, list[float]] = {}
     for r in rows:
-        if "measured_speedup" in r:
-            errors.setdefault(r["strategy"], []).append(abs(r["predicted_speedup"] / r["measured_speedup"] - 1))
+        if r.get(f"measured_{what}"):
+            errors.setdefault(r["strategy"], []).append(abs(r[f"predicted_{what}"] / r[f"measured_{what}"] - 1))
     return errors
 
 
@@ -169,10 +198,11 @@ def _true_deps(profile: BlockProfile) -> list[set[int]]:
 
 
 def _slowed(profile: BlockProfile, oh: Overheads) -> list[float]:
-    return [t.seconds * (1 + oh.contention) for t in profile.txs]
+    """Each transaction's time in the engine, wherever it runs."""
+    return [t.seconds * (1 + oh.contention) + oh.execution for t in profile.txs]
 
 
-def _occ_model(cls, profile: BlockProfile, workers: int, oh: Overheads, redo: str = "auto") -> float:
+def _occ_model(cls, profile: BlockProfile, workers: int, oh: Overheads, redo: str = "auto") -> ModelRun:
     t = _slowed(profile, oh)
     if redo == "off" or any(tx.logged_seconds is None for tx in profile.txs):
         return _occ(t, _true_deps(profile), workers, oh)
@@ -184,7 +214,7 @@ def _occ_model(cls, profile: BlockProfile, workers: int, oh: Overheads, redo: st
     return _occ(t, _true_deps(profile), workers, oh, spec, repair)
 
 
-def _mv_run_model(cls, profile: BlockProfile, workers: int, oh: Overheads) -> float:
+def _mv_run_model(cls, profile: BlockProfile, workers: int, oh: Overheads) -> ModelRun:
     footprints = [t.footprint for t in profile.txs]
     plan = cls.plan(footprints, [t.gas for t in profile.txs])
     gas_limits = [t.gas_limit or t.gas for t in profile.txs]
@@ -193,7 +223,7 @@ def _mv_run_model(cls, profile: BlockProfile, workers: int, oh: Overheads) -> fl
 
 
 def _occ(t: Sequence[float], deps: Sequence[set[int]], workers: int, oh: Overheads,
-         spec: Sequence[float] | None = None, repair: Sequence[float | None] | None = None) -> float:
+         spec: Sequence[float] | None = None, repair: Sequence[float | None] | None = None) -> ModelRun:
     """Workers take chunks from the back and run them from the top down on committed
     state; the coordinator commits from the front, executing what no worker has
     begun and redoing a result that could not see a dependency's commit. With
@@ -207,6 +237,7 @@ def _occ(t: Sequence[float], deps: Sequence[set[int]], workers: int, oh: Overhea
     clock = [0.0] * workers
     queue: list[list[int]] = [[] for _ in range(workers)]
     back, now = n, 0.0
+    here = 0  # executions the coordinator does
     for front in range(n):
         for w in range(1, workers):  # each worker runs on until the coordinator's clock
             while clock[w] <= now:
@@ -228,11 +259,13 @@ def _occ(t: Sequence[float], deps: Sequence[set[int]], workers: int, oh: Overhea
             if any(committed[i] + oh.ipc > began[j] for i in deps[j]):  # it could not see a dependency:
                 fixed = None if repair is None else repair[j]
                 now += t[j] if fixed is None else fixed  # redone (or repaired) at commit
+                here += fixed is None
         else:
             now += t[j]  # nobody began it: the coordinator executes it exactly
+            here += 1
         now += oh.commit
         committed[j] = now
-    return now
+    return ModelRun(now, here)
 
 
 class _Reads:
@@ -393,8 +426,9 @@ class _MVRunModel:
         self.queues = [[] for _ in range(workers - 1)]  # per worker: (arrival, outcomes) of its chunks
         self.worker_free = [0.0] * (workers - 1)
         self.local: list[dict[int, int]] = [{} for _ in range(workers - 1)]  # a worker's own entries
+        self.here = 0  # executions the coordinator does
 
-    def run(self) -> float:
+    def run(self) -> ModelRun:
         now = 0.0
         schedule = self.schedule
         while not schedule.done:
@@ -406,12 +440,13 @@ class _MVRunModel:
             if schedule.status[schedule.front] == EXECUTING:
                 j = schedule.take_one()
                 if j is not None:  # the coordinator executes one itself, on the authoritative memory
+                    self.here += 1
                     kind, info, share = self._outcome(j, _View(self.entry))
                     now += self.t[j] * share
                     self._handle(j, schedule.incarnation[j], kind, info)
                 else:  # wait for the next chunk
                     now = max(now, min(q[0][0] for q in self.queues if q))
-        return now
+        return ModelRun(now, self.here)
 
     # ---------------------------------------------------------------- dispatch
     def _dispatch(self, now: float) -> None:
@@ -536,6 +571,7 @@ class _MVRunModel:
                 return now
             exact = not (status == EXECUTED and self.entry[j] == _VALID)
             now += self.oh.commit + (self.t[j] if exact else 0.0)
+            self.here += exact
             self._set_entry(j, _VALID)
             schedule.commit(j, accepted=not exact)
             if exact:
@@ -584,7 +620,7 @@ def entering_cost(size: ListSize, oh: Overheads) -> float:
     return oh.enter_account + oh.enter_location * size.locations + oh.enter_change * size.changes
 
 
-def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) -> float:
+def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) -> ModelRun:
     """bal's engine (parallel.all_at_once), replayed with its own Dispenser. Every
     process first indexes the list's accounts (``list_index`` per transaction).
     The coordinator decodes and enters the whole list (``list_load`` per
@@ -623,6 +659,7 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
     queued: list[deque] = [deque() for _ in free]  # per worker: [arrival, tasks] not started yet
     started = [False] * n
     arrivals: list[float] = []  # heap: when each worker result not yet taken in reaches the coordinator
+    here = 0  # executions the coordinator does
 
     def advance(w: int, until: float) -> None:
         """Worker w starts every queued task it reaches by ``until``."""
@@ -670,12 +707,13 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
         if plan.front == n:
             break
         started[order[plan.front]] = True  # executed here (the coordinator's own, or claimed)
+        here += 1
         now += t[order[plan.front]]
     for w in range(len(free)):
         advance(w, INF)
     while arrivals:  # waiting for the rest
         now = max(now, heappop(arrivals)) + oh.commit
-    return max([now, *free]) + n * oh.settle
+    return ModelRun(max([now, *free]) + n * oh.settle, here)
 
 
 # per engine (a strategy's ``engine``), its model: makespan(strategy class, profile, workers, overheads)

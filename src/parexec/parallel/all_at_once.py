@@ -70,9 +70,11 @@ class Dispenser:
         return tasks
 
 
-def execute_all(env, block, pool, mv, check=None, ready=None, stop=None, by_gas=True) -> dict[int, Outcome]:
+def execute_all(env, block, pool, mv, check=None, ready=None, stop=None,
+                by_gas=True) -> tuple[dict[int, Outcome], int]:
     """Each transaction's outcome on ``mv`` (``pool``: the workers, holding the
-    same memory; None: the coordinator alone), by index. Every execution of a
+    same memory; None: the coordinator alone), by index, and how many executions
+    the coordinator did itself. Every execution of a
     transaction sees the same view, so one done twice (a claim that reached a
     worker late) only costs time. ``check(j, result)``: called on each result
     the coordinator computes, as it computes it (workers check their own).
@@ -85,8 +87,11 @@ def execute_all(env, block, pool, mv, check=None, ready=None, stop=None, by_gas=
     order)."""
     n = len(block.transactions)
     outcomes: dict[int, Outcome] = {}
+    here = 0
 
     def execute_here(tasks):
+        nonlocal here
+        here += len(tasks)
         for o in run_tasks(env, block.transactions, mv, tasks, chain=False):
             if check is not None and o.kind == DONE:
                 check(o.tx, o.value)
@@ -112,7 +117,7 @@ def execute_all(env, block, pool, mv, check=None, ready=None, stop=None, by_gas=
     if pool is None:
         prepare(whole=True)
         execute_here(range(n))
-        return outcomes
+        return outcomes, here
     plan = Dispenser([tx.gas for tx in block.transactions], len(pool.workers) + 1, by_gas)
     order = plan.order
     while plan.front < n:
@@ -146,8 +151,8 @@ def execute_all(env, block, pool, mv, check=None, ready=None, stop=None, by_gas=
         plan.front += 1
         if stop is not None and stop(outcomes):
             pool.release()
-            return outcomes
+            return outcomes, here
     while len(outcomes) < n:
         take(pool.collect(None))
     pool.drain()
-    return outcomes
+    return outcomes, here

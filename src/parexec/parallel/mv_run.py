@@ -91,6 +91,7 @@ class MVRun:
         self.lock_waits = sum(1 for preds in self.schedule.pending if preds)
         self.mispredictions = 0
         self.executions = 0
+        self.executed_here = 0  # speculative executions in the coordinator
         self.results = [None] * n  # the current result of each EXECUTED or COMMITTED transaction
         # the reader index, for re-validation: the locations each EXECUTED result
         # read, and per location (and per address) the EXECUTED results that read it
@@ -134,6 +135,7 @@ class MVRun:
             txs=self.n,
             mode="parallel",
             executions=self.executions + committer.exact_executions,
+            coordinator_executions=self.executed_here + committer.exact_executions,
             reexecutions=schedule.aborts + committer.rejected - (committer.redo.repaired if committer.redo else 0),
             blocked=schedule.blocked,
             lock_waits=self.lock_waits,
@@ -178,6 +180,7 @@ class MVRun:
     def _execute_here(self, j: int) -> None:
         """The coordinator executes speculatively too, on the authoritative memory."""
         self.in_flight[j] = self.schedule.incarnation[j]
+        self.executed_here += 1
         self._handle((run_tasks(self.env, self.block.transactions, self.mv, [j], chain=False), []))
 
     # ------------------------------------------------------------ outcomes

@@ -143,7 +143,7 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
         check.check(j, result)
         checked.add(j)
 
-    outcomes = execute_all(env, block, pool, mv, check_here, ready=prepare_a_step)
+    outcomes, here = execute_all(env, block, pool, mv, check_here, ready=prepare_a_step)
     results, gas_used, blob_gas_used, exact = [], 0, 0, 0
     for j in range(n):
         check_fits_in_block(block, j, gas_used, blob_gas_used)
@@ -170,7 +170,8 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
     settle(state, staged, results)
     replaced, hung = pool.faults() if pool is not None else (0, 0)
     return results, RunStats(txs=n, mode="parallel" if pool is not None else "serial",
-                             executions=n + exact, reexecutions=exact, hints="eip7928 list",
+                             executions=n + exact, coordinator_executions=here + exact, reexecutions=exact,
+                             hints="eip7928 list",
                              workers_replaced=replaced, workers_hung=hung)
 
 

@@ -170,11 +170,11 @@ class DeclaredAccessStrategy(ParallelStrategy):
             results, stats = OCCStrategy().run_parallel(env, block, state, workers)
             return results, replace(stats, hints="none: occ")
         if hinted is None:
-            footprints, results = self._pre_execute(env, block, state, workers)
+            footprints, results, here = self._pre_execute(env, block, state, workers)
             if footprints is None:  # a chain: pre-execution stopped
-                return self._serially(env, block, state, "pre-execution", results)
+                return self._serially(env, block, state, "pre-execution", results, here)
         else:
-            footprints, results = hinted, {}
+            footprints, results, here = hinted, {}, 0
         txs = block.transactions
         declared = [fp | static_footprint(tx, fp.sender or _sender(tx)) for fp, tx in zip(footprints, txs)]
         weights = [results[j].gas_used if j in results else tx.gas for j, tx in enumerate(txs)]
@@ -182,7 +182,7 @@ class DeclaredAccessStrategy(ParallelStrategy):
         initial = {j: r for j, r in results.items() if not plan.deps[j]}  # final as pre-executed
         if mostly_serial(plan.deps, weights, workers, frozenset(initial)):
             return self._serially(env, block, state, "access list" if hinted is not None else "pre-execution",
-                                  results, deps=plan.deps)
+                                  results, here, deps=plan.deps)
         run = MVRun(env, block, state, workers, plan, declared=declared,
                     exact_if_undeclared=self.exact_if_undeclared, initial=initial)
         results, stats = run.execute()
@@ -192,10 +192,11 @@ class DeclaredAccessStrategy(ParallelStrategy):
             dependencies=sum(len(d) for d in plan.deps),
             pre_executions=pre_executions,
             executions=stats.executions + pre_executions,
+            coordinator_executions=stats.coordinator_executions + here,
             hints="access list" if hinted is not None else "pre-execution",
         )
 
-    def _serially(self, env, block, state, hints: str, pre_executed: dict, deps=()):
+    def _serially(self, env, block, state, hints: str, pre_executed: dict, pre_executed_here: int = 0, deps=()):
         """The block in the coordinator alone (``gave_up``), with the plan's counters
         (``deps``) if there was one: the waits it would have had. A pre-executed
         result whose reads still hold at its turn is committed as it is, as occ
@@ -207,16 +208,18 @@ class DeclaredAccessStrategy(ParallelStrategy):
             committer.offer(pre_executed.get(j))
         return committer.results, RunStats(
             txs=len(block.transactions), mode="parallel" if pre_executed else "serial", gave_up=True,
-            executions=len(pre_executed) + committer.exact_executions, reexecutions=committer.rejected,
+            executions=len(pre_executed) + committer.exact_executions,
+            coordinator_executions=pre_executed_here + committer.exact_executions, reexecutions=committer.rejected,
             speculative_accepted=committer.accepted, hints=hints, pre_executions=len(pre_executed),
             lock_waits=sum(1 for d in deps if d), dependencies=sum(len(d) for d in deps),
         )
 
-    def _pre_execute(self, env, block, state, workers) -> tuple[list[Footprint] | None, dict]:
+    def _pre_execute(self, env, block, state, workers) -> tuple[list[Footprint] | None, dict, int]:
         """Every transaction once on the pre-block state: workers take chunks from the
         back, the coordinator works from the front. Returns footprints (empty for a
-        transaction that failed there) and the results; footprints None if it
-        stopped at a chain (``_looks_serial``), with the results it had by then."""
+        transaction that failed there), the results and how many of them the
+        coordinator executed itself; footprints None if it stopped at a chain
+        (``_looks_serial``), with the results it had by then."""
         n = len(block.transactions)
         pool, mv = open_block(block, state, workers, PRE_EXECUTION)
         # checked once the results, and apart from them the unbroken run of results
@@ -239,10 +242,10 @@ class DeclaredAccessStrategy(ParallelStrategy):
                 return self._looks_serial(outcomes, workers)
             return False
 
-        outcomes = execute_all(env, block, pool, mv, stop=stop, by_gas=False)
+        outcomes, here = execute_all(env, block, pool, mv, stop=stop, by_gas=False)
         if len(outcomes) < n:
             pool.drain()
-            return None, {j: o.value for j, o in outcomes.items() if o.kind == DONE}
+            return None, {j: o.value for j, o in outcomes.items() if o.kind == DONE}, here
         footprints, results = [], {}
         for j in range(n):
             outcome = outcomes[j]
@@ -251,7 +254,7 @@ class DeclaredAccessStrategy(ParallelStrategy):
                 results[j] = outcome.value
             else:
                 footprints.append(EMPTY)
-        return footprints, results
+        return footprints, results, here
 
 
     def _looks_serial(self, outcomes: dict, processes: int) -> bool:

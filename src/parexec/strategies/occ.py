@@ -100,6 +100,7 @@ class _Run:
             txs=self.n,
             mode="parallel",
             executions=committer.exact_executions + committer.accepted + committer.rejected,
+            coordinator_executions=committer.exact_executions,
             reexecutions=committer.rejected - (committer.redo.repaired if committer.redo else 0),
             speculative_accepted=committer.accepted,
             gave_up=self.gave_up,

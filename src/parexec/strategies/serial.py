@@ -48,5 +48,6 @@ class SerialStrategy:
             blob_gas_used += result.blob_gas_used
             results.append(result)
         timed = self.time_transactions
-        return results, RunStats(txs=len(results), executions=len(results), tx_seconds=seconds if timed else None,
+        return results, RunStats(txs=len(results), executions=len(results), coordinator_executions=len(results),
+                                 tx_seconds=seconds if timed else None,
                                  run_seconds=time.perf_counter() - began_run if timed else None)
