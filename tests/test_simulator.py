@@ -175,8 +175,10 @@ def test_a_calibration_from_an_older_parexec_is_measured_anew(tmp_path, monkeypa
     from parexec.calibration import Calibration, StaleCalibration, load, load_or_calibrate, save
 
     cal = tmp_path / "cal.json"
-    save(cal, Calibration(Overheads(ipc=1e-4), {"occ": 5e-5}), {})
-    assert load(cal).commits == {"occ": 5e-5}
+    measured = {"occ": {"erc20:txs=1000": {"speedup": 1.7, "coordinator_executions": 480}}}
+    save(cal, Calibration(Overheads(ipc=1e-4), {"occ": 5e-5}, {"occ": 2e-5}, measured), {})
+    assert load(cal).commits == {"occ": 5e-5} and load(cal).measured == measured
+    assert load(cal).overheads("occ") == Overheads(ipc=1e-4, commit=5e-5, execution=2e-5)
     data = json.loads(cal.read_text())
     del data["overheads"]["settle"]
     cal.write_text(json.dumps(data))

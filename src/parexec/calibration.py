@@ -65,6 +65,9 @@ class Calibration:
     base: Overheads  # ipc, start and contention, shared by every strategy
     commits: dict[str, float]  # per strategy, the coordinator's seconds per transaction
     executions: dict[str, float] = field(default_factory=dict)  # per strategy, seconds per execution
+    # per strategy, what the costs were fitted to: per calibration target, the measured
+    # speedup and the executions the coordinator did itself (saved for the record)
+    measured: dict[str, dict[str, dict]] = field(default_factory=dict)
 
     def overheads(self, strategy: str) -> Overheads:
         return replace(self.base, commit=self.commits[strategy], execution=self.executions.get(strategy, 0.0))
@@ -423,23 +426,27 @@ def calibrate(targets: list[Target], strategies: list[str], workers: int = 2, re
     result_check = measure_result_check(targets[biggest], encoded, repeat)
     base = replace(entering, ipc=ipc, start=start, contention=contention, list_index=list_index,
                    list_load=list_load, stage=stage, settle=settle, result_check=result_check)
-    speedups: dict[str, list[float]] = {s: [] for s in strategies}
-    here: dict[str, list[float]] = {s: [] for s in strategies}  # the coordinator's own executions
+    measured: dict[str, dict[str, dict]] = {s: {} for s in strategies}
     for target in targets:
         for row in bench_target(target, strategies, workers, repeat, hints=hints):
-            if row["strategy"] in speedups:
-                speedups[row["strategy"]].append(row["speedup"])
-                here[row["strategy"]].append(row["coordinator_executions"])
+            if row["strategy"] in measured:
+                measured[row["strategy"]][target.name] = {"speedup": row["speedup"],
+                                                          "coordinator_executions": row["coordinator_executions"]}
         if on_step:
             on_step(target.name)
-    fitted = {s: fit_costs(profiles, speedups[s], here[s], s, workers, base) for s in strategies}
-    return Calibration(base, {s: c for s, (c, _) in fitted.items()}, {s: e for s, (_, e) in fitted.items()})
+    fitted = {}
+    for s in strategies:
+        rows = [measured[s][t.name] for t in targets]
+        fitted[s] = fit_costs(profiles, [r["speedup"] for r in rows], [r["coordinator_executions"] for r in rows],
+                              s, workers, base)
+    return Calibration(base, {s: c for s, (c, _) in fitted.items()}, {s: e for s, (_, e) in fitted.items()},
+                       measured)
 
 
 def save(path: Path, calibration: Calibration, machine: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {"overheads": asdict(calibration.base), "commit": calibration.commits,
-            "execution": calibration.executions, "machine": machine}
+            "execution": calibration.executions, "measured": calibration.measured, "machine": machine}
     path.write_text(json.dumps(data, indent=1))
 
 
@@ -457,7 +464,8 @@ def load(path: Path) -> Calibration:
         saved = data["overheads"]
         overheads = Overheads(**{k: float(v) for k, v in saved.items() if k in known})
         calibration = Calibration(overheads, {k: float(v) for k, v in data["commit"].items()},
-                                  {k: float(v) for k, v in data.get("execution", {}).items()})
+                                  {k: float(v) for k, v in data.get("execution", {}).items()},
+                                  data.get("measured", {}))
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"{path}: not a parexec calibration ({exc})") from None
     missing, unused = sorted(known - set(saved)), sorted(set(saved) - known)
@@ -490,6 +498,6 @@ def load_or_calibrate(path: Path, strategies: list[str], recalibrate: bool = Fal
     fresh = calibrate(load_targets(list(CALIBRATION_TARGETS)), todo, repeat=repeat,
                       on_step=lambda name: say(f"  measured {name}"))
     calibration = Calibration(fresh.base, {**saved.commits, **fresh.commits},
-                              {**saved.executions, **fresh.executions})
+                              {**saved.executions, **fresh.executions}, {**saved.measured, **fresh.measured})
     save(path, calibration, machine_info())
     return calibration
