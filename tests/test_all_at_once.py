@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from parexec.parallel.all_at_once import CHUNK, Dispenser
+from parexec.parallel.all_at_once import CHUNK, OWN_SHARE, Dispenser
 
 
 @given(gas=st.lists(st.integers(21_000, 30_000_000), min_size=1, max_size=300), workers=st.integers(2, 64),
@@ -15,11 +15,14 @@ def test_every_transaction_is_handed_out_once_heaviest_first(gas, workers, front
     plan = Dispenser(gas, workers)
     handed: list[int] = []
     chunks = []
-    for step in fronts + [1] * (2 * len(gas)):  # the coordinator takes 0-3 of its own between top-ups
+    for step in fronts + [1] * (2 * len(gas)):  # the coordinator takes 0-3 turns of its own between top-ups
         for _ in range(step):
             if plan.front < plan.back:
-                handed.append(plan.order[plan.front])
-                plan.front += 1
+                left = plan.back - plan.front
+                own = plan.take_own()  # a few from the light end, never the bulk of what is left
+                assert 1 <= len(own) <= max(1, min(plan.chunk // OWN_SHARE, left // 4))
+                assert own == plan.order[plan.front - len(own):plan.front]
+                handed.extend(own)
         chunk = plan.take_chunk()
         if chunk:
             chunks.append(chunk)

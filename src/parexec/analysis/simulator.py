@@ -626,9 +626,9 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
     The coordinator decodes and enters the whole list (``list_load`` per
     transaction) in PREPARE_ROUNDS steps, topping its workers up between them
     (so they start at once and are kept fed), then executes from the light end
-    of the order and, between its transactions, tops each worker up to QUEUE
-    chunks from the heavy end, a chunk each per round (each arrives ``ipc``
-    later); a worker runs its chunks in order, entering each account its
+    of the order, a few at a time (Dispenser.take_own), and, between them, tops
+    each worker up to QUEUE chunks from the heavy end, a chunk each per round
+    (each arrives ``ipc`` later); a worker runs its chunks in order, entering each account its
     transactions touch the first time one does (``enter_account``, and
     ``enter_location`` and ``enter_change`` per location and change the list
     holds for it: see list_entries), and a chunk's results arrive together,
@@ -706,9 +706,11 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
             plan.front += 1
         if plan.front == n:
             break
-        started[order[plan.front]] = True  # executed here (the coordinator's own, or claimed)
-        here += 1
-        now += t[order[plan.front]]
+        own = plan.take_own() if plan.front < plan.back else [order[plan.front]]  # its own, or claimed
+        for j in own:  # executed here
+            started[j] = True
+            now += t[j]
+        here += len(own)
     for w in range(len(free)):
         advance(w, INF)
     while arrivals:  # waiting for the rest

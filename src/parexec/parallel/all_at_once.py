@@ -28,6 +28,10 @@ QUEUE = 2
 # rounds of handing out work over which the coordinator spreads its own preparation
 # (bal: entering the whole list), so that the workers never wait for their next chunk
 PREPARE_ROUNDS = 16
+# the coordinator executes up to a chunk over this many of its own at a time: fewer
+# rounds of topping up and taking results in between them (bal on erc20:txs=1000 and
+# chain:txs=300, 2 workers: 1-3% faster than one at a time; 16 at a time, 10% slower)
+OWN_SHARE = 4
 
 
 def chunk_size(n: int, workers: int) -> int:
@@ -67,6 +71,16 @@ class Dispenser:
             taken += 1
         tasks = self.order[self.back - taken:self.back]
         self.back -= taken
+        return tasks
+
+    def take_own(self) -> list[int]:
+        """The coordinator's next transactions from the front (the light end), short of
+        the workers' part: a few at a time (a quarter of a chunk: fewer rounds of
+        topping up and taking results in, while each worker holds more than that
+        queued), never more than a quarter of what is left between the ends."""
+        size = max(1, min(self.chunk // OWN_SHARE, (self.back - self.front) // 4))
+        tasks = self.order[self.front:self.front + size]
+        self.front += len(tasks)
         return tasks
 
 
@@ -147,8 +161,11 @@ def execute_all(env, block, pool, mv, check=None, ready=None, stop=None,
             for worker in pool.workers:
                 if any(j in tasks for tasks in worker.requests):
                     pool.claim(worker, j, only=True)
-        execute_here([order[plan.front]])
-        plan.front += 1
+        if plan.front < plan.back and stop is None:
+            execute_here(plan.take_own())
+        else:
+            execute_here([order[plan.front]])
+            plan.front += 1
         if stop is not None and stop(outcomes):
             pool.release()
             return outcomes, here
