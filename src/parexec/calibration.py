@@ -344,11 +344,14 @@ def fit_commit(profiles: list[BlockProfile], measured: list[float], strategy: st
     """The per-transaction coordinator cost at which the median of predicted over
     measured speedup is 1 (bisection: predictions fall as the cost grows; to
     10 ns)."""
-    def median_ratio(commit: float) -> float:
-        oh = replace(base, commit=commit)
-        return statistics.median(simulate(p, strategy, workers, oh) / m for p, m in zip(profiles, measured))
+    return _bisect(lambda commit: _speedup_ratio(profiles, measured, strategy, workers, replace(base, commit=commit)),
+                   0.0, 0.005)
 
-    return _bisect(median_ratio, 0.0, 0.005)
+
+def _speedup_ratio(profiles: list[BlockProfile], measured: list[float], strategy: str, workers: int,
+                   oh: Overheads) -> float:
+    """The median of predicted over measured speedup."""
+    return statistics.median(simulate(p, strategy, workers, oh) / m for p, m in zip(profiles, measured))
 
 
 def fit_costs(profiles: list[BlockProfile], speedups: list[float], here: list[float], strategy: str,
@@ -365,16 +368,13 @@ def fit_costs(profiles: list[BlockProfile], speedups: list[float], here: list[fl
         oh = replace(base, execution=execution)
         return replace(oh, commit=fit_commit(profiles, speedups, strategy, workers, oh))
 
-    def speedup_ratio(execution: float) -> float:
-        oh = replace(base, execution=execution)
-        return statistics.median(simulate(p, strategy, workers, oh) / m for p, m in zip(profiles, speedups))
-
     def here_ratio(execution: float) -> float:
         oh = costs(execution)
         return statistics.median(simulate_run(p, strategy, workers, oh).coordinator_executions / max(h, 1.0)
                                  for p, h in zip(profiles, here))
 
-    most = _bisect(speedup_ratio, 0.0, 0.005)  # all of it per execution
+    most = _bisect(lambda e: _speedup_ratio(profiles, speedups, strategy, workers, replace(base, execution=e)),
+                   0.0, 0.005)  # all of it per execution
     if here_ratio(0.0) >= 1.0:
         execution = 0.0
     elif here_ratio(most) <= 1.0:

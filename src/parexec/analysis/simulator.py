@@ -45,9 +45,10 @@ workers share with the coordinator, a round trip (``ipc``) more.
 Times are execution times scaled by ``1 + contention`` (processes sharing a
 machine run slower than one alone), plus ``execution`` each (the engine's work
 around an execution, wherever it runs). Every model also counts the executions
-the coordinator does itself, as the engines do (``RunStats.coordinator_executions``):
-the calibration fits ``commit`` and ``execution`` to both. The simulation ignores what no footprint
-shows (memory bandwidth, the GIL's absence in processes, uneven cores).
+the coordinator does itself, as the engines do
+(``RunStats.coordinator_executions``): the calibration fits ``commit`` and
+``execution`` to both. The simulation ignores what no footprint shows (memory
+bandwidth, the GIL's absence in processes, uneven cores).
 """
 
 from __future__ import annotations
@@ -628,8 +629,8 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
     (so they start at once and are kept fed), then executes from the light end
     of the order, a few at a time (Dispenser.take_own), and, between them, tops
     each worker up to QUEUE chunks from the heavy end, a chunk each per round
-    (each arrives ``ipc`` later); a worker runs its chunks in order, entering each account its
-    transactions touch the first time one does (``enter_account``, and
+    (each arrives ``ipc`` later); a worker runs its chunks in order, entering
+    each account its transactions touch the first time one does (``enter_account``, and
     ``enter_location`` and ``enter_change`` per location and change the list
     holds for it: see list_entries), and a chunk's results arrive together,
     ``ipc`` after its last. Whoever executes a transaction holds the result to
