@@ -466,7 +466,8 @@ def _worker_list(ctx, param, value: str) -> list[int]:
               "(for the strategies it lacks).")
 @click.option("--recalibrate", is_flag=True, help="Measure the overheads of these strategies again.")
 @click.option("--validate", is_flag=True,
-              help="Also run the real engine at this machine's worker count and compare.")
+              help="Also run the real engine at this machine's worker count and compare: the "
+              "speedup, and how many transactions its coordinator executed itself.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write rows {target, strategy, workers, predicted_speedup, ...} as JSON.")
 def simulate(targets, worker_counts, strategies, repeat, calibration_path, recalibrate, validate,
