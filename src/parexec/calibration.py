@@ -62,7 +62,7 @@ CALIBRATION_TARGETS = ("erc20:txs=1000", "transfers:txs=1000,hot=0.2", "chain:tx
 
 @dataclass
 class Calibration:
-    base: Overheads  # ipc, start and contention, shared by every strategy
+    base: Overheads  # ipc, start, contention and bal's list costs, shared by every strategy
     commits: dict[str, float]  # per strategy, the coordinator's seconds per transaction
     executions: dict[str, float] = field(default_factory=dict)  # per strategy, seconds per execution
     # per strategy, what the costs were fitted to: per calibration target, the measured

@@ -707,7 +707,7 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
             plan.front += 1
         if plan.front == n:
             break
-        own = plan.take_own() if plan.front < plan.back else [order[plan.front]]  # its own, or claimed
+        own = plan.take_own()  # its own, or a claim
         for j in own:  # executed here
             started[j] = True
             now += t[j]
@@ -719,5 +719,5 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
     return ModelRun(max([now, *free]) + n * oh.settle, here)
 
 
-# per engine (a strategy's ``engine``), its model: makespan(strategy class, profile, workers, overheads)
+# per engine (a strategy's ``engine``), its model: (strategy class, profile, workers, overheads) -> ModelRun
 MODELS = {"serial": None, "occ": _occ_model, "mv-run": _mv_run_model, "all-at-once": _all_at_once_model}

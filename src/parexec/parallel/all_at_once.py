@@ -73,12 +73,13 @@ class Dispenser:
         self.back -= taken
         return tasks
 
-    def take_own(self) -> list[int]:
-        """The coordinator's next transactions from the front (the light end), short of
-        the workers' part: a few at a time (a quarter of a chunk: fewer rounds of
-        topping up and taking results in, while each worker holds more than that
-        queued), never more than a quarter of what is left between the ends."""
-        size = max(1, min(self.chunk // OWN_SHARE, (self.back - self.front) // 4))
+    def take_own(self, most: int | None = None) -> list[int]:
+        """The coordinator's next transactions from the front (the light end): short
+        of the workers' part, a few at a time (a quarter of a chunk, or ``most``:
+        fewer rounds of topping up and taking results in, while each worker holds
+        more than that queued), never more than a quarter of what is left between
+        the ends; once the ends have met, one (a claim)."""
+        size = max(1, min(most or self.chunk // OWN_SHARE, (self.back - self.front) // 4))
         tasks = self.order[self.front:self.front + size]
         self.front += len(tasks)
         return tasks
@@ -161,11 +162,7 @@ def execute_all(env, block, pool, mv, check=None, ready=None, stop=None,
             for worker in pool.workers:
                 if any(j in tasks for tasks in worker.requests):
                     pool.claim(worker, j, only=True)
-        if plan.front < plan.back and stop is None:
-            execute_here(plan.take_own())
-        else:
-            execute_here([order[plan.front]])
-            plan.front += 1
+        execute_here(plan.take_own(most=None if stop is None else 1))  # ``stop``: asked after each one
         if stop is not None and stop(outcomes):
             pool.release()
             return outcomes, here
