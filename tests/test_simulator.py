@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import statistics
 
 import pytest
 from hypothesis import given, settings
@@ -440,3 +441,44 @@ def test_the_directly_timed_overheads_run_the_engines_own_code():
     assert measure_contention(target, ExactHints([target], [profile]), profile, pairs=1,
                               entering=Overheads(enter_account=per_account, enter_location=per_location,
                                                  enter_change=per_change)) >= 0
+
+
+def test_every_overhead_has_a_what_if():
+    from dataclasses import fields
+
+    from parexec.analysis.what_if import GROUPS
+
+    grouped = [name for _, names in GROUPS for name in names]
+    assert sorted(grouped) == sorted(f.name for f in fields(Overheads))
+
+
+def test_what_ifs_name_what_holds_the_figure():
+    from parexec.analysis.what_if import what_ifs
+
+    profiles = [block([own_account(j + 1) for j in range(64)], [1e-3] * 64, rest=2e-3),
+                block([HOT] * 8 + [own_account(j + 1) for j in range(40)], [1e-3] * 48)]
+    oh = Overheads(commit=2e-4, contention=0.1, list_load=5e-5)  # list_load is bal's alone
+    what = what_ifs(profiles, "occ", 8, oh)
+    assert [row.overhead for row in what.rows] == ["commit", "contention"]  # the costliest first
+    assert what.rows[0].values == {"commit": 2e-4}
+    assert all(what.as_calibrated < row.speedup <= what.without_any for row in what.rows)
+    assert what.without_any == pytest.approx(
+        statistics.geometric_mean([simulate(p, "occ", 8, Overheads()) for p in profiles]))
+    bal = what_ifs(profiles, "bal", 8, oh)
+    assert "list_load" in [row.overhead for row in bal.rows]
+
+
+def test_cli_simulate_what_if(tmp_path):
+    from click.testing import CliRunner
+
+    from parexec.calibration import Calibration, save
+    from parexec.cli import main
+
+    cal = tmp_path / "cal.json"
+    save(cal, Calibration(Overheads(ipc=1e-4, start=1e-3, contention=0.1), {s: 5e-5 for s in PARALLEL}), {})
+    result = CliRunner().invoke(main, ["simulate", "erc20:txs=40", "--workers", "2,8", "--strategies", "occ",
+                                       "--repeat", "1", "--calibration", str(cal), "--what-if"])
+    assert result.exit_code == 0, result.output
+    assert "--what-if: occ at 8 workers" in result.output
+    for row in ("(as calibrated)", "commit", "contention", "(none at all)"):
+        assert row in result.output

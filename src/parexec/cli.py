@@ -468,10 +468,14 @@ def _worker_list(ctx, param, value: str) -> list[int]:
 @click.option("--validate", is_flag=True,
               help="Also run the real engine at this machine's worker count and compare: the "
               "speedup, and how many transactions its coordinator executed itself.")
+@click.option("--what-if", "what_if", is_flag=True,
+              help="Also show, per strategy at the most workers, what holds its figure: the "
+              "geometric-mean speedup over the targets with each calibrated overhead at zero in "
+              "turn, and with none (simulated).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write rows {target, strategy, workers, predicted_speedup, ...} as JSON.")
 def simulate(targets, worker_counts, strategies, repeat, calibration_path, recalibrate, validate,
-             json_path) -> None:
+             what_if, json_path) -> None:
     """Predict each strategy's speedup on many cores from one core's measurements.
 
     A TARGET is a block dump path or a workload spec, as in `bench`. Each block
@@ -509,11 +513,12 @@ def simulate(targets, worker_counts, strategies, repeat, calibration_path, recal
         click.echo(f"error: {exc} (use --recalibrate)", err=True)
         sys.exit(2)
     cores = DEFAULT_WORKERS
-    rows = []
+    rows, profiles = [], []
     for k, target in enumerate(loaded, 1):
         err.print(f"[dim]{k}/{len(loaded)} {'profiling and measuring' if validate else 'profiling'} "
                   f"{target.name} ({len(target.block.transactions)} txs)[/]")
         profile = profile_block(target, repeat)
+        profiles.append(profile)
         summary, _ = analyze_block(profile, "slot", predict_nonces=True)  # no strategy beats it
         mine = predict(profile, strategies, worker_counts, calibrated.overheads, summary["parallelism_bound"])
         if validate:
@@ -522,7 +527,8 @@ def simulate(targets, worker_counts, strategies, repeat, calibration_path, recal
                 if row["workers"] == cores:
                     row["measured_speedup"], row["measured_coordinator_executions"] = measured[row["strategy"]]
         rows.extend(mine)
-    Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(simulate_table(rows, worker_counts))
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    out.print(simulate_table(rows, worker_counts))
     if validate:
         click.echo(f"in parentheses: measured with {cores} workers")
         shares = prediction_errors(rows, "coordinator_executions")
@@ -532,6 +538,14 @@ def simulate(targets, worker_counts, strategies, repeat, calibration_path, recal
                        f"over {len(errors)} targets"
                        + (f"; of the transactions the coordinator executes itself, {statistics.median(here):.1%}"
                           if here else ""))
+    if what_if:
+        from parexec.analysis.what_if import what_ifs
+        from parexec.report.tables import what_if_table
+
+        most = max(worker_counts)
+        for strategy in strategies:
+            err.print(f"[dim]what-if: {strategy} at {most} workers[/]")
+            out.print(what_if_table(what_ifs(profiles, strategy, most, calibrated.overheads(strategy))))
     if json_path:
         json_path.write_text(json.dumps(rows, indent=1))
 

@@ -1,0 +1,71 @@
+"""What holds a simulated figure: the calibrated overheads, each at zero in turn.
+
+A model's prediction carries every overhead the calibration measured on this
+machine (analysis.simulator.Overheads). Zeroing one at a time over the same
+blocks shows which of them costs the figure most; zeroing all of them shows
+what the schedule alone allows (the blocks' longest transactions, their
+dependencies, the work outside the transactions), which no overhead explains.
+Every figure here is simulated, not measured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from statistics import geometric_mean
+
+from parexec.analysis.block_profile import BlockProfile
+from parexec.analysis.simulator import Overheads, simulate
+
+# the overheads as the calibration measures them: entering a list's account is
+# fitted as one cost per account, per location and per change
+GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("contention", ("contention",)),
+    ("commit", ("commit",)),
+    ("execution", ("execution",)),
+    ("ipc", ("ipc",)),
+    ("start", ("start",)),
+    ("list_index", ("list_index",)),
+    ("list_load", ("list_load",)),
+    ("entering", ("enter_account", "enter_location", "enter_change")),
+    ("stage", ("stage",)),
+    ("settle", ("settle",)),
+    ("result_check", ("result_check",)),
+)
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    overhead: str  # a GROUPS name
+    values: dict[str, float]  # its Overheads fields, as calibrated
+    speedup: float  # the geometric mean with it at zero
+
+
+@dataclass(frozen=True)
+class WhatIfs:
+    strategy: str
+    workers: int
+    targets: int
+    as_calibrated: float  # the geometric-mean speedup with every overhead
+    without_any: float  # ... with none
+    rows: list[WhatIf]  # one per overhead that moves the figure, the costliest first
+
+
+def what_ifs(profiles: list[BlockProfile], strategy: str, workers: int, overheads: Overheads) -> WhatIfs:
+    """``strategy``'s geometric-mean speedup over ``profiles`` at ``workers``, as
+    calibrated, with each non-zero overhead at zero in turn, and with none. An
+    overhead whose zeroing changes nothing (one the strategy's model does not
+    charge, such as another engine's) is left out."""
+    def mean_speedup(oh: Overheads) -> float:
+        return geometric_mean([simulate(p, strategy, workers, oh) for p in profiles])
+
+    as_calibrated = mean_speedup(overheads)
+    rows = []
+    for name, names in GROUPS:
+        values = {f: getattr(overheads, f) for f in names}
+        if any(values.values()):
+            speedup = mean_speedup(replace(overheads, **dict.fromkeys(names, 0.0)))
+            if speedup != as_calibrated:
+                rows.append(WhatIf(name, values, speedup))
+    rows.sort(key=lambda row: -row.speedup)
+    none = Overheads(**dict.fromkeys((f.name for f in fields(Overheads)), 0.0))
+    return WhatIfs(strategy, workers, len(profiles), as_calibrated, mean_speedup(none), rows)
