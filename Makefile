@@ -152,7 +152,7 @@ bench-declared: install access-lists
 # What more cores would buy: the simulation of the mainnet blocks, calibrated anew
 # on this machine and checked against the real engine at its worker count.
 simulate: install
-	$(BIN)/parexec simulate $(BYZANTIUM_ON) --workers 1,2,4,8,16,32,64 --repeat 5 --recalibrate --validate --what-if \
+	$(BIN)/parexec simulate $(BYZANTIUM_ON) --workers 1,2,4,8,16,32,64 --repeat 5 --recalibrate --validate --what-if 32 \
 		--json build/simulate-mainnet.json
 
 # The execution-spec-tests (Prague and Osaka, ../shared/data/eest) through serial

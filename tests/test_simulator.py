@@ -477,7 +477,7 @@ def test_cli_simulate_what_if(tmp_path):
     cal = tmp_path / "cal.json"
     save(cal, Calibration(Overheads(ipc=1e-4, start=1e-3, contention=0.1), {s: 5e-5 for s in PARALLEL}), {})
     result = CliRunner().invoke(main, ["simulate", "erc20:txs=40", "--workers", "2,8", "--strategies", "occ",
-                                       "--repeat", "1", "--calibration", str(cal), "--what-if"])
+                                       "--repeat", "1", "--calibration", str(cal), "--what-if", "8"])
     assert result.exit_code == 0, result.output
     assert "--what-if: occ at 8 workers" in result.output
     for row in ("(as calibrated)", "commit", "contention", "(none at all)"):

@@ -468,8 +468,8 @@ def _worker_list(ctx, param, value: str) -> list[int]:
 @click.option("--validate", is_flag=True,
               help="Also run the real engine at this machine's worker count and compare: the "
               "speedup, and how many transactions its coordinator executed itself.")
-@click.option("--what-if", "what_if", is_flag=True,
-              help="Also show, per strategy at the most workers, what holds its figure: the "
+@click.option("--what-if", "what_if", type=click.IntRange(min=2), metavar="N",
+              help="Also show, per strategy at N workers, what holds its figure: the "
               "geometric-mean speedup over the targets with each calibrated overhead at zero in "
               "turn, and with none (simulated).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -542,10 +542,9 @@ def simulate(targets, worker_counts, strategies, repeat, calibration_path, recal
         from parexec.analysis.what_if import what_ifs
         from parexec.report.tables import what_if_table
 
-        most = max(worker_counts)
         for strategy in strategies:
-            err.print(f"[dim]what-if: {strategy} at {most} workers[/]")
-            out.print(what_if_table(what_ifs(profiles, strategy, most, calibrated.overheads(strategy))))
+            err.print(f"[dim]what-if: {strategy} at {what_if} workers[/]")
+            out.print(what_if_table(what_ifs(profiles, strategy, what_if, calibrated.overheads(strategy))))
     if json_path:
         json_path.write_text(json.dumps(rows, indent=1))
 

@@ -16,6 +16,8 @@ from statistics import geometric_mean
 from parexec.analysis.block_profile import BlockProfile
 from parexec.analysis.simulator import Overheads, simulate
 
+MOVES = 5e-4  # an overhead whose zeroing moves the figure by less is left out
+
 # the overheads as the calibration measures them: entering a list's account is
 # fitted as one cost per account, per location and per change
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -47,14 +49,15 @@ class WhatIfs:
     targets: int
     as_calibrated: float  # the geometric-mean speedup with every overhead
     without_any: float  # ... with none
-    rows: list[WhatIf]  # one per overhead that moves the figure, the costliest first
+    rows: list[WhatIf]  # one per overhead that moves the figure (MOVES), the costliest first
 
 
 def what_ifs(profiles: list[BlockProfile], strategy: str, workers: int, overheads: Overheads) -> WhatIfs:
     """``strategy``'s geometric-mean speedup over ``profiles`` at ``workers``, as
     calibrated, with each non-zero overhead at zero in turn, and with none. An
-    overhead whose zeroing changes nothing (one the strategy's model does not
-    charge, such as another engine's) is left out."""
+    overhead whose zeroing moves the figure by less than MOVES (one the strategy's
+    model does not charge, such as another engine's, or a fitted cost near zero)
+    is left out."""
     def mean_speedup(oh: Overheads) -> float:
         return geometric_mean([simulate(p, strategy, workers, oh) for p in profiles])
 
@@ -64,7 +67,7 @@ def what_ifs(profiles: list[BlockProfile], strategy: str, workers: int, overhead
         values = {f: getattr(overheads, f) for f in names}
         if any(values.values()):
             speedup = mean_speedup(replace(overheads, **dict.fromkeys(names, 0.0)))
-            if speedup != as_calibrated:
+            if abs(speedup / as_calibrated - 1) >= MOVES:
                 rows.append(WhatIf(name, values, speedup))
     rows.sort(key=lambda row: -row.speedup)
     none = Overheads(**dict.fromkeys((f.name for f in fields(Overheads)), 0.0))
