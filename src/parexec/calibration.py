@@ -122,14 +122,15 @@ class ExactHints:
         return self.lists.get(key)
 
 
-def measure_pool(target: Target, profile: BlockProfile, tasks: int = 20) -> tuple[float, float]:
-    """(start, ipc) seconds, medians over a few probes. ``start``: handing out the
-    block and the first task's extra time (the worker sets up the block first);
-    ``ipc``: the extra time of the later one-task round trips."""
+def measure_pool(target: Target, profile: BlockProfile, tasks: int = 20, probes: int = 7) -> tuple[float, float]:
+    """(start, ipc) seconds, medians over ``probes`` probes. ``start``: handing out
+    the block and the first task's extra time (the worker sets up the block
+    first), one a probe (with three, it came out 204-522 us in calibrations an hour
+    apart); ``ipc``: the extra time of the later one-task round trips."""
     probe = _PoolProbe(tasks)
     execute_block(target.block, target.pre_state, probe, 2, with_state_root=False)  # warm
     starts, extra = [], []
-    for _ in range(3):
+    for _ in range(probes):
         probe.round_trips = []
         execute_block(target.block, target.pre_state, probe, 2, with_state_root=False)
         (first, first_trip), *later = probe.round_trips
