@@ -113,9 +113,10 @@ bench: install
 	$(BIN)/parexec bench $(BYZANTIUM_ON) --workers 2 --repeat 3 --json bench-mainnet.json
 
 # bal with exact EIP-7928 lists (issue 16): the lists of the mainnet blocks from
-# Byzantium on and of two workloads, written from serial runs, then bal against occ
-# with them; then every declared strategy and bal without lists, beside occ.
-BAL_WORKLOADS := erc20:txs=1000 chain:txs=300
+# Byzantium on and of the workloads (chain also at its default size, 1,000), written
+# from serial runs, then bal against occ with them; then every declared strategy and
+# bal without lists, beside occ.
+BAL_WORKLOADS := erc20:txs=1000 chain:txs=300 chain
 bench-bal: install
 	rm -rf build/bench-bal-lists
 	$(BIN)/parexec access-list $(BYZANTIUM_ON) $(BAL_WORKLOADS) --format eip7928 -o build/bench-bal-lists
