@@ -518,7 +518,8 @@ def simulate(targets, worker_counts, strategies, repeat, calibration_path, recal
         err.print(f"[dim]{k}/{len(loaded)} {'profiling and measuring' if validate else 'profiling'} "
                   f"{target.name} ({len(target.block.transactions)} txs)[/]")
         profile = profile_block(target, repeat)
-        profiles.append(profile)
+        if what_if:
+            profiles.append(profile)
         summary, _ = analyze_block(profile, "slot", predict_nonces=True)  # no strategy beats it
         mine = predict(profile, strategies, worker_counts, calibrated.overheads, summary["parallelism_bound"])
         if validate:

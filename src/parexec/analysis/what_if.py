@@ -18,26 +18,28 @@ from parexec.analysis.simulator import Overheads, simulate
 
 MOVES = 5e-4  # an overhead whose zeroing moves the figure by less is left out
 
-# the overheads as the calibration measures them: entering a list's account is
-# fitted as one cost per account, per location and per change
-GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("contention", ("contention",)),
-    ("commit", ("commit",)),
-    ("execution", ("execution",)),
-    ("ipc", ("ipc",)),
-    ("start", ("start",)),
-    ("list_index", ("list_index",)),
-    ("list_load", ("list_load",)),
-    ("entering", ("enter_account", "enter_location", "enter_change")),
-    ("stage", ("stage",)),
-    ("settle", ("settle",)),
-    ("result_check", ("result_check",)),
+# the overheads as the calibration measures them (entering a list's account is
+# fitted as one cost per account, per location and per change), and what each is
+# counted per
+GROUPS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("contention", ("contention",), "execution slowed by it"),
+    ("commit", ("commit",), "per tx, coordinator"),
+    ("execution", ("execution",), "per execution"),
+    ("ipc", ("ipc",), "per round trip"),
+    ("start", ("start",), "per block"),
+    ("list_index", ("list_index",), "per tx, every process"),
+    ("list_load", ("list_load",), "per tx, coordinator"),
+    ("entering", ("enter_account", "enter_location", "enter_change"), "per account + location + change"),
+    ("stage", ("stage",), "per tx, coordinator"),
+    ("settle", ("settle",), "per tx, coordinator"),
+    ("result_check", ("result_check",), "per tx"),
 )
 
 
 @dataclass(frozen=True)
 class WhatIf:
     overhead: str  # a GROUPS name
+    counted: str  # what it is counted per (GROUPS)
     values: dict[str, float]  # its Overheads fields, as calibrated
     speedup: float  # the geometric mean with it at zero
 
@@ -63,12 +65,12 @@ def what_ifs(profiles: list[BlockProfile], strategy: str, workers: int, overhead
 
     as_calibrated = mean_speedup(overheads)
     rows = []
-    for name, names in GROUPS:
+    for name, names, counted in GROUPS:
         values = {f: getattr(overheads, f) for f in names}
         if any(values.values()):
             speedup = mean_speedup(replace(overheads, **dict.fromkeys(names, 0.0)))
             if abs(speedup / as_calibrated - 1) >= MOVES:
-                rows.append(WhatIf(name, values, speedup))
+                rows.append(WhatIf(name, counted, values, speedup))
     rows.sort(key=lambda row: -row.speedup)
     none = Overheads(**dict.fromkeys((f.name for f in fields(Overheads)), 0.0))
     return WhatIfs(strategy, workers, len(profiles), as_calibrated, mean_speedup(none), rows)

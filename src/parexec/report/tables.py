@@ -94,13 +94,6 @@ def simulate_table(rows: list[dict], worker_counts: list[int]) -> Table:
     return table
 
 
-# what each calibrated overhead is counted per (analysis.simulator.Overheads)
-_PER = {"contention": "execution slowed by it", "commit": "per tx, coordinator", "execution": "per execution", "ipc": "per round trip",
-        "start": "per block", "list_index": "per tx, every process", "list_load": "per tx, coordinator",
-        "entering": "per account + location + change", "stage": "per tx, coordinator",
-        "settle": "per tx, coordinator", "result_check": "per tx"}
-
-
 def what_if_table(what) -> Table:
     """analysis.what_if.WhatIfs: each overhead as calibrated, and the speedup with it at zero."""
     table = _table(f"parexec simulate --what-if: {what.strategy} at {what.workers} workers "
@@ -113,7 +106,7 @@ def what_if_table(what) -> Table:
             value = f"{row.values['contention']:.1%}"
         else:
             value = " + ".join(f"{v * 1e6:.1f}" for v in row.values.values()) + " us"
-        table.add_row(row.overhead, value, _PER[row.overhead],
+        table.add_row(row.overhead, value, row.counted,
                       f"{row.speedup:.2f}x", f"{row.speedup / what.as_calibrated - 1:+.1%}")
     table.add_row("(none at all)", "", "", f"{what.without_any:.2f}x",
                   f"{what.without_any / what.as_calibrated - 1:+.1%}")
