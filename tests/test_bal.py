@@ -160,6 +160,37 @@ def test_workers_check_their_own_results_and_send_them_without_reads():
     assert all(r.list_changes for r in by_worker)  # each counted the list's changes it accounts for
 
 
+def test_queued_work_moves_from_the_worker_on_a_long_transaction(monkeypatch):
+    """16257471: one transaction of a second (22) beside 97 short ones. At 4
+    workers the worker that draws it holds a chunk queued behind it; once the
+    others have nothing left they get such chunks (all_at_once.move_to_idle)
+    rather than wait for the coordinator to claim them one by one (slowed here,
+    so that they always do), and the block is serial's."""
+    import time
+
+    from parexec.parallel import all_at_once
+
+    moves = []
+    move, run_tasks = all_at_once.move_to_idle, all_at_once.run_tasks
+
+    def counted(pool, done, started, moved):
+        before = set(moved)
+        move(pool, done, started, moved)
+        if moved - before:
+            moves.append(moved - before)
+
+    def slowly(*args, **kwargs):  # the coordinator's own executions
+        time.sleep(0.1)
+        return run_tasks(*args, **kwargs)
+
+    monkeypatch.setattr(all_at_once, "move_to_idle", counted)
+    monkeypatch.setattr(all_at_once, "run_tasks", slowly)
+    target = load_targets([str(require_data(MAINNET) / "blocks" / "16257471")])[0]
+    outcome = _bal(target, build_access_list(target.block, target.pre_state), workers=4)
+    assert _serial(target).first_difference(outcome) is None
+    assert moves and outcome.stats.reexecutions == 0
+
+
 def test_a_list_file_that_breaks_its_rules_is_refused_and_the_workers_carry_on(tmp_path):
     """The workers get a file's bytes before the coordinator has read them, and
     start executing before it has checked every account: a bad list must not

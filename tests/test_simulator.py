@@ -368,6 +368,17 @@ def test_bal_starts_the_heaviest_transaction_first():
     assert simulate(profile, "bal", 8, Overheads()) >= 0.9 * sum(seconds) / 30.0
 
 
+def test_bals_idle_workers_take_the_chunk_queued_behind_a_long_transaction():
+    """The worker that draws the longest transaction (a fifth of the block) also
+    holds a chunk queued behind it; once the ends meet, a worker with nothing left
+    gets it (all_at_once.move_to_idle), so the block takes little more than a
+    quarter of the work: 3.81x of 4 (left behind the long one: 3.59x)."""
+    seconds = [30.0] + [4.0] * 8 + [1.0] * 60
+    txs = [TxProfile(j, 21000, s, own_slot(j), gas_limit=int(21000 * s)) for j, s in enumerate(seconds)]
+    profile = BlockProfile("hand-built", txs, sum(seconds))
+    assert simulate(profile, "bal", 4, Overheads()) >= 0.93 * 4
+
+
 def test_bal_stages_the_post_state_while_the_workers_run():
     """Staging the list's post-state is the coordinator's work during the run,
     which the workers fill; settling comes after all of it."""

@@ -636,8 +636,9 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
     ``ipc`` after its last. Whoever executes a transaction holds the result to
     the list and encodes it (``result_check``). The coordinator takes each worker's
     result in (``commit``) between its own transactions, or waiting once it has
-    none; where the two ends meet it claims the next transaction no worker has
-    started. After entering the list, in as many steps again, it stages the
+    none; where the two ends meet it moves a request queued behind a worker's
+    current one to a worker with none (all_at_once.move_to_idle), and claims
+    the next transaction no worker has started. After entering the list, in as many steps again, it stages the
     post-state the list's values give (``stage`` per transaction); once every
     result is in it settles the block (``settle`` each: the results' fit in the
     block, the staged state merged)."""
@@ -681,6 +682,29 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
                 for _ in range(last[0]):
                     heappush(arrivals, free[w] + oh.ipc)
 
+    def move_to_idle(now: float) -> None:
+        """all_at_once.move_to_idle: a worker whose results are all in gets the
+        last request another holds behind the one it is on (none of its tasks
+        begun), from the worker with the most tasks not begun."""
+        for w in range(len(free)):
+            if queued[w] or free[w] + oh.ipc > now:
+                continue
+            victim, most = None, 0
+            for v in range(len(free)):
+                if not queued[v]:
+                    continue
+                entry = queued[v][-1]
+                behind = len(queued[v]) > 1 or free[v] > now  # the worker is on an earlier request
+                if not behind or entry[2][0] or any(started[j] for j in entry[1]):
+                    continue
+                waiting = sum(1 for e in queued[v] for j in e[1] if not started[j])
+                if waiting > most:
+                    victim, most = v, waiting
+            if victim is None:
+                return
+            tasks = queued[victim].pop()[1]
+            queued[w].append([now + oh.ipc, tasks, [0]])
+
     def take_in(until: float) -> float:
         """Take in the results that arrived by ``until``; the clock after."""
         clock = until
@@ -703,6 +727,10 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
             now = take_in(now + n * (oh.stage if preparing < PREPARE_ROUNDS else oh.list_load) / PREPARE_ROUNDS)
             continue
         now = take_in(now)
+        if plan.front >= plan.back:  # the ends have met: queued work moves to workers with none
+            for w in range(len(free)):
+                advance(w, now)
+            move_to_idle(now)
         while plan.front < n and started[order[plan.front]]:
             plan.front += 1
         if plan.front == n:

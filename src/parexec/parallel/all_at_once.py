@@ -6,10 +6,11 @@ all that is known before executing) go first, so that none starts last and
 holds up the block. Workers take chunks from the heavy end (as many
 transactions as fit a share of the block's gas, at most CHUNK), the coordinator
 works from the light end; where they meet, the coordinator claims what the
-workers have not started. Pre-execution keeps block order instead (the
-coordinator from the front, the workers from the back): what it has found at
-any point is then a prefix and a suffix of the block, whose dependencies show
-whether the pass will pay."""
+workers have not started, and a worker with nothing left gets a chunk
+another holds queued behind a long transaction (move_to_idle). Pre-execution
+keeps block order instead (the coordinator from the front, the workers from
+the back): what it has found at any point is then a prefix and a suffix of
+the block, whose dependencies show whether the pass will pay."""
 
 from __future__ import annotations
 
@@ -135,6 +136,7 @@ def execute_all(env, block, pool, mv, check=None, ready=None, stop=None,
         return outcomes, here
     plan = Dispenser([tx.gas for tx in block.transactions], len(pool.workers) + 1, by_gas)
     order = plan.order
+    moved: set[int] = set()  # tasks taken from one worker's queue to another's
     while plan.front < n:
         for _ in range(QUEUE):  # top every worker up, a chunk each per round
             hungry = pool.idle_workers(queue=QUEUE)
@@ -154,6 +156,7 @@ def execute_all(env, block, pool, mv, check=None, ready=None, stop=None,
             # (one a worker has done comes with the rest of its run: doing it here too
             # would only cost time, a heavy one much)
             started = {j for w in pool.workers for j in pool.started(w)}
+            move_to_idle(pool, outcomes, started, moved)
             while plan.front < n and (order[plan.front] in outcomes or order[plan.front] in started):
                 plan.front += 1
             if plan.front == n:
@@ -170,3 +173,33 @@ def execute_all(env, block, pool, mv, check=None, ready=None, stop=None,
         take(pool.collect(None))
     pool.drain()
     return outcomes, here
+
+
+def move_to_idle(pool, done, started, moved: set[int]) -> None:
+    """Once the ends have met, give a worker with nothing left the last request
+    another worker holds behind the one it is on (not moved yet), none of whose tasks has begun
+    (from the worker with the most tasks not begun): claimed there (that worker
+    skips them) and sent here. Without it a worker that drew a long transaction
+    sits on its queued chunk while the others wait; the coordinator would claim
+    those one at a time, after its own. ``done``: the tasks with an outcome;
+    ``started``: those a worker has begun; ``moved``: the tasks moved so far
+    (a moved request stays with its first worker until that one answers it).
+    A task its first worker begins before the claim arrives runs twice: the
+    same view, the same result; it costs time only."""
+    for thief in pool.workers:
+        if thief.requests:
+            continue
+        victim, tasks, most = None, None, 0
+        for worker in pool.workers:
+            queued = [r for r in worker.requests if not moved.issuperset(r)]
+            if len(queued) < 2 or any(j in started or j in done or j in moved for j in queued[-1]):
+                continue
+            waiting = len(worker.tasks) - len(pool.started(worker)) - len(moved.intersection(worker.tasks))
+            if waiting > most:
+                victim, tasks, most = worker, queued[-1], waiting
+        if victim is None:
+            return
+        for j in tasks:
+            pool.claim(victim, j, only=True)
+        moved.update(tasks)
+        pool.submit(thief, tasks, chain=False)
