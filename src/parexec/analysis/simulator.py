@@ -638,8 +638,9 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
     result in (``commit``) between its own transactions, or waiting once it has
     none; where the two ends meet it moves a request queued behind a worker's
     current one to a worker with none (all_at_once.move_to_idle), and claims
-    the next transaction no worker has started. After entering the list, in as many steps again, it stages the
-    post-state the list's values give (``stage`` per transaction); once every
+    the next transaction no worker has started. After entering the list, in as
+    many steps again, it stages the post-state the list's values give
+    (``stage`` per transaction); once every
     result is in it settles the block (``settle`` each: the results' fit in the
     block, the staged state merged)."""
     from collections import deque

@@ -177,15 +177,15 @@ def execute_all(env, block, pool, mv, check=None, ready=None, stop=None,
 
 def move_to_idle(pool, done, started, moved: set[int]) -> None:
     """Once the ends have met, give a worker with nothing left the last request
-    another worker holds behind the one it is on (not moved yet), none of whose tasks has begun
-    (from the worker with the most tasks not begun): claimed there (that worker
-    skips them) and sent here. Without it a worker that drew a long transaction
-    sits on its queued chunk while the others wait; the coordinator would claim
-    those one at a time, after its own. ``done``: the tasks with an outcome;
-    ``started``: those a worker has begun; ``moved``: the tasks moved so far
-    (a moved request stays with its first worker until that one answers it).
-    A task its first worker begins before the claim arrives runs twice: the
-    same view, the same result; it costs time only."""
+    (not moved yet) that another worker holds behind the one it is on, if none
+    of its tasks has begun, from the worker with the most tasks not begun:
+    claimed there (that worker skips them) and sent here. Without it a worker
+    that drew a long transaction sits on its queued chunk while the others
+    wait, and the coordinator claims those one at a time, after its own.
+    ``done``: the tasks with an outcome; ``started``: those a worker has begun;
+    ``moved``: the tasks moved so far (a moved request stays with its first
+    worker until that one answers it). A task its first worker begins before
+    the claim arrives runs twice: the same view, the same result, only time."""
     for thief in pool.workers:
         if thief.requests:
             continue
@@ -194,7 +194,7 @@ def move_to_idle(pool, done, started, moved: set[int]) -> None:
             queued = [r for r in worker.requests if not moved.issuperset(r)]
             if len(queued) < 2 or any(j in started or j in done or j in moved for j in queued[-1]):
                 continue
-            waiting = len(worker.tasks) - len(pool.started(worker)) - len(moved.intersection(worker.tasks))
+            waiting = sum(j not in started for r in queued for j in r)
             if waiting > most:
                 victim, tasks, most = worker, queued[-1], waiting
         if victim is None:
