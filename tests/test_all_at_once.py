@@ -93,6 +93,18 @@ def test_an_idle_worker_gets_the_queued_request_of_the_busiest():
     assert len(pool.sent) == 2
 
 
+def test_in_one_call_each_idle_worker_gets_one_request_the_busiest_giving_first():
+    a = _Worker([9], [7, 6], [5, 4, 3], running=9)  # 5 waiting
+    b = _Worker([8], [2], running=8)  # 1 waiting
+    c, d, e = _Worker(), _Worker(), _Worker()
+    pool = _Pool(a, b, c, d, e)
+    moved: set[int] = set()
+    move_to_idle(pool, set(), {9, 8}, moved)
+    assert pool.sent == [(2, [5, 4, 3]), (3, [2])]  # a gives once, then b; e waits for the next call
+    move_to_idle(pool, set(), {9, 8}, moved)
+    assert pool.sent[2:] == [(4, [7, 6])]
+
+
 def test_nothing_moves_that_has_begun_or_is_done_or_that_a_worker_is_on():
     on_it = _Worker([3, 2], running=2)  # its only request, begun
     ahead = _Worker([6], [1, 0], running=1)  # its queued request was begun (a claim reached it late)

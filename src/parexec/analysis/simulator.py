@@ -684,27 +684,23 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
                     heappush(arrivals, free[w] + oh.ipc)
 
     def move_to_idle(now: float) -> None:
-        """all_at_once.move_to_idle: a worker whose results are all in gets the
+        """all_at_once.move_to_idle: each worker whose results are all in gets the
         last request another holds behind the one it is on (none of its tasks
-        begun), from the worker with the most tasks not begun."""
-        for w in range(len(free)):
-            if queued[w] or free[w] + oh.ipc > now:
+        begun); the worker with the most tasks not begun gives first, each one."""
+        idle = [w for w in range(len(free)) if not queued[w] and free[w] + oh.ipc <= now]
+        if not idle:
+            return
+        offers = []
+        for v in range(len(free)):
+            if not queued[v]:
                 continue
-            victim, most = None, 0
-            for v in range(len(free)):
-                if not queued[v]:
-                    continue
-                entry = queued[v][-1]
-                behind = len(queued[v]) > 1 or free[v] > now  # the worker is on an earlier request
-                if not behind or entry[2][0] or any(started[j] for j in entry[1]):
-                    continue
-                waiting = sum(1 for e in queued[v] for j in e[1] if not started[j])
-                if waiting > most:
-                    victim, most = v, waiting
-            if victim is None:
-                return
-            tasks = queued[victim].pop()[1]
-            queued[w].append([now + oh.ipc, tasks, [0]])
+            entry = queued[v][-1]
+            behind = len(queued[v]) > 1 or free[v] > now  # the worker is on an earlier request
+            if behind and not entry[2][0] and not any(started[j] for j in entry[1]):
+                offers.append((sum(1 for e in queued[v] for j in e[1] if not started[j]), v))
+        offers.sort(key=lambda offer: -offer[0])
+        for w, (_, v) in zip(idle, offers):
+            queued[w].append([now + oh.ipc, queued[v].pop()[1], [0]])
 
     def take_in(until: float) -> float:
         """Take in the results that arrived by ``until``; the clock after."""

@@ -176,29 +176,28 @@ def execute_all(env, block, pool, mv, check=None, ready=None, stop=None,
 
 
 def move_to_idle(pool, done, started, moved: set[int]) -> None:
-    """Once the ends have met, give a worker with nothing left the last request
-    (not moved yet) that another worker holds behind the one it is on, if none
-    of its tasks has begun, from the worker with the most tasks not begun:
-    claimed there (that worker skips them) and sent here. Without it a worker
-    that drew a long transaction sits on its queued chunk while the others
-    wait, and the coordinator claims those one at a time, after its own.
-    ``done``: the tasks with an outcome; ``started``: those a worker has begun;
-    ``moved``: the tasks moved so far (a moved request stays with its first
-    worker until that one answers it). A task its first worker begins before
-    the claim arrives runs twice: the same view, the same result, only time."""
-    for thief in pool.workers:
-        if thief.requests:
+    """Once the ends have met, give each worker with nothing left the last
+    request (not moved yet) that another worker holds behind the one it is on,
+    if none of its tasks has begun; the worker with the most tasks not begun
+    gives first, each one request a call. The tasks are claimed there (that
+    worker skips them) and sent here. Without it a worker that drew a long
+    transaction sits on its queued chunk while the others wait, and the
+    coordinator claims those one at a time, after its own. ``done``: the tasks
+    with an outcome; ``started``: those a worker has begun; ``moved``: the
+    tasks moved so far (a moved request stays with its first worker until that
+    one answers it). A task its first worker begins before the claim arrives
+    runs twice: the same view, the same result, only time."""
+    idle = [worker for worker in pool.workers if not worker.requests]
+    if not idle:
+        return
+    offers = []  # (tasks not begun, worker, the request it gives)
+    for worker in pool.workers:
+        queued = [r for r in worker.requests if not moved.issuperset(r)]
+        if len(queued) < 2 or any(j in started or j in done or j in moved for j in queued[-1]):
             continue
-        victim, tasks, most = None, None, 0
-        for worker in pool.workers:
-            queued = [r for r in worker.requests if not moved.issuperset(r)]
-            if len(queued) < 2 or any(j in started or j in done or j in moved for j in queued[-1]):
-                continue
-            waiting = sum(j not in started for r in queued for j in r)
-            if waiting > most:
-                victim, tasks, most = worker, queued[-1], waiting
-        if victim is None:
-            return
+        offers.append((sum(j not in started for r in queued for j in r), worker, queued[-1]))
+    offers.sort(key=lambda offer: -offer[0])  # ties in the workers' order
+    for thief, (_, victim, tasks) in zip(idle, offers):
         for j in tasks:
             pool.claim(victim, j, only=True)
         moved.update(tasks)
