@@ -640,9 +640,8 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
     current one to a worker with none (all_at_once.move_to_idle), and claims
     the next transaction no worker has started. After entering the list, in as
     many steps again, it stages the post-state the list's values give
-    (``stage`` per transaction); once every
-    result is in it settles the block (``settle`` each: the results' fit in the
-    block, the staged state merged)."""
+    (``stage`` per transaction); once every result is in it settles the block
+    (``settle`` each: the results' fit in the block, the staged state merged)."""
     from collections import deque
     from heapq import heappop, heappush
 
