@@ -5,11 +5,13 @@ work that no worker has begun moves to a worker with none."""
 from __future__ import annotations
 
 from collections import deque
+from types import SimpleNamespace
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from parexec.parallel.all_at_once import CHUNK, OWN_SHARE, Dispenser, move_to_idle
+from parexec.parallel.worker_pool import Worker, WorkerPool
 
 
 @given(gas=st.lists(st.integers(21_000, 30_000_000), min_size=1, max_size=300), workers=st.integers(2, 64),
@@ -44,27 +46,21 @@ def test_ties_keep_block_order():
     assert Dispenser([50_000, 21_000, 50_000, 21_000], 2).order == [1, 3, 0, 2]
 
 
-class _Worker:
-    def __init__(self, *requests, running=-1):
-        self.requests = deque(list(r) for r in requests)
-        self.running = running
-
-    @property
-    def tasks(self):
-        return [j for r in self.requests for j in r]
+def _Worker(*requests, running=-1):
+    """A pool's Worker without a process: its requests, and the task it is on."""
+    return Worker(process=None, conn=None, running=SimpleNamespace(value=running),
+                  requests=deque(list(r) for r in requests))
 
 
 class _Pool:
-    """What move_to_idle asks of a pool: its workers, what each has begun, claims and submits."""
+    """What move_to_idle asks of a pool: its workers, what each has begun (the
+    pool's own reading), claims and submits."""
+
+    started = staticmethod(WorkerPool.started)
 
     def __init__(self, *workers):
         self.workers = list(workers)
         self.claims, self.sent = [], []
-
-    @staticmethod
-    def started(worker):
-        tasks = worker.tasks
-        return tasks[:tasks.index(worker.running) + 1] if worker.running in tasks else []
 
     def claim(self, worker, j, only=False):
         assert only
