@@ -11,7 +11,6 @@ import signal
 import time
 import traceback
 from collections import deque
-from dataclasses import replace
 
 from parexec.access.eip7928 import InvalidAccessList
 from parexec.access.eip7928_check import ListCheck
@@ -117,8 +116,9 @@ class WorkerState:
                 if self.list_check is not None and not self.traced:
                     accounted = self.list_check.accounted_here(outcome[1], result)
                     if accounted is not None:  # held to the list here: the reads need not travel (a traced
-                        # run keeps them: parexec explain shows what each execution read)
-                        result = replace(result, reads=None, list_changes=accounted)
+                        # run keeps them: parexec explain shows what each execution read). The result
+                        # is this loop's own: changed in place (a copy cost 3 us a transaction)
+                        result.reads, result.list_changes = None, accounted
                 if result.op_log is not None:  # the coordinator reads it only to repair a stale result
                     result.op_log = pickle.dumps(result.op_log, protocol=pickle.HIGHEST_PROTOCOL)
                 outcome = (DONE, outcome[1], encode_result(result)) + outcome[3:]
