@@ -54,25 +54,18 @@ class ListCheck:
     def held(self, j: int, result) -> int:
         """Hold ``result``'s reads (unless dropped) and writes to the list location
         by location; the number of the list's changes at j it accounts for.
-        Raises ListMismatch. (Every result is held here, so the lookups are inlined.)"""
+        Raises ListMismatch."""
         memory = self.memory
-        accounts, slots, waiting, data = memory.accounts, memory.slots, memory.waiting, memory.data
         if result.reads is not None:
+            accounts = memory.accounts
             for loc in result.reads:
-                if loc[1] not in accounts:
+                if loc[1] not in accounts or (loc[0] == STORAGE and loc[2] not in memory.slots_listed(loc[1])):
                     self._outside(j, loc, "reads")
-                if loc[0] == STORAGE:
-                    listed = slots.get(loc[1])  # None: not entered yet
-                    if loc[2] not in (memory.slots_listed(loc[1]) if listed is None else listed):
-                        self._outside(j, loc, "reads")
         after, destroyed, wiped = self._after(j, result)
         accounted = 0  # the list's changes at j that the transaction accounts for
         for loc, value in after.items():
-            if loc[1] in waiting:
-                memory.enter(loc[1])
-            values = data.get(loc)
-            listed = ABSENT if values is None else values.get(j, ABSENT)  # memory.changed_at(loc, j)
-            if destroyed and loc[0] in (NONCE, CODE) and loc[1] in destroyed:
+            listed = memory.changed_at(loc, j)
+            if loc[0] in (NONCE, CODE) and loc[1] in destroyed:
                 accounted += listed is not ABSENT
                 continue
             if listed is ABSENT:
@@ -92,23 +85,17 @@ class ListCheck:
         added to the value before it), the accounts it destroys and those whose
         storage it wipes; raises ListMismatch for a write the list does not hold."""
         memory = self.memory
-        accounts, slots = memory.accounts, memory.slots
+        accounts = memory.accounts
         after: dict = {}
         destroyed, wiped = set(), set()
         for loc, value in result.writes.items():
             kind, address = loc[0], loc[1]
-            if address not in accounts:
+            if address not in accounts or (kind == STORAGE and loc[2] not in memory.slots_listed(address)):
                 self._outside(j, loc, "writes")
-            if kind == STORAGE:
-                listed = slots.get(address)  # None: not entered yet
-                if loc[2] not in (memory.slots_listed(address) if listed is None else listed):
-                    self._outside(j, loc, "writes")
-                after[loc] = value
-            elif kind == BALANCE_DELTA:
+            if kind == BALANCE_DELTA:
                 key = (BALANCE, address)
-                before = after.get(key)
-                after[key] = (memory.value(key, j) if before is None else before) + value
-            elif kind in (BALANCE, NONCE, CODE):
+                after[key] = after.get(key, memory.value(key, j)) + value
+            elif kind in (BALANCE, NONCE, CODE, STORAGE):
                 after[loc] = value
             elif kind == EXISTS:
                 if not value:
