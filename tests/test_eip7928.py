@@ -120,6 +120,7 @@ def test_access_list_command_writes_eip7928_lists(tmp_path):
     block_dir = require_data(MAINNET) / "blocks" / "4370000"
     result = CliRunner().invoke(main, ["access-list", str(block_dir), "--format", "eip7928", "-o", str(tmp_path)])
     assert result.exit_code == 0, result.output
+    assert "EIP-7928 lists of 1 block, " in result.output  # one block: no plural
     rlp_file = next(tmp_path.glob("4370000-*.rlp"))
     assert rlp_file.with_suffix(".json").read_text().startswith("[\n{\"address\": \"0x")
     target = load_targets([str(block_dir)])[0]

@@ -165,6 +165,11 @@ def verify(paths: tuple[Path, ...], strategy: str, workers: int, min_parallel_tx
     sys.exit(2 if any(r.bad_input for r in tally.results) else 1 if tally.count("failed") else 0)
 
 
+def _counted(count: int, noun: str) -> str:
+    """``count`` and ``noun``, plural unless one: "1 block", "2 blocks"."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def _progress_bar(err: Console) -> Progress:
     """What runs now, a bar of steps done and the time so far; on stderr, and only
     on a terminal (a log gets the commands' own lines)."""
@@ -618,7 +623,8 @@ def access_list(targets: tuple[str, ...], output: Path | None, list_format: str)
 
         write_eip7928_lists(lists, output)
         txs = sum(len(block.transactions) for block, _ in lists)
-        click.echo(f"{output}: EIP-7928 lists of {len(lists)} blocks, {txs} transactions", err=True)
+        click.echo(f"{output}: EIP-7928 lists of {_counted(len(lists), 'block')}, "
+                   f"{_counted(txs, 'transaction')}", err=True)
     else:
         try:
             text = write_access_lists(lists, output)
@@ -629,9 +635,10 @@ def access_list(targets: tuple[str, ...], output: Path | None, list_format: str)
             click.echo(text, nl=False)
         else:
             txs = sum(len(data["transactions"]) for data in lists)
-            click.echo(f"{output}: access lists of {len(lists)} blocks, {txs} transactions", err=True)
+            click.echo(f"{output}: access lists of {_counted(len(lists), 'block')}, "
+                       f"{_counted(txs, 'transaction')}", err=True)
     if failed:  # the lists of the blocks that executed are sound (a serial run)
-        click.echo(f"error: {len(failed)} cases failed under serial execution (above); "
+        click.echo(f"error: {_counted(len(failed), 'case')} failed under serial execution (above); "
                    "only the blocks that executed have a list", err=True)
         sys.exit(1)
 
