@@ -211,6 +211,26 @@ def test_a_list_file_that_breaks_its_rules_is_refused_and_the_workers_carry_on(t
     assert _serial(target).first_difference(outcome) is None and outcome.stats.hints == "eip7928 list"
 
 
+def test_one_list_file_named_otherwise_is_the_list_of_the_block_that_runs(tmp_path):
+    """A list from elsewhere, given alone, is used (and held to the block), not
+    silently passed over because its name does not say its block; in a folder
+    only NUMBER-HASH names are matched."""
+    target = load_targets(["transfers:txs=30"])[0]
+    exact = build_access_list(target.block, target.pre_state)
+    mine = tmp_path / "mine.rlp"
+    mine.write_bytes(exact.encode())
+    outcome = execute_block(target.block, target.pre_state, get_strategy("bal", hints=AccessListHints(mine)), 2)
+    assert _serial(target).first_difference(outcome) is None and outcome.stats.hints == "eip7928 list"
+    other = load_targets(["transfers:txs=31"])[0]  # another block: the list does not fit it
+    with pytest.raises(BlockRejected, match="invalid access list"):
+        execute_block(other.block, other.pre_state, get_strategy("bal", hints=AccessListHints(mine)), 2)
+    (tmp_path / "lists").mkdir()
+    mine.rename(tmp_path / "lists" / "mine.rlp")
+    (tmp_path / "lists" / "stray.json").write_text("{}")
+    with pytest.raises(Exception, match="no block access lists found"):
+        AccessListHints(tmp_path / "lists")
+
+
 def test_no_list_no_loss_runs_occ():
     target = load_targets(["transfers:txs=40"])[0]
     outcome = execute_block(target.block, target.pre_state, get_strategy("bal"), 2)

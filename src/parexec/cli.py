@@ -23,7 +23,8 @@ DEFAULT_WORKERS = os.cpu_count() or 1
 HINTS_OPTION = click.option(
     "--hints", "hints_path", type=click.Path(path_type=Path),
     help="Block access lists (a file from `parexec access-list`, or a folder of them): "
-    "parexec lists for the declared-access strategies, EIP-7928 lists (--format eip7928) for bal; "
+    "parexec lists for the declared-access strategies, EIP-7928 lists (--format eip7928) for bal "
+    "(one .rlp file not named NUMBER-HASH is the list of whichever block runs); "
     "a block without one runs with occ (a declared strategy's, with --predict, is predicted by pre-execution).",
 )
 PREDICT_OPTION = click.option(

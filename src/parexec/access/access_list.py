@@ -19,6 +19,7 @@ checks every result).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,8 +137,10 @@ class AccessListHints:
     them), found by block: parexec's JSON lists (each transaction's locations,
     what declared-access strategies take) by block hash, and EIP-7928 lists
     (``NUMBER-HASH.rlp`` from ``access-list --format eip7928``, what ``bal``
-    takes) by the number and hash in their name. A block without a list gets
-    None (the strategy then does without)."""
+    takes) by the number and hash in their name; one ``.rlp`` file named
+    otherwise (a list from elsewhere) is the list of whichever block runs, held
+    to that block as any list is. A block without a list gets None (the
+    strategy then does without)."""
 
     def __init__(self, path: Path):
         path = Path(path)
@@ -146,9 +149,13 @@ class AccessListHints:
         files = [path] if path.is_file() else sorted(path.rglob("*.json")) + sorted(path.rglob("*.rlp"))
         self.by_hash: dict[str, Path] = {}
         self.eip7928: dict[str, Path] = {}  # "NUMBER-HASH16" -> file
+        self.eip7928_any: Path | None = None  # a file named otherwise, given alone
         for file in files:
             if file.suffix == ".rlp":
-                self.eip7928[file.stem] = file
+                if _LIST_STEM.fullmatch(file.stem):
+                    self.eip7928[file.stem] = file
+                elif path.is_file():
+                    self.eip7928_any = file  # in a folder, a file named otherwise is matched to no block
                 continue
             try:
                 data = read_json(file)
@@ -161,7 +168,7 @@ class AccessListHints:
                 self.by_hash[str(head.get("hash", "") if isinstance(head, dict) else "").lower()] = file
             elif path.is_file():
                 raise FixtureError(f"{file}: not a parexec block access list (format {FORMAT!r})")
-        if not self.by_hash and not self.eip7928:
+        if not self.by_hash and not self.eip7928 and self.eip7928_any is None:
             raise FixtureError(f"{path}: no block access lists found")
 
     def footprints_for(self, block) -> list[Footprint] | None:
@@ -177,8 +184,11 @@ class AccessListHints:
         """The block's EIP-7928 list still encoded (access.eip7928.EncodedList), or None."""
         from parexec.access.eip7928_builder import eip7928_file_stem, read_encoded_list
 
-        file = self.eip7928.get(eip7928_file_stem(block))
+        file = self.eip7928.get(eip7928_file_stem(block), self.eip7928_any)
         return None if file is None else read_encoded_list(file)
+
+
+_LIST_STEM = re.compile(r"[0-9]+-[0-9a-f]{16}")  # an EIP-7928 list's file, named by eip7928_file_stem
 
 
 def _location_json(loc: tuple) -> list:
