@@ -227,7 +227,7 @@ def test_one_list_file_named_otherwise_is_the_list_of_the_block_that_runs(tmp_pa
     (tmp_path / "lists").mkdir()
     mine.rename(tmp_path / "lists" / "mine.rlp")
     (tmp_path / "lists" / "stray.json").write_text("{}")
-    with pytest.raises(Exception, match="no block access lists found"):
+    with pytest.raises(FixtureError, match="no block access lists found .its .rlp files, such as mine.rlp"):
         AccessListHints(tmp_path / "lists")
 
 

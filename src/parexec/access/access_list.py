@@ -150,12 +150,15 @@ class AccessListHints:
         self.by_hash: dict[str, Path] = {}
         self.eip7928: dict[str, Path] = {}  # "NUMBER-HASH16" -> file
         self.eip7928_any: Path | None = None  # a file named otherwise, given alone
+        unnamed = []  # .rlp files in a folder that are named otherwise: matched to no block
         for file in files:
             if file.suffix == ".rlp":
                 if _LIST_STEM.fullmatch(file.stem):
                     self.eip7928[file.stem] = file
                 elif path.is_file():
-                    self.eip7928_any = file  # in a folder, a file named otherwise is matched to no block
+                    self.eip7928_any = file
+                else:
+                    unnamed.append(file.name)
                 continue
             try:
                 data = read_json(file)
@@ -169,7 +172,9 @@ class AccessListHints:
             elif path.is_file():
                 raise FixtureError(f"{file}: not a parexec block access list (format {FORMAT!r})")
         if not self.by_hash and not self.eip7928 and self.eip7928_any is None:
-            raise FixtureError(f"{path}: no block access lists found")
+            why = (f" (its .rlp files, such as {unnamed[0]}, are not named NUMBER-HASH16.rlp as "
+                   "`access-list --format eip7928` names them, so no block is theirs)") if unnamed else ""
+            raise FixtureError(f"{path}: no block access lists found{why}")
 
     def footprints_for(self, block) -> list[Footprint] | None:
         file = self.by_hash.get("0x" + block.header.hash.hex())
