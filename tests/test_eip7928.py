@@ -164,3 +164,34 @@ def test_workload_blocks_with_other_transactions_get_lists_of_their_own(tmp_path
     for target in load_targets(specs):
         assert read_eip7928_list(next(tmp_path.glob(f"*-{target.block.header.hash.hex()[:16]}.rlp")),
                                  target.block) == build_access_list(target.block, target.pre_state)
+
+
+def test_access_list_check_compares_given_lists_with_the_exact_ones(tmp_path):
+    """`access-list --check` names, per block, an exact list (with its hash), the
+    first difference of a wrong one, one that breaks the EIP's rules, and a block
+    with no list; it exits 1 unless every list is exact."""
+    specs = ["erc20:txs=30", "chain:txs=20"]
+    assert CliRunner().invoke(main, ["access-list", *specs, "--format", "eip7928", "-o", str(tmp_path)]).exit_code == 0
+    erc20, chain = load_targets(specs)
+    exact = build_access_list(erc20.block, erc20.pre_state)
+    result = CliRunner().invoke(main, ["access-list", *specs, "--check", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert f"exact (hash 0x{exact.hash().hex()})" in result.output and "2 of 2 lists exact" in result.output
+    i = _first_with(exact, lambda a: a.balance_changes)
+    a = exact.accounts[i]
+    index, value = a.balance_changes[0]
+    changed = _with_account(exact, i, replace(a, balance_changes=((index, value + 1),) + a.balance_changes[1:]))
+    mine = tmp_path / "mine.rlp"  # one file named otherwise: the list of each block that runs
+    mine.write_bytes(changed.encode())
+    result = CliRunner().invoke(main, ["access-list", "erc20:txs=30", "--check", str(mine)])
+    assert result.exit_code == 1
+    assert f"not exact: 0x{a.address.hex()}: balance_changes" in result.output
+    mine.write_bytes(BlockAccessList(exact.accounts[::-1]).encode())  # out of order
+    result = CliRunner().invoke(main, ["access-list", "erc20:txs=30", "--check", str(mine)])
+    assert result.exit_code == 1 and "not exact: " in result.output and "not a valid EIP-7928 list" in result.output
+    (tmp_path / "only").mkdir()
+    next(tmp_path.glob(f"*-{chain.block.header.hash.hex()[:16]}.rlp")).rename(tmp_path / "only" / "x.rlp")
+    result = CliRunner().invoke(main, ["access-list", *specs, "--check", str(tmp_path)])
+    assert result.exit_code == 1 and "no EIP-7928 list given for it" in result.output
+    refused = CliRunner().invoke(main, ["access-list", "erc20:txs=30", "--check", str(mine), "--format", "parexec"])
+    assert refused.exit_code == 2 and "leave out --format parexec" in refused.output

@@ -582,7 +582,13 @@ def strategies_command() -> None:
 @click.option("--format", "list_format", type=click.Choice(["parexec", "eip7928"]), default="parexec",
               show_default=True, help="parexec: each transaction's locations (for --hints); eip7928: the "
               "EIP-7928 list, every account's post-values by block access index, as RLP and a JSON view.")
-def access_list(targets: tuple[str, ...], output: Path | None, list_format: str) -> None:
+@click.option("--check", "check_path", type=click.Path(path_type=Path),
+              help="Compare the EIP-7928 lists under this path (one .rlp file, or a folder of "
+              "NUMBER-HASH.rlp) with the exact lists, and name the first difference of each; implies "
+              "--format eip7928, writes nothing unless -o is given; exit 1 if any list is not exact.")
+@click.pass_context
+def access_list(ctx, targets: tuple[str, ...], output: Path | None, list_format: str,
+                check_path: Path | None) -> None:
     """Write block access lists: every transaction's exact reads and writes.
 
     A TARGET is a fixture path as in `verify` (ethereum/tests chains give a list
@@ -590,7 +596,8 @@ def access_list(targets: tuple[str, ...], output: Path | None, list_format: str)
     Each block runs serially once; the JSON (the idea of EIP-7928) names the
     block and each transaction by hash, and is read back by declared-access
     strategies through --hints (a file, or the folder). --format eip7928 writes
-    the lists EIP-7928 defines (RLP, with a readable JSON beside it).
+    the lists EIP-7928 defines (RLP, with a readable JSON beside it); --check
+    compares lists from elsewhere with them.
     """
     from parexec.access.access_list import AccessListRecorder, write_access_lists
     from parexec.access.eip7928_builder import EIP7928Recorder
@@ -598,7 +605,13 @@ def access_list(targets: tuple[str, ...], output: Path | None, list_format: str)
     from parexec.model import BlockRejected
     from parexec.workloads import WorkloadError, is_workload_spec, workload_blocks
 
-    if list_format == "eip7928" and output is None:
+    if check_path is not None:
+        if ctx.get_parameter_source("list_format") != click.core.ParameterSource.DEFAULT and list_format == "parexec":
+            click.echo("error: --check compares EIP-7928 lists: leave out --format parexec", err=True)
+            sys.exit(2)
+        list_format = "eip7928"
+        hints = _hints(check_path)  # before any block runs: a bad path fails at once
+    if list_format == "eip7928" and output is None and check_path is None:
         click.echo("error: --format eip7928 writes binary lists: give -o FOLDER", err=True)
         sys.exit(2)
     recorder = EIP7928Recorder() if list_format == "eip7928" else AccessListRecorder()
@@ -619,13 +632,15 @@ def access_list(targets: tuple[str, ...], output: Path | None, list_format: str)
     if not lists:
         click.echo("error: no block executed, so there is no access list", err=True)
         sys.exit(1)
+    differ = _check_eip7928_lists(lists, hints) if check_path is not None else 0
     if list_format == "eip7928":
-        from parexec.access.eip7928_builder import write_eip7928_lists
+        if output is not None:  # (--check alone writes nothing)
+            from parexec.access.eip7928_builder import write_eip7928_lists
 
-        write_eip7928_lists(lists, output)
-        txs = sum(len(block.transactions) for block, _ in lists)
-        click.echo(f"{output}: EIP-7928 lists of {_counted(len(lists), 'block')}, "
-                   f"{_counted(txs, 'transaction')}", err=True)
+            write_eip7928_lists(lists, output)
+            txs = sum(len(block.transactions) for block, _ in lists)
+            click.echo(f"{output}: EIP-7928 lists of {_counted(len(lists), 'block')}, "
+                       f"{_counted(txs, 'transaction')}", err=True)
     else:
         try:
             text = write_access_lists(lists, output)
@@ -642,6 +657,33 @@ def access_list(targets: tuple[str, ...], output: Path | None, list_format: str)
         click.echo(f"error: {_counted(len(failed), 'case')} failed under serial execution (above); "
                    "only the blocks that executed have a list", err=True)
         sys.exit(1)
+    if differ:
+        sys.exit(1)
+
+
+def _check_eip7928_lists(lists, hints) -> int:
+    """Print, for each (block, exact list), whether the given list is exact, or
+    its first difference; how many are not."""
+    from parexec.access.eip7928_builder import first_difference
+
+    differ = 0
+    for block, exact in lists:
+        name = f"block {block.header.block_number} 0x{block.header.hash.hex()[:16]}"
+        encoded = hints.eip7928_encoded_for(block)
+        if encoded is None:
+            line = "no EIP-7928 list given for it"
+        else:
+            try:
+                line = first_difference(encoded.decode(len(block.transactions)), exact)
+            except FixtureError as exc:  # it breaks the EIP's encoding or ordering rules
+                line = str(exc)
+        if line is None:
+            click.echo(f"{name}: exact (hash 0x{exact.hash().hex()})")
+        else:
+            differ += 1
+            click.echo(f"{name}: not exact: {line}")
+    click.echo(f"{len(lists) - differ} of {_counted(len(lists), 'list')} exact", err=True)
+    return differ
 
 
 @main.command()
