@@ -19,7 +19,6 @@ checks every result).
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,6 +142,8 @@ class AccessListHints:
     strategy then does without)."""
 
     def __init__(self, path: Path):
+        from parexec.access.eip7928_builder import is_eip7928_file_stem
+
         path = Path(path)
         if not path.exists():
             raise FixtureError(f"{path}: no such file or folder")
@@ -153,7 +154,7 @@ class AccessListHints:
         unnamed = []  # .rlp files in a folder that are named otherwise: matched to no block
         for file in files:
             if file.suffix == ".rlp":
-                if _LIST_STEM.fullmatch(file.stem):
+                if is_eip7928_file_stem(file.stem):
                     self.eip7928[file.stem] = file
                 elif path.is_file():
                     self.eip7928_any = file
@@ -191,9 +192,6 @@ class AccessListHints:
 
         file = self.eip7928.get(eip7928_file_stem(block), self.eip7928_any)
         return None if file is None else read_encoded_list(file)
-
-
-_LIST_STEM = re.compile(r"[0-9]+-[0-9a-f]{16}")  # an EIP-7928 list's file, named by eip7928_file_stem
 
 
 def _location_json(loc: tuple) -> list:

@@ -19,6 +19,7 @@ Neither changes a value a transaction depends on.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -158,6 +159,14 @@ def _show(changes) -> str:
 def eip7928_file_stem(block) -> str:
     """A block's list files are STEM.rlp and STEM.json: unique per block."""
     return f"{block.header.block_number}-{block.header.hash.hex()[:16]}"
+
+
+def is_eip7928_file_stem(stem: str) -> bool:
+    """Whether ``stem`` is named as eip7928_file_stem names a block's list."""
+    return _FILE_STEM.fullmatch(stem) is not None
+
+
+_FILE_STEM = re.compile(r"[0-9]+-[0-9a-f]{16}")
 
 
 def write_eip7928_lists(lists: list[tuple], folder: Path) -> None:
