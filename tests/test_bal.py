@@ -244,3 +244,9 @@ def test_verify_with_eip7928_hints(tmp_path):
     result = CliRunner().invoke(main, ["verify", *blocks, "--strategy", "bal", "--workers", "2",
                                        "--hints", str(tmp_path)])
     assert result.exit_code == 0 and "2 passed, 0 failed" in result.output, result.output
+    assert "bal ran 2 blocks: 2 with an EIP-7928 list" in result.output  # how, said: not only that it passed
+    (tmp_path / next(p.name for p in tmp_path.glob("4370000-*.rlp"))).unlink()
+    result = CliRunner().invoke(main, ["verify", *blocks, "--strategy", "bal", "--workers", "2",
+                                       "--hints", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "bal ran 2 blocks: 1 with an EIP-7928 list, 1 without a list, run with occ" in result.output

@@ -194,6 +194,39 @@ def test_a_synthetic_chain_imports_with_every_root_checked(tmp_path):
     assert len(set(heads)) == 1 and heads[0][0][0] == 4
 
 
+def test_chain_import_with_eip7928_lists(tmp_path):
+    """`chain import --strategy bal --hints` runs each block with its list and says
+    so; a list that does not fit its block rejects it (the chain stays at its
+    parent, every root checked), or, with --fallback, the block runs with dag."""
+    import json
+
+    from click.testing import CliRunner
+
+    from parexec.cli import main
+    from parexec.workloads.synthetic_chain import as_blockchain_test, build_chain
+
+    fixture = tmp_path / "chain.json"
+    fixture.write_text(json.dumps(as_blockchain_test(build_chain("erc20:txs=20,blocks=3,accounts=500"), "lists")))
+    lists = tmp_path / "lists"
+    made = CliRunner().invoke(main, ["access-list", str(fixture), "--format", "eip7928", "-o", str(lists)])
+    assert made.exit_code == 0 and len(list(lists.glob("*.rlp"))) == 3, made.output
+    first = tmp_path / "first.rlp"  # block 1's list, given alone: every block's
+    first.write_bytes(sorted(lists.glob("1-*.rlp"))[0].read_bytes())
+    runs = [(lists, [], 0, 3, "bal ran 3 blocks: 3 with an EIP-7928 list"),
+            (first, [], 1, 1, "bal ran 1 block: 1 with an EIP-7928 list"),
+            (first, ["--fallback"], 0, 3, "bal ran 3 blocks: 1 with an EIP-7928 list, 2 with a wrong list, run with dag")]
+    for i, (hints, options, code, head, said) in enumerate(runs):
+        db = tmp_path / f"db{i}"
+        assert _cli("init", "--db", db, "--fixture", fixture)[0] == 0
+        got, lines = _cli("import", fixture, "--db", db, "--strategy", "bal", "--hints", hints, *options)
+        assert got == code and lines[-1] == said, lines
+        assert any(line.startswith(f"head: block {head} ") for line in lines), lines
+        if code:
+            assert lines[0].startswith("rejected: lists block at position 2 of the test: invalid access list: tx ")
+    code, lines = _cli("import", fixture, "--db", tmp_path / "db0", "--strategy", "dag", "--hints", lists)
+    assert code == 0 and "3 already on the chain" in lines[-2] and lines[-1] == "dag ran 0 blocks", lines
+
+
 def _with_state_root(block_rlp: bytes, root: bytes) -> bytes:
     """The block with another state root in its header (so another hash)."""
     import rlp

@@ -12,40 +12,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from parexec import __version__
+from parexec.cli_options import FALLBACK_OPTION, HINTS_OPTION, PREDICT_OPTION, REDO_OPTION, load_hints
+from parexec.counted import counted
 from parexec.fixtures.discover import find_cases
 from parexec.model import FixtureError
 from parexec.analysis.simulator import simulated_strategies
-from parexec.strategies import STRATEGIES, get_strategy, split_spec
+from parexec.strategies import STRATEGIES, TAKES_HINTS, get_strategy, split_spec
+from parexec.strategies.hint_tally import HintTally
 from parexec.verifier import run_cases
 
 DEFAULT_WORKERS = os.cpu_count() or 1
-
-HINTS_OPTION = click.option(
-    "--hints", "hints_path", type=click.Path(path_type=Path),
-    help="Block access lists (a file from `parexec access-list`, or a folder of them): "
-    "parexec lists for the declared-access strategies, EIP-7928 lists (--format eip7928) for bal "
-    "(one .rlp file not named NUMBER-HASH is the list of whichever block runs); "
-    "a block without one runs with occ (a declared strategy's, with --predict, is predicted by pre-execution).",
-)
-PREDICT_OPTION = click.option(
-    "--predict", is_flag=True,
-    help="Declared-access strategies: predict a block without an access list by pre-execution "
-    "(default: it runs with occ, which costs less).",
-)
-REDO_OPTION = click.option(
-    "--redo", type=click.Choice(["auto", "on", "off"]), default=None,
-    help="occ, block-stm: repair a stale speculative result by recomputing only the operations that depend on "
-    "what changed (auto: log operations for transactions that call a contract an earlier one of the "
-    "block calls, unless that contract's logs cost more than its repairs saved in the blocks run "
-    "before; on: for all)  [default: auto for occ, off for block-stm]. PAREXEC_REDO_CHECK=1 "
-    "checks every repair against full execution.",
-)
-FALLBACK_OPTION = click.option(
-    "--fallback", is_flag=True,
-    help="bal: a block whose EIP-7928 list a transaction disagrees with runs with dag "
-    "(without it, the block is invalid under list semantics).",
-)
-
 
 INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug in parexec, not bad input (2) or an invalid block (1)
 OUT_OF_MEMORY = 71  # EX_OSERR: the machine (or a limit on the process) ran out of memory
@@ -150,8 +126,10 @@ def verify(paths: tuple[Path, ...], strategy: str, workers: int, min_parallel_tx
     except FixtureError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    chosen = get_strategy(strategy, hints=_hints(hints_path), min_parallel_txs=min_parallel_txs,
+    chosen = get_strategy(strategy, hints=load_hints(hints_path), min_parallel_txs=min_parallel_txs,
                           fallback=fallback, predict=predict, redo=redo)
+    if strategy in TAKES_HINTS:
+        chosen = HintTally(chosen)
 
     tally = _run_with_progress(cases, chosen, workers, "verify")
     for reason, count in Counter(r.detail for r in tally.results if r.status == "skipped").items():
@@ -162,13 +140,10 @@ def verify(paths: tuple[Path, ...], strategy: str, workers: int, min_parallel_tx
         console = Console(highlight=False)
         console.width = max(console.width, 110)  # feature names are long
         console.print(conformance_table(tally.results))
+    if isinstance(chosen, HintTally):
+        click.echo(chosen.summary())
     click.echo(tally.summary())
     sys.exit(2 if any(r.bad_input for r in tally.results) else 1 if tally.count("failed") else 0)
-
-
-def _counted(count: int, noun: str) -> str:
-    """``count`` and ``noun``, plural unless one: "1 block", "2 blocks"."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _progress_bar(err: Console) -> Progress:
@@ -227,19 +202,6 @@ def _load_targets(specs):
     return targets
 
 
-def _hints(path: Path | None):
-    """The access lists under ``path`` (None: no hints); exits 2 on a bad path."""
-    if path is None:
-        return None
-    from parexec.access.access_list import AccessListHints
-
-    try:
-        return AccessListHints(path)
-    except FixtureError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-
-
 def _strategy_list(ctx, param, value: str) -> list[str]:
     names = [v.strip() for v in value.split(",") if v.strip()]
     try:
@@ -282,7 +244,7 @@ def run(targets, strategy, workers, min_parallel_txs, hints_path, fallback, pred
     from parexec.report.tables import counter_lines, run_table
 
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
-    hints = _hints(hints_path)
+    hints = load_hints(hints_path)
     loaded = _load_targets(targets)
     chosen = get_strategy(strategy, hints=hints, min_parallel_txs=min_parallel_txs, fallback=fallback,
                           predict=predict, redo=redo)
@@ -341,7 +303,7 @@ def bench(targets, strategies, workers, repeat, json_path, hints_path, predict, 
     from parexec.report.tables import bench_table, counter_lines
 
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
-    hints = _hints(hints_path)
+    hints = load_hints(hints_path)
     loaded = _load_targets(targets)
     rows = []
     try:
@@ -565,7 +527,6 @@ def strategies_command() -> None:
     """
     from parexec.analysis.simulator import MODELS
     from parexec.report.tables import strategies_table
-    from parexec.strategies import TAKES_HINTS
 
     rows = [{"name": name, "engine": getattr(cls, "engine", None), "simulated": getattr(cls, "engine", None) in MODELS,
              "hints": name in TAKES_HINTS, "summary": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""}
@@ -610,7 +571,7 @@ def access_list(ctx, targets: tuple[str, ...], output: Path | None, list_format:
             click.echo("error: --check compares EIP-7928 lists: leave out --format parexec", err=True)
             sys.exit(2)
         list_format = "eip7928"
-        hints = _hints(check_path)  # before any block runs: a bad path fails at once
+        hints = load_hints(check_path)  # before any block runs: a bad path fails at once
     if list_format == "eip7928" and output is None and check_path is None:
         click.echo("error: --format eip7928 writes binary lists: give -o FOLDER", err=True)
         sys.exit(2)
@@ -639,8 +600,8 @@ def access_list(ctx, targets: tuple[str, ...], output: Path | None, list_format:
 
             write_eip7928_lists(lists, output)
             txs = sum(len(block.transactions) for block, _ in lists)
-            click.echo(f"{output}: EIP-7928 lists of {_counted(len(lists), 'block')}, "
-                       f"{_counted(txs, 'transaction')}", err=True)
+            click.echo(f"{output}: EIP-7928 lists of {counted(len(lists), 'block')}, "
+                       f"{counted(txs, 'transaction')}", err=True)
     else:
         try:
             text = write_access_lists(lists, output)
@@ -651,10 +612,10 @@ def access_list(ctx, targets: tuple[str, ...], output: Path | None, list_format:
             click.echo(text, nl=False)
         else:
             txs = sum(len(data["transactions"]) for data in lists)
-            click.echo(f"{output}: access lists of {_counted(len(lists), 'block')}, "
-                       f"{_counted(txs, 'transaction')}", err=True)
+            click.echo(f"{output}: access lists of {counted(len(lists), 'block')}, "
+                       f"{counted(txs, 'transaction')}", err=True)
     if failed:  # the lists of the blocks that executed are sound (a serial run)
-        click.echo(f"error: {_counted(len(failed), 'case')} failed under serial execution (above); "
+        click.echo(f"error: {counted(len(failed), 'case')} failed under serial execution (above); "
                    "only the blocks that executed have a list", err=True)
         sys.exit(1)
     if differ:
@@ -682,7 +643,7 @@ def _check_eip7928_lists(lists, hints) -> int:
         else:
             differ += 1
             click.echo(f"{name}: not exact: {line}")
-    click.echo(f"{len(lists) - differ} of {_counted(len(lists), 'list')} exact", err=True)
+    click.echo(f"{len(lists) - differ} of {counted(len(lists), 'list')} exact", err=True)
     return differ
 
 
@@ -724,7 +685,7 @@ def explain(target, tx, strategy, workers, output, limit, hints_path, redo) -> N
         sys.exit(2)
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     try:
-        run = explain_target(loaded[0], strategy, workers, tx, hints=_hints(hints_path), redo=redo)
+        run = explain_target(loaded[0], strategy, workers, tx, hints=load_hints(hints_path), redo=redo)
     except IndexError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -11,9 +11,12 @@ import click
 
 from parexec.chain.chain import DEFAULT_DB, Chain, ChainError, ImportTimes
 from parexec.chain.committer import CommitterError
+from parexec.cli_options import FALLBACK_OPTION, HINTS_OPTION, PREDICT_OPTION, load_hints
+from parexec.counted import counted
 from parexec.model import BlockRejected, FixtureError
 from parexec.state.lmdb_store import StoreError
-from parexec.strategies import STRATEGIES, get_strategy
+from parexec.strategies import STRATEGIES, TAKES_HINTS, get_strategy
+from parexec.strategies.hint_tally import HintTally
 
 DB_OPTION = click.option("--db", "db", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_DB,
                          show_default=True, help="The chain's folder (an LMDB store).")
@@ -102,16 +105,24 @@ def init(db: Path, genesis: Path | None, fixture: Path | None, test_name: str | 
 @click.option("--pipeline/--no-pipeline", default=True, show_default=True,
               help="Execute the next block while the last one's state root is computed and written "
                    "(a committer process); --no-pipeline does one block after the other in this process.")
-def import_(paths: tuple[Path, ...], db: Path, strategy: str, workers: int, pipeline: bool) -> None:
+@HINTS_OPTION
+@FALLBACK_OPTION
+@PREDICT_OPTION
+def import_(paths: tuple[Path, ...], db: Path, strategy: str, workers: int, pipeline: bool,
+            hints_path: Path | None, fallback: bool, predict: bool) -> None:
     """Import the blocks of BlockchainTests files whose genesis is this chain's.
 
     Each block is checked (header against parent, state and receipts roots, gas,
     bloom, requests) and committed atomically; a rejected block is reported and
-    the chain stays at its parent. Blocks already on the chain are skipped, so an
-    import killed midway goes on where it stopped when run again. The exit
-    status is 0 only if no block was rejected.
+    the chain stays at its parent (with bal and no --fallback, also a block a
+    transaction of which disagrees with its --hints list). Blocks already on the
+    chain are skipped, so an import killed midway goes on where it stopped when
+    run again. A strategy that takes --hints says how it ran the blocks (with a
+    list, or without one). The exit status is 0 only if no block was rejected.
     """
-    chosen = get_strategy(strategy)
+    chosen = get_strategy(strategy, hints=load_hints(hints_path), fallback=fallback, predict=predict)
+    if strategy in TAKES_HINTS:
+        chosen = HintTally(chosen)
     times = ImportTimes()
     with _opened(db, pipeline) as current:
         blocks = _blocks_of(paths, current.store.block_hash(0))
@@ -124,12 +135,14 @@ def import_(paths: tuple[Path, ...], db: Path, strategy: str, workers: int, pipe
         number, block_hash = current.head
     elapsed = time.perf_counter() - started
     total = max(elapsed, 1e-9)
-    click.echo(f"{times.blocks} blocks imported in {elapsed:.2f} s ({times.blocks / total:.1f} blocks/s, "
+    click.echo(f"{counted(times.blocks, 'block')} imported in {elapsed:.2f} s ({times.blocks / total:.1f} blocks/s, "
                f"{times.gas / total / 1e6:.1f} Mgas/s): execution {times.execution:.2f} s, state root "
                f"{times.state_root:.2f} s, persistence {times.persistence:.2f} s"
                + (" (root and persistence beside execution, pipelined)" if pipeline else ""))
     click.echo(f"head: block {number} 0x{block_hash.hex()}; {times.skipped} already on the chain, "
                f"{len(times.rejected)} rejected")
+    if isinstance(chosen, HintTally):
+        click.echo(chosen.summary())
     sys.exit(1 if times.rejected else 0)
 
 
@@ -146,8 +159,18 @@ def _blocks_of(paths, genesis: bytes) -> list[tuple[str, bytes]]:
             _fail(str(exc))
         for name, test in tests.items():
             if hex_bytes(test["genesisBlockHeader"]["hash"]) == genesis:
-                blocks += [(f"{name} block {n}", hex_bytes(entry["rlp"])) for n, entry in enumerate(test["blocks"])]
+                blocks += [(f"{name} {_which(n, entry)}", hex_bytes(entry["rlp"])) for n, entry in enumerate(test["blocks"])]
     return blocks
+
+
+def _which(position: int, entry: dict) -> str:
+    """A test's block as a rejection names it: by its number where the test
+    gives its header, else by its place among the test's blocks."""
+    number = (entry.get("blockHeader") or {}).get("number")
+    try:
+        return f"block {int(number, 16)}"
+    except (TypeError, ValueError):
+        return f"block at position {position + 1} of the test"
 
 
 @contextmanager
