@@ -270,19 +270,47 @@ def test_the_chain_benchmark_reports_every_run_and_the_ratios(tmp_path):
 
     out = tmp_path / "bench.json"
     result = CliRunner().invoke(main, ["chain", "bench", "erc20:txs=12,blocks=3,accounts=300", "--strategies",
-                                       "serial,occ", "--repeat", "2", "--json", str(out)])
+                                       "serial,occ,bal", "--repeat", "2", "--json", str(out)])
     assert result.exit_code == 0, result.output
-    assert "state root:" in result.output and "end to end: occ w2 pipelined" in result.output
+    assert "state root:" in result.output and "end to end: " in result.output
+    # bal gets every block's exact EIP-7928 list, and says it used them
+    assert "bal w2 pipelined: bal ran 3 blocks: 3 with an EIP-7928 list" in result.output
     data = json.loads(out.read_text())
-    assert [c["config"]["strategy"] for c in data["configs"]] == ["serial", "serial", "occ", "occ"]
+    assert [c["config"]["strategy"] for c in data["configs"]] == ["serial", "serial", "occ", "occ", "bal", "bal"]
     for config in data["configs"]:
         assert len(config["runs"]) == 2
         for run in config["runs"]:
             assert run["blocks"] == 3 and not run["rejected"] and run["peak_mb"]["importer"] > 0
             if config["config"]["pipeline"]:
                 assert run["peak_mb"]["committer"] > 0
-    assert data["summary"]["best_parallel"] == "occ w2 pipelined"
-    assert set(data["summary"]["pipelining"]) == {"serial", "occ"}
+            assert bool(run["ran"]) == (config["config"]["strategy"] == "bal")
+    assert data["summary"]["best_parallel"] in ("occ w2 pipelined", "bal w2 pipelined")
+    assert set(data["summary"]["pipelining"]) == {"serial", "occ", "bal"}
+
+
+def test_the_chain_benchmark_writes_each_blocks_exact_lists(tmp_path):
+    """EIP-7928 lists for bal and parexec's for the declared strategies, one per
+    block, each fitting its block and equal to the list of that block run alone."""
+    from parexec.access.access_list import AccessListHints
+    from parexec.access.eip7928_builder import build_access_list
+    from parexec.block.decoding import block_of, decode_block
+    from parexec.chain.bench import write_exact_lists
+    from parexec.forks import fork_rules
+    from parexec.workloads.synthetic_chain import build_chain
+
+    made = build_chain("erc20:txs=10,blocks=2,accounts=200")
+    write_exact_lists(made, {"bal", "dag"}, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["eip7928", "parexec"]  # the store is gone
+    hints = AccessListHints(tmp_path)
+    fork_at = fork_rules(made.network, None)
+    decoded = decode_block(fork_at, made.blocks[0])
+    first = block_of(decoded, fork_at(1, decoded.header.timestamp), {0: decoded.header.parent_hash})
+    assert hints.eip7928_for(first) == build_access_list(first, made.pre)
+    assert len(hints.footprints_for(first)) == 10
+    for block_rlp in made.blocks[1:]:
+        decoded = decode_block(fork_at, block_rlp)
+        later = block_of(decoded, fork_at(2, decoded.header.timestamp), {})
+        assert hints.eip7928_for(later) is not None and len(hints.footprints_for(later)) == 10
 
 
 def test_a_chain_from_a_genesis_file_imports_its_blocks(tmp_path):

@@ -6,6 +6,9 @@ Every run starts from a copy of the same genesis store, in a fresh process (so
 its peak memory is its own), with its committer and worker processes up before
 the clock starts. Configurations alternate within each repeat, so the ratios
 compare runs made under the same conditions; every run's figure is kept.
+Strategies that take access lists get every block's exact list (EIP-7928 for
+bal, parexec's for the declared ones), written from a serial import before any
+run, untimed; each run counts how the strategy ran its blocks.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class Run:
     persistence: float
     rejected: list[str]
     peak_mb: dict[str, float]  # process -> peak resident memory (VmHWM), MB
+    ran: str = ""  # a strategy that takes lists: how it ran the blocks (strategies.hint_tally)
 
 
 @dataclass
@@ -81,21 +85,27 @@ def peak_mb(pid: int) -> float | None:
     return None
 
 
-def import_run(db: Path, blocks: list[bytes], config: Config) -> Run:
-    """Import ``blocks`` into the chain at ``db`` (in the process that calls it)."""
+def import_run(db: Path, blocks: list[bytes], config: Config, lists: Path | None = None) -> Run:
+    """Import ``blocks`` into the chain at ``db`` (in the process that calls it);
+    ``lists``: the folder of the blocks' access lists."""
+    from parexec.access.access_list import AccessListHints
     from parexec.chain.chain import Chain, ImportTimes
     from parexec.parallel.worker_pool import get_pool
-    from parexec.strategies import get_strategy
+    from parexec.strategies import TAKES_HINTS, get_strategy
+    from parexec.strategies.hint_tally import HintTally
 
+    hints = AccessListHints(lists) if lists is not None and config.strategy in TAKES_HINTS else None
     chain = Chain(db, pipeline=config.pipeline)
     try:
         pool = get_pool(config.workers - 1, "forkserver") if config.workers > 1 else None
         if pool:
             pool.wait_ready()
-        _warm_up(chain, blocks[0], get_strategy(config.strategy), config.workers)
+        _warm_up(chain, blocks[0], get_strategy(config.strategy, hints=hints), config.workers)
         times = ImportTimes()
+        strategy = get_strategy(config.strategy, hints=hints)
+        tally = HintTally(strategy) if config.strategy in TAKES_HINTS else None
         started = time.perf_counter()
-        for _ in chain.import_blocks(enumerate(blocks), get_strategy(config.strategy), config.workers, times):
+        for _ in chain.import_blocks(enumerate(blocks), tally or strategy, config.workers, times):
             pass
         seconds = time.perf_counter() - started
         peaks = {"importer": peak_mb(os.getpid())}
@@ -106,7 +116,38 @@ def import_run(db: Path, blocks: list[bytes], config: Config) -> Run:
     finally:
         chain.close()
     return Run(seconds, times.blocks, times.gas, times.execution, times.state_root, times.persistence,
-               times.rejected, {k: v for k, v in peaks.items() if v is not None})
+               times.rejected, {k: v for k, v in peaks.items() if v is not None},
+               tally.summary() if tally is not None else "")
+
+
+def write_exact_lists(made, strategies: set[str], folder: Path) -> None:
+    """Every block's exact access list in ``folder``, as ``parexec access-list``
+    writes them: EIP-7928 lists if bal is among ``strategies``, parexec's if a
+    declared strategy is; each from a serial import of the chain (a store of its
+    own, under ``folder``, removed after)."""
+    from parexec.access.access_list import AccessListRecorder, write_access_lists
+    from parexec.access.eip7928_builder import EIP7928Recorder, write_eip7928_lists
+    from parexec.chain.chain import Chain, ChainConfig
+    from parexec.strategies import DECLARED
+
+    recorders = []  # each format in a folder of its own: both name a block's JSON file alike
+    if "bal" in strategies:
+        recorders.append((EIP7928Recorder(), write_eip7928_lists, folder / "eip7928"))
+    if strategies & set(DECLARED):
+        recorders.append((AccessListRecorder(), write_access_lists, folder / "parexec"))
+    for recorder, write, into in recorders:
+        db = folder / "serial-import"
+        Chain.init(db, ChainConfig(made.network), made.genesis_rlp, made.pre).close()
+        chain = Chain(db)
+        try:
+            for label, error in chain.import_blocks(enumerate(made.blocks), recorder, 1):
+                if error is not None:
+                    raise RuntimeError(f"block {label + 1} rejected under serial execution: {error}")
+        finally:
+            chain.close()
+            shutil.rmtree(db)
+        into.mkdir()
+        write(recorder.lists, into)
 
 
 def _warm_up(chain, block_rlp: bytes, strategy, workers: int) -> None:
@@ -131,10 +172,19 @@ def bench_chain(made, configs: list[Config], repeat: int, progress=None) -> list
     """Import the synthetic chain ``made`` ``repeat`` times with each of ``configs``."""
     from parexec.chain.chain import Chain, ChainConfig
 
+    from parexec.strategies import TAKES_HINTS
+
     results = [ConfigResult(c) for c in configs]
     with tempfile.TemporaryDirectory(prefix="parexec-bench-chain-") as tmp:
         genesis = Path(tmp) / "genesis"
         Chain.init(genesis, ChainConfig(made.network), made.genesis_rlp, made.pre).close()
+        hinted = {c.strategy for c in configs} & set(TAKES_HINTS)
+        lists = Path(tmp) / "lists" if hinted else None
+        if lists is not None:
+            if progress:
+                progress(f"exact access lists for {', '.join(sorted(hinted))} (a serial import, untimed)")
+            lists.mkdir()
+            write_exact_lists(made, hinted, lists)
         for r in range(repeat):
             for result in results:
                 db = Path(tmp) / "run"
@@ -142,7 +192,7 @@ def bench_chain(made, configs: list[Config], repeat: int, progress=None) -> list
                 if progress:
                     progress(f"run {r + 1}/{repeat}: {result.config.name}")
                 with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as fresh:
-                    run = fresh.submit(import_run, db, made.blocks, result.config).result()
+                    run = fresh.submit(import_run, db, made.blocks, result.config, lists).result()
                 shutil.rmtree(db)
                 if run.rejected or run.blocks != len(made.blocks):
                     raise RuntimeError(f"{result.config.name}: {len(run.rejected)} blocks rejected: "
