@@ -41,14 +41,22 @@ def test_replay_on_a_local_ray_passes_every_mainnet_block_as_verify_does(tmp_pat
 
 
 def test_replay_here_gives_the_rows_ray_gives(tmp_path):
+    """With bal and EIP-7928 lists for two of the three blocks (each task reads
+    them at their path): the same rows, and both say how bal ran the blocks."""
     require_data(MAINNET)
     blocks = [str(MAINNET / "blocks" / n) for n in ("4370000", "1150000", "19426587")]
+    lists = tmp_path / "lists"
+    made = CliRunner().invoke(main, ["access-list", blocks[0], blocks[2], "--format", "eip7928", "-o", str(lists)])
+    assert made.exit_code == 0, made.output
     rows = {}
     for where in ([], ["--ray"]):
         report = tmp_path / f"replay{len(where)}.json"
-        result = CliRunner().invoke(main, ["replay", *blocks, "--json", str(report), *where])
+        result = CliRunner().invoke(main, ["replay", *blocks, "--strategies", "occ,bal", "--hints", str(lists),
+                                           "--json", str(report), *where])
         assert result.exit_code == 0, result.output
-        rows[len(where)] = [(r["case"], r["status"], r["txs"], r["gas"]) for r in json.loads(report.read_text())["rows"]]
+        assert "bal ran 3 blocks: 2 with an EIP-7928 list, 1 without a list, run with occ" in result.output
+        rows[len(where)] = [(r["case"], r["status"], r["txs"], r["gas"], r["ran"])
+                            for r in json.loads(report.read_text())["rows"]]
     assert rows[0] == rows[1] and len(rows[0]) == 3
 
 

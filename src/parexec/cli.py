@@ -775,7 +775,8 @@ def fetch(blocks, rpc, out, concurrency, timeout, attempts) -> None:
               help="Processes per block (a Ray task reserves as many CPUs).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write every block's row, the totals and the machine as JSON.")
-def replay(paths, ray_address, strategies, workers, json_path) -> None:
+@HINTS_OPTION
+def replay(paths, ray_address, strategies, workers, json_path, hints_path) -> None:
     """Verify and time many blocks, in this process or as Ray tasks across a cluster.
 
     PATHS are what `verify` takes. Each block is verified serially against what
@@ -783,8 +784,10 @@ def replay(paths, ray_address, strategies, workers, json_path) -> None:
     outcome), every run timed. With --ray each block is a Ray task that runs
     parexec's own worker pool on its node; a task whose worker dies is re-run,
     a block that fails is run once more, and every block ends as a row. Prints
-    each failure, a table of the totals and blocks/s; the last line is
-    "N passed, M failed", and the status is 0 only if nothing failed.
+    each failure, a table of the totals and blocks/s, and how each strategy
+    that takes --hints ran the blocks; the last line is "N passed, M failed",
+    and the status is 0 only if nothing failed. On a cluster every node reads
+    the blocks and the --hints lists at the same paths.
     """
     import json
 
@@ -802,6 +805,9 @@ def replay(paths, ray_address, strategies, workers, json_path) -> None:
     except FixtureError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    if hints_path is not None:
+        load_hints(hints_path)  # a bad path fails here, before any block runs
+    hints = None if hints_path is None else str(hints_path.resolve())  # as every task (on any node) reads it
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True)
     with _progress_bar(err) as progress:
@@ -813,7 +819,7 @@ def replay(paths, ray_address, strategies, workers, json_path) -> None:
             progress.update(task, advance=1, description=f"replay {row.case}")
 
         if ray_address is None:
-            result = replay_here(cases, strategies, workers, on_row)
+            result = replay_here(cases, strategies, workers, on_row, hints)
         else:
             try:
                 import ray  # noqa: F401
@@ -822,7 +828,7 @@ def replay(paths, ray_address, strategies, workers, json_path) -> None:
                 sys.exit(2)
             try:
                 result = replay_on_ray(cases, strategies, workers, None if ray_address == "local" else ray_address,
-                                       on_row)
+                                       on_row, hints)
             except ConnectionError as exc:
                 click.echo(f"error: cannot reach the Ray cluster at {ray_address}: {exc}", err=True)
                 sys.exit(2)
@@ -833,6 +839,8 @@ def replay(paths, ray_address, strategies, workers, json_path) -> None:
     out.print(replay_table(result, strategies, workers))
     out.print(f"{len(result.rows)} blocks in {result.seconds:.1f} s on {result.where}: "
               f"{result.blocks_per_second:.2f} blocks/s")
+    for line in result.ran_lines():
+        out.print(line)
     if json_path:
         json_path.write_text(json.dumps({
             "where": result.where, "seconds": result.seconds, "blocks_per_second": result.blocks_per_second,

@@ -11,7 +11,8 @@ tell a broken node from a broken block, and reported with what it said. No
 case is lost: each ends as a row, passed or failed, whatever happened to its task.
 
 On a real cluster every node needs parexec installed in the same environment
-and the data at the same path (the tasks carry paths, not blocks).
+and the data at the same path (the tasks carry paths, not blocks), access lists
+(``hints``) included.
 """
 
 from __future__ import annotations
@@ -39,22 +40,32 @@ class ReplayRow:
     speedup: dict[str, float] = field(default_factory=dict)  # strategy -> serial's time over its time
     attempts: int = 1
     host: str = ""  # where it ran: host name and process id
+    # a strategy that takes access lists -> how it ran the case's blocks (strategies.hint_tally) -> how many
+    ran: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return asdict(self)
 
 
-def replay_case(case, strategies: list[str], workers: int) -> ReplayRow:
+def replay_case(case, strategies: list[str], workers: int, hints: str | None = None) -> ReplayRow:
     """Verify ``case`` serially, then with each strategy on ``workers`` processes;
-    the first failure ends it."""
+    the first failure ends it. ``hints``: the path of access lists for the
+    strategies that take them."""
+    from parexec.access.access_list import AccessListHints
     from parexec.parallel.worker_pool import get_pool
-    from parexec.strategies import get_strategy
+    from parexec.strategies import TAKES_HINTS, get_strategy
+    from parexec.strategies.hint_tally import HintTally
 
     if workers > 1 and strategies:
         get_pool(workers - 1).wait_ready()  # started before the clock, as bench does
     row = ReplayRow(case.name, PASSED, host=f"{socket.gethostname()}:{os.getpid()}")
+    lists = AccessListHints(hints) if hints is not None and set(strategies) & set(TAKES_HINTS) else None
     for name in ["serial", *strategies]:
-        result = _run(case, get_strategy(name), 1 if name == "serial" else workers)
+        strategy = get_strategy(name, hints=lists)
+        tally = HintTally(strategy) if name in TAKES_HINTS else None
+        result = _run(case, tally or strategy, 1 if name == "serial" else workers)
+        if tally is not None:
+            row.ran[name] = dict(tally.counts)
         row.txs, row.gas = result.txs, result.gas
         if result.status != PASSED:
             row.status, row.detail = result.status, (result.detail if name == "serial" else f"{name}: {result.detail}")
@@ -85,6 +96,18 @@ class Replay:
     def blocks_per_second(self) -> float:
         return len(self.rows) / self.seconds if self.seconds else 0.0
 
+    def ran_lines(self) -> list[str]:
+        """How each strategy that takes access lists ran the blocks, over all rows."""
+        from collections import Counter
+
+        from parexec.strategies.hint_tally import ran_line
+
+        totals: dict[str, Counter] = {}
+        for row in self.rows:
+            for name, counts in row.ran.items():
+                totals.setdefault(name, Counter()).update(counts)
+        return [ran_line(name, counts) for name, counts in totals.items()]
+
     def summary(self) -> str:
         line = f"{self.count(PASSED)} passed, {self.count(FAILED)} failed"
         skipped = self.count(SKIPPED)
@@ -92,18 +115,18 @@ class Replay:
 
 
 def replay_here(cases: list, strategies: list[str], workers: int,
-                on_row: Callable[[ReplayRow], None] = lambda _row: None) -> Replay:
+                on_row: Callable[[ReplayRow], None] = lambda _row: None, hints: str | None = None) -> Replay:
     started = time.perf_counter()
     rows = []
     for case in cases:
-        row = replay_case(case, strategies, workers)
+        row = replay_case(case, strategies, workers, hints)
         rows.append(row)
         on_row(row)
     return Replay(rows, time.perf_counter() - started, "this machine, one process")
 
 
 def replay_on_ray(cases: list, strategies: list[str], workers: int, address: str | None = None,
-                  on_row: Callable[[ReplayRow], None] = lambda _row: None) -> Replay:
+                  on_row: Callable[[ReplayRow], None] = lambda _row: None, hints: str | None = None) -> Replay:
     """Each case a Ray task (on the cluster at ``address``, or on a Ray started
     here for this replay); rows in the cases' order."""
     import ray
@@ -119,14 +142,14 @@ def replay_on_ray(cases: list, strategies: list[str], workers: int, address: str
         started = time.perf_counter()
         rows: dict[int, ReplayRow] = {}
         attempts = {i: 1 for i in range(len(cases))}
-        pending = {task.remote(case, strategies, workers): i for i, case in enumerate(cases)}
+        pending = {task.remote(case, strategies, workers, hints): i for i, case in enumerate(cases)}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             i = pending.pop(done[0])
             row = _outcome(done[0], cases[i].name)
             if row.status == FAILED and attempts[i] < CASE_ATTEMPTS:
                 attempts[i] += 1  # once more, maybe elsewhere: a broken node, or a broken block?
-                pending[task.remote(cases[i], strategies, workers)] = i
+                pending[task.remote(cases[i], strategies, workers, hints)] = i
                 continue
             row.attempts = attempts[i]
             rows[i] = row
