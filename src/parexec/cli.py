@@ -18,7 +18,7 @@ from parexec.fixtures.discover import find_cases
 from parexec.model import FixtureError
 from parexec.analysis.simulator import simulated_strategies
 from parexec.strategies import STRATEGIES, TAKES_HINTS, get_strategy, split_spec
-from parexec.strategies.hint_tally import HintTally
+from parexec.strategies.hint_tally import HintTally, tallied
 from parexec.verifier import run_cases
 
 DEFAULT_WORKERS = os.cpu_count() or 1
@@ -126,10 +126,8 @@ def verify(paths: tuple[Path, ...], strategy: str, workers: int, min_parallel_tx
     except FixtureError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    chosen = get_strategy(strategy, hints=load_hints(hints_path), min_parallel_txs=min_parallel_txs,
-                          fallback=fallback, predict=predict, redo=redo)
-    if strategy in TAKES_HINTS:
-        chosen = HintTally(chosen)
+    chosen = tallied(get_strategy(strategy, hints=load_hints(hints_path), min_parallel_txs=min_parallel_txs,
+                                  fallback=fallback, predict=predict, redo=redo))
 
     tally = _run_with_progress(cases, chosen, workers, "verify")
     for reason, count in Counter(r.detail for r in tally.results if r.status == "skipped").items():

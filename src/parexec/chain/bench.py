@@ -92,7 +92,7 @@ def import_run(db: Path, blocks: list[bytes], config: Config, lists: Path | None
     from parexec.chain.chain import Chain, ImportTimes
     from parexec.parallel.worker_pool import get_pool
     from parexec.strategies import TAKES_HINTS, get_strategy
-    from parexec.strategies.hint_tally import HintTally
+    from parexec.strategies.hint_tally import HintTally, tallied
 
     hints = AccessListHints(lists) if lists is not None and config.strategy in TAKES_HINTS else None
     chain = Chain(db, pipeline=config.pipeline)
@@ -102,10 +102,9 @@ def import_run(db: Path, blocks: list[bytes], config: Config, lists: Path | None
             pool.wait_ready()
         _warm_up(chain, blocks[0], get_strategy(config.strategy, hints=hints), config.workers)
         times = ImportTimes()
-        strategy = get_strategy(config.strategy, hints=hints)
-        tally = HintTally(strategy) if config.strategy in TAKES_HINTS else None
+        strategy = tallied(get_strategy(config.strategy, hints=hints))
         started = time.perf_counter()
-        for _ in chain.import_blocks(enumerate(blocks), tally or strategy, config.workers, times):
+        for _ in chain.import_blocks(enumerate(blocks), strategy, config.workers, times):
             pass
         seconds = time.perf_counter() - started
         peaks = {"importer": peak_mb(os.getpid())}
@@ -117,7 +116,7 @@ def import_run(db: Path, blocks: list[bytes], config: Config, lists: Path | None
         chain.close()
     return Run(seconds, times.blocks, times.gas, times.execution, times.state_root, times.persistence,
                times.rejected, {k: v for k, v in peaks.items() if v is not None},
-               tally.summary() if tally is not None else "")
+               strategy.summary() if isinstance(strategy, HintTally) else "")
 
 
 def write_exact_lists(made, strategies: set[str], folder: Path) -> None:
@@ -171,7 +170,6 @@ def _warm_up(chain, block_rlp: bytes, strategy, workers: int) -> None:
 def bench_chain(made, configs: list[Config], repeat: int, progress=None) -> list[ConfigResult]:
     """Import the synthetic chain ``made`` ``repeat`` times with each of ``configs``."""
     from parexec.chain.chain import Chain, ChainConfig
-
     from parexec.strategies import TAKES_HINTS
 
     results = [ConfigResult(c) for c in configs]

@@ -15,8 +15,8 @@ from parexec.cli_options import FALLBACK_OPTION, HINTS_OPTION, PREDICT_OPTION, l
 from parexec.counted import counted
 from parexec.model import BlockRejected, FixtureError
 from parexec.state.lmdb_store import StoreError
-from parexec.strategies import STRATEGIES, TAKES_HINTS, get_strategy
-from parexec.strategies.hint_tally import HintTally
+from parexec.strategies import STRATEGIES, get_strategy
+from parexec.strategies.hint_tally import HintTally, tallied
 
 DB_OPTION = click.option("--db", "db", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_DB,
                          show_default=True, help="The chain's folder (an LMDB store).")
@@ -120,9 +120,7 @@ def import_(paths: tuple[Path, ...], db: Path, strategy: str, workers: int, pipe
     run again. A strategy that takes --hints says how it ran the blocks (with a
     list, or without one). The exit status is 0 only if no block was rejected.
     """
-    chosen = get_strategy(strategy, hints=load_hints(hints_path), fallback=fallback, predict=predict)
-    if strategy in TAKES_HINTS:
-        chosen = HintTally(chosen)
+    chosen = tallied(get_strategy(strategy, hints=load_hints(hints_path), fallback=fallback, predict=predict))
     times = ImportTimes()
     with _opened(db, pipeline) as current:
         blocks = _blocks_of(paths, current.store.block_hash(0))

@@ -54,18 +54,17 @@ def replay_case(case, strategies: list[str], workers: int, hints: str | None = N
     from parexec.access.access_list import AccessListHints
     from parexec.parallel.worker_pool import get_pool
     from parexec.strategies import TAKES_HINTS, get_strategy
-    from parexec.strategies.hint_tally import HintTally
+    from parexec.strategies.hint_tally import HintTally, tallied
 
     if workers > 1 and strategies:
         get_pool(workers - 1).wait_ready()  # started before the clock, as bench does
     row = ReplayRow(case.name, PASSED, host=f"{socket.gethostname()}:{os.getpid()}")
     lists = AccessListHints(hints) if hints is not None and set(strategies) & set(TAKES_HINTS) else None
     for name in ["serial", *strategies]:
-        strategy = get_strategy(name, hints=lists)
-        tally = HintTally(strategy) if name in TAKES_HINTS else None
-        result = _run(case, tally or strategy, 1 if name == "serial" else workers)
-        if tally is not None:
-            row.ran[name] = dict(tally.counts)
+        strategy = tallied(get_strategy(name, hints=lists))
+        result = _run(case, strategy, 1 if name == "serial" else workers)
+        if isinstance(strategy, HintTally):
+            row.ran[name] = dict(strategy.counts)
         row.txs, row.gas = result.txs, result.gas
         if result.status != PASSED:
             row.status, row.detail = result.status, (result.detail if name == "serial" else f"{name}: {result.detail}")

@@ -51,7 +51,6 @@ class BalStrategy:
 
     name = "bal"
     engine = "all-at-once"  # as analysis.simulator models it
-    takes_hints = True
 
     def __init__(self, min_parallel_txs: int | None = None, hints=None, fallback: bool = False):
         """``hints``: an object with ``eip7928_for(block)`` returning the block's

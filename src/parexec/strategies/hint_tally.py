@@ -55,3 +55,10 @@ class HintTally:
 
     def summary(self) -> str:
         return ran_line(self.strategy.name, self.counts)
+
+
+def tallied(strategy):
+    """``strategy`` in a HintTally if it takes access lists, else as it is."""
+    from parexec.strategies import TAKES_HINTS
+
+    return HintTally(strategy) if strategy.name in TAKES_HINTS else strategy
