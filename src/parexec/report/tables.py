@@ -165,7 +165,7 @@ def demo_table(result) -> Table:
     across contention levels, the mainnet geometric mean, the chain import."""
     import statistics
 
-    strategies = sorted({r["strategy"] for r in result.workloads} - {"serial"})
+    strategies = [s for s in dict.fromkeys(r["strategy"] for r in result.workloads) if s != "serial"]
     table = _table("parexec demo: speedup over serial at 2 workers (every result equal to serial's)",
                    ["what", *strategies], ("what",))
     for name in dict.fromkeys(r["workload"] for r in result.workloads):
