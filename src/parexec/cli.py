@@ -857,10 +857,12 @@ def replay(paths, ray_address, strategies, workers, json_path, hints_path) -> No
 def demo(data: Path, output: Path, quick: bool) -> None:
     """Measure what parexec finds on this machine and write a report.
 
-    Synthetic workloads across contention levels, every shared mainnet block
-    (verified, timed with occ and block-stm at 2 workers, beside its dependency
-    bound), simulated speedups up to 64 workers with the published figures beside
-    them, the hotspots, and a short chain import with every state root checked.
+    Synthetic workloads across contention levels and every shared mainnet block
+    (verified), each timed with occ, block-stm and bal at 2 workers (bal with the
+    block's exact EIP-7928 list, written from a serial run first), beside its
+    dependency bound and its list's; simulated speedups up to 64 workers with the
+    published figures beside them, the hotspots, and a short chain import with
+    every state root checked.
     Every parallel result is compared with serial's. Ends with a summary table
     and report/index.html, which opens offline.
     """
