@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import MAINNET, require_data
+from conftest import EEST, MAINNET, require_data
 from parexec.access.eip7928 import AccountChanges, BlockAccessList
 from parexec.access.access_list import AccessListHints
 from parexec.access.eip7928_builder import build_access_list, write_eip7928_lists
@@ -118,18 +118,19 @@ def test_the_post_state_is_the_lists_unless_a_transaction_destroys(spec, from_th
     account (which no list value says: mainnet 2675000 deletes an empty account it
     touches, EIP-161) has its results applied in order. Both give serial's
     outcome (code set again and again included: redelegate)."""
-    from parexec.state.overlay import OverlayState
+    from parexec.strategies import bal
 
-    merged = []
-    absorb = OverlayState.absorb
-    monkeypatch.setattr(OverlayState, "absorb", lambda self, staged: merged.append(1) or absorb(self, staged))
+    merged = []  # whether the staged post-state was what the block left
+    settled = bal.settled
+    monkeypatch.setattr(bal, "settled", lambda state, staged, results:
+                        (after := settled(state, staged, results), merged.append(after is staged))[0])
     if spec.startswith("mainnet "):
         spec = str(require_data(MAINNET) / "blocks" / spec.split()[1])
     target = load_targets([spec])[0]
     assert any(r.destroyed for r in _serial(target).tx_results) != from_the_list
     outcome = _bal(target, build_access_list(target.block, target.pre_state))
     assert _serial(target).first_difference(outcome) is None
-    assert bool(merged) == from_the_list
+    assert merged == [from_the_list]
 
 
 def test_settling_creates_the_empty_accounts_a_list_cannot_show():
@@ -250,3 +251,39 @@ def test_verify_with_eip7928_hints(tmp_path):
                                        "--hints", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "bal ran 2 blocks: 1 with an EIP-7928 list, 1 without a list, run with occ" in result.output
+
+
+def test_the_lists_changes_around_the_transactions_are_held_to_the_block(tmp_path):
+    """What a list says at index 0 (the pre-block system calls: EIP-4788's beacon
+    root) and at n+1 (withdrawals) must be what the block does there: a changed
+    value makes the block invalid under list semantics, by index, and with
+    --fallback it runs with dag."""
+    from parexec.access.eip7928 import decode
+
+    fixture = require_data(EEST / "v4.5.0/blockchain_tests/shanghai/eip4895_withdrawals/withdrawals/"
+                                  "use_value_in_contract.json")
+    lists = tmp_path / "lists"
+    made = CliRunner().invoke(main, ["access-list", str(fixture), "--format", "eip7928", "-o", str(lists)])
+    assert made.exit_code == 0, made.output
+
+    def verify(*options):
+        return CliRunner().invoke(main, ["verify", str(fixture), "--strategy", "bal", "--workers", "2",
+                                         "--min-parallel-txs", "2", "--hints", str(lists), *options])
+
+    assert verify().exit_code == 0
+    # the Cancun test's first block: one transaction, a beacon root stored at 0, a withdrawal paid at 2
+    path = next(p for p in lists.glob("1-*.rlp")
+                if any(i == 0 for a in decode(p.read_bytes()).accounts for _, ch in a.storage_changes for i, _ in ch))
+    exact = path.read_bytes()
+
+    def bumped(access_list, index):  # each change at ``index`` one higher
+        def up(changes):
+            return tuple((i, v + 1 if i == index else v) for i, v in changes)
+        return BlockAccessList(tuple(replace(a, balance_changes=up(a.balance_changes), storage_changes=tuple(
+            (slot, up(ch)) for slot, ch in a.storage_changes)) for a in access_list.accounts))
+
+    for index, phase in ((0, "the pre-block system calls"), (2, "withdrawals, rewards and post-block system calls")):
+        path.write_bytes(bumped(decode(exact), index).encode())
+        result = verify()
+        assert result.exit_code == 1 and f"invalid access list: at index {index} ({phase}) the list says" in result.output
+        assert verify("--fallback").exit_code == 0

@@ -6,7 +6,7 @@ __version__ = "0.1.0"
 
 use_fast_keccak()
 
-API = ("execute", "analyze", "bench", "explain", "targets")  # parexec.api, a line each
+API = ("execute", "access_list", "analyze", "bench", "explain", "targets")  # parexec.api, a line each
 
 
 def __getattr__(name: str):

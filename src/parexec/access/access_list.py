@@ -95,11 +95,17 @@ def write_access_lists(lists: list[dict], output: Path | None) -> str | None:
 def load_access_list(path: Path, block) -> list[Footprint]:
     """Footprints per transaction of ``block``. Raises FixtureError, naming the file
     and the fault, if it is not an access list of exactly this block."""
-    where = str(path)
     try:
         data = read_json(path)
     except FixtureError as exc:
         raise FixtureError(f"{exc} (cannot read an access list)") from None
+    return footprints_of(data, block, str(path))
+
+
+def footprints_of(data, block, where: str = "the access list") -> list[Footprint]:
+    """Footprints per transaction of ``block`` from a list as ``block_access_list``
+    makes it (``where``: what to call it in a message). Raises FixtureError if
+    it is not an access list of exactly this block."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise FixtureError(f"{where}: not a parexec block access list (format {FORMAT!r})")
     head = data.get("block")
@@ -232,14 +238,17 @@ def _strip(text) -> str:
 @dataclass(frozen=True)
 class GivenLists:
     """Hints held in memory, the same for whichever block asks: footprints for the
-    declared-access strategies, an EIP-7928 list for bal (tests and benchmarks give
-    exact lists, and lists made wrong on purpose, this way)."""
+    declared-access strategies (or a parexec list as ``block_access_list`` makes
+    it, held to the block that asks as a file is), an EIP-7928 list for bal
+    (tests, benchmarks and ``parexec.execute`` give exact lists, and lists made
+    wrong on purpose, this way)."""
 
     footprints: list[Footprint] | None = None
     eip7928: object = None
+    parexec: dict | None = None  # a list as block_access_list makes it: held to the block that asks
 
     def footprints_for(self, block) -> list[Footprint] | None:
-        return self.footprints
+        return footprints_of(self.parexec, block) if self.parexec is not None else self.footprints
 
     def eip7928_for(self, block):
         return self.eip7928

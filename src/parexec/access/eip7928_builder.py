@@ -26,7 +26,7 @@ from pathlib import Path
 from eth.constants import SYSTEM_ADDRESS
 
 from parexec.access.eip7928 import AccountChanges, BlockAccessList, EncodedList
-from parexec.model import STORAGE, STORAGE_RESET
+from parexec.model import BALANCE, CODE, NONCE, STORAGE, STORAGE_RESET
 from parexec.state.overlay import OverlayState
 from parexec.strategies.serial import SerialStrategy
 
@@ -69,34 +69,22 @@ def list_from_phases(pre_state, phases) -> BlockAccessList:
     balances, nonces, codes = defaultdict(list), defaultdict(list), defaultdict(list)
     slot_changes: dict[bytes, dict[int, list]] = defaultdict(lambda: defaultdict(list))
     slot_reads: dict[bytes, set[int]] = defaultdict(set)
+    fields = {BALANCE: balances, NONCE: nonces, CODE: codes}
     for index, reads, writes, new_code in phases:
         for loc in reads:
             touched.add(loc[1])
             if loc[0] == STORAGE:
                 slot_reads[loc[1]].add(loc[2])
-        addresses = {loc[1] for loc in writes}
-        touched |= addresses
-        slots = {(loc[1], loc[2]) for loc in writes if loc[0] == STORAGE}
-        for loc in writes:
-            if loc[0] == STORAGE_RESET:  # the slots it wipes that the block names
-                slots |= {(loc[1], s) for s in slot_reads[loc[1]] | set(slot_changes[loc[1]])}
-        before = {a: _fields(state, a) for a in addresses}
-        slots_before = {(a, s): state.storage(a, s) for a, s in slots}
-        state.apply(writes, new_code)
-        for address in addresses:
-            (balance, nonce, code), (old_balance, old_nonce, old_code) = _fields(state, address), before[address]
-            if balance != old_balance:
-                balances[address].append((index, balance))
-            if nonce != old_nonce:
-                nonces[address].append((index, nonce))
-            if code != old_code:
-                codes[address].append((index, code))
-        for (address, slot), old in slots_before.items():
-            value = state.storage(address, slot)
-            if value != old:
-                slot_changes[address][slot].append((index, value))
-            else:  # written as it was: a read
-                slot_reads[address].add(slot)
+        touched |= {loc[1] for loc in writes}
+        changes, unchanged = phase_changes(state, writes, new_code,
+                                           lambda address: slot_reads[address] | set(slot_changes[address]))
+        for loc, value in changes.items():
+            if loc[0] == STORAGE:
+                slot_changes[loc[1]][loc[2]].append((index, value))
+            else:
+                fields[loc[0]][loc[1]].append((index, value))
+        for address, slot in unchanged:  # written as it was: a read
+            slot_reads[address].add(slot)
     accounts = []
     for address in sorted(touched):
         changed = slot_changes.get(address, {})
@@ -109,6 +97,34 @@ def list_from_phases(pre_state, phases) -> BlockAccessList:
             continue  # the system caller, unless something of it changed
         accounts.append(entry)
     return BlockAccessList(tuple(accounts))
+
+
+def phase_changes(state, writes, new_code, named_slots=lambda address: ()) -> tuple[dict, set]:
+    """Apply one phase's ``writes`` to ``state`` (an overlay); what they change, as
+    a list records it: {(BALANCE|NONCE|CODE, address) or (STORAGE, address, slot):
+    the value after (code as bytes)}, and the slots they write as they were
+    (reads). A wipe of storage changes the slots ``named_slots(address)`` gives
+    (those the block names so far)."""
+    addresses = {loc[1] for loc in writes}
+    slots = {(loc[1], loc[2]) for loc in writes if loc[0] == STORAGE}
+    for loc in writes:
+        if loc[0] == STORAGE_RESET:  # the slots it wipes that the block names
+            slots |= {(loc[1], s) for s in named_slots(loc[1])}
+    before = {a: _fields(state, a) for a in addresses}
+    slots_before = {(a, s): state.storage(a, s) for a, s in slots}
+    state.apply(writes, new_code)
+    changes, unchanged = {}, set()
+    for address in addresses:
+        for kind, value, old in zip((BALANCE, NONCE, CODE), _fields(state, address), before[address]):
+            if value != old:
+                changes[(kind, address)] = value
+    for (address, slot), old in slots_before.items():
+        value = state.storage(address, slot)
+        if value != old:
+            changes[(STORAGE, address, slot)] = value
+        else:
+            unchanged.add((address, slot))
+    return changes, unchanged
 
 
 def _fields(state, address: bytes) -> tuple[int, int, bytes]:

@@ -129,6 +129,25 @@ class ListCheck:
         raise ListMismatch(f"tx {j} {what} {_where(loc)}, which the list does not hold")
 
 
+def check_outside(memory: ListMemory, expected: dict[int, dict]) -> None:
+    """Raise ListMismatch unless the list's changes at each index of ``expected``
+    (0: the pre-block system calls; n+1: withdrawals, rewards and the post-block
+    system calls) are exactly the block's there, ``expected[index]``: {location:
+    value after}, as access.eip7928_builder.phase_changes gives them. Checked
+    once the whole list is entered."""
+    for index, changes in expected.items():
+        given = {loc: values[index] for loc, values in memory.outside.items() if index in values}
+        if given == changes:
+            continue
+        loc = min((loc for loc in given.keys() | changes.keys() if given.get(loc, ABSENT) != changes.get(loc, ABSENT)),
+                  key=repr)
+        phase = "the pre-block system calls" if index == 0 else "withdrawals, rewards and post-block system calls"
+        listed = "no change" if loc not in given else show(given[loc])
+        left = "no change" if loc not in changes else show(changes[loc])
+        raise ListMismatch(f"at index {index} ({phase}) the list says {_where(loc)} = {listed}; the block "
+                           f"leaves {left}")
+
+
 def _exempt(loc, wiped: set, destroyed: set) -> bool:
     """A change the list holds that is checked through what the transaction leaves
     instead: a slot of wiped storage, the nonce or code of a destroyed account."""

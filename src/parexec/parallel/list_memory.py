@@ -10,7 +10,8 @@ from the list's decoded RLP: no write set is made per transaction, and every rea
 ``MVMemory`` works unchanged. An account that appears with a change where it
 did not exist is created at its first change. Changes at index 0 (the system
 calls, already in the base) and n+1 (withdrawals, post-block calls) are the
-pipeline's, not a transaction's.
+pipeline's, not a transaction's: they are kept apart (``outside``), and bal
+holds them to what the pipeline writes there.
 
 Entering an account decodes its entry and checks its part of the list's
 encoding and rules (access.eip7928's: canonical integers, ordering, bounds); a
@@ -51,6 +52,9 @@ class ListMemory(MVMemory):
         self.slots: dict[bytes, set[int]] = {}  # per entered account, the slots it changes or reads
         # per entered account whose fields the list changes (or that it creates), the first transaction that does
         self.first_change: dict[bytes, int] = {}
+        # the changes at index 0 (pre-block system calls) and n+1 (withdrawals, rewards, post-block
+        # calls): {(kind, address[, slot]): {index: value}}, code as bytes; the pipeline's, checked at the end
+        self.outside: dict[tuple, dict[int, object]] = {}
         self.rlp = rlp
         # listed accounts not entered yet: address -> where its entry lies in ``rlp``
         self.waiting: dict[bytes, tuple[int, int]] = _index_accounts(rlp)
@@ -209,6 +213,7 @@ class ListMemory(MVMemory):
             if not 1 <= index <= self.txs:
                 if index > self.txs + 1:
                     raise InvalidAccessList("an index beyond the block")
+                self.outside[loc] = {index: value}
                 return self.txs
             self.order[loc] = [index - 1]
             self.data[loc] = {index - 1: value}
@@ -233,6 +238,8 @@ class ListMemory(MVMemory):
                 writers.append(index - 1)
                 values.append(value)
                 self.changes_at[index - 1] += 1
+            else:
+                self.outside.setdefault(loc, {})[index] = value
         if not writers:
             return self.txs
         self.order[loc] = writers

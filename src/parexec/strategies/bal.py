@@ -34,7 +34,7 @@ from dataclasses import replace
 from itertools import islice
 
 from parexec.access.eip7928 import EncodedList, InvalidAccessList
-from parexec.access.eip7928_check import ListCheck, ListMismatch
+from parexec.access.eip7928_check import ListCheck, ListMismatch, check_outside
 from parexec.block.validation import check_fits_in_block
 from parexec.evm.tx_executor import InvalidTransaction, execute_transaction
 from parexec.model import EXISTS, BlockRejected, FixtureError, RunStats
@@ -94,6 +94,7 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
     txs = block.transactions
     n = len(txs)
     trace = run_trace.active()
+    pre_block = state.diff(), state.new_code()  # index 0: what the pre-block system calls wrote
     if workers > 1 and n > 1:  # the workers enter the list as they read it, and check what they execute
         pool, start = open_block(block, state, workers, access_list=listed.rlp)
         base = start.base
@@ -166,7 +167,9 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
         results.append(result)
         if trace is not None:
             trace.commit(j, result, speculative=outcome.kind == DONE)
-    settle(state, staged, results)
+    after = settled(state, staged, results)
+    check_around_transactions(env, block, state, after, pre_block, mv)
+    state.absorb(after)
     replaced, hung = pool.faults() if pool is not None else (0, 0)
     return results, RunStats(txs=n, mode="parallel" if pool is not None else "serial",
                              executions=n + exact, coordinator_executions=here + exact, reexecutions=exact,
@@ -175,19 +178,40 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
 
 
 def settle(state, staged, results) -> None:
-    """Apply the block's results to ``state``. Each result agreed with the list,
-    so the list's last values are what they leave: ``staged`` holds them, and is
-    merged, with the accounts the results create (an empty one the list cannot
-    show) and the code they deploy. Where a result destroys an account or wipes
-    storage (which a list's values cannot say), every result is applied in
-    order instead."""
+    """Apply the block's results to ``state`` (see ``settled``)."""
+    state.absorb(settled(state, staged, results))
+
+
+def settled(state, staged, results) -> OverlayState:
+    """The state the block's results leave, as an overlay on ``state`` (for it to
+    absorb). Each result agreed with the list, so the list's last values are
+    what they leave: ``staged`` holds them, and gets the accounts the results
+    create (an empty one the list cannot show) and the code they deploy. Where
+    a result destroys an account or wipes storage (which a list's values cannot
+    say), every result is applied in order instead, on a new overlay."""
     if any(result.destroyed or result.wiped for result in results):
+        after = OverlayState(state)
         for result in results:
-            state.apply(result.writes, result.new_code)
-        return
-    state.absorb(staged)
+            after.apply(result.writes, result.new_code)
+        return after
     codes = {}
     for result in results:
         if result.new_code:
             codes.update(result.new_code)
-    state.apply({(EXISTS, address): True for result in results for address in result.created}, codes)
+    staged.apply({(EXISTS, address): True for result in results for address in result.created}, codes)
+    return staged
+
+
+def check_around_transactions(env, block, state, after, pre_block, mv: ListMemory) -> None:
+    """Hold the list's changes at index 0 and n+1 to the block's: what the
+    pre-block system calls wrote (``pre_block``: their writes and code, which
+    ``state`` holds over the pre-state) and what withdrawals, rewards and the
+    post-block system calls write on ``after`` (the state the transactions
+    leave), computed here as the pipeline computes them next. Raises ListMismatch."""
+    from parexec.access.eip7928_builder import phase_changes
+    from parexec.block.system import post_block_writes
+
+    post_writes, post_code, _ = post_block_writes(env, block, after, getattr(state.base, "complete", False))
+    n = len(block.transactions)
+    check_outside(mv, {0: phase_changes(OverlayState(state.base), *pre_block)[0],
+                       n + 1: phase_changes(OverlayState(after), post_writes, post_code)[0]})
