@@ -8,7 +8,10 @@ so the list's changes at index j+1 are, in effect, transaction j's write set.
 location, the writers in order and their values), entered account by account
 from the list's decoded RLP: no write set is made per transaction, and every reader of
 ``MVMemory`` works unchanged. An account that appears with a change where it
-did not exist is created at its first change. Changes at index 0 (the system
+did not exist is created at its first change; one the list shows destroyed
+(before Cancun: its code gone and its nonce back to 0 in one transaction) is gone,
+storage and all, for the transactions after, until a field of it changes again.
+Changes at index 0 (the system
 calls, already in the base) and n+1 (withdrawals, post-block calls) are the
 pipeline's, not a transaction's: they are kept apart (``outside``), and bal
 holds them to what the pipeline writes there.
@@ -52,6 +55,9 @@ class ListMemory(MVMemory):
         self.slots: dict[bytes, set[int]] = {}  # per entered account, the slots it changes or reads
         # per entered account whose fields the list changes (or that it creates), the first transaction that does
         self.first_change: dict[bytes, int] = {}
+        # per entered account the list shows destroyed (before Cancun: its code gone and its nonce
+        # back to 0 in one transaction), the transactions that destroy it, in order
+        self.destroyed: dict[bytes, list[int]] = {}
         # the changes at index 0 (pre-block system calls) and n+1 (withdrawals, rewards, post-block
         # calls): {(kind, address[, slot]): {index: value}}, code as bytes; the pipeline's, checked at the end
         self.outside: dict[tuple, dict[int, object]] = {}
@@ -78,7 +84,8 @@ class ListMemory(MVMemory):
         account it creates: EXISTS), as a WriteSet; code as its hash. Complete
         once all is entered."""
         data = self.data
-        return {loc: data[loc][writers[-1]] for loc, writers in self.order.items()}
+        return {loc: data[loc][writers[-1]] for loc, writers in self.order.items()
+                if loc[0] != EXISTS or data[loc][writers[-1]]}  # a destroyed account: its results settle it
 
     def record(self, tx, writes, new_code):
         raise TypeError("a list's memory holds the list: nothing is recorded")
@@ -100,7 +107,8 @@ class ListMemory(MVMemory):
         return ABSENT
 
     def exists(self, address: bytes, tx: int) -> bool:
-        return self._last((EXISTS, address), tx) is not ABSENT or self.base.account(address) is not None
+        value = self._last((EXISTS, address), tx)
+        return self.base.account(address) is not None if value is ABSENT else value
 
     def field(self, kind: str, address: bytes, tx: int):
         value = self._last((kind, address), tx)
@@ -111,10 +119,26 @@ class ListMemory(MVMemory):
 
     def storage(self, address: bytes, slot: int, tx: int) -> int:
         value = self._last((STORAGE, address, slot), tx)
+        if address in self.destroyed and self._wiped_since(address, slot, tx):
+            return 0
         return self.base.storage(address, slot) if value is ABSENT else value
+
+    def _wiped_since(self, address: bytes, slot: int, tx: int) -> bool:
+        """Whether ``address`` was destroyed below ``tx`` at or after the slot's
+        last change there (its storage went with it)."""
+        destroyed = self.destroyed[address]
+        i = bisect_left(destroyed, tx)
+        if not i:
+            return False
+        order = self.order.get((STORAGE, address, slot)) or ()
+        j = bisect_left(order, tx)
+        return destroyed[i - 1] >= (order[j - 1] if j else -1)
 
     def has_storage(self, address: bytes, tx: int) -> bool:
         self.enter(address)
+        destroyed = self.destroyed.get(address)
+        if destroyed and bisect_left(destroyed, tx):  # gone with it, but for what was written since
+            return any(self.storage(address, slot, tx) for slot in self.slots_of.get(address, ()))
         return super().has_storage(address, tx)
 
     def slots_listed(self, address: bytes) -> set[int] | frozenset[int]:
@@ -200,6 +224,30 @@ class ListMemory(MVMemory):
             fields = first
         if fields < txs:
             self.first_change[address] = fields
+            if codes and nonces:
+                self._destructions(address)
+
+    def _destructions(self, address: bytes) -> None:
+        """Before Cancun SELFDESTRUCT deletes an account, storage and all, which no
+        value says; the list shows it as the account's code gone and its nonce back
+        to 0 in one transaction (a contract's nonce is at least 1). Later
+        transactions then see no account and no storage, until a change of a field
+        brings the account back."""
+        data = self.data
+        codes, nonces = data.get((CODE, address), {}), data.get((NONCE, address), {})
+        destroyed = [tx for tx, code_hash in codes.items() if code_hash == EMPTY_CODE_HASH and nonces.get(tx) == 0]
+        if not destroyed:
+            return
+        self.destroyed[address] = destroyed
+        changes = sorted({tx for kind in (BALANCE, NONCE, CODE) for tx in data.get((kind, address), ())})
+        exists = dict(data.get((EXISTS, address), {}))
+        for tx in destroyed:
+            exists[tx] = False
+            back = next((c for c in changes if c > tx), None)  # a field set again: the account is back
+            if back is not None and back not in destroyed:
+                exists[back] = True
+        self.order[(EXISTS, address)] = sorted(exists)
+        data[(EXISTS, address)] = exists
 
     def _series(self, loc, changes, width: int | None) -> int:
         """Enter ``loc``'s changes (``width``: bytes an integer value may take;
@@ -268,6 +316,8 @@ class ListView(MVView):
             first = self.mv.first_changed(address)
         if first is None or first >= self.tx:
             return self.base.account(address)
+        if address in self.mv.destroyed and not self.mv.exists(address, self.tx):
+            return None
         return LazyAccount(self.mv, address, self.tx)  # it exists: created at ``first`` at the latest
 
 
