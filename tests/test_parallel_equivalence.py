@@ -69,7 +69,7 @@ from parexec.access.access_list import GivenLists
 from parexec.access.eip7928_builder import build_access_list
 from parexec.access.footprint import Footprint
 from parexec.block.pipeline import execute_block
-from parexec.model import EMPTY_CODE_HASH, BlockRejected
+from parexec.model import BlockRejected
 from parexec.parallel import worker_pool
 from parexec.state.memory import MemoryState
 from parexec.strategies import DECLARED, PARALLEL, get_strategy
@@ -398,10 +398,10 @@ FIELDS = ("receipts", "gas_used", "logs_bloom", "receipts_root", "state_diff",
           "new_code", "blob_gas_used")
 
 
-def differences(serial, other, with_root: bool, empty: frozenset = frozenset()) -> list[str]:
+def differences(serial, other, with_root: bool, dead_deletions: bool = False) -> list[str]:
     """The fields in which ``other`` differs from ``serial``, with the first difference.
-    ``empty``: accounts whose deletion by a touch (EIP-161) a transaction's writes
-    may name or not (see check_block)."""
+    ``dead_deletions``: a transaction of ``other`` may also delete an account that,
+    serially, did not exist there (see check_block)."""
     out = []
     for name in FIELDS:
         a, b = getattr(serial, name), getattr(other, name)
@@ -423,14 +423,25 @@ def differences(serial, other, with_root: bool, empty: frozenset = frozenset()) 
     if with_root and serial.state_root != other.state_root:
         out.append(f"state_root differs: serial {serial.state_root.hex()} "
                    f"vs {other.state_root.hex()}")
-    def writes(result):
-        return {loc: v for loc, v in result.writes.items() if not (loc[0] == "exists" and not v and loc[1] in empty)}
+    def writes(result, i):
+        if not dead_deletions or i >= len(serial.tx_results):
+            return result.writes
+        reads = serial.tx_results[i].reads or {}
+        return {loc: v for loc, v in result.writes.items()
+                if not (loc[0] == "exists" and v is False and reads.get(loc) is False
+                        and loc not in serial.tx_results[i].writes)}
 
-    a = [(r.index, writes(r), r.gas_used, r.success) for r in serial.tx_results]
-    b = [(r.index, writes(r), r.gas_used, r.success) for r in other.tx_results]
+    a = [(r.index, r.writes, r.gas_used, r.success) for r in serial.tx_results]
+    b = [(r.index, writes(r, i), r.gas_used, r.success) for i, r in enumerate(other.tx_results)]
     if a != b:
         i = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
-        out.append(f"tx_results differ first at tx {i}")
+        detail = ""
+        if i < min(len(a), len(b)):
+            x, y = a[i][1], b[i][1]
+            detail = "; ".join(f"{k[0]} {k[1].hex()} {k[2:]}: serial {x.get(k, '<absent>')} vs {y.get(k, '<absent>')}"
+                               for k in sorted({*x, *y}, key=repr) if x.get(k, "<absent>") != y.get(k, "<absent>"))
+            detail = f" ({detail or 'gas or success'})"
+        out.append(f"tx_results differ first at tx {i}{detail}")
     return out
 
 
@@ -482,14 +493,13 @@ def check_block(vm, txs, notes, expect_rejection: bool | None = None, hint_rng=N
         _events(where, outcome.stats)
         failures += [f"{where}: {d}" for d in differences(serial, outcome, with_root)]
     if serial_rejected is None:  # bal with the block's exact EIP-7928 list (a block serial rejects has none)
-        # An account empty before the block and deleted by a touch (EIP-161) changes no
-        # value a list holds, so which transaction deleted it the list cannot say: bal's
-        # transactions after that one see it still there and delete it again. Since
-        # EIP-161 an empty account and none are alike to every execution, so the block's
-        # outcome is the same (checked in full); only those writes may differ.
+        # An empty account deleted by a touch (EIP-161), or one created and destroyed in
+        # one transaction, leaves no value a list holds that says it is gone: bal's
+        # transactions after that one see an empty account still there and, touching
+        # it, delete it again. Since EIP-161 an empty account and none are alike to
+        # every execution, so the block's outcome is the same (checked in full); only
+        # such a deletion of what serially did not exist may be among bal's writes.
         exact = GivenLists(eip7928=build_access_list(block, pre))
-        empty = frozenset(a for a, acc in pre.accounts.items()
-                          if not (acc.nonce or acc.balance or acc.code_hash != EMPTY_CODE_HASH))
         for workers in (2, 3):
             outcome, rejected = run(block, pre, "bal", workers, workers == 3, exact)
             where = f"bal workers={workers} with the exact EIP-7928 list"
@@ -497,7 +507,7 @@ def check_block(vm, txs, notes, expect_rejection: bool | None = None, hint_rng=N
                 failures.append(f"{where}: rejected {rejected}, serial accepted")
                 continue
             assert outcome.stats.hints == "eip7928 list", (where, outcome.stats)
-            failures += [f"{where}: {d}" for d in differences(serial, outcome, workers == 3, empty)]
+            failures += [f"{where}: {d}" for d in differences(serial, outcome, workers == 3, dead_deletions=True)]
     if hint_rng is not None and serial_rejected is None:
         drop, add = hint_rng.choice([0.0, 0.3, 1.0]), hint_rng.choice([0, 2])
         hints = WrongHints(serial, hint_rng, drop, add)
