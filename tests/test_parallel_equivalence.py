@@ -69,7 +69,7 @@ from parexec.access.access_list import GivenLists
 from parexec.access.eip7928_builder import build_access_list
 from parexec.access.footprint import Footprint
 from parexec.block.pipeline import execute_block
-from parexec.model import BlockRejected
+from parexec.model import EMPTY_CODE_HASH, BlockRejected
 from parexec.parallel import worker_pool
 from parexec.state.memory import MemoryState
 from parexec.strategies import DECLARED, PARALLEL, get_strategy
@@ -398,10 +398,10 @@ FIELDS = ("receipts", "gas_used", "logs_bloom", "receipts_root", "state_diff",
           "new_code", "blob_gas_used")
 
 
-def differences(serial, other, with_root: bool, dead_deletions: bool = False) -> list[str]:
+def differences(serial, other, with_root: bool, pre=None) -> list[str]:
     """The fields in which ``other`` differs from ``serial``, with the first difference.
-    ``dead_deletions``: a transaction of ``other`` may also delete an account that,
-    serially, did not exist there (see check_block)."""
+    ``pre``: compare what the transactions leave, one after another on ``pre``,
+    with an empty account and none alike, instead of their writes (see check_block)."""
     out = []
     for name in FIELDS:
         a, b = getattr(serial, name), getattr(other, name)
@@ -423,16 +423,12 @@ def differences(serial, other, with_root: bool, dead_deletions: bool = False) ->
     if with_root and serial.state_root != other.state_root:
         out.append(f"state_root differs: serial {serial.state_root.hex()} "
                    f"vs {other.state_root.hex()}")
-    def writes(result, i):
-        if not dead_deletions or i >= len(serial.tx_results):
-            return result.writes
-        reads = serial.tx_results[i].reads or {}
-        return {loc: v for loc, v in result.writes.items()
-                if not (loc[0] == "exists" and v is False and reads.get(loc) is False
-                        and loc not in serial.tx_results[i].writes)}
-
-    a = [(r.index, r.writes, r.gas_used, r.success) for r in serial.tx_results]
-    b = [(r.index, writes(r, i), r.gas_used, r.success) for i, r in enumerate(other.tx_results)]
+    if pre is not None:
+        written = [loc for r in serial.tx_results + other.tx_results for loc in r.writes]
+        a, b = (states_after_each(pre, results, written) for results in (serial.tx_results, other.tx_results))
+    else:
+        a = [(r.index, r.writes, r.gas_used, r.success) for r in serial.tx_results]
+        b = [(r.index, r.writes, r.gas_used, r.success) for r in other.tx_results]
     if a != b:
         i = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
         detail = ""
@@ -442,6 +438,28 @@ def differences(serial, other, with_root: bool, dead_deletions: bool = False) ->
                                for k in sorted({*x, *y}, key=repr) if x.get(k, "<absent>") != y.get(k, "<absent>"))
             detail = f" ({detail or 'gas or success'})"
         out.append(f"tx_results differ first at tx {i}{detail}")
+    return out
+
+
+def states_after_each(pre, results, written) -> list[tuple]:
+    """(index, what the state holds after it, gas, success) for each result applied
+    in order on ``pre``: every account and slot of ``written`` (locations), an
+    account that does not exist as an empty one (alike since EIP-161)."""
+    from parexec.state.overlay import OverlayState
+
+    state = OverlayState(pre)
+    addresses = {loc[1] for loc in written}
+    slots = {(loc[1], loc[2]) for loc in written if loc[0] == "storage"}
+    out = []
+    for r in results:
+        state.apply(r.writes, r.new_code)
+        held = {}
+        for address in addresses:
+            acc = state.account(address)
+            held[("account", address)] = (0, 0, EMPTY_CODE_HASH) if acc is None else (acc.balance, acc.nonce,
+                                                                                   acc.code_hash)
+        held.update({("storage", a, slot): state.storage(a, slot) for a, slot in slots})
+        out.append((r.index, held, r.gas_used, r.success))
     return out
 
 
@@ -495,10 +513,11 @@ def check_block(vm, txs, notes, expect_rejection: bool | None = None, hint_rng=N
     if serial_rejected is None:  # bal with the block's exact EIP-7928 list (a block serial rejects has none)
         # An empty account deleted by a touch (EIP-161), or one created and destroyed in
         # one transaction, leaves no value a list holds that says it is gone: bal's
-        # transactions after that one see an empty account still there and, touching
-        # it, delete it again. Since EIP-161 an empty account and none are alike to
-        # every execution, so the block's outcome is the same (checked in full); only
-        # such a deletion of what serially did not exist may be among bal's writes.
+        # transactions after that one see an empty account still there, and write to
+        # it as to an account (a credit, a deletion) where serially they create it or
+        # write nothing. Since EIP-161 an empty account and none are alike to every
+        # execution, so the block's outcome is the same (checked in full), and so is
+        # what each transaction leaves, with an empty account and none alike.
         exact = GivenLists(eip7928=build_access_list(block, pre))
         for workers in (2, 3):
             outcome, rejected = run(block, pre, "bal", workers, workers == 3, exact)
@@ -507,7 +526,7 @@ def check_block(vm, txs, notes, expect_rejection: bool | None = None, hint_rng=N
                 failures.append(f"{where}: rejected {rejected}, serial accepted")
                 continue
             assert outcome.stats.hints == "eip7928 list", (where, outcome.stats)
-            failures += [f"{where}: {d}" for d in differences(serial, outcome, workers == 3, dead_deletions=True)]
+            failures += [f"{where}: {d}" for d in differences(serial, outcome, workers == 3, pre)]
     if hint_rng is not None and serial_rejected is None:
         drop, add = hint_rng.choice([0.0, 0.3, 1.0]), hint_rng.choice([0, 2])
         hints = WrongHints(serial, hint_rng, drop, add)
@@ -629,3 +648,7 @@ def test_bal_sees_an_account_destroyed_earlier_in_the_block_as_gone():
     ops = [Op("transfer", "s0", 0, 0, 0)] * 6 + [Op("selfdestruct", "s0", 157, 0, 0)] * 2
     txs, notes = build_txs(ShanghaiVM, ops)
     assert check_block(ShanghaiVM, txs, notes) is None
+    pre, block = world(ShanghaiVM), make_block(ShanghaiVM, txs, COINBASE)
+    serial, _ = run(block, pre, "serial", 1, False)
+    bal, _ = run(block, pre, "bal", 2, False, GivenLists(eip7928=build_access_list(block, pre)))
+    assert [r.writes for r in bal.tx_results] == [r.writes for r in serial.tx_results]  # the same, to the letter
