@@ -8,9 +8,10 @@ so the list's changes at index j+1 are, in effect, transaction j's write set.
 location, the writers in order and their values), entered account by account
 from the list's decoded RLP: no write set is made per transaction, and every reader of
 ``MVMemory`` works unchanged. An account that appears with a change where it
-did not exist is created at its first change; one the list shows destroyed
-(before Cancun: its code gone and its nonce back to 0 in one transaction) is gone,
-storage and all, for the transactions after, until a field of it changes again.
+did not exist is created at its first change; one a change leaves empty (before
+Cancun a SELFDESTRUCT: its code gone and its nonce back to 0; or a balance taken from
+an account without nonce or code, which only a deletion can do) is gone, storage and
+all, for the transactions after, until a field of it changes again.
 Changes at index 0 (the system
 calls, already in the base) and n+1 (withdrawals, post-block calls) are the
 pipeline's, not a transaction's: they are kept apart (``outside``), and bal
@@ -224,22 +225,35 @@ class ListMemory(MVMemory):
             fields = first
         if fields < txs:
             self.first_change[address] = fields
-            if codes and nonces:
-                self._destructions(address)
+            self._destructions(address)
 
     def _destructions(self, address: bytes) -> None:
         """Before Cancun SELFDESTRUCT deletes an account, storage and all, which no
-        value says; the list shows it as the account's code gone and its nonce back
-        to 0 in one transaction (a contract's nonce is at least 1). Later
-        transactions then see no account and no storage, until a change of a field
-        brings the account back."""
+        value says; nor does EIP-161's deletion of an account a transaction leaves
+        empty. The list shows either as a change that leaves the account empty
+        (balance and nonce 0, no code: its code gone and its nonce back to 0, or
+        a balance taken from an account with neither), which nothing but a
+        deletion can do. Later transactions then see no account and no storage,
+        until a change of a field brings the account back."""
         data = self.data
-        codes, nonces = data.get((CODE, address), {}), data.get((NONCE, address), {})
-        destroyed = [tx for tx, code_hash in codes.items() if code_hash == EMPTY_CODE_HASH and nonces.get(tx) == 0]
+        balances = data.get((BALANCE, address))
+        acc = self.base.account(address)
+        if (0 not in balances.values()) if balances else (acc is not None and acc.balance):
+            return  # never without a balance: most accounts, checked at C speed
+        series = [(kind, data.get((kind, address), {})) for kind in (BALANCE, NONCE, CODE)]
+        changes = sorted({tx for _, values in series for tx in values})
+        now = {BALANCE: 0, NONCE: 0, CODE: EMPTY_CODE_HASH} if acc is None else \
+            {BALANCE: acc.balance, NONCE: acc.nonce, CODE: acc.code_hash}
+        destroyed = []
+        for tx in changes:
+            for kind, values in series:
+                if tx in values:
+                    now[kind] = values[tx]
+            if not now[BALANCE] and not now[NONCE] and now[CODE] == EMPTY_CODE_HASH:
+                destroyed.append(tx)
         if not destroyed:
             return
         self.destroyed[address] = destroyed
-        changes = sorted({tx for kind in (BALANCE, NONCE, CODE) for tx in data.get((kind, address), ())})
         exists = dict(data.get((EXISTS, address), {}))
         for tx in destroyed:
             exists[tx] = False
