@@ -56,8 +56,8 @@ class ListMemory(MVMemory):
         self.slots: dict[bytes, set[int]] = {}  # per entered account, the slots it changes or reads
         # per entered account whose fields the list changes (or that it creates), the first transaction that does
         self.first_change: dict[bytes, int] = {}
-        # per entered account the list shows destroyed (before Cancun: its code gone and its nonce
-        # back to 0 in one transaction), the transactions that destroy it, in order
+        # per entered account the list shows deleted (a change that leaves it empty: see
+        # _destructions), the transactions that delete it, in order
         self.destroyed: dict[bytes, list[int]] = {}
         # the changes at index 0 (pre-block system calls) and n+1 (withdrawals, rewards, post-block
         # calls): {(kind, address[, slot]): {index: value}}, code as bytes; the pipeline's, checked at the end
