@@ -652,3 +652,26 @@ def test_bal_sees_an_account_destroyed_earlier_in_the_block_as_gone():
     serial, _ = run(block, pre, "serial", 1, False)
     bal, _ = run(block, pre, "bal", 2, False, GivenLists(eip7928=build_access_list(block, pre)))
     assert [r.writes for r in bal.tx_results] == [r.writes for r in serial.tx_results]  # the same, to the letter
+
+
+def test_bal_learns_a_deletion_its_list_cannot_show():
+    """Tx 6 touches an empty account that holds storage (EIP-161 deletes it, storage
+    and all: no value of the list says so); tx 7 deploys there with CREATE2. Serially
+    the deployment succeeds; on the list's view the storage is still there and it
+    collides (EIP-7610). bal learns the deletion from tx 6's result and executes tx 7
+    once more on a view that has it (it had rejected the exact list; found by the
+    property above, 1,500 examples)."""
+    storage_only = CANDIDATES[len(INITCODES)]
+    ops = [Op("transfer", "s0", 0, 0, 0)] * 6 + [
+        Op("proxy", "s0", TARGETS.index(storage_only), 0, 0), Op("factory", "cb", 36, 0, 1)]
+    txs, notes = build_txs(ShanghaiVM, ops)
+    assert check_block(ShanghaiVM, txs, notes) is None  # bal at 2 and 3 workers among the rest
+    pre, block = world(ShanghaiVM), make_block(ShanghaiVM, txs, COINBASE)
+    serial, _ = run(block, pre, "serial", 1, False)
+    assert storage_only in serial.tx_results[6].destroyed and storage_only in serial.tx_results[7].created
+    exact = GivenLists(eip7928=build_access_list(block, pre))
+    for workers in (1, 2):
+        bal, rejected = run(block, pre, "bal", workers, False, exact)
+        assert rejected is None, (workers, rejected)
+        assert [r.writes for r in bal.tx_results] == [r.writes for r in serial.tx_results], workers
+        assert bal.stats.reexecutions == 1, workers

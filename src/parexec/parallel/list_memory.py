@@ -227,34 +227,35 @@ class ListMemory(MVMemory):
             self.first_change[address] = fields
             self._destructions(address)
 
-    def _destructions(self, address: bytes) -> None:
+    def _destructions(self, address: bytes, learned: tuple[int, ...] = ()) -> None:
         """Before Cancun SELFDESTRUCT deletes an account, storage and all, which no
         value says; nor does EIP-161's deletion of an account a transaction leaves
         empty. The list shows either as a change that leaves the account empty
         (balance and nonce 0, no code: its code gone and its nonce back to 0, or
         a balance taken from an account with neither), which nothing but a
         deletion can do. Later transactions then see no account and no storage,
-        until a change of a field brings the account back."""
+        until a change of a field brings the account back. ``learned``: deletions
+        the list cannot show, at these transactions (``learn_deletion``)."""
         data = self.data
         balances = data.get((BALANCE, address))
         acc = self.base.account(address)
-        if (0 not in balances.values()) if balances else (acc is not None and acc.balance):
+        if not learned and ((0 not in balances.values()) if balances else (acc is not None and acc.balance)):
             return  # never without a balance: most accounts, checked at C speed
         series = [(kind, data.get((kind, address), {})) for kind in (BALANCE, NONCE, CODE)]
         changes = sorted({tx for _, values in series for tx in values})
         now = {BALANCE: 0, NONCE: 0, CODE: EMPTY_CODE_HASH} if acc is None else \
             {BALANCE: acc.balance, NONCE: acc.nonce, CODE: acc.code_hash}
-        destroyed = []
+        destroyed = set(learned)
         for tx in changes:
             for kind, values in series:
                 if tx in values:
                     now[kind] = values[tx]
             if not now[BALANCE] and not now[NONCE] and now[CODE] == EMPTY_CODE_HASH:
-                destroyed.append(tx)
+                destroyed.add(tx)
         if not destroyed:
             return
-        self.destroyed[address] = destroyed
-        exists = dict(data.get((EXISTS, address), {}))
+        self.destroyed[address] = destroyed = sorted(destroyed)
+        exists = {tx: value for tx, value in data.get((EXISTS, address), {}).items() if value}
         for tx in destroyed:
             exists[tx] = False
             back = next((c for c in changes if c > tx), None)  # a field set again: the account is back
@@ -262,6 +263,23 @@ class ListMemory(MVMemory):
                 exists[back] = True
         self.order[(EXISTS, address)] = sorted(exists)
         data[(EXISTS, address)] = exists
+
+    def learn_deletion(self, address: bytes, tx: int) -> bool:
+        """Transaction ``tx``'s result deletes ``address`` where the list may show
+        no deletion: EIP-161's of an account that was empty before the block (no
+        change of a field leaves it so), or Cancun's of one created and destroyed
+        in one transaction. The views of the transactions after it then have it
+        gone, storage and all (the coordinator's memory: for executing one of them
+        again). Whether this was news."""
+        self.enter(address)
+        known = self.destroyed.get(address, ())
+        if tx in known:
+            return False
+        self._destructions(address, (*known, tx))
+        first = self.first_change.get(address)
+        if first is None or tx < first:
+            self.first_change[address] = tx  # ListView.account: past it, ask whether it exists
+        return True
 
     def _series(self, loc, changes, width: int | None) -> int:
         """Enter ``loc``'s changes (``width``: bytes an integer value may take;

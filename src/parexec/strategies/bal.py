@@ -140,28 +140,49 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
     checked: set[int] = set()
 
     def check_here(j, result):
-        check.check(j, result)
+        try:
+            check.check(j, result)
+        except ListMismatch:
+            return  # the commit asks again, knowing the deletions before j
         checked.add(j)
 
     outcomes, here = execute_all(env, block, pool, mv, check_here, ready=prepare_a_step)
     results, gas_used, blob_gas_used, exact = [], 0, 0, 0
+    learned = False  # whether a result below has deleted an account where the list shows no deletion
+
+    def exactly(j):
+        """Transaction j once more, at the coordinator, on the list's values and
+        the deletions learned from the results before it."""
+        nonlocal exact
+        exact += 1
+        started = time.monotonic()
+        try:
+            result = execute_transaction(env, mv.view(j), txs[j], j)
+        except InvalidTransaction as exc:
+            if fallback:  # the list's values may be what makes it invalid
+                raise ListMismatch(f"tx {j} is invalid on the list's values: {exc}") from None
+            raise BlockRejected(f"invalid transaction: {exc}", j, exc.rule) from None
+        if trace is not None:
+            trace.span(run_trace.COORDINATOR, j, started, time.monotonic(), run_trace.EXACT, result)
+        return result
+
     for j in range(n):
         check_fits_in_block(block, j, gas_used, blob_gas_used)
         outcome = outcomes[j]
         result = outcome.value if outcome.kind == DONE else None
-        if result is None:  # invalid or failed speculatively: once more, exactly, on the list's values
-            exact += 1
-            started = time.monotonic()
-            try:
-                result = execute_transaction(env, mv.view(j), txs[j], j)
-            except InvalidTransaction as exc:
-                if fallback:  # the list's values may be what makes it invalid
-                    raise ListMismatch(f"tx {j} is invalid on the list's values: {exc}") from None
-                raise BlockRejected(f"invalid transaction: {exc}", j, exc.rule) from None
-            if trace is not None:
-                trace.span(run_trace.COORDINATOR, j, started, time.monotonic(), run_trace.EXACT, result)
+        fresh = result is None
+        if fresh:  # invalid or failed speculatively: once more, exactly
+            result = exactly(j)
         if j not in checked and (result.reads is not None or result.list_changes != mv.changes_at[j]):
-            check.check(j, result)  # a worker's result that disagreed there, or misses a change the list holds
+            try:  # a worker's result that disagreed there, or misses a change the list holds
+                check.check(j, result)
+            except ListMismatch:
+                if fresh or not learned:
+                    raise
+                result = exactly(j)  # its view may have missed a deletion the list cannot show
+                check.check(j, result)
+        for address in result.destroyed:
+            learned |= mv.learn_deletion(address, j)
         gas_used += result.gas_used
         blob_gas_used += result.blob_gas_used
         results.append(result)
