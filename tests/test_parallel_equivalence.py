@@ -516,8 +516,10 @@ def check_block(vm, txs, notes, expect_rejection: bool | None = None, hint_rng=N
         # transactions after that one see an empty account still there, and write to
         # it as to an account (a credit, a deletion) where serially they create it or
         # write nothing. Since EIP-161 an empty account and none are alike to every
-        # execution, so the block's outcome is the same (checked in full), and so is
-        # what each transaction leaves, with an empty account and none alike.
+        # execution but EIP-7610's question whether it holds storage (which bal
+        # answers by learning the deletion from the result that made it), so the
+        # block's outcome is the same (checked in full), and so is what each
+        # transaction leaves, with an empty account and none alike.
         exact = GivenLists(eip7928=build_access_list(block, pre))
         for workers in (2, 3):
             outcome, rejected = run(block, pre, "bal", workers, workers == 3, exact)

@@ -18,6 +18,10 @@ and its post-state is the list's last values: the coordinator stages them while
 the workers run and merges them at the end (where a transaction destroys an
 account or wipes storage, which values cannot say, the results are applied in
 order instead).
+A deletion no value of the list can show (EIP-161's of an empty account that
+holds storage, which a CREATE2 there would collide with) the coordinator learns
+from the result that made it, as it commits; a later transaction that disagreed
+is executed once more, on a view that has it.
 One that disagrees makes the block invalid under list semantics ("invalid
 access list", naming the transaction and the location); with ``fallback`` the
 block runs with ``dag`` instead, so a wrong list never gives a wrong result.
