@@ -35,7 +35,8 @@ serial execution rejects a block, every strategy must reject it at the same
 transaction with the same reason.
 
 ``PAREXEC_HYPOTHESIS_EXAMPLES=N`` runs N examples per property instead of the quick
-default (``make conformance`` can set it for a longer run).
+default (``make conformance`` can set it for a longer run). The examples are the same
+on every run; ``PAREXEC_HYPOTHESIS_SEED=S`` draws others, the same for the same S.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ from evm_helpers import (
     make_block,
     sign_tx,
 )
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
@@ -80,6 +81,7 @@ from parexec.workloads.contracts import COUNTER_CODE, TOKEN_CODE
 QUICK_EXAMPLES = 300  # valid and naturally invalid blocks (~0.15 s each)
 QUICK_INVALID_EXAMPLES = 100  # blocks with an invalid transaction inserted
 EXAMPLES = int(os.environ.get("PAREXEC_HYPOTHESIS_EXAMPLES", "0") or 0)
+SEED = os.environ.get("PAREXEC_HYPOTHESIS_SEED") or None
 
 
 def examples(quick: int) -> int:
@@ -87,13 +89,14 @@ def examples(quick: int) -> int:
 
 
 def prop_settings(quick: int):
-    return settings(
+    chosen = settings(
         max_examples=examples(quick),
         deadline=None,
-        derandomize=True,
+        derandomize=SEED is None,
         database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
+    return chosen if SEED is None else (lambda test: seed(int(SEED))(chosen(test)))
 
 
 PARALLEL_RUNS = [(name, 2) for name in PARALLEL] + [(name, 3) for name in PARALLEL if name not in DECLARED]
