@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import EEST, MAINNET, require_data
-from parexec.access.eip7928 import AccountChanges, BlockAccessList
+from list_helpers import PERTURBATIONS, perturbed
+from parexec.access.eip7928 import BlockAccessList
 from parexec.access.access_list import AccessListHints
 from parexec.access.eip7928_builder import build_access_list, write_eip7928_lists
 from parexec.block.pipeline import execute_block
@@ -57,33 +58,10 @@ def test_exact_lists_give_serials_outcome(spec, workers):
     assert here == len(target.block.transactions) if workers == 1 else 0 < here < outcome.stats.executions
 
 
-def _perturbed(access_list, kind: str, pick: int):
-    accounts = list(access_list.accounts)
-    if kind == "value":
-        candidates = [i for i, a in enumerate(accounts) if a.balance_changes]
-        if not candidates:
-            return access_list
-        i = candidates[pick % len(candidates)]
-        a = accounts[i]
-        (index, value), rest = a.balance_changes[0], a.balance_changes[1:]
-        accounts[i] = replace(a, balance_changes=((index, value + 1),) + rest)
-    elif kind == "dropped slot":
-        candidates = [i for i, a in enumerate(accounts) if a.storage_changes]
-        if not candidates:  # nothing stored in this block: perturb a balance instead
-            return _perturbed(access_list, "value", pick)
-        i = candidates[pick % len(candidates)]
-        accounts[i] = replace(accounts[i], storage_changes=accounts[i].storage_changes[1:])
-    elif kind == "dropped account":
-        del accounts[pick % len(accounts)]
-    elif kind == "extra write":
-        accounts.append(AccountChanges(b"\xee" * 20, balance_changes=((1 + pick % 5, 7),)))
-    return BlockAccessList(tuple(sorted(accounts, key=lambda a: a.address)))
-
-
-@pytest.mark.parametrize("kind", ["value", "dropped slot", "dropped account", "extra write"])
+@pytest.mark.parametrize("kind", PERTURBATIONS)
 def test_a_wrong_list_is_rejected_by_name_or_falls_back_to_dag(kind):
     target = load_targets(["erc20:txs=60,hot=0.5"])[0]
-    wrong = _perturbed(build_access_list(target.block, target.pre_state), kind, 3)
+    wrong = perturbed(build_access_list(target.block, target.pre_state), kind, 3)
     with pytest.raises(BlockRejected, match=r"invalid access list: .*tx \d+"):
         _bal(target, wrong)
     outcome = _bal(target, wrong, fallback=True)
@@ -94,13 +72,13 @@ def test_a_wrong_list_is_rejected_by_name_or_falls_back_to_dag(kind):
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(workload=st.sampled_from(["erc20", "transfers", "amm", "nft", "chain"]), seed=st.integers(0, 10_000),
        hot=st.sampled_from([0, 0.5, 1]),
-       kind=st.sampled_from(["none", "value", "dropped slot", "dropped account", "extra write"]),
+       kind=st.sampled_from(["none", *PERTURBATIONS]),
        pick=st.integers(0, 1000))
 def test_random_blocks_with_exact_or_perturbed_lists(workload, seed, hot, kind, pick):
     target = load_targets([f"{workload}:txs=24,seed={seed},hot={hot}"])[0]
     exact = build_access_list(target.block, target.pre_state)
     serial = _serial(target)
-    access_list = exact if kind == "none" else _perturbed(exact, kind, pick)
+    access_list = exact if kind == "none" else perturbed(exact, kind, pick)
     assert serial.first_difference(_bal(target, access_list, fallback=True)) is None
     try:
         outcome = _bal(target, access_list)

@@ -28,7 +28,9 @@ Each block runs serially, and with every other registered strategy at 2 workers
 EIP-7928 list at 2 and 3 workers; the declared-access strategies run
 with footprints from pre-execution, and with
 hints that are wrong in ways Hypothesis chooses (the exact footprints with
-locations left out, and with locations of other transactions added); the
+locations left out, and with locations of other transactions added), and bal with
+the exact list wrong in one place (rejected as an invalid list, or, with
+``--fallback``, run with ``dag``); the
 outcomes (receipts, gas, bloom, receipts root, state diff, new code, blob gas, the
 state root on some runs, and each transaction's writes) must be identical. When
 serial execution rejects a block, every strategy must reject it at the same
@@ -66,11 +68,12 @@ from hypothesis import HealthCheck, event, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
+from list_helpers import PERTURBATIONS, perturbed
 from parexec.access.access_list import GivenLists
 from parexec.access.eip7928_builder import build_access_list
 from parexec.access.footprint import Footprint
 from parexec.block.pipeline import execute_block
-from parexec.model import EMPTY_CODE_HASH, BlockRejected
+from parexec.model import EMPTY_CODE_HASH, BlockRejected, FixtureError
 from parexec.parallel import worker_pool
 from parexec.state.memory import MemoryState
 from parexec.strategies import DECLARED, PARALLEL, get_strategy
@@ -532,6 +535,24 @@ def check_block(vm, txs, notes, expect_rejection: bool | None = None, hint_rng=N
                 continue
             assert outcome.stats.hints == "eip7928 list", (where, outcome.stats)
             failures += [f"{where}: {d}" for d in differences(serial, outcome, workers == 3, pre)]
+    if hint_rng is not None and serial_rejected is None:  # bal with a list that is wrong in one place
+        kind, pick = hint_rng.choice(PERTURBATIONS), hint_rng.randrange(1000)
+        wrong = perturbed(build_access_list(block, pre), kind, pick)
+        where = f"bal workers=2 with a wrong list ({kind}, pick {pick})"
+        try:
+            outcome, rejected = run(block, pre, "bal", 2, False, GivenLists(eip7928=wrong))
+            _event(f"bal, a wrong list ({kind}): " + ("accepted" if rejected is None else "rejected"))
+            if rejected is None:  # a change that changes nothing (the last value written, again)
+                failures += [f"{where}: {d}" for d in differences(serial, outcome, False, pre)]
+            elif "invalid access list" not in rejected[1]:
+                failures.append(f"{where}: rejected {rejected}, not as an invalid list")
+            fallen_back = execute_block(block, pre, get_strategy("bal", hints=GivenLists(eip7928=wrong),
+                                                                  fallback=True), 2, False)
+            failures += [f"{where}, --fallback: {d}" for d in differences(serial, fallen_back, False, pre)]
+        except FixtureError as exc:  # an index past the block's: the list breaks a rule of its encoding
+            _event(f"bal, a wrong list ({kind}): not a valid list")
+            if "not a valid EIP-7928 list" not in str(exc):
+                failures.append(f"{where}: {exc}")
     if hint_rng is not None and serial_rejected is None:
         drop, add = hint_rng.choice([0.0, 0.3, 1.0]), hint_rng.choice([0, 2])
         hints = WrongHints(serial, hint_rng, drop, add)

@@ -1,0 +1,44 @@
+"""Wrong EIP-7928 lists for tests: an exact list with one thing changed."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from parexec.access.eip7928 import AccountChanges, BlockAccessList
+
+PERTURBATIONS = ["value", "storage value", "dropped slot", "dropped account", "extra write"]
+
+
+def perturbed(access_list: BlockAccessList, kind: str, pick: int) -> BlockAccessList:
+    """``access_list`` with one change of ``kind`` (PERTURBATIONS), where ``pick``
+    chooses: a balance one more, a stored value one more, an account's first slot
+    dropped, an account dropped, or a write to an account the block never touches.
+    Where the list has nothing of that kind (no storage), a balance is changed."""
+    accounts = list(access_list.accounts)
+    if kind == "value":
+        candidates = [i for i, a in enumerate(accounts) if a.balance_changes]
+        if not candidates:
+            return access_list
+        i = candidates[pick % len(candidates)]
+        a = accounts[i]
+        (index, value), rest = a.balance_changes[0], a.balance_changes[1:]
+        accounts[i] = replace(a, balance_changes=((index, value + 1),) + rest)
+    elif kind in ("storage value", "dropped slot"):
+        candidates = [i for i, a in enumerate(accounts) if a.storage_changes]
+        if not candidates:  # nothing stored in this block: perturb a balance instead
+            return perturbed(access_list, "value", pick)
+        i = candidates[pick % len(candidates)]
+        a = accounts[i]
+        if kind == "dropped slot":
+            accounts[i] = replace(a, storage_changes=a.storage_changes[1:])
+        else:
+            (slot, changes), rest = a.storage_changes[0], a.storage_changes[1:]
+            (index, value), later = changes[0], changes[1:]
+            accounts[i] = replace(a, storage_changes=((slot, ((index, value + 1),) + later),) + rest)
+    elif kind == "dropped account":
+        del accounts[pick % len(accounts)]
+    elif kind == "extra write":
+        accounts.append(AccountChanges(b"\xee" * 20, balance_changes=((1 + pick % 5, 7),)))
+    else:
+        raise ValueError(kind)
+    return BlockAccessList(tuple(sorted(accounts, key=lambda a: a.address)))
