@@ -146,7 +146,7 @@ def import_(paths: tuple[Path, ...], db: Path, strategy: str, workers: int, pipe
 
 def _blocks_of(paths, genesis: bytes) -> list[tuple[str, bytes]]:
     """(label, block RLP) of every block of the tests in ``paths`` that start at ``genesis``."""
-    from parexec.fixtures.blockchain_tests import load_file
+    from parexec.fixtures.blockchain_tests import load_file, which_block
     from parexec.fixtures.transactions import hex_bytes
 
     blocks = []
@@ -157,18 +157,8 @@ def _blocks_of(paths, genesis: bytes) -> list[tuple[str, bytes]]:
             _fail(str(exc))
         for name, test in tests.items():
             if hex_bytes(test["genesisBlockHeader"]["hash"]) == genesis:
-                blocks += [(f"{name} {_which(n, entry)}", hex_bytes(entry["rlp"])) for n, entry in enumerate(test["blocks"])]
+                blocks += [(f"{name} {which_block(n, entry)}", hex_bytes(entry["rlp"])) for n, entry in enumerate(test["blocks"])]
     return blocks
-
-
-def _which(position: int, entry: dict) -> str:
-    """A test's block as a rejection names it: by its number where the test
-    gives its header, else by its place among the test's blocks."""
-    number = (entry.get("blockHeader") or {}).get("number")
-    try:
-        return f"block {int(number, 16)}"
-    except (TypeError, ValueError):
-        return f"block at position {position + 1} of the test"
 
 
 @contextmanager
