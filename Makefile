@@ -95,12 +95,15 @@ access-lists: build/access-lists/.complete
 # The EIP-7928 list of every block of the conformance data, for bal (each round-trips as it is written)
 eip7928-lists: build/eip7928-lists/.complete
 
-build/eip7928-lists/.complete: $(STAMP)
+# both kinds of list are written again once any source has changed (what a list holds is the engine's)
+SOURCES := $(shell find src/parexec -name '*.py')
+
+build/eip7928-lists/.complete: $(STAMP) $(SOURCES)
 	rm -rf build/eip7928-lists
 	$(BIN)/parexec access-list $(CONFORMANCE_DATA) --format eip7928 -o build/eip7928-lists
 	touch $@
 
-build/access-lists/.complete: $(STAMP)
+build/access-lists/.complete: $(STAMP) $(SOURCES)
 	rm -rf build/access-lists
 	$(BIN)/parexec access-list $(CONFORMANCE_DATA) -o build/access-lists
 	touch $@

@@ -190,6 +190,25 @@ def test_a_list_file_that_breaks_its_rules_is_refused_and_the_workers_carry_on(t
     assert _serial(target).first_difference(outcome) is None and outcome.stats.hints == "eip7928 list"
 
 
+def test_a_list_over_its_blocks_size_cap_is_refused():
+    """EIP-7928 caps a list at the block's gas limit over 2,000 items (addresses and
+    storage keys). Slots only read that nothing reads change no value, and `bal`
+    takes a list holding some; past the cap, it refuses the list."""
+    target = load_targets(["transfers:txs=30"])[0]
+    exact = build_access_list(target.block, target.pre_state)
+    items = len(exact.accounts) + sum(len(a.storage_changes) + len(a.storage_reads) for a in exact.accounts)
+    room = target.block.header.gas_limit // 2000 - items
+
+    def padded(reads: int) -> BlockAccessList:
+        first = exact.accounts[0]
+        phantom = replace(first, storage_reads=tuple(sorted({*first.storage_reads, *range(2**200, 2**200 + reads)})))
+        return BlockAccessList((phantom, *exact.accounts[1:]))
+
+    assert _serial(target).first_difference(_bal(target, padded(room))) is None  # at the cap
+    with pytest.raises(FixtureError, match=f"not a valid EIP-7928 list: {items + room + 1:,} items"):
+        _bal(target, padded(room + 1))
+
+
 def test_one_list_file_named_otherwise_is_the_list_of_the_block_that_runs(tmp_path):
     """A list from elsewhere, given alone, is used (and held to the block), not
     silently passed over because its name does not say its block; in a folder

@@ -5,15 +5,25 @@ named."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
 
-from conftest import MAINNET, PRAGUE, require_data
-from parexec.access.eip7928 import AccountChanges, BlockAccessList, EncodedList, InvalidAccessList, decode
+from conftest import EEST, MAINNET, PRAGUE, require_data
+from parexec.access.eip7928 import (
+    ITEM_COST,
+    AccountChanges,
+    BlockAccessList,
+    EncodedList,
+    InvalidAccessList,
+    decode,
+    item_cap,
+)
 from parexec.access.eip7928_builder import build_access_list, first_difference, read_eip7928_list
 from parexec.block.pipeline import execute_block
+from parexec.block.validation import fork_lineage
 from parexec.cli import main
 from parexec.fixtures.targets import load_targets
 from parexec.model import BALANCE, CODE, EMPTY_CODE_HASH, NONCE, STORAGE, FixtureError
@@ -129,6 +139,40 @@ def test_access_list_command_writes_eip7928_lists(tmp_path):
     assert refused.exit_code == 2 and "give -o FOLDER" in refused.output
 
 
+def _items(access_list) -> int:
+    """Addresses plus storage keys (changed or read): what the EIP's size cap counts."""
+    return len(access_list.accounts) + sum(len(a.storage_changes) + len(a.storage_reads)
+                                           for a in access_list.accounts)
+
+
+def test_a_lists_size_is_capped_by_its_blocks_gas_from_berlin_on(built):
+    """At most gas limit / 2,000 items. From Berlin on (EIP-2929's access prices) an
+    exact list keeps within it; before, accesses cost less, and mainnet 2462997's
+    exact list (Homestead) holds several times as many, so no cap applies there."""
+    over_before_berlin = []
+    for target, access_list in built:
+        block, n = target.block, len(target.block.transactions)
+        cap = item_cap(block)
+        if "berlin" in fork_lineage(block.vm_class):
+            assert cap == block.header.gas_limit // ITEM_COST, target.name
+            assert _items(access_list) <= cap, target.name
+        else:
+            assert cap is None, target.name
+            if _items(access_list) > block.header.gas_limit // ITEM_COST:
+                over_before_berlin.append(block.number)
+        assert EncodedList.of(access_list).decode_for(block) == access_list  # every exact list is read
+    assert 2462997 in over_before_berlin
+    target, access_list = next((t, a) for t, a in built if t.name.startswith("erc20"))
+    n, items = len(target.block.transactions), _items(access_list)
+    access_list.check(n, items)  # at the cap: read
+    too_many = f"{items:,} items .addresses and storage keys., over the block's cap of {items - 1:,}"
+    with pytest.raises(InvalidAccessList, match=too_many):
+        access_list.check(n, items - 1)
+    ListMemory(OverlayState(target.pre_state), access_list.encode(), n, items).enter_all()
+    with pytest.raises(InvalidAccessList, match=too_many):  # bal's memory of it, once entered whole
+        ListMemory(OverlayState(target.pre_state), access_list.encode(), n, items - 1).enter_all()
+
+
 @pytest.mark.parametrize("data", [
     bytes.fromhex("c281" "05"),  # a single byte below 0x80 given a length prefix
     bytes.fromhex("f8" "01" "80"),  # a long-form length for a short list
@@ -152,6 +196,22 @@ def test_an_encoded_list_names_its_source_and_the_rule_it_breaks():
     with pytest.raises(FixtureError, match=r"lists/7-ab.rlp: not a valid EIP-7928 list: not RLP"):
         EncodedList(b"\xf8", "lists/7-ab.rlp").decode(1)
     assert EncodedList(BlockAccessList((a, b)).encode(), "x").decode(1).accounts == (a, b)
+
+
+def test_the_slots_the_system_calls_only_read_are_among_storage_reads(tmp_path):
+    """After the transactions the EIP-7002 and EIP-7251 dequeues read their queues.
+    With nothing queued (this fixture's second block) they read slots 0-3 and
+    change none, and the EIP lists both contracts with those slots among their
+    storage_reads; read-only, no transaction's write shows them."""
+    fixture = require_data(EEST / "v5.4.0/blockchain_tests/prague/eip7002_el_triggerable_withdrawals/"
+                                  "test_eip_7002.json")
+    made = CliRunner().invoke(main, ["access-list", str(fixture), "--format", "eip7928", "-o", str(tmp_path)])
+    assert made.exit_code == 0, made.output
+    (second,) = tmp_path.glob("2-*.json")
+    accounts = {a["address"]: a for a in json.loads(second.read_text())}
+    for queue in ("0x00000961ef480eb55e80d19ad83579a64c007002", "0x0000bbddc7ce488642fb579f8b00f3a590007251"):
+        assert accounts[queue]["storage_reads"] == ["0x0", "0x1", "0x2", "0x3"], queue
+        assert accounts[queue]["storage_changes"] == [], queue
 
 
 def test_workload_blocks_with_other_transactions_get_lists_of_their_own(tmp_path):

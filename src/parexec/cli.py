@@ -633,7 +633,7 @@ def _check_eip7928_lists(lists, hints) -> int:
             line = "no EIP-7928 list given for it"
         else:
             try:
-                line = first_difference(encoded.decode(len(block.transactions)), exact)
+                line = first_difference(encoded.decode_for(block), exact)
             except FixtureError as exc:  # it breaks the EIP's encoding or ordering rules
                 line = str(exc)
         if line is None:

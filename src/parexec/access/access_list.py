@@ -190,7 +190,7 @@ class AccessListHints:
     def eip7928_for(self, block):
         """The block's EIP-7928 list (access.eip7928.BlockAccessList), or None."""
         encoded = self.eip7928_encoded_for(block)
-        return None if encoded is None else encoded.decode(len(block.transactions))
+        return None if encoded is None else encoded.decode_for(block)
 
     def eip7928_encoded_for(self, block):
         """The block's EIP-7928 list still encoded (access.eip7928.EncodedList), or None."""

@@ -15,7 +15,9 @@ transactions, n+1 for withdrawals and the post-execution system calls:
     *_changes       = [[index, post-value], ...]     by index, each index once
 
 Integers are RLP integers (big-endian, no leading zeros), addresses 20 bytes,
-code raw bytes. The list's hash is keccak256 of its encoding.
+code raw bytes. The list's hash is keccak256 of its encoding. Its size is capped
+by its block's gas: at most gas limit / ITEM_COST items (addresses plus storage
+keys, changed or read; see ``item_cap``).
 """
 
 from __future__ import annotations
@@ -31,10 +33,32 @@ from parexec.evm import strict_rlp
 from parexec.model import BALANCE, CODE, NONCE, STORAGE, FixtureError
 
 MAX_CODE_SIZE = 24_576  # as the amsterdam module bounds a code change
+ITEM_COST = 2_000  # the EIP's gas per listed item (an address or a storage key): its size cap
 
 
 class InvalidAccessList(ValueError):
     """A list that breaks the format's rules, or does not fit its block."""
+
+
+def item_cap(block) -> int | None:
+    """The most items (addresses plus storage keys) ``block``'s list may hold: its
+    gas limit over ITEM_COST, or None (no cap) before Berlin. The EIP rests the
+    cap on access prices (a cold storage read costs 2,100 gas since EIP-2929, an
+    account 2,600), so from Berlin on an exact list keeps within it; before, an
+    access could cost 20-800 gas, and exact lists of real blocks exceed it
+    (mainnet 2462997, Homestead: 1,942 items against a cap of 249)."""
+    from parexec.block.validation import fork_lineage
+
+    if "berlin" not in fork_lineage(block.vm_class):
+        return None
+    return block.header.gas_limit // ITEM_COST
+
+
+def check_size(items: int, cap: int | None) -> None:
+    """InvalidAccessList if ``items`` (addresses plus storage keys) is over ``cap``."""
+    if cap is not None and items > cap:
+        raise InvalidAccessList(f"{items:,} items (addresses and storage keys), over the block's cap of "
+                                f"{cap:,} (its gas limit over {ITEM_COST:,})")
 
 
 @dataclass(frozen=True)
@@ -70,9 +94,12 @@ class BlockAccessList:
     def hash(self) -> bytes:
         return keccak(self.encode())
 
-    def check(self, transactions: int | None = None) -> None:
+    def check(self, transactions: int | None = None, cap: int | None = None) -> None:
         """Raise InvalidAccessList unless the ordering and uniqueness rules hold
-        and, for a block of ``transactions``, every index is at most n+1."""
+        and, for a block of ``transactions``, every index is at most n+1 and (with
+        ``cap``, see ``item_cap``) the list holds at most ``cap`` items."""
+        check_size(len(self.accounts) + sum(len(a.storage_changes) + len(a.storage_reads) for a in self.accounts),
+                   cap)
         top = None if transactions is None else transactions + 1
         addresses = [a.address for a in self.accounts]
         _strictly_increasing(addresses, "accounts", lambda a: "0x" + a.hex())
@@ -140,12 +167,17 @@ class EncodedList:
     def of(cls, access_list: BlockAccessList) -> "EncodedList":
         return cls(access_list.encode(), "the given list", access_list)
 
-    def decode(self, transactions: int) -> BlockAccessList:
-        """The list, its encoding and rules checked for a block of ``transactions``.
-        Raises FixtureError naming the source and the fault."""
+    def decode_for(self, block) -> BlockAccessList:
+        """The list, its encoding and rules checked for ``block`` (see ``decode``)."""
+        return self.decode(len(block.transactions), item_cap(block))
+
+    def decode(self, transactions: int, cap: int | None = None) -> BlockAccessList:
+        """The list, its encoding and rules checked for a block of ``transactions``
+        (and with ``cap``, its size: see ``item_cap``). Raises FixtureError naming
+        the source and the fault."""
         try:
             access_list = self.decoded if self.decoded is not None else decode(self.rlp)
-            access_list.check(transactions)
+            access_list.check(transactions, cap)
         except InvalidAccessList as exc:
             raise FixtureError(f"{self.source}: not a valid EIP-7928 list: {exc}") from None
         return access_list

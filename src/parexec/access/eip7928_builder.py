@@ -7,14 +7,13 @@ replayed in order, index by index (0, 1..n, n+1), on the pre-state: each account
 field and slot a write set names is compared with its value just before that
 index, and a change is recorded at that index with the value after it; a write
 that leaves a slot as it was is a read. Every address a transaction read or
-wrote is listed, with empty lists if nothing changed.
+wrote is listed, with empty lists if nothing changed; of the system calls
+around the transactions, what they write and the slots they read (the EIP-7002
+and EIP-7251 dequeues read their queues).
 
-Where this differs from the EIP: the system calls' reads are not recorded
-(parexec's system calls record what they write), so the EIP-7002 and EIP-7251
-queue slots that the dequeue only reads are missing from Prague blocks'
-``storage_reads``; and inclusion follows what py-evm reads, not the EIP's rules
-on gas checks before an access (a call that runs out of gas on the access cost).
-Neither changes a value a transaction depends on.
+Where this differs from the EIP: inclusion follows what py-evm reads, not the
+EIP's rules on gas checks before an access (a call that runs out of gas on the
+access cost). That changes no value a transaction depends on.
 """
 
 from __future__ import annotations
@@ -51,13 +50,16 @@ class EIP7928Recorder(SerialStrategy):
         self.lists: list[tuple] = []
 
     def run_transactions(self, env, block, state, workers=1):
-        from parexec.block.system import post_block_writes
+        from parexec.block.system import post_block_writes, pre_block_writes
 
-        before = (0, {}, state.diff(), state.new_code())
+        pre_reads, post_reads = set(), set()
+        pre_block_writes(env, block, OverlayState(state.base), pre_reads)  # once more, for what they read
+        before = (0, pre_reads, state.diff(), state.new_code())
         results, stats = super().run_transactions(env, block, state, workers)
-        post_writes, post_code, _ = post_block_writes(env, block, state, getattr(state.base, "complete", False))
+        post_writes, post_code, _ = post_block_writes(env, block, state, getattr(state.base, "complete", False),
+                                                      post_reads)
         phases = [before, *((r.index + 1, r.reads, r.writes, r.new_code) for r in results),
-                  (len(results) + 1, {}, post_writes, post_code)]
+                  (len(results) + 1, post_reads, post_writes, post_code)]
         self.lists.append((block, list_from_phases(state.base, phases)))
         return results, stats
 
@@ -212,4 +214,4 @@ def read_encoded_list(path: Path) -> EncodedList:
 def read_eip7928_list(path: Path, block) -> BlockAccessList:
     """The list at ``path`` for ``block``: decoded and its rules checked against the
     block's size. Raises FixtureError naming the file and the fault."""
-    return read_encoded_list(path).decode(len(block.transactions))
+    return read_encoded_list(path).decode_for(block)

@@ -21,7 +21,8 @@ Entering an account decodes its entry and checks its part of the list's
 encoding and rules (access.eip7928's: canonical integers, ordering, bounds); a
 list that breaks one raises InvalidAccessList, and ``access.eip7928.decode`` and
 ``check`` name the fault. The coordinator enters the whole list (``enter_some``
-until none is left: every rule checked, every transaction's changes counted); a
+until none is left: every rule checked, the list's size held to its block's cap,
+every transaction's changes counted); a
 worker enters an account when one of its transactions first reads it, so it
 starts executing once the accounts are indexed by address, from the entries'
 RLP headers alone (a fifteenth of decoding the whole list), and decodes and
@@ -36,7 +37,7 @@ from itertools import islice
 import rusty_rlp
 from eth_hash.auto import keccak
 
-from parexec.access.eip7928 import MAX_CODE_SIZE, InvalidAccessList
+from parexec.access.eip7928 import MAX_CODE_SIZE, InvalidAccessList, check_size
 from parexec.evm import strict_rlp
 from parexec.model import BALANCE, CODE, EMPTY_CODE_HASH, EXISTS, FIELD_ATTR, FIELD_DEFAULT, NONCE, STORAGE
 from parexec.parallel.mv_memory import LazyAccount, MVMemory, MVView
@@ -45,12 +46,14 @@ from parexec.parallel.mv_memory import LazyAccount, MVMemory, MVView
 class ListMemory(MVMemory):
     """Multi-version memory whose entries are a block access list's changes (nothing is recorded)."""
 
-    def __init__(self, base, rlp: bytes, txs: int):
+    def __init__(self, base, rlp: bytes, txs: int, cap: int | None = None):
         """``base``: the pre-block state with index 0 applied; ``rlp``: the list,
-        for a block of ``txs`` transactions. Indexes its accounts by address;
-        each is decoded and entered when first read, or all by ``enter_all``."""
+        for a block of ``txs`` transactions, holding at most ``cap`` items
+        (access.eip7928.item_cap; checked once all is entered). Indexes its
+        accounts by address; each is decoded and entered when first read, or all
+        by ``enter_all``."""
         super().__init__(base)
-        self.txs = txs
+        self.txs, self.cap = txs, cap
         # per transaction, the locations the list changes there (complete once all is entered)
         self.changes_at = [0] * txs
         self.slots: dict[bytes, set[int]] = {}  # per entered account, the slots it changes or reads
@@ -75,10 +78,14 @@ class ListMemory(MVMemory):
         self.enter_some(len(self.waiting))
 
     def enter_some(self, count: int) -> bool:
-        """Enter up to ``count`` accounts not entered yet; whether none is left."""
+        """Enter up to ``count`` accounts not entered yet; whether none is left
+        (the list's size is then checked)."""
         for address in list(islice(self.waiting, count)):
             self._enter(address)
-        return not self.waiting
+        if self.waiting:
+            return False
+        check_size(len(self.accounts) + sum(map(len, self.slots.values())), self.cap)
+        return True
 
     def final_writes(self):
         """Every location the list changes in a transaction, at its last value (an

@@ -37,7 +37,7 @@ import time
 from dataclasses import replace
 from itertools import islice
 
-from parexec.access.eip7928 import EncodedList, InvalidAccessList
+from parexec.access.eip7928 import EncodedList, InvalidAccessList, item_cap
 from parexec.access.eip7928_check import ListCheck, ListMismatch, check_outside
 from parexec.block.validation import check_fits_in_block
 from parexec.evm.tx_executor import InvalidTransaction, execute_transaction
@@ -108,11 +108,11 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
             trace.begin(run_trace.EXECUTION, state)
 
     def rejected(exc):
-        listed.decode(n)  # names the fault
+        listed.decode_for(block)  # names the fault
         raise FixtureError(f"{listed.source}: not a valid EIP-7928 list: {exc}") from None
 
     try:
-        mv = ListMemory(base, listed.rlp, n)  # its accounts indexed: before anything runs on it
+        mv = ListMemory(base, listed.rlp, n, item_cap(block))  # its accounts indexed: before anything runs on it
     except InvalidAccessList as exc:
         rejected(exc)
 
