@@ -40,7 +40,7 @@ def block_start(block: Block, pre_state) -> tuple[BlockEnv, OverlayState]:
 def pre_block_writes(env: BlockEnv, block: Block, view, reads: set | None = None) -> tuple[WriteSet, dict]:
     """The EIP-4788 and EIP-2935 system calls: the contract's own code runs with the
     parent's beacon root or hash as input (whatever code is there; nothing if none).
-    ``reads``: gets the storage locations the calls read (see storage_reads)."""
+    ``reads``: gets the storage locations the calls read (see collect_storage_reads)."""
     fork = env.forks
     state = env.new_state(view)
     header = block.header
@@ -52,7 +52,7 @@ def pre_block_writes(env: BlockEnv, block: Block, view, reads: set | None = None
         from eth.vm.forks.prague.constants import HISTORY_STORAGE_ADDRESS
 
         _system_call(state, HISTORY_STORAGE_ADDRESS, header.parent_hash)
-    storage_reads(state, reads)
+    collect_storage_reads(state, reads)
     return state_writes(state)
 
 
@@ -62,7 +62,7 @@ def post_block_writes(
     """Withdrawals, rewards and the request system calls. With ``complete_state``
     a request contract without code rejects the block; a partial pre-state (a
     mainnet dump) may simply not list it, so the call is then left out.
-    ``reads``: gets the storage locations the calls read (see storage_reads)."""
+    ``reads``: gets the storage locations the calls read (see collect_storage_reads)."""
     state = env.new_state(view)
     vm = block.vm_class
     if block.withdrawals:
@@ -83,12 +83,12 @@ def post_block_writes(
     outputs = SystemCallOutputs()
     if "prague" in env.forks:
         outputs = _request_calls(state, complete_state)
-    storage_reads(state, reads)
+    collect_storage_reads(state, reads)
     writes, new_code = state_writes(state)
     return writes, new_code, outputs
 
 
-def storage_reads(state, reads: set | None) -> None:
+def collect_storage_reads(state, reads: set | None) -> None:
     """Add to ``reads`` (unless None) the storage locations read on ``state``: an
     EIP-7928 list holds the slots the system calls only read among its
     ``storage_reads`` (the EIP-7002/7251 dequeues' queue slots). Only storage: the
