@@ -33,6 +33,7 @@ from parexec.state.overlay import OverlayState
 from parexec.state.view import read_value
 from parexec.strategies.serial import SerialStrategy
 
+from eth.vm.forks.shanghai.withdrawals import Withdrawal
 from eth_hash.auto import keccak
 
 
@@ -212,6 +213,19 @@ def test_the_slots_the_system_calls_only_read_are_among_storage_reads(tmp_path):
     for queue in ("0x00000961ef480eb55e80d19ad83579a64c007002", "0x0000bbddc7ce488642fb579f8b00f3a590007251"):
         assert accounts[queue]["storage_reads"] == ["0x0", "0x1", "0x2", "0x3"], queue
         assert accounts[queue]["storage_changes"] == [], queue
+
+
+def test_a_withdrawals_recipient_is_listed_whatever_the_amount():
+    """The EIP lists withdrawal recipients "regardless of whether the withdrawal
+    amount is non-zero": one of nothing to an account nothing else touches is
+    listed, with no change."""
+    target = load_targets([str(require_data(MAINNET / "blocks" / "19934116"))])[0]
+    first, *rest = target.block.withdrawals
+    nobody = b"\x77" * 20
+    block = replace(target.block, withdrawals=(Withdrawal(first.index, first.validator_index, nobody, 0), *rest))
+    listed = {a.address: a for a in build_access_list(block, target.pre_state).accounts}
+    assert listed[nobody] == AccountChanges(nobody)
+    assert {w.address for w in rest} <= set(listed)
 
 
 def test_workload_blocks_with_other_transactions_get_lists_of_their_own(tmp_path):

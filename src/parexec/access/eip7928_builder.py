@@ -7,9 +7,10 @@ replayed in order, index by index (0, 1..n, n+1), on the pre-state: each account
 field and slot a write set names is compared with its value just before that
 index, and a change is recorded at that index with the value after it; a write
 that leaves a slot as it was is a read. Every address a transaction read or
-wrote is listed, with empty lists if nothing changed; of the system calls
-around the transactions, what they write and the slots they read (the EIP-7002
-and EIP-7251 dequeues read their queues).
+wrote is listed, with empty lists if nothing changed, and so is every address
+the steps around the transactions access (the system contracts, a withdrawal's
+recipient whatever the amount), with the slots they only read (the EIP-7002 and
+EIP-7251 dequeues read their queues).
 
 Where this differs from the EIP: inclusion follows what py-evm reads, not the
 EIP's rules on gas checks before an access (a call that runs out of gas on the

@@ -16,7 +16,7 @@ from eth.vm.message import Message
 
 from parexec.block.env import BlockEnv
 from parexec.evm.recording_state import account_db, state_writes
-from parexec.model import STORAGE, Block, BlockRejected, WriteSet
+from parexec.model import Block, BlockRejected, WriteSet
 from parexec.state.overlay import OverlayState
 
 
@@ -40,7 +40,7 @@ def block_start(block: Block, pre_state) -> tuple[BlockEnv, OverlayState]:
 def pre_block_writes(env: BlockEnv, block: Block, view, reads: set | None = None) -> tuple[WriteSet, dict]:
     """The EIP-4788 and EIP-2935 system calls: the contract's own code runs with the
     parent's beacon root or hash as input (whatever code is there; nothing if none).
-    ``reads``: gets the storage locations the calls read (see collect_storage_reads)."""
+    ``reads``: gets the locations the calls read (see collect_reads)."""
     fork = env.forks
     state = env.new_state(view)
     header = block.header
@@ -52,7 +52,7 @@ def pre_block_writes(env: BlockEnv, block: Block, view, reads: set | None = None
         from eth.vm.forks.prague.constants import HISTORY_STORAGE_ADDRESS
 
         _system_call(state, HISTORY_STORAGE_ADDRESS, header.parent_hash)
-    collect_storage_reads(state, reads)
+    collect_reads(state, reads)
     return state_writes(state)
 
 
@@ -62,7 +62,7 @@ def post_block_writes(
     """Withdrawals, rewards and the request system calls. With ``complete_state``
     a request contract without code rejects the block; a partial pre-state (a
     mainnet dump) may simply not list it, so the call is then left out.
-    ``reads``: gets the storage locations the calls read (see collect_storage_reads)."""
+    ``reads``: gets the locations the calls read (see collect_reads)."""
     state = env.new_state(view)
     vm = block.vm_class
     if block.withdrawals:
@@ -83,18 +83,19 @@ def post_block_writes(
     outputs = SystemCallOutputs()
     if "prague" in env.forks:
         outputs = _request_calls(state, complete_state)
-    collect_storage_reads(state, reads)
+    collect_reads(state, reads)
     writes, new_code = state_writes(state)
     return writes, new_code, outputs
 
 
-def collect_storage_reads(state, reads: set | None) -> None:
-    """Add to ``reads`` (unless None) the storage locations read on ``state``: an
-    EIP-7928 list holds the slots the system calls only read among its
-    ``storage_reads`` (the EIP-7002/7251 dequeues' queue slots). Only storage: the
-    system contracts are listed through it, and the EIP leaves the system caller out."""
+def collect_reads(state, reads: set | None) -> None:
+    """Add to ``reads`` (unless None) the locations read on ``state``, for an
+    EIP-7928 list, which holds every address the steps around the transactions
+    access (a system contract; a withdrawal's recipient, whatever the amount) and,
+    among ``storage_reads``, the slots they only read (the EIP-7002/7251
+    dequeues read their queues)."""
     if reads is not None:
-        reads.update(loc for loc in account_db(state).reads if loc[0] == STORAGE)
+        reads.update(account_db(state).reads)
 
 
 def _request_calls(state, complete_state: bool) -> SystemCallOutputs:
