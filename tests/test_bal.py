@@ -196,7 +196,7 @@ def test_a_list_over_its_blocks_size_cap_is_refused():
     takes a list holding some; past the cap, it refuses the list."""
     target = load_targets(["transfers:txs=30"])[0]
     exact = build_access_list(target.block, target.pre_state)
-    items = len(exact.accounts) + sum(len(a.storage_changes) + len(a.storage_reads) for a in exact.accounts)
+    items = exact.items()
     room = target.block.header.gas_limit // 2000 - items
 
     def padded(reads: int) -> BlockAccessList:

@@ -140,12 +140,6 @@ def test_access_list_command_writes_eip7928_lists(tmp_path):
     assert refused.exit_code == 2 and "give -o FOLDER" in refused.output
 
 
-def _items(access_list) -> int:
-    """Addresses plus storage keys (changed or read): what the EIP's size cap counts."""
-    return len(access_list.accounts) + sum(len(a.storage_changes) + len(a.storage_reads)
-                                           for a in access_list.accounts)
-
-
 def test_a_lists_size_is_capped_by_its_blocks_gas_from_berlin_on(built):
     """At most gas limit / 2,000 items. From Berlin on (EIP-2929's access prices) an
     exact list keeps within it; before, accesses cost less, and mainnet 2462997's
@@ -156,15 +150,15 @@ def test_a_lists_size_is_capped_by_its_blocks_gas_from_berlin_on(built):
         cap = item_cap(block)
         if "berlin" in fork_lineage(block.vm_class):
             assert cap == block.header.gas_limit // ITEM_COST, target.name
-            assert _items(access_list) <= cap, target.name
+            assert access_list.items() <= cap, target.name
         else:
             assert cap is None, target.name
-            if _items(access_list) > block.header.gas_limit // ITEM_COST:
+            if access_list.items() > block.header.gas_limit // ITEM_COST:
                 over_before_berlin.append(block.number)
         assert EncodedList.of(access_list).decode_for(block) == access_list  # every exact list is read
     assert 2462997 in over_before_berlin
     target, access_list = next((t, a) for t, a in built if t.name.startswith("erc20"))
-    n, items = len(target.block.transactions), _items(access_list)
+    n, items = len(target.block.transactions), access_list.items()
     access_list.check(n, items)  # at the cap: read
     too_many = f"{items:,} items .addresses and storage keys., over the block's cap of {items - 1:,}"
     with pytest.raises(InvalidAccessList, match=too_many):

@@ -94,12 +94,15 @@ class BlockAccessList:
     def hash(self) -> bytes:
         return keccak(self.encode())
 
+    def items(self) -> int:
+        """What the EIP's size cap counts: addresses plus storage keys (changed or read)."""
+        return len(self.accounts) + sum(len(a.storage_changes) + len(a.storage_reads) for a in self.accounts)
+
     def check(self, transactions: int | None = None, cap: int | None = None) -> None:
         """Raise InvalidAccessList unless the ordering and uniqueness rules hold
         and, for a block of ``transactions``, every index is at most n+1 and (with
         ``cap``, see ``item_cap``) the list holds at most ``cap`` items."""
-        check_size(len(self.accounts) + sum(len(a.storage_changes) + len(a.storage_reads) for a in self.accounts),
-                   cap)
+        check_size(self.items(), cap)
         top = None if transactions is None else transactions + 1
         addresses = [a.address for a in self.accounts]
         _strictly_increasing(addresses, "accounts", lambda a: "0x" + a.hex())

@@ -214,5 +214,6 @@ def read_encoded_list(path: Path) -> EncodedList:
 
 def read_eip7928_list(path: Path, block) -> BlockAccessList:
     """The list at ``path`` for ``block``: decoded and its rules checked against the
-    block's size. Raises FixtureError naming the file and the fault."""
+    block (its transactions, its gas: see access.eip7928.item_cap). Raises
+    FixtureError naming the file and the fault."""
     return read_encoded_list(path).decode_for(block)

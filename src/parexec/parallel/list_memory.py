@@ -22,11 +22,10 @@ encoding and rules (access.eip7928's: canonical integers, ordering, bounds); a
 list that breaks one raises InvalidAccessList, and ``access.eip7928.decode`` and
 ``check`` name the fault. The coordinator enters the whole list (``enter_some``
 until none is left: every rule checked, the list's size held to its block's cap,
-every transaction's changes counted); a
-worker enters an account when one of its transactions first reads it, so it
-starts executing once the accounts are indexed by address, from the entries'
-RLP headers alone (a fifteenth of decoding the whole list), and decodes and
-enters only what its share touches.
+every transaction's changes counted); a worker enters an account when one of its
+transactions first reads it, so it starts executing once the accounts are indexed
+by address, from the entries' RLP headers alone (a fifteenth of decoding the whole
+list), and decodes and enters only what its share touches.
 """
 
 from __future__ import annotations
