@@ -1828,3 +1828,23 @@ def test_reverted_inner_value_call_undoes_the_credit(outer_pays):
     assert state.account(E).balance == 3 + paid
     assert state.account(x).balance == 500
     assert_matches_stock_pyevm(CancunVM, pre, [tx], state, [S1, C, x, E, COINBASE], [(C, 0)])
+
+
+@pytest.mark.parametrize("vm", [HomesteadVM, CancunVM])
+def test_extcodecopy_that_runs_out_of_gas_on_its_charges_reads_no_code(vm):
+    """EXTCODECOPY charges its copy and (from Berlin on) the cold access before it
+    reads the code (parexec.evm.pyevm_patches; EIP-7928 lists only what is read).
+    Given one gas less than those charges the copy halts, having read nothing of
+    the target; given enough it reads it and succeeds. The gas is the same either
+    way py-evm orders it."""
+    code = asm(32, 0, 0, E, "EXTCODECOPY")  # one word of E's code to memory 0
+    pre = base_state()
+    pre.set_account(C, nonce=1, code=code)
+    pre.set_account(E, code=b"\x60\x00")
+    base = 21000 + 4 * 3 + 3 + 3  # the transaction, four pushes, a word of memory, a word copied
+    access = 2600 if vm is CancunVM else 20  # cold account access; before Berlin, the opcode's price
+    enough = run(vm, pre, sign_tx(vm, K1, 0, C, gas=base + access))
+    assert enough.success and (CODE, E) in enough.reads and enough.gas_used == base + access
+    short = run(vm, pre, sign_tx(vm, K1, 0, C, gas=base + access - 1))
+    assert not short.success and short.gas_used == base + access - 1
+    assert (CODE, E) not in short.reads and (EXISTS, E) not in short.reads

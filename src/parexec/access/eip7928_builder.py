@@ -12,9 +12,9 @@ the steps around the transactions access (the system contracts, a withdrawal's
 recipient whatever the amount), with the slots they only read (the EIP-7002 and
 EIP-7251 dequeues read their queues).
 
-Where this differs from the EIP: inclusion follows what py-evm reads, not the
-EIP's rules on gas checks before an access (a call that runs out of gas on the
-access cost). That changes no value a transaction depends on.
+Inclusion follows what py-evm reads. The EIP lists no access that runs out of
+gas on the charges that come before it; py-evm charges first for every access
+opcode, EXTCODECOPY as parexec.evm.pyevm_patches makes it.
 """
 
 from __future__ import annotations

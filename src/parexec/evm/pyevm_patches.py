@@ -1,4 +1,4 @@
-"""Speed fixes to py-evm and its libraries that do not change any result.
+"""Fixes to py-evm and its libraries that change no result of execution.
 
 * py-evm 0.12.1b1 reloads the KZG trusted setup (a few MB of text) on every call
   of the point-evaluation precompile (0x0A): about 4 s a call. The setup is
@@ -6,6 +6,12 @@
 * eth-hash picks pycryptodome for keccak256 when it is installed (py-evm pulls
   it in): about 5 us a hash, mostly Python object set-up. safe-pysha3 (pinned)
   is a C keccak at about 1.5 us; blooms, addresses and trie roots hash a lot.
+* py-evm's EXTCODECOPY reads the code before it charges the copy and (from
+  Berlin on) the account access. Every other opcode charges what it can without
+  the state before reading it, and EIP-7928 asks that of all: an access that
+  runs out of gas on those charges never happens, and its address is not listed.
+  EXTCODECOPY is made to charge first too: the same gas and the same
+  out-of-gas halt (which drops the memory it wrote), one read fewer when it halts.
 """
 
 from __future__ import annotations
@@ -31,4 +37,36 @@ def apply() -> None:
     import eth.precompiles.point_evaluation as point_evaluation
 
     point_evaluation.load_trusted_setup = lru_cache(maxsize=2)(point_evaluation.load_trusted_setup)
+    _charge_extcodecopy_first()
     _applied = True
+
+
+def _charge_extcodecopy_first() -> None:
+    """Every fork's EXTCODECOPY, charged before the code is read (see above)."""
+    from eth._utils.address import force_bytes_to_address
+    from eth.vm import mnemonics
+    from eth.vm.forks.berlin.logic import _consume_gas_for_account_load
+    from eth.vm.logic.context import consume_extcodecopy_word_cost
+    from eth.vm.opcode import as_opcode
+    from eth.vm.opcode_values import EXTCODECOPY
+
+    from parexec.block.validation import fork_lineage
+    from parexec.forks import NETWORK_VMS
+
+    def extcodecopy(computation, account_access: bool) -> None:
+        address = force_bytes_to_address(computation.stack_pop1_bytes())
+        memory_start, code_start, size = computation.stack_pop_ints(3)
+        computation.extend_memory(memory_start, size)
+        consume_extcodecopy_word_cost(computation, size)
+        if account_access:
+            _consume_gas_for_account_load(computation, address, mnemonics.EXTCODECOPY)
+        code = computation.state.get_code(address)
+        computation.memory_write(memory_start, size, code[code_start:code_start + size].ljust(size, b"\x00"))
+
+    for vm in set(NETWORK_VMS.values()):
+        opcodes = vm.get_state_class().computation_class.opcodes
+        original = opcodes[EXTCODECOPY]
+        berlin = "berlin" in fork_lineage(vm)
+        opcodes[EXTCODECOPY] = as_opcode(
+            logic_fn=lambda computation, berlin=berlin: extcodecopy(computation, berlin),
+            mnemonic=mnemonics.EXTCODECOPY, gas_cost=original.gas_cost)
