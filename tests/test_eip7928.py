@@ -146,7 +146,7 @@ def test_a_lists_size_is_capped_by_its_blocks_gas_from_berlin_on(built):
     exact list (Homestead) holds several times as many, so no cap applies there."""
     over_before_berlin = []
     for target, access_list in built:
-        block, n = target.block, len(target.block.transactions)
+        block = target.block
         cap = item_cap(block)
         if "berlin" in fork_lineage(block.vm_class):
             assert cap == block.header.gas_limit // ITEM_COST, target.name
