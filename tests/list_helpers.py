@@ -6,13 +6,17 @@ from dataclasses import replace
 
 from parexec.access.eip7928 import AccountChanges, BlockAccessList
 
-PERTURBATIONS = ["value", "storage value", "dropped slot", "dropped account", "extra write"]
+PERTURBATIONS = ["value", "storage value", "dropped slot", "dropped account", "extra write", "extra read",
+                 "extra account"]
+# what they make the block break: a transaction disagrees (named), or the list holds what nothing accesses
+EXCESS = ("extra read", "extra account")
 
 
 def perturbed(access_list: BlockAccessList, kind: str, pick: int) -> BlockAccessList:
     """``access_list`` with one change of ``kind`` (PERTURBATIONS), where ``pick``
     chooses: a balance one more, a stored value one more, an account's first slot
-    dropped, an account dropped, or a write to an account the block never touches.
+    dropped, an account dropped, a write to an account the block never touches, a
+    slot read that nothing reads, or an account that nothing accesses.
     Where the list has nothing of that kind (no storage), a balance is changed."""
     accounts = list(access_list.accounts)
     if kind == "value":
@@ -39,6 +43,14 @@ def perturbed(access_list: BlockAccessList, kind: str, pick: int) -> BlockAccess
         del accounts[pick % len(accounts)]
     elif kind == "extra write":
         accounts.append(AccountChanges(b"\xee" * 20, balance_changes=((1 + pick % 5, 7),)))
+    elif kind == "extra read":
+        i = pick % len(accounts)
+        a = accounts[i]
+        named = {slot for slot, _ in a.storage_changes} | set(a.storage_reads)
+        slot = next(s for s in range(0xEE00 + pick, 0xEE00 + pick + len(named) + 1) if s not in named)
+        accounts[i] = replace(a, storage_reads=tuple(sorted((*a.storage_reads, slot))))
+    elif kind == "extra account":
+        accounts.append(AccountChanges(b"\xee" * 20))
     else:
         raise ValueError(kind)
     return BlockAccessList(tuple(sorted(accounts, key=lambda a: a.address)))

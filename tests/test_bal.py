@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import EEST, MAINNET, require_data
-from list_helpers import PERTURBATIONS, perturbed
-from parexec.access.eip7928 import BlockAccessList
+from list_helpers import EXCESS, PERTURBATIONS, perturbed
+from parexec.access.eip7928 import AccountChanges, BlockAccessList
 from parexec.access.access_list import AccessListHints
 from parexec.access.eip7928_builder import build_access_list, write_eip7928_lists
 from parexec.block.pipeline import execute_block
@@ -62,7 +62,8 @@ def test_exact_lists_give_serials_outcome(spec, workers):
 def test_a_wrong_list_is_rejected_by_name_or_falls_back_to_dag(kind):
     target = load_targets(["erc20:txs=60,hot=0.5"])[0]
     wrong = perturbed(build_access_list(target.block, target.pre_state), kind, 3)
-    with pytest.raises(BlockRejected, match=r"invalid access list: .*tx \d+"):
+    named = r"the list holds .*, which nothing in the block accesses" if kind in EXCESS else r"tx \d+"
+    with pytest.raises(BlockRejected, match=r"invalid access list: .*" + named):
         _bal(target, wrong)
     outcome = _bal(target, wrong, fallback=True)
     assert _serial(target).first_difference(outcome) is None
@@ -85,6 +86,7 @@ def test_random_blocks_with_exact_or_perturbed_lists(workload, seed, hot, kind, 
     except BlockRejected as exc:
         assert kind != "none" and "invalid access list" in str(exc)
     else:
+        assert kind not in EXCESS  # the EIP: a list holding what nothing accesses makes the block invalid
         assert serial.first_difference(outcome) is None
 
 
@@ -137,6 +139,76 @@ def test_workers_check_their_own_results_and_send_them_without_reads():
     by_worker = [r for r in outcome.tx_results if r.reads is None]
     assert 0 < len(by_worker) < len(outcome.tx_results)  # the coordinator's keep theirs
     assert all(r.list_changes for r in by_worker)  # each counted the list's changes it accounts for
+
+
+@pytest.mark.parametrize("kind", EXCESS)
+@pytest.mark.parametrize("workers", [1, 2, 4])
+def test_a_list_holding_what_nothing_accesses_is_rejected(kind, workers):
+    """The EIP: "Missing or spurious entries invalidate the block". An account or
+    a slot read that nothing in the block accesses changes no value any
+    execution sees; bal finds it once every execution is in (the workers say
+    what theirs accessed, having sent no reads), names it, and with --fallback
+    runs the block with dag."""
+    target = load_targets(["erc20:txs=60,hot=0.5"])[0]
+    exact = build_access_list(target.block, target.pre_state)
+    for pick in (0, 7, 41):
+        wrong = perturbed(exact, kind, pick)
+        with pytest.raises(BlockRejected, match=r"invalid access list: the list holds (0x(ee){20}|storage 0x[0-9a-f]{40}"
+                                                r"\[0xee[0-9a-f]+\]), which nothing in the block accesses"):
+            _bal(target, wrong, workers)
+        outcome = _bal(target, wrong, workers, fallback=True)
+        assert _serial(target).first_difference(outcome) is None
+        assert outcome.stats.hints.startswith("invalid list, dag: the list holds")
+    assert _bal(target, exact, workers).stats.hints == "eip7928 list"  # the pool is clean after it
+
+
+def test_a_worker_that_cannot_say_what_it_accessed_has_its_transactions_executed_again(monkeypatch):
+    """A worker that dies or cannot answer at the end: its transactions run once
+    more on the coordinator, for what they access, and the block is still held
+    to the list exactly."""
+    from parexec.parallel.worker_pool import WorkerPool
+
+    asked = WorkerPool.accessed_from
+
+    def silent(pool, worker):
+        asked(pool, worker)  # the answer comes, and is lost
+        return None
+
+    monkeypatch.setattr(WorkerPool, "accessed_from", silent)
+    target = load_targets(["erc20:txs=60,hot=0.5"])[0]
+    exact = build_access_list(target.block, target.pre_state)
+    outcome = _bal(target, exact)
+    assert _serial(target).first_difference(outcome) is None
+    by_worker = sum(r.reads is None for r in outcome.tx_results)  # held to the list there, sent without reads
+    assert by_worker > 0 and outcome.stats.reexecutions == by_worker
+    with pytest.raises(BlockRejected, match="which nothing in the block accesses"):
+        _bal(target, perturbed(exact, "extra read", 5))
+
+
+def test_a_transaction_that_reads_the_system_caller_lists_it():
+    """The EIP leaves the system calls' caller (0xff..fe) out "unless it experiences
+    state access itself": a transaction reading its balance lists it, with no
+    change, and bal takes the list; the system calls alone do not."""
+    from eth.constants import SYSTEM_ADDRESS
+    from eth.vm.forks import CancunVM
+
+    from evm_helpers import address_of, asm, key, make_block, sign_tx
+    from parexec.state.memory import MemoryState
+
+    sender, probe = key(1), b"\x44" * 20
+    pre = MemoryState()
+    pre.set_account(address_of(sender), balance=10**20)
+    pre.set_account(probe, code=asm(SYSTEM_ADDRESS, "BALANCE", "POP", "STOP"))
+    txs = [sign_tx(CancunVM, sender, 0, probe), sign_tx(CancunVM, sender, 1, b"\x33" * 20, value=5)]
+    target = replace(load_targets(["transfers:txs=2"])[0], block=make_block(CancunVM, txs, b"\x55" * 20),
+                     pre_state=pre)
+    listed = {a.address: a for a in build_access_list(target.block, pre).accounts}
+    assert listed[SYSTEM_ADDRESS] == AccountChanges(SYSTEM_ADDRESS)
+    for workers in (1, 2):
+        assert _serial(target).first_difference(_bal(target, BlockAccessList(tuple(listed.values())), workers)) is None
+    transfer = sign_tx(CancunVM, sender, 0, b"\x33" * 20, value=5)
+    without = build_access_list(make_block(CancunVM, [transfer], b"\x55" * 20), pre)
+    assert SYSTEM_ADDRESS not in {a.address for a in without.accounts}
 
 
 def test_queued_work_moves_from_the_worker_on_a_long_transaction(monkeypatch):
@@ -192,8 +264,8 @@ def test_a_list_file_that_breaks_its_rules_is_refused_and_the_workers_carry_on(t
 
 def test_a_list_over_its_blocks_size_cap_is_refused():
     """EIP-7928 caps a list at the block's gas limit over 2,000 items (addresses and
-    storage keys). Slots only read that nothing reads change no value, and `bal`
-    takes a list holding some; past the cap, it refuses the list."""
+    storage keys). Slots listed as read that nothing reads make a block invalid;
+    past the cap the list is refused before that, as no valid list."""
     target = load_targets(["transfers:txs=30"])[0]
     exact = build_access_list(target.block, target.pre_state)
     items = exact.items()
@@ -204,7 +276,9 @@ def test_a_list_over_its_blocks_size_cap_is_refused():
         phantom = replace(first, storage_reads=tuple(sorted({*first.storage_reads, *range(2**200, 2**200 + reads)})))
         return BlockAccessList((phantom, *exact.accounts[1:]))
 
-    assert _serial(target).first_difference(_bal(target, padded(room))) is None  # at the cap
+    with pytest.raises(BlockRejected, match=r"invalid access list: the list holds storage .*\[0x1000+\], which "
+                                            r"nothing in the block accesses"):
+        _bal(target, padded(room))  # at the cap
     with pytest.raises(FixtureError, match=f"not a valid EIP-7928 list: {items + room + 1:,} items"):
         _bal(target, padded(room + 1))
 

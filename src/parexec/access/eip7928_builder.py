@@ -10,7 +10,9 @@ that leaves a slot as it was is a read. Every address a transaction read or
 wrote is listed, with empty lists if nothing changed, and so is every address
 the steps around the transactions access (the system contracts, a withdrawal's
 recipient whatever the amount), with the slots they only read (the EIP-7002 and
-EIP-7251 dequeues read their queues).
+EIP-7251 dequeues read their queues). The system calls' caller (SYSTEM_ADDRESS)
+is listed only where something accesses it as an account (a transaction reads
+its balance, a withdrawal pays it): py-evm's system calls do not read it.
 
 Inclusion follows what py-evm reads. The EIP lists no access that runs out of
 gas on the charges that come before it; py-evm charges first for every access
@@ -22,8 +24,6 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from pathlib import Path
-
-from eth.constants import SYSTEM_ADDRESS
 
 from parexec.access.eip7928 import AccountChanges, BlockAccessList, EncodedList
 from parexec.model import BALANCE, CODE, NONCE, STORAGE, STORAGE_RESET
@@ -96,8 +96,6 @@ def list_from_phases(pre_state, phases) -> BlockAccessList:
             tuple((slot, tuple(changes)) for slot, changes in sorted(changed.items()) if changes),
             tuple(sorted(slot_reads.get(address, set()) - {s for s, c in changed.items() if c})),
             tuple(balances.get(address, ())), tuple(nonces.get(address, ())), tuple(codes.get(address, ())))
-        if address == SYSTEM_ADDRESS and entry == AccountChanges(address):
-            continue  # the system caller, unless something of it changed
         accounts.append(entry)
     return BlockAccessList(tuple(accounts))
 

@@ -8,6 +8,11 @@ reads), and what it leaves must be exactly the list's changes at its index:
 each field and slot it writes ends at the listed value (or, unlisted, where it
 was), and nothing the list changes at that index is left out (counted: the
 list's changes there against those the transaction accounts for).
+
+The EIP also makes a list invalid for what it holds in excess: every address and
+slot it names must be one the block accesses. ``Accessed`` gathers what the
+executions and the steps around them access, and ``holds_exactly`` and
+``name_excess`` hold the list to it once the block is done.
 """
 
 from __future__ import annotations
@@ -127,6 +132,51 @@ class ListCheck:
         if loc[1] not in self.memory.accounts:
             raise ListMismatch(f"tx {j} {what} {_where(loc)}, whose account the list does not hold")
         raise ListMismatch(f"tx {j} {what} {_where(loc)}, which the list does not hold")
+
+
+class Accessed:
+    """What a block's executions accessed (read or wrote), gathered as whole read
+    and write sets (a set's update: C speed) and reduced to accounts and slots,
+    what its EIP-7928 list must hold, once (``units``)."""
+
+    def __init__(self):
+        self.locations: set[tuple] = set()
+
+    def add(self, locations) -> None:
+        self.locations.update(locations)
+
+    def units(self) -> tuple[set[bytes], set[tuple]]:
+        """The accounts, and the slots as (STORAGE, address, slot)."""
+        locations = self.locations
+        return {loc[1] for loc in locations}, {loc for loc in locations if loc[0] == STORAGE}
+
+
+def check_inside(memory: ListMemory, accessed: Accessed, who: str) -> None:
+    """Raise ListMismatch unless every account and slot ``who`` accessed is in the list."""
+    addresses, slots = accessed.units()
+    for address in sorted(addresses - memory.accounts):
+        raise ListMismatch(f"{who} access 0x{address.hex()}, whose account the list does not hold")
+    for loc in sorted(slots):
+        if loc[2] not in memory.slots_listed(loc[1]):
+            raise ListMismatch(f"{who} access {_where(loc)}, which the list does not hold")
+
+
+def holds_exactly(memory: ListMemory, addresses: set, slots: set) -> bool:
+    """Whether the list (entered whole) holds exactly these accounts and slots,
+    given that it holds all of them: counts suffice."""
+    return len(addresses) == len(memory.accounts) and len(slots) == sum(map(len, memory.slots.values()))
+
+
+def name_excess(memory: ListMemory, addresses: set, slots: set) -> None:
+    """Raise ListMismatch naming the first account or slot the list holds that is
+    not among these (the EIP: spurious entries invalidate the block)."""
+    for address in sorted(memory.accounts - addresses):
+        raise ListMismatch(f"the list holds 0x{address.hex()}, which nothing in the block accesses")
+    for address in sorted(memory.slots):
+        for slot in sorted(memory.slots[address]):
+            if (STORAGE, address, slot) not in slots:
+                raise ListMismatch(f"the list holds {_where((STORAGE, address, slot))}, "
+                                   f"which nothing in the block accesses")
 
 
 def check_outside(memory: ListMemory, expected: dict[int, dict]) -> None:

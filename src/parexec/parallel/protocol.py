@@ -42,6 +42,11 @@ Coordinator to worker (``parallel.worker.worker_main``):
                                     cumulative gas, bloom and logs RLP) and hash
                                     them into the receipts trie's leaves; answered
                                     by (RECEIPTS, references) or (ERROR, text)
+    (ACCESSED, txs)                 the accounts and slots the worker's executions of
+                                    ``txs`` accessed, each one it held to the
+                                    block's EIP-7928 list and sent without its
+                                    reads; answered by (ACCESSED, addresses, slots)
+                                    or (ERROR, text)
     (IDLE,)                         the block's work is over: collect the garbage
                                     it left while the coordinator finishes it
     (PING,)                         answer (PING,) when ready (a started pool's
@@ -77,6 +82,7 @@ BLOCK = "block"
 RUN = "run"
 CLAIM = "claim"
 RECEIPTS = "receipts"
+ACCESSED = "accessed"
 IDLE = "idle"
 PING = "ping"
 STOP = "stop"

@@ -13,7 +13,7 @@ import traceback
 from collections import deque
 
 from parexec.access.eip7928 import InvalidAccessList
-from parexec.access.eip7928_check import ListCheck
+from parexec.access.eip7928_check import Accessed, ListCheck
 from parexec.block.env import BlockEnv
 from parexec.block.receipts import receipt_leaves
 from parexec.evm.tx_executor import InvalidTransaction, execute_transaction
@@ -21,6 +21,7 @@ from parexec.parallel import run_trace
 from parexec.parallel.list_memory import ListMemory
 from parexec.parallel.mv_memory import MVMemory, ReadEstimate
 from parexec.parallel.protocol import (
+    ACCESSED,
     ADVANCE,
     BASE,
     BLOCK,
@@ -104,6 +105,8 @@ class WorkerState:
         self.traced = False  # outcomes carry their start and end (a run trace is recorded)
         self.list_check = None  # the block's EIP-7928 list, if it came with one
         self.log_ops = frozenset()  # the transactions whose executions log operations
+        # per transaction held to the list here and sent without its reads: (reads, writes), for ACCESSED
+        self.held: dict[int, tuple] = {}
 
     def start_run(self, msg, skip):
         """The outcomes of a RUN message, as they are computed, ready to send."""
@@ -118,15 +121,26 @@ class WorkerState:
                     if accounted is not None:  # held to the list here: the reads need not travel (a traced
                         # run keeps them: parexec explain shows what each execution read). The result
                         # is this loop's own: changed in place (a copy cost 3 us a transaction)
+                        self.held[outcome[1]] = (result.reads, result.writes)
                         result.reads, result.list_changes = None, accounted
                 if result.op_log is not None:  # the coordinator reads it only to repair a stale result
                     result.op_log = pickle.dumps(result.op_log, protocol=pickle.HIGHEST_PROTOCOL)
                 outcome = (DONE, outcome[1], encode_result(result)) + outcome[3:]
             yield outcome
 
+    def accessed(self, txs) -> tuple[set, set]:
+        """The accounts and slots the executions of ``txs`` held here accessed
+        (KeyError for one that was not)."""
+        accessed = Accessed()
+        for j in txs:
+            reads, writes = self.held[j]
+            accessed.add(reads)
+            accessed.add(writes)
+        return accessed.units()
+
     def end_block(self) -> None:
         """Let go of the block's memory (the next BLOCK brings a new one)."""
-        self.mv, self.list_check, self.txs = None, None, {}
+        self.mv, self.list_check, self.txs, self.held = None, None, {}, {}
 
     def handle(self, msg) -> None:
         """A BLOCK, BASE or ADVANCE message."""
@@ -140,7 +154,7 @@ class WorkerState:
             self.log_ops = msg[6] or frozenset()
             start = OverlayState(self.base)
             start.apply(msg[2], msg[3])
-            self.mv, self.list_check = MVMemory(start), None
+            self.mv, self.list_check, self.held = MVMemory(start), None, {}
             if msg[5] is not None:
                 encoded, txs = msg[5]
                 try:
@@ -242,6 +256,16 @@ def serve(conn, running) -> None:
             try:
                 reply = (RECEIPTS, receipt_leaves(msg[1], msg[2], msg[3]))
             except Exception:  # the coordinator hashes them itself
+                reply = (ERROR, traceback.format_exc(limit=3))
+            try:
+                conn.send(reply)
+            except (EOFError, OSError):
+                return
+            continue
+        if op == ACCESSED:
+            try:
+                reply = (ACCESSED, *state.accessed(msg[1]))
+            except Exception:  # the coordinator finds them itself
                 reply = (ERROR, traceback.format_exc(limit=3))
             try:
                 conn.send(reply)

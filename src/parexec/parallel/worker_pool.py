@@ -54,6 +54,7 @@ from parexec.block.receipts import receipt_leaves
 from parexec.parallel import run_trace
 from parexec.parallel.mv_memory import MVMemory
 from parexec.parallel.protocol import (
+    ACCESSED,
     ADVANCE,
     BASE,
     BLOCK,
@@ -131,6 +132,7 @@ class WorkerPool:
         self.hung = 0  # of which found hung
         self._at_block_start = (0, 0)  # (replaced, hung) when the current block started
         self._orphaned: list[int] = []  # tasks of workers that died before taking them
+        self._answers_due: set[Worker] = set()  # workers asked ACCESSED whose answer is not taken yet
 
     # ------------------------------------------------------------ lifecycle
     def resize(self, n: int) -> None:
@@ -231,6 +233,8 @@ class WorkerPool:
         self.release()
         while any(not w.idle for w in self.workers):
             self.collect(None)
+        for worker in list(self._answers_due):  # answers nobody took (the block was rejected): off the pipe
+            self.accessed_from(worker)
 
     def end_block(self) -> None:
         """The block's work is over: the workers that worked on it collect their
@@ -261,6 +265,36 @@ class WorkerPool:
         for worker, first in shares:
             references += self._leaves_from(worker, n, first, fields[first:first + size])
         return references
+
+    def ask_accessed(self, wanted: dict) -> dict:
+        """Ask each worker in ``wanted`` (Worker -> transaction indices) for the
+        accounts and slots its executions of those accessed (protocol: ACCESSED);
+        ``accessed_from`` takes the answer. The workers are idle (drained)."""
+        asked = {}
+        for worker, txs in wanted.items():
+            if worker in self.workers:
+                self._send(worker, (ACCESSED, txs))
+                if worker in self.workers:  # not found dead while sending
+                    asked[worker] = txs
+                    self._answers_due.add(worker)
+        return asked
+
+    def accessed_from(self, worker: Worker) -> tuple[set, set] | None:
+        """A worker's answer to ``ask_accessed``: (addresses, slots), or None if it
+        died, hangs or could not say (it is replaced)."""
+        self._answers_due.discard(worker)
+        try:
+            if worker in self.workers:
+                if worker.conn.poll(self.timeout):
+                    reply = worker.conn.recv()
+                    if reply[0] == ACCESSED and len(reply) == 3:
+                        return reply[1], reply[2]
+                else:
+                    self.hung += 1
+        except (EOFError, OSError):
+            pass
+        self._replace(worker)
+        return None
 
     def _leaves_from(self, worker: Worker, n: int, first: int, share: list) -> list[bytes]:
         try:

@@ -22,9 +22,15 @@ A deletion no value of the list can show (EIP-161's of an empty account that
 holds storage, which a CREATE2 there would collide with) the coordinator learns
 from the result that made it, as it commits; a later transaction that disagreed
 is executed once more, on a view that has it.
-One that disagrees makes the block invalid under list semantics ("invalid
-access list", naming the transaction and the location); with ``fallback`` the
-block runs with ``dag`` instead, so a wrong list never gives a wrong result.
+Once every transaction is in, the list must hold nothing more than the block
+accesses (the EIP: spurious entries invalidate it): the workers say which
+accounts and slots their executions accessed (they sent no reads), and with
+the coordinator's own and those of the steps around the transactions that
+must be every account and slot the list names.
+A transaction that disagrees, or a list that holds more, makes the block
+invalid under list semantics ("invalid access list", naming the transaction
+and the location, or what nothing accesses); with ``fallback`` the block
+runs with ``dag`` instead, so a wrong list never gives a wrong result.
 
 A block without a list is handed to ``occ`` (the best strategy without one on
 these blocks), and the counters say so (``hints``).
@@ -34,11 +40,20 @@ from __future__ import annotations
 
 import math
 import time
+from collections import defaultdict
 from dataclasses import replace
 from itertools import islice
 
 from parexec.access.eip7928 import EncodedList, InvalidAccessList, item_cap
-from parexec.access.eip7928_check import ListCheck, ListMismatch, check_outside
+from parexec.access.eip7928_check import (
+    Accessed,
+    ListCheck,
+    ListMismatch,
+    check_inside,
+    check_outside,
+    holds_exactly,
+    name_excess,
+)
 from parexec.block.validation import check_fits_in_block
 from parexec.evm.tx_executor import InvalidTransaction, execute_transaction
 from parexec.model import EXISTS, BlockRejected, FixtureError, RunStats
@@ -151,6 +166,12 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
         checked.add(j)
 
     outcomes, here = execute_all(env, block, pool, mv, check_here, ready=prepare_a_step)
+    # what the workers' executions accessed (they sent no reads): asked now, taken in after the commit
+    wanted: dict = defaultdict(list)
+    for j, outcome in outcomes.items():
+        if outcome.kind == DONE and outcome.value.reads is None:
+            wanted[outcome.worker].append(j)
+    asked = pool.ask_accessed(wanted) if wanted else {}
     results, gas_used, blob_gas_used, exact = [], 0, 0, 0
     learned = False  # whether a result below has deleted an account where the list shows no deletion
 
@@ -192,8 +213,32 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
         results.append(result)
         if trace is not None:
             trace.commit(j, result, speculative=outcome.kind == DONE)
+    accessed = Accessed()
+    for result in results:
+        if result.reads is not None:
+            accessed.add(result.reads)
+            accessed.add(result.writes)
     after = settled(state, staged, results)
-    check_around_transactions(env, block, state, after, pre_block, mv)
+    check_around_transactions(env, block, state, after, pre_block, mv, accessed)
+    answers = []
+    for worker, held in wanted.items():
+        answer = pool.accessed_from(worker) if worker in asked else None
+        kept = [j for j in held if results[j].reads is None]  # not executed again here since
+        if answer is not None and len(kept) < len(held):  # it answered for too many: ask again
+            answer = pool.accessed_from(worker) if pool.ask_accessed({worker: kept}) else None
+        if answer is not None:
+            answers.append(answer)
+            continue
+        for j in kept:  # it died or cannot say: those transactions once more, here
+            again = exactly(j)
+            accessed.add(again.reads)
+            accessed.add(again.writes)
+    addresses, slots = accessed.units()
+    for more_addresses, more_slots in answers:
+        addresses |= more_addresses
+        slots |= more_slots
+    if not holds_exactly(mv, addresses, slots):
+        check_pre_block_reads(env, block, state, mv, addresses, slots)
     state.absorb(after)
     replaced, hung = pool.faults() if pool is not None else (0, 0)
     return results, RunStats(txs=n, mode="parallel" if pool is not None else "serial",
@@ -227,16 +272,45 @@ def settled(state, staged, results) -> OverlayState:
     return staged
 
 
-def check_around_transactions(env, block, state, after, pre_block, mv: ListMemory) -> None:
+def check_around_transactions(env, block, state, after, pre_block, mv: ListMemory, accessed: Accessed) -> None:
     """Hold the list's changes at index 0 and n+1 to the block's: what the
     pre-block system calls wrote (``pre_block``: their writes and code, which
     ``state`` holds over the pre-state) and what withdrawals, rewards and the
     post-block system calls write on ``after`` (the state the transactions
-    leave), computed here as the pipeline computes them next. Raises ListMismatch."""
+    leave), computed here as the pipeline computes them next; every account
+    and slot they write, and those the post-block steps read, must be in the
+    list, and go into ``accessed``. Raises ListMismatch."""
     from parexec.access.eip7928_builder import phase_changes
     from parexec.block.system import post_block_writes
 
-    post_writes, post_code, _ = post_block_writes(env, block, after, getattr(state.base, "complete", False))
+    reads: set = set()
+    post_writes, post_code, _ = post_block_writes(env, block, after, getattr(state.base, "complete", False), reads)
+    around = Accessed()
+    around.add(pre_block[0])
+    around.add(reads)
+    around.add(post_writes)
+    check_inside(mv, around, "the steps around the transactions")
+    accessed.add(around.locations)
     n = len(block.transactions)
     check_outside(mv, {0: phase_changes(OverlayState(state.base), *pre_block)[0],
                        n + 1: phase_changes(OverlayState(after), post_writes, post_code)[0]})
+
+
+def check_pre_block_reads(env, block, state, mv: ListMemory, addresses: set, slots: set) -> None:
+    """The list holds more than the block's executions and the steps around them
+    access (``addresses``, ``slots``) as far as known: add what the pre-block
+    system calls read (run once more for it: a system contract without code is
+    read, never written) and, if the list still holds more, raise ListMismatch
+    naming it (the EIP: spurious entries invalidate the block)."""
+    from parexec.block.system import pre_block_writes
+
+    reads: set = set()
+    pre_block_writes(env, block, OverlayState(state.base), reads)
+    pre = Accessed()
+    pre.add(reads)
+    check_inside(mv, pre, "the pre-block system calls")
+    more_addresses, more_slots = pre.units()
+    addresses |= more_addresses
+    slots |= more_slots
+    if not holds_exactly(mv, addresses, slots):
+        name_excess(mv, addresses, slots)
