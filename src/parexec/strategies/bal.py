@@ -220,23 +220,7 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
             accessed.add(result.writes)
     after = settled(state, staged, results)
     check_around_transactions(env, block, state, after, pre_block, mv, accessed)
-    answers = []
-    for worker, held in wanted.items():
-        answer = pool.accessed_from(worker) if worker in asked else None
-        kept = [j for j in held if results[j].reads is None]  # not executed again here since
-        if answer is not None and len(kept) < len(held):  # it answered for too many: ask again
-            answer = pool.accessed_from(worker) if pool.ask_accessed({worker: kept}) else None
-        if answer is not None:
-            answers.append(answer)
-            continue
-        for j in kept:  # it died or cannot say: those transactions once more, here
-            again = exactly(j)
-            accessed.add(again.reads)
-            accessed.add(again.writes)
-    addresses, slots = accessed.units()
-    for more_addresses, more_slots in answers:
-        addresses |= more_addresses
-        slots |= more_slots
+    addresses, slots = with_workers_accessed(pool, wanted, asked, results, accessed, exactly)
     if not holds_exactly(mv, addresses, slots):
         check_pre_block_reads(env, block, state, mv, addresses, slots)
     state.absorb(after)
@@ -245,6 +229,33 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
                              executions=n + exact, coordinator_executions=here + exact, reexecutions=exact,
                              hints="eip7928 list",
                              workers_replaced=replaced, workers_hung=hung)
+
+
+def with_workers_accessed(pool, wanted: dict, asked: dict, results, accessed: Accessed, exactly) -> tuple[set, set]:
+    """The accounts and slots the block's committed executions accessed: the
+    coordinator's (``accessed``) and the workers' answers for their results
+    sent without reads (``wanted``, ``asked``: see WorkerPool.ask_accessed).
+    A worker that answered for a transaction executed again here since is
+    asked again for the rest; one that died or cannot say has its transactions
+    executed once more here (``exactly``), for what they access."""
+    answers = []
+    for worker, held in wanted.items():
+        answer = pool.accessed_from(worker) if worker in asked else None
+        kept = [j for j in held if results[j].reads is None]
+        if answer is not None and len(kept) < len(held):
+            answer = pool.accessed_from(worker) if pool.ask_accessed({worker: kept}) else None
+        if answer is not None:
+            answers.append(answer)
+            continue
+        for j in kept:
+            again = exactly(j)
+            accessed.add(again.reads)
+            accessed.add(again.writes)
+    addresses, slots = accessed.units()
+    for more_addresses, more_slots in answers:
+        addresses |= more_addresses
+        slots |= more_slots
+    return addresses, slots
 
 
 def settle(state, staged, results) -> None:
