@@ -283,32 +283,29 @@ class WorkerPool:
         """A worker's answer to ``ask_accessed``: (addresses, slots), or None if it
         died, hangs or could not say (it is replaced)."""
         self._answers_due.discard(worker)
+        reply = self._reply(worker, lambda reply: reply[0] == ACCESSED and len(reply) == 3)
+        return None if reply is None else (reply[1], reply[2])
+
+    def _leaves_from(self, worker: Worker, n: int, first: int, share: list) -> list[bytes]:
+        reply = self._reply(worker, lambda reply: reply[0] == RECEIPTS and len(reply[1]) == len(share))
+        return receipt_leaves(n, first, share) if reply is None else reply[1]
+
+    def _reply(self, worker: Worker, sound) -> tuple | None:
+        """An idle worker's reply to a question, if ``sound(reply)``; else None, and
+        the worker (dead, hung past the pool's timeout, or answering nonsense) is
+        replaced."""
         try:
             if worker in self.workers:
                 if worker.conn.poll(self.timeout):
                     reply = worker.conn.recv()
-                    if reply[0] == ACCESSED and len(reply) == 3:
-                        return reply[1], reply[2]
+                    if sound(reply):
+                        return reply
                 else:
                     self.hung += 1
         except (EOFError, OSError):
             pass
         self._replace(worker)
         return None
-
-    def _leaves_from(self, worker: Worker, n: int, first: int, share: list) -> list[bytes]:
-        try:
-            if worker in self.workers:
-                if worker.conn.poll(self.timeout):
-                    reply = worker.conn.recv()
-                    if reply[0] == RECEIPTS and len(reply[1]) == len(share):
-                        return reply[1]
-                else:
-                    self.hung += 1
-        except (EOFError, OSError):
-            pass
-        self._replace(worker)
-        return receipt_leaves(n, first, share)
 
     def start_block(self, base, block, pre_writes, pre_code, trace=None, access_list=None,
                     log_ops=None) -> None:
