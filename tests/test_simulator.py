@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 from parexec.access.footprint import Footprint
 from parexec.analysis.block_profile import BlockProfile, TxProfile
 from parexec.analysis.dependency_graph import DependencyGraph
-from parexec.analysis.simulator import Overheads, simulate, simulated_strategies
+from parexec.analysis.simulator import (
+    MODEL_TOLERANCE,
+    Overheads,
+    beyond_tolerance,
+    prediction_errors,
+    simulate,
+    simulated_strategies,
+)
 from parexec.model import BALANCE_DELTA, BALANCE_FLOOR, EXISTS, NONCE, STORAGE
 
 TOKEN = b"\x70" * 20
@@ -493,3 +500,24 @@ def test_cli_simulate_what_if(tmp_path):
     assert "--what-if: occ at 8 workers" in result.output
     for row in ("(as calibrated)", "commit", "contention", "(none at all)"):
         assert row in result.output
+
+
+def test_a_model_that_misses_its_own_machine_is_named():
+    """--validate's warning: the strategies whose median error of the speedup
+    passes MODEL_TOLERANCE, with that median; a quiet calibration's few percent
+    passes, and rows without a measurement are left out."""
+    rows = [
+        {"strategy": "bal", "predicted_speedup": 1.76, "measured_speedup": 1.78},
+        {"strategy": "bal", "predicted_speedup": 1.70, "measured_speedup": 1.74},
+        {"strategy": "bal", "predicted_speedup": 5.0},  # 32 workers: nothing measured
+        {"strategy": "occ", "predicted_speedup": 1.20, "measured_speedup": 1.50},
+        {"strategy": "occ", "predicted_speedup": 1.25, "measured_speedup": 1.52},
+        {"strategy": "occ", "predicted_speedup": 1.49, "measured_speedup": 1.50},
+    ]
+    errors = prediction_errors(rows)
+    assert sorted(errors) == ["bal", "occ"] and len(errors["bal"]) == 2
+    missed = beyond_tolerance(errors)
+    assert list(missed) == ["occ"]
+    assert missed["occ"] == pytest.approx(abs(1.25 / 1.52 - 1))
+    assert beyond_tolerance(errors, tolerance=0.5) == {}
+    assert MODEL_TOLERANCE == 0.10  # README and --help say 10%

@@ -433,7 +433,9 @@ def _worker_list(ctx, param, value: str) -> list[int]:
 @click.option("--recalibrate", is_flag=True, help="Measure the overheads of these strategies again.")
 @click.option("--validate", is_flag=True,
               help="Also run the real engine at this machine's worker count and compare: the "
-              "speedup, and how many transactions its coordinator executed itself.")
+              "speedup, and how many transactions its coordinator executed itself; warns if "
+              "the model misses the speedup by more than 10% (median), as after a calibration "
+              "on a busy machine.")
 @click.option("--what-if", "what_if", type=click.IntRange(min=2), metavar="N",
               help="Also show, per strategy at N workers, what holds its figure: the "
               "geometric-mean speedup over the targets with each calibrated overhead at zero in "
@@ -460,7 +462,7 @@ def simulate(targets, worker_counts, strategies, repeat, calibration_path, recal
     from parexec import calibration
     from parexec.analysis.block_analysis import analyze as analyze_block
     from parexec.analysis.block_profile import profile_block
-    from parexec.analysis.simulator import model_of, predict, prediction_errors
+    from parexec.analysis.simulator import MODEL_TOLERANCE, beyond_tolerance, model_of, predict, prediction_errors
     from parexec.report.tables import simulate_table
 
     for name in strategies:
@@ -496,15 +498,18 @@ def simulate(targets, worker_counts, strategies, repeat, calibration_path, recal
         rows.extend(mine)
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     out.print(simulate_table(rows, worker_counts))
+    missed = {}
     if validate:
         click.echo(f"in parentheses: measured with {cores} workers")
         shares = prediction_errors(rows, "coordinator_executions")
-        for strategy, errors in prediction_errors(rows).items():
+        errors_by_strategy = prediction_errors(rows)
+        for strategy, errors in errors_by_strategy.items():
             here = shares.get(strategy)
             click.echo(f"{strategy}: median |predicted/measured - 1| = {statistics.median(errors):.1%} "
                        f"over {len(errors)} targets"
                        + (f"; of the transactions the coordinator executes itself, {statistics.median(here):.1%}"
                           if here else ""))
+        missed = beyond_tolerance(errors_by_strategy)
     if what_if:
         from parexec.analysis.what_if import what_ifs
         from parexec.report.tables import what_if_table
@@ -514,6 +519,14 @@ def simulate(targets, worker_counts, strategies, repeat, calibration_path, recal
             out.print(what_if_table(what_ifs(profiles, strategy, what_if, calibrated.overheads(strategy))))
     if json_path:
         json_path.write_text(json.dumps(rows, indent=1))
+    if missed:  # last, where it is seen
+        worst = ", ".join(f"{strategy} {m:.1%}" for strategy, m in missed.items())
+        err.print(f"[bold yellow]warning:[/] the model misses this machine's measurements by more than "
+                  f"{MODEL_TOLERANCE:.0%} (median: {worst}), where on a quiet machine it misses the shared "
+                  f"mainnet blocks by 2-6%. The calibration ({calibration_path}) or these measurements "
+                  f"were probably taken while something else ran (or the model does not fit these "
+                  f"blocks), so the predictions above are not to be trusted: run again with "
+                  f"--recalibrate on a quiet machine.")
 
 
 @main.command("strategies")
