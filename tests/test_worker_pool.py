@@ -21,7 +21,7 @@ from eth_hash.auto import keccak
 import parexec.parallel.worker as worker_module
 from parexec.block.env import AncestorHashes
 from parexec.block.pipeline import execute_block
-from parexec.model import Block
+from parexec.model import Block, BlockRejected
 from parexec.parallel import worker_pool
 from parexec.parallel.protocol import DONE, PARTIAL, RESULTS
 from parexec.parallel.worker_pool import Worker, WorkerPool, get_pool
@@ -125,6 +125,34 @@ def test_a_worker_that_dies_or_hangs_over_receipts_is_replaced(fault, fresh_pool
     assert not doomed.is_alive() and doomed not in [w.process for w in pool.workers]
     assert_same(outcome, serial)
     assert_same(execute_block(block, pre, get_strategy("occ"), 3), serial)  # the replacement serves
+
+
+def test_a_worker_that_fails_to_say_what_it_accessed_is_replaced(fresh_pool, monkeypatch):
+    """bal asks each worker which accounts and slots the executions it held
+    accessed; a worker that fails to work it out answers ERROR, is replaced,
+    and the coordinator executes those transactions once more for what they
+    access: the block is serial's, and a spurious entry is still found (by the
+    replacement's executions or the coordinator's)."""
+    from parexec.access.eip7928_builder import build_access_list
+    from list_helpers import perturbed
+    from test_bal import OneList
+
+    def fails(state, txs):
+        raise RuntimeError("cannot say")
+
+    block, pre = build_workload("erc20:txs=60,hot=0.5")
+    serial = serial_outcome(block, pre)
+    exact = build_access_list(block, pre)
+    with monkeypatch.context() as patch:
+        patch.setattr(worker_module.WorkerState, "accessed", fails)
+        pool = get_pool(1)  # the worker is started under the patch
+    outcome = execute_block(block, pre, get_strategy("bal", hints=OneList(exact)), 2)
+    assert_same(outcome, serial)
+    by_worker = sum(r.reads is None for r in outcome.tx_results)
+    assert by_worker > 0 and outcome.stats.reexecutions == by_worker
+    assert pool.replaced == 1 and pool.hung == 0  # it answered, with an error
+    with pytest.raises(BlockRejected, match="which nothing in the block accesses"):
+        execute_block(block, pre, get_strategy("bal", hints=OneList(perturbed(exact, "extra read", 5))), 2)
 
 
 # ------------------------------------------------------------------ dead workers

@@ -204,6 +204,21 @@ def _die_with_parent() -> None:
         pass
 
 
+def _answer(conn, op, answer) -> bool:
+    """Send the coordinator's question ``op`` its answer, ``(op, *answer())``, or
+    ERROR if that fails (the coordinator then finds it itself); False if the
+    pipe is gone."""
+    try:
+        reply = (op, *answer())
+    except Exception:
+        reply = (ERROR, traceback.format_exc(limit=3))
+    try:
+        conn.send(reply)
+    except (EOFError, OSError):
+        return False
+    return True
+
+
 def serve(conn, running) -> None:
     """The worker's loop: messages in, results out, until STOP or a closed pipe."""
     import gc
@@ -253,23 +268,11 @@ def serve(conn, running) -> None:
             conn.send((PING,))
             continue
         if op == RECEIPTS:
-            try:
-                reply = (RECEIPTS, receipt_leaves(msg[1], msg[2], msg[3]))
-            except Exception:  # the coordinator hashes them itself
-                reply = (ERROR, traceback.format_exc(limit=3))
-            try:
-                conn.send(reply)
-            except (EOFError, OSError):
+            if not _answer(conn, RECEIPTS, lambda: (receipt_leaves(msg[1], msg[2], msg[3]),)):
                 return
             continue
         if op == ACCESSED:
-            try:
-                reply = (ACCESSED, *state.accessed(msg[1]))
-            except Exception:  # the coordinator finds them itself
-                reply = (ERROR, traceback.format_exc(limit=3))
-            try:
-                conn.send(reply)
-            except (EOFError, OSError):
+            if not _answer(conn, ACCESSED, lambda: state.accessed(msg[1])):
                 return
             continue
         if op == IDLE:  # the block's work is over: its memory and garbage go now, not
