@@ -211,6 +211,81 @@ def test_a_transaction_that_reads_the_system_caller_lists_it():
     assert SYSTEM_ADDRESS not in {a.address for a in without.accounts}
 
 
+def _with(access_list: BlockAccessList, entry: AccountChanges) -> BlockAccessList:
+    """``access_list`` with ``entry`` in place of the entry of the same address."""
+    return BlockAccessList(tuple(entry if a.address == entry.address else a for a in access_list.accounts))
+
+
+def _rejected_and_fallback(target, wrong, message: str) -> None:
+    for workers in (1, 2):
+        with pytest.raises(BlockRejected, match=message):
+            _bal(target, wrong, workers)
+        outcome = _bal(target, wrong, workers, fallback=True)
+        assert _serial(target).first_difference(outcome) is None
+        assert outcome.stats.hints.startswith("invalid list, dag:")
+
+
+def test_a_list_recording_a_write_that_changes_nothing_is_rejected():
+    """The EIP records a write that leaves a value as it was as a read (a slot)
+    or not at all (a balance), never as a change: a list that holds one as a
+    change is not the block's list, even though every value in it is right.
+    Here a new contract's zero balance, and a slot stored as it was."""
+    from eth.vm.forks import CancunVM
+
+    from evm_helpers import address_of, asm, create_address, initcode, key, make_block, sign_tx
+    from parexec.state.memory import MemoryState
+
+    sender, keeper = key(1), b"\x44" * 20
+    me = address_of(sender)
+    pre = MemoryState()
+    pre.set_account(me, balance=10**20)
+    pre.set_account(keeper, code=asm(9, 1, "SSTORE", "STOP"), storage={1: 9})  # stores what is there
+    txs = [sign_tx(CancunVM, sender, 0, b"", data=initcode(asm("STOP"))), sign_tx(CancunVM, sender, 1, keeper)]
+    target = replace(load_targets(["transfers:txs=2"])[0], block=make_block(CancunVM, txs, b"\x55" * 20),
+                     pre_state=pre)
+    exact = build_access_list(target.block, pre)
+    listed = {a.address: a for a in exact.accounts}
+    created = listed[create_address(me, 0)]
+    assert created.balance_changes == () and listed[keeper].storage_reads == (1,)
+    for workers in (1, 2):
+        assert _serial(target).first_difference(_bal(target, exact, workers)) is None
+    _rejected_and_fallback(target, _with(exact, replace(created, balance_changes=((1, 0),))),
+                           r"the list changes balance of 0x[0-9a-f]{40} at tx 0 to 0, which it already was")
+    _rejected_and_fallback(target, _with(exact, replace(listed[keeper], storage_reads=(),
+                                                        storage_changes=((1, ((2, 9),)),))),
+                           r"the list changes storage 0x(44){20}\[0x1\] at tx 1 \(to 9\); the transaction does not")
+
+
+def test_what_a_deletion_clears_is_held_to_the_list():
+    """Before Cancun SELFDESTRUCT deletes an account, so the transaction writes
+    no nonce or code there; the list's changes there must still be what the
+    deletion leaves (nonce 0, no code). A nonce left at 5 once made later
+    transactions see the account alive, and bal accepted the list with a
+    receipt that differed from serial's (a log of EXTCODEHASH)."""
+    from eth.vm.forks import ShanghaiVM
+
+    from evm_helpers import address_of, asm, key, make_block, sign_tx
+    from parexec.state.memory import MemoryState
+
+    sender, doomed, heir, probe = key(1), b"\xcc" * 20, b"\xdd" * 20, b"\x44" * 20
+    pre = MemoryState()
+    pre.set_account(address_of(sender), balance=10**20)
+    pre.set_account(doomed, balance=100, nonce=1, code=asm(heir, "SELFDESTRUCT"), storage={1: 7})
+    pre.set_account(probe, code=asm(doomed, "EXTCODEHASH", 0, "MSTORE", 32, 0, "LOG0", "STOP"))
+    txs = [sign_tx(ShanghaiVM, sender, 0, doomed), sign_tx(ShanghaiVM, sender, 1, probe)]
+    target = replace(load_targets(["transfers:txs=2"])[0], block=make_block(ShanghaiVM, txs, b"\x55" * 20),
+                     pre_state=pre)
+    exact = build_access_list(target.block, pre)
+    entry = next(a for a in exact.accounts if a.address == doomed)
+    assert (entry.nonce_changes, entry.code_changes) == (((1, 0),), ((1, b""),))
+    for workers in (1, 2):
+        assert _serial(target).first_difference(_bal(target, exact, workers)) is None
+    _rejected_and_fallback(target, _with(exact, replace(entry, nonce_changes=((1, 5),))),
+                           r"tx 0 clears nonce of 0x(cc){20}; the list says 5")
+    _rejected_and_fallback(target, _with(exact, replace(entry, code_changes=((1, b"\x00"),))),
+                           r"tx 0 clears code of 0x(cc){20}; the list says 0x")
+
+
 def test_queued_work_moves_from_the_worker_on_a_long_transaction(monkeypatch):
     """16257471: one transaction of a second (22) beside 97 short ones. At 4
     workers the worker that draws it holds a chunk queued behind it; once the

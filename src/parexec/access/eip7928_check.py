@@ -6,8 +6,12 @@ the state before the block plus the list's values at every earlier index).
 be in the list (its account listed, a slot among the account's changes or
 reads), and what it leaves must be exactly the list's changes at its index:
 each field and slot it writes ends at the listed value (or, unlisted, where it
-was), and nothing the list changes at that index is left out (counted: the
-list's changes there against those the transaction accounts for).
+was), nothing the list changes at that index is left out (counted: the list's
+changes there against those the transaction accounts for), and each of those
+changes something: the EIP records a write that leaves a value as it was as a
+read, never as a change. Where the transaction wipes storage or deletes an
+account, and so writes no value, the list's changes there must be what that
+leaves (zero, no code).
 
 The EIP also makes a list invalid for what it holds in excess: every address and
 slot it names must be one the block accesses. ``Accessed`` gathers what the
@@ -22,6 +26,7 @@ from parexec.model import (
     BALANCE,
     BALANCE_DELTA,
     CODE,
+    EMPTY_CODE_HASH,
     EXISTS,
     NONCE,
     STORAGE,
@@ -48,7 +53,7 @@ class ListCheck:
         of ``memory``) agrees with the list."""
         accounted = self.held(j, result)
         if accounted != self.memory.changes_at[j]:  # so some change listed at j is not accounted for: name it
-            after, destroyed, wiped = self._after(j, result)
+            after, destroyed, wiped, _ = self._after(j, result)
             for loc in self._changes_of(None, j):
                 if loc not in after and not _exempt(loc, wiped, destroyed):
                     raise ListMismatch(f"the list changes {_where(loc)} at tx {j} "
@@ -66,7 +71,8 @@ class ListCheck:
             for loc in result.reads:
                 if loc[1] not in accounts or (loc[0] == STORAGE and loc[2] not in memory.slots_listed(loc[1])):
                     self._outside(j, loc, "reads")
-        after, destroyed, wiped = self._after(j, result)
+        after, destroyed, wiped, before = self._after(j, result)
+        seen = result.reads or {}  # what it read: values before j (unless dropped), as ``before`` holds some
         accounted = 0  # the list's changes at j that the transaction accounts for
         for loc, value in after.items():
             listed = memory.changed_at(loc, j)
@@ -75,23 +81,51 @@ class ListCheck:
                 continue
             if listed is ABSENT:
                 listed = memory.value(loc, j)
-            else:
-                accounted += 1
+                if value != listed:
+                    raise ListMismatch(f"tx {j} leaves {_where(loc)} = {show(value)}; the list says "
+                                       f"{show(listed)}")
+                continue
+            accounted += 1
             if value != listed:
                 raise ListMismatch(f"tx {j} leaves {_where(loc)} = {show(value)}; the list says {show(listed)}")
+            self._a_change(j, loc, listed, before.get(loc, seen.get(loc, ABSENT)))
         if wiped or destroyed:
             for address in wiped | destroyed:
-                accounted += sum(1 for loc in self._changes_of(address, j)
-                                 if _exempt(loc, wiped, destroyed) and loc not in after)
+                for loc in self._changes_of(address, j):
+                    if _exempt(loc, wiped, destroyed) and loc not in after:
+                        self._cleared(j, loc)
+                        accounted += 1
         return accounted
 
-    def _after(self, j: int, result) -> tuple[dict, set, set]:
+    def _a_change(self, j: int, loc, listed, known=ABSENT) -> None:
+        """Raise ListMismatch if the list's change of ``loc`` at j leaves it as it
+        was before j (``known``, if the caller knows it): the EIP records a write
+        that leaves a value as it was (a no-op SSTORE, a balance back where it
+        started, a new account's zero balance) as a read, or not at all, never
+        as a change."""
+        if listed == (self.memory.before_change(loc, j) if known is ABSENT else known):
+            raise ListMismatch(f"the list changes {_where(loc)} at tx {j} to {show(listed)}, which it already "
+                               f"was: a write that leaves a value as it was is no change")
+
+    def _cleared(self, j: int, loc) -> None:
+        """Hold the list's change of ``loc`` at j, where the transaction wipes
+        the storage or deletes the account (so it writes no value there), to
+        what that leaves: zero, or no code."""
+        listed = self.memory.changed_at(loc, j)
+        cleared = EMPTY_CODE_HASH if loc[0] == CODE else 0
+        if listed != cleared:
+            raise ListMismatch(f"tx {j} clears {_where(loc)}; the list says {show(listed)}")
+        self._a_change(j, loc, listed)
+
+    def _after(self, j: int, result) -> tuple[dict, set, set, dict]:
         """What ``result`` leaves at each location it writes (a balance delta
-        added to the value before it), the accounts it destroys and those whose
-        storage it wipes; raises ListMismatch for a write the list does not hold."""
+        added to the value before it), the accounts it destroys, those whose
+        storage it wipes, and the values before j it looked up (the balances
+        under a delta); raises ListMismatch for a write the list does not hold."""
         memory = self.memory
         accounts = memory.accounts
         after: dict = {}
+        before: dict = {}
         destroyed, wiped = set(), set()
         for loc, value in result.writes.items():
             kind, address = loc[0], loc[1]
@@ -99,7 +133,9 @@ class ListCheck:
                 self._outside(j, loc, "writes")
             if kind == BALANCE_DELTA:
                 key = (BALANCE, address)
-                after[key] = after.get(key, memory.value(key, j)) + value
+                if key not in before:
+                    before[key] = memory.value(key, j)
+                after[key] = after.get(key, before[key]) + value
             elif kind in (BALANCE, NONCE, CODE, STORAGE):
                 after[loc] = value
             elif kind == EXISTS:
@@ -109,7 +145,7 @@ class ListCheck:
                 wiped.add(address)
         for address in destroyed:  # gone: no balance (the EIP lists no nonce or code change for it)
             after[(BALANCE, address)] = 0
-        return after, destroyed, wiped
+        return after, destroyed, wiped, before
 
     def _changes_of(self, address: bytes | None, j: int) -> list:
         """The locations the list changes at transaction j (of ``address``, or all),

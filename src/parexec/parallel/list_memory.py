@@ -165,6 +165,20 @@ class ListMemory(MVMemory):
         values = self.data.get(loc)
         return ABSENT if values is None else values.get(tx, ABSENT)
 
+    def before_change(self, loc, tx: int):
+        """The value of ``loc`` just before ``tx``, where the list changes it at
+        ``tx``: its change before, or the base's (``value``'s, where a deletion
+        may lie between)."""
+        if loc[1] in self.destroyed:
+            return self.value(loc, tx)
+        order = self.order[loc]
+        if order[0] != tx:
+            return self.data[loc][order[bisect_left(order, tx) - 1]]
+        if loc[0] == STORAGE:
+            return self.base.storage(loc[1], loc[2])
+        acc = self.base.account(loc[1])
+        return FIELD_DEFAULT[loc[0]] if acc is None else getattr(acc, FIELD_ATTR[loc[0]])
+
     def enter(self, address: bytes) -> None:
         """Enter ``address``'s changes (checking its part of the list) unless done."""
         if address in self.waiting:
