@@ -77,7 +77,9 @@ class ListCheck:
         for loc, value in after.items():
             listed = memory.changed_at(loc, j)
             if loc[0] in (NONCE, CODE) and loc[1] in destroyed:
-                accounted += listed is not ABSENT
+                if listed is not ABSENT:
+                    self._cleared(j, loc)
+                    accounted += 1
                 continue
             if listed is ABSENT:
                 listed = memory.value(loc, j)
