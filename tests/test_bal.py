@@ -286,6 +286,39 @@ def test_what_a_deletion_clears_is_held_to_the_list():
                            r"tx 0 clears code of 0x(cc){20}; the list says 0x")
 
 
+@pytest.mark.parametrize("gas_price", [0, 10**9])
+def test_an_empty_account_created_before_eip161_is_learned(gas_price):
+    """Before Spurious Dragon a call that moves no value to a missing account
+    creates it, empty, which no list value can show: a later transaction that
+    sends it value pays no new-account gas serially. The coordinator learns the
+    creation from the result that made it and executes the later transactions
+    that may have seen the account once more, on a view that has it. At a gas
+    price the extra 25,000 gas showed in the sender's balance, and bal rejected
+    the exact list; at gas price 0 only in the receipt, and bal took the list
+    with serial's receipt changed."""
+    from eth.vm.forks import HomesteadVM
+
+    from evm_helpers import address_of, asm, key, make_block, sign_tx
+    from parexec.state.memory import MemoryState
+
+    sender, empty, toucher, payer = key(1), b"\x77" * 20, b"\x44" * 20, b"\x45" * 20
+    pre = MemoryState()
+    pre.set_account(address_of(sender), balance=10**20)
+    call = ("CALL", "POP", "STOP")  # CALL(gas, to, value, 0, 0, 0, 0)
+    pre.set_account(toucher, code=asm(0, 0, 0, 0, 0, empty, 50_000, *call))
+    pre.set_account(payer, balance=10, code=asm(0, 0, 0, 0, 1, empty, 50_000, *call))
+    txs = [sign_tx(HomesteadVM, sender, 0, toucher, gas_price=gas_price),
+           sign_tx(HomesteadVM, sender, 1, payer, gas_price=gas_price)]
+    target = replace(load_targets(["transfers:txs=2"])[0], block=make_block(HomesteadVM, txs, b"\x55" * 20),
+                     pre_state=pre)
+    exact = build_access_list(target.block, pre)
+    assert next(a for a in exact.accounts if a.address == empty).balance_changes == ((2, 1),)  # no creation at 1
+    for workers in (1, 2):
+        outcome = _bal(target, exact, workers)
+        assert _serial(target).first_difference(outcome) is None
+        assert outcome.stats.hints == "eip7928 list" and outcome.stats.reexecutions >= 1
+
+
 def test_queued_work_moves_from_the_worker_on_a_long_transaction(monkeypatch):
     """16257471: one transaction of a second (22) beside 97 short ones. At 4
     workers the worker that draws it holds a chunk queued behind it; once the

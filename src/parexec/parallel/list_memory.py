@@ -301,6 +301,24 @@ class ListMemory(MVMemory):
             self.first_change[address] = tx  # ListView.account: past it, ask whether it exists
         return True
 
+    def learn_creation(self, address: bytes, tx: int) -> bool:
+        """Transaction ``tx``'s result creates ``address`` where the list shows no
+        creation: before EIP-161 a call that moves no value to a missing account
+        creates it, empty, which no value of a list can show. The views of the
+        transactions after it then have it, every field at its default (the
+        coordinator's memory: for executing one of them again). Whether this was
+        news."""
+        self.enter(address)
+        if self.exists(address, tx + 1):
+            return False
+        exists = self.data.setdefault((EXISTS, address), {})
+        exists[tx] = True
+        self.order[(EXISTS, address)] = sorted(exists)
+        first = self.first_change.get(address)
+        if first is None or tx < first:
+            self.first_change[address] = tx  # ListView.account: past it, ask whether it exists
+        return True
+
     def _series(self, loc, changes, width: int | None) -> int:
         """Enter ``loc``'s changes (``width``: bytes an integer value may take;
         None: code); its first transaction (``txs`` if none)."""

@@ -173,11 +173,13 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
             wanted[outcome.worker].append(j)
     asked = pool.ask_accessed(wanted) if wanted else {}
     results, gas_used, blob_gas_used, exact = [], 0, 0, 0
-    learned = False  # whether a result below has deleted an account where the list shows no deletion
+    learned = False  # whether a result below has deleted or created an account where the list shows none
+    # accounts a result below created where the list shows no creation (before EIP-161: empty ones)
+    appeared: set[bytes] = set()
 
     def exactly(j):
         """Transaction j once more, at the coordinator, on the list's values and
-        the deletions learned from the results before it."""
+        the deletions and creations learned from the results before it."""
         nonlocal exact
         exact += 1
         started = time.monotonic()
@@ -195,9 +197,10 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
         check_fits_in_block(block, j, gas_used, blob_gas_used)
         outcome = outcomes[j]
         result = outcome.value if outcome.kind == DONE else None
-        fresh = result is None
-        if fresh:  # invalid or failed speculatively: once more, exactly
+        fresh = result is None or (appeared and _may_have_seen(result, appeared))
+        if fresh:  # invalid or failed speculatively, or its view lacked an account created before it: exactly
             result = exactly(j)
+            checked.discard(j)
         if j not in checked and (result.reads is not None or result.list_changes != mv.changes_at[j]):
             try:  # a worker's result that disagreed there, or misses a change the list holds
                 check.check(j, result)
@@ -208,6 +211,10 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
                 check.check(j, result)
         for address in result.destroyed:
             learned |= mv.learn_deletion(address, j)
+        for address in result.created:
+            if mv.learn_creation(address, j):
+                learned = True
+                appeared.add(address)
         gas_used += result.gas_used
         blob_gas_used += result.blob_gas_used
         results.append(result)
@@ -229,6 +236,14 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
                              executions=n + exact, coordinator_executions=here + exact, reexecutions=exact,
                              hints="eip7928 list",
                              workers_replaced=replaced, workers_hung=hung)
+
+
+def _may_have_seen(result, accounts: set) -> bool:
+    """Whether ``result`` may have read one of ``accounts`` (a worker's result
+    comes without its reads: it may have). An empty account's existence shows
+    only in gas before EIP-161, which a zero gas price keeps out of every
+    balance, so agreeing with the list does not clear such a result."""
+    return result.reads is None or any(loc[1] in accounts for loc in result.reads)
 
 
 def with_workers_accessed(pool, wanted: dict, asked: dict, results, accessed: Accessed, exactly) -> tuple[set, set]:
