@@ -6,18 +6,20 @@ from dataclasses import replace
 
 from parexec.access.eip7928 import AccountChanges, BlockAccessList
 
-PERTURBATIONS = ["value", "storage value", "dropped slot", "dropped account", "extra write", "extra read",
-                 "extra account"]
+PERTURBATIONS = ["value", "storage value", "nonce", "code", "no-op change", "dropped slot", "dropped account",
+                 "extra write", "extra read", "extra account"]
 # what they make the block break: a transaction disagrees (named), or the list holds what nothing accesses
 EXCESS = ("extra read", "extra account")
 
 
 def perturbed(access_list: BlockAccessList, kind: str, pick: int) -> BlockAccessList:
     """``access_list`` with one change of ``kind`` (PERTURBATIONS), where ``pick``
-    chooses: a balance one more, a stored value one more, an account's first slot
-    dropped, an account dropped, a write to an account the block never touches, a
-    slot read that nothing reads, or an account that nothing accesses.
-    Where the list has nothing of that kind (no storage), a balance is changed."""
+    chooses: a balance one more, a stored value one more, a nonce one more, code
+    one byte longer, a balance listed again at the next transaction as it was (a
+    change that changes nothing), an account's first slot dropped, an account
+    dropped, a write to an account the block never touches, a slot read that
+    nothing reads, or an account that nothing accesses. Where the list has
+    nothing of that kind (no storage, no code), a balance is changed."""
     accounts = list(access_list.accounts)
     if kind == "value":
         candidates = [i for i, a in enumerate(accounts) if a.balance_changes]
@@ -39,6 +41,26 @@ def perturbed(access_list: BlockAccessList, kind: str, pick: int) -> BlockAccess
             (slot, changes), rest = a.storage_changes[0], a.storage_changes[1:]
             (index, value), later = changes[0], changes[1:]
             accounts[i] = replace(a, storage_changes=((slot, ((index, value + 1),) + later),) + rest)
+    elif kind in ("nonce", "code"):
+        field = "nonce_changes" if kind == "nonce" else "code_changes"
+        candidates = [i for i, a in enumerate(accounts) if getattr(a, field)]
+        if not candidates:
+            return perturbed(access_list, "value", pick)
+        i = candidates[pick % len(candidates)]
+        (index, value), rest = getattr(accounts[i], field)[0], getattr(accounts[i], field)[1:]
+        value = value + 1 if kind == "nonce" else (value + b"\x00" if len(value) < 24_576 else value[:-1])
+        accounts[i] = replace(accounts[i], **{field: ((index, value),) + rest})
+    elif kind == "no-op change":
+        top = max((index for a in accounts for series in (a.balance_changes, a.nonce_changes, a.code_changes,
+                                                          *(changes for _, changes in a.storage_changes))
+                   for index, _ in series), default=0)  # at most n + 1: below it, a transaction's index
+        candidates = [(i, index, value) for i, a in enumerate(accounts) for index, value in a.balance_changes
+                      if 1 <= index and index + 1 < top and index + 1 not in dict(a.balance_changes)]
+        if not candidates:
+            return perturbed(access_list, "value", pick)
+        i, index, value = candidates[pick % len(candidates)]
+        accounts[i] = replace(accounts[i], balance_changes=tuple(sorted((*accounts[i].balance_changes,
+                                                                         (index + 1, value)))))
     elif kind == "dropped account":
         del accounts[pick % len(accounts)]
     elif kind == "extra write":
