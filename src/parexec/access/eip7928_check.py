@@ -81,16 +81,15 @@ class ListCheck:
                     self._cleared(j, loc)
                     accounted += 1
                 continue
-            if listed is ABSENT:
-                listed = memory.value(loc, j)
-                if value != listed:
-                    raise ListMismatch(f"tx {j} leaves {_where(loc)} = {show(value)}; the list says "
-                                       f"{show(listed)}")
-                continue
-            accounted += 1
+            changed = listed is not ABSENT  # the list changes it here: it must leave that, and change it
+            if changed:
+                accounted += 1
+            else:
+                listed = memory.value(loc, j)  # it must leave it as it was
             if value != listed:
                 raise ListMismatch(f"tx {j} leaves {_where(loc)} = {show(value)}; the list says {show(listed)}")
-            self._a_change(j, loc, listed, before.get(loc, seen.get(loc, ABSENT)))
+            if changed:
+                self._a_change(j, loc, listed, before.get(loc, seen.get(loc, ABSENT)))
         if wiped or destroyed:
             for address in wiped | destroyed:
                 for loc in self._changes_of(address, j):

@@ -296,10 +296,14 @@ class ListMemory(MVMemory):
         if tx in known:
             return False
         self._destructions(address, (*known, tx))
+        self._changed_from(address, tx)
+        return True
+
+    def _changed_from(self, address: bytes, tx: int) -> None:
+        """Past ``tx`` a view asks whether ``address`` exists (ListView.account)."""
         first = self.first_change.get(address)
         if first is None or tx < first:
-            self.first_change[address] = tx  # ListView.account: past it, ask whether it exists
-        return True
+            self.first_change[address] = tx
 
     def learn_creation(self, address: bytes, tx: int) -> bool:
         """Transaction ``tx``'s result creates ``address`` where the list shows no
@@ -314,9 +318,7 @@ class ListMemory(MVMemory):
         exists = self.data.setdefault((EXISTS, address), {})
         exists[tx] = True
         self.order[(EXISTS, address)] = sorted(exists)
-        first = self.first_change.get(address)
-        if first is None or tx < first:
-            self.first_change[address] = tx  # ListView.account: past it, ask whether it exists
+        self._changed_from(address, tx)
         return True
 
     def _series(self, loc, changes, width: int | None) -> int:
