@@ -445,6 +445,21 @@ def test_a_malformed_genesis_creates_no_store(tmp_path):
 
 # ---------------------------------------------------------------- what nobody foresaw
 
+def test_an_error_raised_once_the_command_has_ended_is_one_line_too(monkeypatch):
+    """Out of memory, CPython may raise a SystemError ("error return without
+    exception set") as the command returns, past the group's own handler (seen
+    in `bench` under a 200 MiB limit): it too ends in one line, status 70."""
+    import click
+
+    def late(self, *args, **kwargs):
+        raise SystemError("error return without exception set")
+
+    monkeypatch.setattr(click.Group, "main", late)
+    result = CliRunner().invoke(main, ["strategies"])
+    assert result.exit_code == INTERNAL_ERROR and "Traceback" not in result.output
+    assert result.output.strip().splitlines()[-1] == "parexec: internal error: SystemError: error return without exception set"
+
+
 def test_an_internal_error_is_one_line_with_status_70_and_debug_shows_the_traceback(monkeypatch):
     import parexec.report.tables
 

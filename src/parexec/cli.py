@@ -35,9 +35,6 @@ class _Main(click.Group):
     lets the traceback through instead."""
 
     def invoke(self, ctx):
-        from parexec.fixtures.case import rejection_text
-        from parexec.model import BlockRejected
-
         try:
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
@@ -45,16 +42,39 @@ class _Main(click.Group):
         except Exception as exc:
             if ctx.params.get("debug"):
                 raise
-            if isinstance(exc, FixtureError):
-                code, line = 2, f"error: {exc}"
-            elif isinstance(exc, BlockRejected):
-                code, line = 1, f"error: invalid block: {rejection_text(exc)}"
-            elif isinstance(exc, MemoryError):
-                code, line = OUT_OF_MEMORY, "error: out of memory (MemoryError)"
-            else:
-                code, line = INTERNAL_ERROR, f"parexec: internal error: {type(exc).__name__}: {exc}"
-            click.echo(" ".join(line.split()), err=True)  # one line, whatever the message holds
-            ctx.exit(code)
+            ctx.exit(_said_in_one_line(exc))
+
+    def main(self, *args, **kwargs):
+        """What escapes even ``invoke`` ends in one line too: on a process out of
+        memory CPython may raise late, once the command has ended (a SystemError,
+        "error return without exception set", seen under a 200 MiB limit)."""
+        try:
+            return super().main(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            argv = kwargs.get("args") or (args[0] if args else None) or sys.argv[1:]
+            if os.environ.get("PAREXEC_DEBUG", "").lower() not in ("", "0", "false", "f", "no", "n", "off") \
+                    or "--debug" in argv:
+                raise
+            sys.exit(_said_in_one_line(exc))
+
+
+def _said_in_one_line(exc: Exception) -> int:
+    """Say ``exc`` in one line on standard error; the exit status it calls for."""
+    from parexec.fixtures.case import rejection_text
+    from parexec.model import BlockRejected
+
+    if isinstance(exc, FixtureError):
+        code, line = 2, f"error: {exc}"
+    elif isinstance(exc, BlockRejected):
+        code, line = 1, f"error: invalid block: {rejection_text(exc)}"
+    elif isinstance(exc, MemoryError):
+        code, line = OUT_OF_MEMORY, "error: out of memory (MemoryError)"
+    else:
+        code, line = INTERNAL_ERROR, f"parexec: internal error: {type(exc).__name__}: {exc}"
+    click.echo(" ".join(line.split()), err=True)  # one line, whatever the message holds
+    return code
 
 
 @click.group(cls=_Main)
