@@ -21,7 +21,10 @@ order instead).
 A deletion no value of the list can show (EIP-161's of an empty account that
 holds storage, which a CREATE2 there would collide with) the coordinator learns
 from the result that made it, as it commits; a later transaction that disagreed
-is executed once more, on a view that has it.
+is executed once more, on a view that has it. So is a creation no value shows
+(before EIP-161, an empty account a call creates), and then every later
+transaction that may have seen the account is executed once more: its
+existence shows only in gas, which the list does not hold.
 Once every transaction is in, the list must hold nothing more than the block
 accesses (the EIP: spurious entries invalidate it): the workers say which
 accounts and slots their executions accessed (they sent no reads), and with
