@@ -326,6 +326,20 @@ def test_the_workers_start_while_the_coordinator_enters_the_whole_list():
     assert entering < free and entering > simulate(profile, "bal", 4, Overheads(result_check=0.5)), (free, entering)
 
 
+def test_a_blocks_own_list_load_replaces_the_calibrated_one():
+    """A profile that holds its list's measured entering is charged that, not
+    the calibrated cost per transaction (lists differ: 5-35 us a transaction on
+    the shared mainnet blocks)."""
+    from dataclasses import replace
+
+    profile = block([own_slot(j) for j in range(64)], [1.0] * 64)
+    per_tx = simulate(profile, "bal", 4, Overheads(list_load=0.25))  # 16 units
+    own = replace(profile, list_load=16.0)
+    assert simulate(own, "bal", 4, Overheads()) == pytest.approx(per_tx)
+    assert simulate(own, "bal", 4, Overheads(list_load=1.0)) == pytest.approx(per_tx)  # the calibrated one unused
+    assert simulate(replace(profile, list_load=0.0), "bal", 4, Overheads(list_load=0.25)) > per_tx
+
+
 def test_a_worker_enters_each_account_once_and_every_worker_the_hot_one():
     """A worker enters an account of the list the first time a transaction it
     executes touches it, at a cost growing with the locations and changes the
@@ -445,6 +459,7 @@ def test_the_directly_timed_overheads_run_the_engines_own_code():
         measure_list_costs,
         measure_result_check,
         measure_settling,
+        with_list_load,
     )
     from parexec.fixtures.targets import load_targets
 
@@ -454,6 +469,8 @@ def test_the_directly_timed_overheads_run_the_engines_own_code():
     index, whole, (per_account, per_location, per_change) = measure_list_costs(target, profile, encoded, repeat=1)
     assert index > 0 and whole > 0  # times: no order between them is asserted (noisy)
     assert min(per_account, per_location, per_change) >= 0 and per_account + per_location + per_change > 0
+    measured = with_list_load(target, profile, repeat=1)
+    assert measured.list_load > 0 and measured.txs == profile.txs and profile.list_load is None
     stage, settle = measure_settling(target, encoded, repeat=1)
     assert measure_result_check(target, encoded, repeat=1) > 0 and stage > 0 and settle > 0
     assert measure_contention(target, ExactHints([target], [profile]), profile, pairs=1,
@@ -484,6 +501,14 @@ def test_what_ifs_name_what_holds_the_figure():
         statistics.geometric_mean([simulate(p, "occ", 8, Overheads()) for p in profiles]))
     bal = what_ifs(profiles, "bal", 8, oh)
     assert "list_load" in [row.overhead for row in bal.rows]
+    # a block's own list load is zeroed with the calibrated one, and shown per transaction
+    from dataclasses import replace
+
+    own = what_ifs([replace(p, list_load=len(p.txs) * 1e-4) for p in profiles], "bal", 8, oh)
+    load = next(row for row in own.rows if row.overhead == "list_load")
+    assert load.values == {"list_load": pytest.approx(1e-4)}
+    assert load.speedup == pytest.approx(next(r.speedup for r in bal.rows if r.overhead == "list_load"))
+    assert own.as_calibrated < bal.as_calibrated  # 0.1 ms a transaction, against 0.05 ms calibrated
 
 
 def test_cli_simulate_what_if(tmp_path):

@@ -506,6 +506,8 @@ def simulate(targets, worker_counts, strategies, repeat, calibration_path, recal
         err.print(f"[dim]{k}/{len(loaded)} {'profiling and measuring' if validate else 'profiling'} "
                   f"{target.name} ({len(target.block.transactions)} txs)[/]")
         profile = profile_block(target, repeat)
+        if any(split_spec(s)[0] == "bal" for s in strategies):  # its coordinator's entering of the block's list
+            profile = calibration.with_list_load(target, profile, repeat)
         if what_if:
             profiles.append(profile)
         summary, _ = analyze_block(profile, "slot", predict_nonces=True)  # no strategy beats it

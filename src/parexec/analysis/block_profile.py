@@ -43,6 +43,10 @@ class BlockProfile:
     # of which encoding the receipts and hashing them into the trie's leaves (median):
     # what a block run on the workers has them share (parallel.worker_pool.receipt_leaves)
     receipts_seconds: float = 0.0
+    # bal: seconds for its coordinator to decode and enter the block's exact EIP-7928
+    # list whole (median; calibration.with_list_load); None: not measured, the model
+    # charges Overheads.list_load per transaction instead
+    list_load: float | None = None
 
     @property
     def gas(self) -> int:

@@ -90,7 +90,9 @@ class Overheads:
     start: float = 0.0  # seconds per block before parallel execution begins
     contention: float = 0.0  # execution slows by this share when processes run side by side
     list_index: float = 0.0  # bal: seconds per transaction to index a block's list's accounts (every process)
-    list_load: float = 0.0  # bal: seconds per transaction for the coordinator to enter the whole list (rules, counts)
+    # bal: seconds per transaction for the coordinator to enter the whole list (rules,
+    # counts), where a profile holds no measurement on its own list (BlockProfile.list_load)
+    list_load: float = 0.0
     # bal: seconds for a worker to enter an account of the list (once a block, when a
     # transaction it executes first touches it), and per location and per change the
     # list holds for it (see list_entries)
@@ -639,7 +641,8 @@ def entering_cost(size: ListSize, oh: Overheads) -> float:
 def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) -> ModelRun:
     """bal's engine (parallel.all_at_once), replayed with its own Dispenser. Every
     process first indexes the list's accounts (``list_index`` per transaction).
-    The coordinator decodes and enters the whole list (``list_load`` per
+    The coordinator decodes and enters the whole list (the profile's
+    ``list_load``, measured on the block's own list, else ``list_load`` per
     transaction) in PREPARE_ROUNDS steps, topping its workers up between them
     (so they start at once and are kept fed), then executes from the light end
     of the order, a few at a time (Dispenser.take_own), and, between them, tops
@@ -669,6 +672,7 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
     plan = Dispenser([tx.gas_limit or tx.gas for tx in profile.txs], workers)
     order = plan.order
     ready = n * oh.list_index
+    load = n * oh.list_load if profile.list_load is None else profile.list_load
     now = ready  # the coordinator's clock
     preparing = 2 * PREPARE_ROUNDS  # steps of entering the whole list, then of staging, left to the coordinator
     free = [ready] * (workers - 1)  # when each worker is done with what it started
@@ -735,7 +739,7 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
                         queued[w].append([now + oh.ipc, deque(tasks), [0]])
         if preparing:  # a step of entering the whole list or staging, between rounds of handing out work
             preparing -= 1
-            now = take_in(now + n * (oh.stage if preparing < PREPARE_ROUNDS else oh.list_load) / PREPARE_ROUNDS)
+            now = take_in(now + (n * oh.stage if preparing < PREPARE_ROUNDS else load) / PREPARE_ROUNDS)
             continue
         now = take_in(now)
         if plan.front >= plan.back:  # the ends have met: queued work moves to workers with none
