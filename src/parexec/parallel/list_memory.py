@@ -239,13 +239,17 @@ class ListMemory(MVMemory):
         if codes:
             fields = min(fields, self._series((CODE, address), codes, None))
         first = min(first, fields)
-        if first < txs and self.base.account(address) is None:
-            self.order[(EXISTS, address)] = [first]
-            self.data[(EXISTS, address)] = {first: True}
-            fields = first
-        if fields < txs:
-            self.first_change[address] = fields
-            self._destructions(address)
+        if first < txs:
+            acc = self.base.account(address)
+            if acc is None:
+                self.order[(EXISTS, address)] = [first]
+                self.data[(EXISTS, address)] = {first: True}
+                fields = first
+            if fields < txs:
+                self.first_change[address] = fields
+                balances = self.data.get((BALANCE, address))
+                if (0 in balances.values()) if balances else (acc is None or not acc.balance):
+                    self._destructions(address)  # a change may leave it empty: never without a balance
 
     def _destructions(self, address: bytes, learned: tuple[int, ...] = ()) -> None:
         """Before Cancun SELFDESTRUCT deletes an account, storage and all, which no
@@ -257,10 +261,7 @@ class ListMemory(MVMemory):
         until a change of a field brings the account back. ``learned``: deletions
         the list cannot show, at these transactions (``learn_deletion``)."""
         data = self.data
-        balances = data.get((BALANCE, address))
         acc = self.base.account(address)
-        if not learned and ((0 not in balances.values()) if balances else (acc is not None and acc.balance)):
-            return  # never without a balance: most accounts, checked at C speed
         series = [(kind, data.get((kind, address), {})) for kind in (BALANCE, NONCE, CODE)]
         changes = sorted({tx for _, values in series for tx in values})
         now = {BALANCE: 0, NONCE: 0, CODE: EMPTY_CODE_HASH} if acc is None else \
