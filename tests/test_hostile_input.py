@@ -460,6 +460,25 @@ def test_an_error_raised_once_the_command_has_ended_is_one_line_too(monkeypatch)
     assert result.output.strip().splitlines()[-1] == "parexec: internal error: SystemError: error return without exception set"
 
 
+def test_debug_lets_an_error_raised_once_the_command_has_ended_through(monkeypatch):
+    """--debug, as click parsed it (the flag or PAREXEC_DEBUG), holds for the late error too."""
+    import click
+
+    original = click.Group.main
+
+    def ran_then_late(self, *args, **kwargs):
+        original(self, *args, **{**kwargs, "standalone_mode": False})  # the command runs, and ends
+        raise SystemError("error return without exception set")
+
+    monkeypatch.setattr(click.Group, "main", ran_then_late)
+    for args, env in ((["--debug", "strategies"], None), (["strategies"], {"PAREXEC_DEBUG": "yes"})):
+        result = CliRunner().invoke(main, args, env=env)
+        assert isinstance(result.exception, SystemError), (args, env, result.output)
+    for env in (None, {"PAREXEC_DEBUG": "off"}):
+        result = CliRunner().invoke(main, ["strategies"], env=env)
+        assert result.exit_code == INTERNAL_ERROR and "Traceback" not in result.output, env
+
+
 def test_an_internal_error_is_one_line_with_status_70_and_debug_shows_the_traceback(monkeypatch):
     import parexec.report.tables
 

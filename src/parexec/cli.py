@@ -34,13 +34,16 @@ class _Main(click.Group):
     "parexec: internal error: ..." with status 70; --debug (or PAREXEC_DEBUG=1)
     lets the traceback through instead."""
 
+    debug = False  # --debug, as click parsed it for the command running
+
     def invoke(self, ctx):
+        self.debug = bool(ctx.params.get("debug"))
         try:
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as exc:
-            if ctx.params.get("debug"):
+            if self.debug:
                 raise
             ctx.exit(_said_in_one_line(exc))
 
@@ -48,14 +51,13 @@ class _Main(click.Group):
         """What escapes even ``invoke`` ends in one line too: on a process out of
         memory CPython may raise late, once the command has ended (a SystemError,
         "error return without exception set", seen under a 200 MiB limit)."""
+        self.debug = False
         try:
             return super().main(*args, **kwargs)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as exc:
-            argv = kwargs.get("args") or (args[0] if args else None) or sys.argv[1:]
-            if os.environ.get("PAREXEC_DEBUG", "").lower() not in ("", "0", "false", "f", "no", "n", "off") \
-                    or "--debug" in argv:
+            if self.debug:
                 raise
             sys.exit(_said_in_one_line(exc))
 
