@@ -180,20 +180,23 @@ def _list_times(target: Target, encoded: bytes) -> tuple[float, float]:
     return indexed - started, time.perf_counter() - indexed
 
 
-def with_list_load(target: Target, profile: BlockProfile, repeat: int = 3) -> BlockProfile:
+def with_list_load(target: Target, profile: BlockProfile, repeat: int = 3,
+                   encoded: bytes | None = None) -> BlockProfile:
     """``profile`` with ``list_load`` measured: the seconds bal's coordinator takes
-    to decode and enter the block's exact EIP-7928 list whole (median of
-    ``repeat``). The cost follows the list's accounts, locations and changes
-    (on the shared mainnet blocks 5-35 us a transaction), which no one cost per
-    transaction matches, so the model takes each block's own. A block its
-    serial run rejects keeps ``profile`` as it is."""
+    to decode and enter the block's exact EIP-7928 list (``encoded``, else built
+    here from a serial run) whole (median of ``repeat``). The cost follows the
+    list's accounts, locations and changes (on the shared mainnet blocks 5-35 us
+    a transaction), which no one cost per transaction matches, so the model
+    takes each block's own. A block its serial run rejects keeps ``profile`` as
+    it is."""
     from parexec.access.eip7928_builder import build_access_list
     from parexec.model import BlockRejected
 
-    try:
-        encoded = build_access_list(fresh_block(target.block), target.pre_state).encode()
-    except BlockRejected:
-        return profile
+    if encoded is None:
+        try:
+            encoded = build_access_list(fresh_block(target.block), target.pre_state).encode()
+        except BlockRejected:
+            return profile
     return replace(profile, list_load=statistics.median(_list_times(target, encoded)[1] for _ in range(repeat)))
 
 

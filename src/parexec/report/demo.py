@@ -104,12 +104,13 @@ def run_demo(data: Path | None, sizes: DemoSizes, workers: int = 2,
     return result
 
 
-def _bench(target, workers: int, repeat: int) -> list[dict]:
-    """bench_target with every STRATEGY, bal given the block's exact EIP-7928 list."""
+def _bench(target, workers: int, repeat: int, listed=None) -> list[dict]:
+    """bench_target with every STRATEGY, bal given the block's exact EIP-7928 list
+    (``listed``, built here if not given)."""
     from parexec.access.access_list import GivenLists
     from parexec.access.eip7928_builder import build_access_list
 
-    exact = GivenLists(eip7928=build_access_list(target.block, target.pre_state))
+    exact = GivenLists(eip7928=listed or build_access_list(target.block, target.pre_state))
     return bench_target(target, list(STRATEGIES), workers, repeat, hints=exact)
 
 
@@ -132,6 +133,8 @@ def byzantium_blocks(data: Path) -> list[Path]:
 
 def _mainnet(data: Path, sizes: DemoSizes, workers: int, result: DemoResult, step) -> list:
     """Each block verified against the chain, timed, and its bound and hotspots."""
+    from parexec.access.eip7928_builder import build_access_list
+    from parexec.calibration import with_list_load
     from parexec.fixtures.discover import mainnet_case
     from parexec.strategies import get_strategy
 
@@ -140,8 +143,9 @@ def _mainnet(data: Path, sizes: DemoSizes, workers: int, result: DemoResult, ste
         step(f"mainnet block {path.name}")
         verdict = mainnet_case(path).run(get_strategy("serial"))
         target = load_targets([str(path)])[0]
-        rows = _bench(target, workers, sizes.repeat)
-        profile = profile_block(target, repeat=1)
+        listed = build_access_list(target.block, target.pre_state)
+        rows = _bench(target, workers, sizes.repeat, listed)
+        profile = with_list_load(target, profile_block(target, repeat=1), repeat=1, encoded=listed.encode())
         summary, _ = analyze(profile, predict_nonces=True)
         profiles.append((profile, summary))
         result.blocks.append({
