@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import statistics
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -330,8 +331,6 @@ def test_a_blocks_own_list_load_replaces_the_calibrated_one():
     """A profile that holds its list's measured entering is charged that, not
     the calibrated cost per transaction (lists differ: 5-35 us a transaction on
     the shared mainnet blocks)."""
-    from dataclasses import replace
-
     profile = block([own_slot(j) for j in range(64)], [1.0] * 64)
     per_tx = simulate(profile, "bal", 4, Overheads(list_load=0.25))  # 16 units
     own = replace(profile, list_load=16.0)
@@ -411,8 +410,6 @@ def test_the_serial_work_every_strategy_pays_is_the_pipelines():
     """What lies outside the strategy (system calls, rewards, receipts) is serial
     for everyone; serial's own loop (applying each result) is serial's, and a
     parallel strategy's own commit is in its model instead."""
-    from dataclasses import replace
-
     from parexec.analysis.block_profile import profile_block
     from parexec.fixtures.targets import load_targets
 
@@ -428,8 +425,6 @@ def test_the_workers_share_the_receipts_of_a_big_block(strategy):
     """A block run on the workers has them encode and hash shares of its
     receipts (the profile times that work): it comes off the serial rest, a
     round trip more; under MIN_RECEIPTS a process it stays with the coordinator."""
-    from dataclasses import replace
-
     from parexec.analysis.block_profile import profile_block
     from parexec.fixtures.targets import load_targets
     from parexec.parallel.worker_pool import MIN_RECEIPTS
@@ -502,8 +497,6 @@ def test_what_ifs_name_what_holds_the_figure():
     bal = what_ifs(profiles, "bal", 8, oh)
     assert "list_load" in [row.overhead for row in bal.rows]
     # a block's own list load is zeroed with the calibrated one, and shown per transaction
-    from dataclasses import replace
-
     own = what_ifs([replace(p, list_load=len(p.txs) * 1e-4) for p in profiles], "bal", 8, oh)
     load = next(row for row in own.rows if row.overhead == "list_load")
     assert load.values == {"list_load": pytest.approx(1e-4)}
