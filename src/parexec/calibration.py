@@ -9,7 +9,8 @@ on this machine with the real engines.
   timed directly: traced parallel runs against serial ones, in turns.
 * ``list_index``, ``list_load``: per transaction, indexing the accounts of a
   block's EIP-7928 list (every process) and decoding and entering it whole (the
-  coordinator); ``enter_account``, ``enter_location``, ``enter_change``: a
+  coordinator; ``with_list_load`` times the latter on each simulated block's own
+  list, which the model charges in its place); ``enter_account``, ``enter_location``, ``enter_change``: a
   worker decoding and entering an account when a transaction first touches it,
   per account and per location and change the list holds for it, fitted over
   entering timed where it happens, amid a worker's executions (bal).
