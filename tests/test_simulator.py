@@ -137,6 +137,49 @@ def test_the_coordinators_cost_and_the_executions_are_told_apart(strategy):
     assert sum(simulate_run(p, strategy, 2, alone).coordinator_executions for p in profiles) < 0.97 * sum(here)
 
 
+def test_a_coordinator_cost_timed_in_the_engine_is_kept_and_the_execution_cost_fitted():
+    from parexec.analysis.simulator import simulate_run
+    from parexec.calibration import fit_costs
+
+    rng = random.Random(3)
+    profiles = [block([own_account(j + 1) for j in range(n)], [rng.uniform(0.5e-3, 1.5e-3) for _ in range(n)])
+                for n in (200, 300, 400)]
+    made = [simulate_run(p, "bal", 2, Overheads(commit=3e-5, execution=2e-4)) for p in profiles]
+    speedups, here = [r.speedup for r in made], [r.coordinator_executions for r in made]
+    commit, execution = fit_costs(profiles, speedups, here, "bal", 2, Overheads(), commit=3e-5)
+    assert commit == 3e-5 and execution == pytest.approx(2e-4, rel=0.02)
+    # a timed cost that explains more than the speedups leave: nothing per execution
+    assert fit_costs(profiles, speedups, here, "bal", 2, Overheads(), commit=1e-3) == (1e-3, 0.0)
+
+
+def test_bals_coordinator_time_adds_up_in_the_engine():
+    """parallel.coordinator_time, as the calibration reads it: a record per bal
+    run, whose parts come from the engine's own clock and leave a cost per
+    result taken in that is positive, and small next to an execution."""
+    from parexec.analysis.block_profile import profile_block
+    from parexec.block.pipeline import execute_block
+    from parexec.calibration import ExactHints, coordinator_costs
+    from parexec.fixtures.targets import fresh_block, load_targets
+    from parexec.parallel import coordinator_time
+    from parexec.strategies.bal import BalStrategy
+
+    target = load_targets(["erc20:txs=60"])[0]
+    bal = BalStrategy(hints=ExactHints([target], [profile_block(target, repeat=1)]))
+    assert coordinator_time.active() is None  # off: nothing is timed
+    with coordinator_time.recording() as runs:
+        for workers in (2, 1):
+            execute_block(fresh_block(target.block), target.pre_state, bal, workers, with_state_root=False)
+    pooled, alone = runs
+    assert pooled.txs == alone.txs == 60 and alone.worker_results == 0
+    assert 0 < pooled.worker_results < 60 and pooled.wait >= 0
+    assert min(pooled.start, pooled.index, pooled.prepare, pooled.own, pooled.finish) > 0
+    assert pooled.own < pooled.total and 0 < pooled.taking_in < pooled.total
+    costs = coordinator_costs(runs)
+    assert costs["commit"] == pooled.taking_in / pooled.worker_results and costs["settle"] == pooled.finish / 60
+    assert costs["commit"] < pooled.own / (60 - pooled.worker_results)  # less than one of its own executions
+    assert coordinator_costs([alone]) is None
+
+
 def test_cli_simulate_with_a_saved_calibration(tmp_path):
     import json
 
@@ -196,6 +239,12 @@ def test_a_calibration_from_an_older_parexec_is_measured_anew(tmp_path, monkeypa
     data["overheads"]["list_enter"] = 5e-5  # one the models no longer use (a calibration before 0.1.0's last)
     cal.write_text(json.dumps(data))
     with pytest.raises(StaleCalibration, match="list_enter no longer used"):
+        load(cal)
+    del data["overheads"]["list_enter"]
+    data["overheads"]["settle"] = 1e-6
+    data.pop("version")  # before bal's coordinator costs were timed in its engine
+    cal.write_text(json.dumps(data))
+    with pytest.raises(StaleCalibration, match="format 1, not 2"):
         load(cal)
 
     def measuring(*_args, **_kwargs):  # it would measure now (a few minutes): stop it there
@@ -453,7 +502,7 @@ def test_the_directly_timed_overheads_run_the_engines_own_code():
         measure_contention,
         measure_list_costs,
         measure_result_check,
-        measure_settling,
+        measure_staging,
         with_list_load,
     )
     from parexec.fixtures.targets import load_targets
@@ -466,8 +515,7 @@ def test_the_directly_timed_overheads_run_the_engines_own_code():
     assert min(per_account, per_location, per_change) >= 0 and per_account + per_location + per_change > 0
     measured = with_list_load(target, profile, repeat=1)
     assert measured.list_load > 0 and measured.txs == profile.txs and profile.list_load is None
-    stage, settle = measure_settling(target, encoded, repeat=1)
-    assert measure_result_check(target, encoded, repeat=1) > 0 and stage > 0 and settle > 0
+    assert measure_result_check(target, encoded, repeat=1) > 0 and measure_staging(target, encoded, repeat=1) > 0
     assert measure_contention(target, ExactHints([target], [profile]), profile, pairs=1,
                               entering=Overheads(enter_account=per_account, enter_location=per_location,
                                                  enter_change=per_change)) >= 0

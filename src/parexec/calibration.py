@@ -14,9 +14,8 @@ on this machine with the real engines.
   worker decoding and entering an account when a transaction first touches it,
   per account and per location and change the list holds for it, fitted over
   entering timed where it happens, amid a worker's executions (bal).
-* ``stage``, ``settle``: per transaction, staging the post-state a block's list
-  gives (the coordinator, while the workers run) and settling the block once
-  every result is in, timed directly (bal).
+* ``stage``: per transaction, staging the post-state a block's list gives
+  (bal's coordinator, while the workers run), timed directly.
 * ``result_check``: per transaction, holding a result to the list where it was
   executed and encoding it for the pipe, timed directly (bal).
 * ``commit`` and ``execution``, per strategy: the coordinator's cost per
@@ -30,6 +29,14 @@ on this machine with the real engines.
   alone cannot tell the two costs apart: a cost on the coordinator moves
   transactions to the workers, a cost on every execution does not, and
   the engines show which.
+* bal's ``commit`` and ``settle`` are timed instead, in its engine, in the very
+  runs its speedups are measured on (parallel.coordinator_time): what its
+  coordinator spends per result it takes in from a worker, and per transaction
+  once every result is in. Its coordinator executes nearly the same share of
+  every calibration target whatever the split, so the fit could not tell its
+  two costs apart: the fitted commit came out anywhere between 0 and 25 us,
+  and the prediction at 32 workers, where the coordinator sets the limit, moved
+  with it. Only bal's execution cost is fitted, to its speedups.
 
 Declared-access strategies are simulated with exact access lists, so they are
 measured with them too (``ExactHints``: the footprints of the serial profile).
@@ -52,6 +59,8 @@ from parexec.analysis.simulator import Overheads, simulate, simulate_run
 from parexec.benchmarking import bench_target, machine_info
 from parexec.block.pipeline import execute_block
 from parexec.fixtures.targets import Target, fresh_block, load_targets
+from parexec.parallel import coordinator_time
+from parexec.parallel.coordinator_time import CoordinatorTime
 from parexec.parallel.worker_pool import open_block
 from parexec.strategies.base import ParallelStrategy
 from parexec.strategies.serial import SerialStrategy
@@ -59,6 +68,9 @@ from parexec.strategies.serial import SerialStrategy
 # blocks of 0.1-0.4 s: on smaller ones (300, 300 and 100 transactions) a fitted cost
 # moved threefold between calibrations minutes apart
 CALIBRATION_TARGETS = ("erc20:txs=1000", "transfers:txs=1000,hot=0.2", "chain:txs=300")
+# a saved calibration's format: 2 since bal's commit and settle are timed in its engine
+# (before, its commit was fitted and its settle timed outside the engine: such a file is stale)
+VERSION = 2
 
 
 @dataclass
@@ -273,38 +285,36 @@ def entering_charge(profile: BlockProfile, txs, oh: Overheads) -> float:
     return sum(entering_cost(sizes[a], oh) for a in accounts)
 
 
-def measure_settling(target: Target, encoded: bytes, repeat: int = 3) -> tuple[float, float]:
+def measure_staging(target: Target, encoded: bytes, repeat: int = 3) -> float:
     """Seconds per transaction for bal's coordinator to stage the post-state its
-    block's EIP-7928 list (``encoded``) gives (while the workers run), and to settle the block
-    once every result is in: in block order, each result's fit in the block
-    checked and its gas counted, then the staged state merged (the medians of
-    ``repeat`` times)."""
-    from parexec.block.validation import check_fits_in_block
+    block's EIP-7928 list (``encoded``) gives, while the workers run (the median
+    of ``repeat`` times)."""
     from parexec.parallel.list_memory import ListMemory
     from parexec.state.overlay import OverlayState
-    from parexec.strategies.bal import settle
 
-    block = fresh_block(target.block)
-    results = execute_block(block, target.pre_state, SerialStrategy(), 1, with_state_root=False).tx_results
-    memory = ListMemory(OverlayState(target.pre_state), encoded, len(results))
+    memory = ListMemory(OverlayState(target.pre_state), encoded, len(target.block.transactions))
     memory.enter_all()  # entering is timed apart (measure_list_costs)
-    stage, finish = [], []
+    times = []
     for _ in range(repeat):
-        state = staged = None  # the last repeat's freed before the clock starts
-        state = OverlayState(target.pre_state)
+        staged = None  # the last repeat's freed before the clock starts
         started = time.perf_counter()
-        staged = OverlayState(state)
+        staged = OverlayState(OverlayState(target.pre_state))
         staged.apply(memory.final_writes())
-        stage.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        gas_used = blob_gas_used = 0
-        for j, result in enumerate(results):
-            check_fits_in_block(block, j, gas_used, blob_gas_used)
-            gas_used += result.gas_used
-            blob_gas_used += result.blob_gas_used
-        settle(state, staged, results)
-        finish.append(time.perf_counter() - started)
-    return statistics.median(stage) / len(results), statistics.median(finish) / len(results)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) / len(target.block.transactions)
+
+
+def coordinator_costs(runs: list[CoordinatorTime]) -> dict[str, float] | None:
+    """bal's commit and settle costs, timed in its engine (parallel.coordinator_time)
+    on one block's ``runs``: the medians of the coordinator's seconds per result
+    it took in from a worker (beyond its own executions, its preparation and its
+    waiting) and per transaction once every result was in; None if no run took
+    a result in."""
+    pooled = [r for r in runs if r.worker_results]
+    if not pooled:
+        return None
+    return {"commit": statistics.median(max(0.0, r.taking_in) / r.worker_results for r in pooled),
+            "settle": statistics.median(r.finish / r.txs for r in pooled)}
 
 
 def measure_result_check(target: Target, encoded: bytes, repeat: int = 3) -> float:
@@ -384,7 +394,7 @@ def _speedup_ratio(profiles: list[BlockProfile], measured: list[float], strategy
 
 
 def fit_costs(profiles: list[BlockProfile], speedups: list[float], here: list[float], strategy: str,
-              workers: int, base: Overheads) -> tuple[float, float]:
+              workers: int, base: Overheads, commit: float | None = None) -> tuple[float, float]:
     """(commit, execution): the coordinator's cost per transaction and the cost of
     an execution wherever it runs, at which the median of predicted over measured
     speedup is 1 and, as near as the two allow, so is the median of predicted
@@ -392,7 +402,12 @@ def fit_costs(profiles: list[BlockProfile], speedups: list[float], here: list[fl
     cost the commit cost is fitted to the speedups (``fit_commit``); a higher
     execution cost leaves less to the coordinator, which then executes more
     itself: the execution cost is bisected between zero and the one that
-    explains the speedups with no commit cost."""
+    explains the speedups with no commit cost. ``commit``: timed in the engine
+    (bal), only the execution cost is fitted, to the speedups."""
+    if commit is not None:
+        with_commit = replace(base, commit=commit)
+        return commit, _bisect(lambda e: _speedup_ratio(profiles, speedups, strategy, workers,
+                                                        replace(with_commit, execution=e)), 0.0, 0.005)
     def costs(execution: float) -> Overheads:
         oh = replace(base, execution=execution)
         return replace(oh, commit=fit_commit(profiles, speedups, strategy, workers, oh))
@@ -441,7 +456,8 @@ def measure_speedups(target: Target, profile: BlockProfile, strategies: list[str
 def calibrate(targets: list[Target], strategies: list[str], workers: int = 2, repeat: int = 3,
               on_step=None) -> Calibration:
     """Shared overheads (ipc, start, contention, bal's list costs) and each
-    strategy's fitted commit and execution costs."""
+    strategy's commit and execution costs: fitted, but for bal's commit (and
+    settle), timed in its engine in the runs its speedups are measured on."""
     profiles = [profile_block(t, repeat) for t in targets]
     if "bal" in strategies:  # its costs fitted on the lists' own loads, as the blocks it predicts are simulated
         profiles = [with_list_load(t, p, repeat) for t, p in zip(targets, profiles)]
@@ -453,30 +469,43 @@ def calibrate(targets: list[Target], strategies: list[str], workers: int = 2, re
         targets[biggest], profiles[biggest], encoded, repeat)
     entering = Overheads(enter_account=enter_account, enter_location=enter_location, enter_change=enter_change)
     contention = measure_contention(targets[biggest], hints, profiles[biggest], entering=entering)
-    stage, settle = measure_settling(targets[biggest], encoded, repeat)
+    stage = measure_staging(targets[biggest], encoded, repeat)
     result_check = measure_result_check(targets[biggest], encoded, repeat)
     base = replace(entering, ipc=ipc, start=start, contention=contention, list_index=list_index,
-                   list_load=list_load, stage=stage, settle=settle, result_check=result_check)
+                   list_load=list_load, stage=stage, result_check=result_check)
     measured: dict[str, dict[str, dict]] = {s: {} for s in strategies}
+    timed = []  # per target, bal's coordinator costs timed in the runs below
     for target in targets:
-        for row in bench_target(target, strategies, workers, repeat, hints=hints):
+        with coordinator_time.recording() as runs:
+            rows = bench_target(target, strategies, workers, repeat, hints=hints)
+        for row in rows:
             if row["strategy"] in measured:
                 measured[row["strategy"]][target.name] = {"speedup": row["speedup"],
                                                           "coordinator_executions": row["coordinator_executions"]}
+        costs = coordinator_costs(runs)
+        if costs is not None:
+            timed.append(costs)
+            measured["bal"][target.name]["timed"] = costs
         if on_step:
             on_step(target.name)
+    bal_commit = None
+    if "bal" in strategies:  # the median over the targets
+        if not timed:
+            raise ValueError("no bal run took a result in from a worker: nothing to time its coordinator on")
+        bal_commit = statistics.median(costs["commit"] for costs in timed)
+        base = replace(base, settle=statistics.median(costs["settle"] for costs in timed))
     fitted = {}
     for s in strategies:
         rows = [measured[s][t.name] for t in targets]
         fitted[s] = fit_costs(profiles, [r["speedup"] for r in rows], [r["coordinator_executions"] for r in rows],
-                              s, workers, base)
+                              s, workers, base, commit=bal_commit if s == "bal" else None)
     return Calibration(base, {s: c for s, (c, _) in fitted.items()}, {s: e for s, (_, e) in fitted.items()},
                        measured)
 
 
 def save(path: Path, calibration: Calibration, machine: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = {"overheads": asdict(calibration.base), "commit": calibration.commits,
+    data = {"version": VERSION, "overheads": asdict(calibration.base), "commit": calibration.commits,
             "execution": calibration.executions, "measured": calibration.measured, "machine": machine}
     path.write_text(json.dumps(data, indent=1))
 
@@ -488,7 +517,8 @@ class StaleCalibration(ValueError):
 
 def load(path: Path) -> Calibration:
     """A saved calibration; raises ValueError if the file is not one, and
-    StaleCalibration if it lacks an overhead or holds one no longer used."""
+    StaleCalibration if it lacks an overhead, holds one no longer used or was
+    saved in an older format (VERSION)."""
     known = {f.name for f in fields(Overheads)}
     try:
         data = json.loads(path.read_text())
@@ -501,6 +531,8 @@ def load(path: Path) -> Calibration:
         raise ValueError(f"{path}: not a parexec calibration ({exc})") from None
     missing, unused = sorted(known - set(saved)), sorted(set(saved) - known)
     why = ([f"no {', '.join(missing)}"] if missing else []) + ([f"{', '.join(unused)} no longer used"] if unused else [])
+    if data.get("version", 1) != VERSION:
+        why.append(f"format {data.get('version', 1)}, not {VERSION}")
     if why:
         raise StaleCalibration(f"{path}: made by an older parexec ({'; '.join(why)})")
     return calibration
@@ -528,7 +560,8 @@ def load_or_calibrate(path: Path, strategies: list[str], recalibrate: bool = Fal
     say(f"calibrating {', '.join(todo)} on this machine (synthetic workloads; a few minutes)...")
     fresh = calibrate(load_targets(list(CALIBRATION_TARGETS)), todo, repeat=repeat,
                       on_step=lambda name: say(f"  measured {name}"))
-    calibration = Calibration(fresh.base, {**saved.commits, **fresh.commits},
+    base = fresh.base if "bal" in todo else replace(fresh.base, settle=saved.base.settle)  # timed in bal's runs
+    calibration = Calibration(base, {**saved.commits, **fresh.commits},
                               {**saved.executions, **fresh.executions}, {**saved.measured, **fresh.measured})
     save(path, calibration, machine_info())
     return calibration

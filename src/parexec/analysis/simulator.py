@@ -47,7 +47,8 @@ machine run slower than one alone), plus ``execution`` each (the engine's work
 around an execution, wherever it runs). Every model also counts the executions
 the coordinator does itself, as the engines do
 (``RunStats.coordinator_executions``): the calibration fits ``commit`` and
-``execution`` to both. The simulation ignores what no footprint shows (memory
+``execution`` to both (bal's ``commit`` it times in the engine instead, and
+fits only ``execution``). The simulation ignores what no footprint shows (memory
 bandwidth, the GIL's absence in processes, uneven cores).
 """
 
@@ -82,7 +83,7 @@ FLOOR_BLOCKED_SHARE = 0.05
 
 @dataclass(frozen=True)
 class Overheads:
-    commit: float = 0.0  # coordinator seconds per transaction
+    commit: float = 0.0  # coordinator seconds per transaction (bal: per result taken in from a worker)
     # seconds per execution on whichever process executes it, beyond ``contention``
     # (handing it over, the engine's bookkeeping around it); fitted with ``commit``
     execution: float = 0.0

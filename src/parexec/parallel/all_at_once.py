@@ -15,6 +15,7 @@ the block, whose dependencies show whether the pass will pay."""
 from __future__ import annotations
 
 import math
+import time
 
 from parexec.parallel.protocol import DONE, Outcome
 from parexec.parallel.worker import run_tasks
@@ -87,7 +88,7 @@ class Dispenser:
 
 
 def execute_all(env, block, pool, mv, check=None, ready=None, stop=None,
-                by_gas=True) -> tuple[dict[int, Outcome], int]:
+                by_gas=True, clock=None) -> tuple[dict[int, Outcome], int]:
     """Each transaction's outcome on ``mv`` (``pool``: the workers, holding the
     same memory; None: the coordinator alone), by index, and how many executions
     the coordinator did itself. Every execution of a
@@ -100,7 +101,9 @@ def execute_all(env, block, pool, mv, check=None, ready=None, stop=None,
     any result in. ``stop(outcomes)``: asked after each transaction the coordinator
     executes; True ends the run there, the workers released (the caller drains
     the pool), with the outcomes so far. ``by_gas``: heaviest first (else block
-    order)."""
+    order). ``clock``: a coordinator_time.CoordinatorTime to add the time of its
+    own executions, its preparation and its waiting to, and the results it took
+    in from the workers."""
     n = len(block.transactions)
     outcomes: dict[int, Outcome] = {}
     here = 0
@@ -108,24 +111,32 @@ def execute_all(env, block, pool, mv, check=None, ready=None, stop=None,
     def execute_here(tasks):
         nonlocal here
         here += len(tasks)
+        began = time.perf_counter() if clock is not None else 0.0
         for o in run_tasks(env, block.transactions, mv, tasks, chain=False):
             if check is not None and o.kind == DONE:
                 check(o.tx, o.value)
             outcomes[o.tx] = o
+        if clock is not None:
+            clock.own += time.perf_counter() - began
 
     prepared = ready is None
 
     def prepare(whole: bool) -> None:
         """A step of the coordinator's preparation (``whole``: all that is left)."""
         nonlocal prepared
+        began = time.perf_counter() if clock is not None else 0.0
         while not prepared:
             prepared = ready()
             if not whole:
-                return
+                break
+        if clock is not None:
+            clock.prepare += time.perf_counter() - began
 
     def take(collected):
         got, orphaned = collected
         outcomes.update((o.tx, o) for o in got)
+        if clock is not None:
+            clock.worker_results += len(got)
         if orphaned:  # their worker died
             prepare(whole=True)
             execute_here(orphaned)
@@ -134,6 +145,7 @@ def execute_all(env, block, pool, mv, check=None, ready=None, stop=None,
         prepare(whole=True)
         execute_here(range(n))
         return outcomes, here
+    waited = pool.waited
     plan = Dispenser([tx.gas for tx in block.transactions], len(pool.workers) + 1, by_gas)
     order = plan.order
     moved: set[int] = set()  # tasks taken from one worker's queue to another's
@@ -172,6 +184,8 @@ def execute_all(env, block, pool, mv, check=None, ready=None, stop=None,
     while len(outcomes) < n:
         take(pool.collect(None))
     pool.drain()
+    if clock is not None:
+        clock.wait += pool.waited - waited
     return outcomes, here
 
 

@@ -128,6 +128,7 @@ class WorkerPool:
         self._block_msg = None
         self.log: list = []  # MV updates of the current block, in order
         self.trace = None  # the RunTrace of the current block, if one is recorded
+        self.waited = 0.0  # seconds the coordinator has spent blocked on results (coordinator_time)
         self.replaced = 0  # workers replaced (dead or hung), ever
         self.hung = 0  # of which found hung
         self._at_block_start = (0, 0)  # (replaced, hung) when the current block started
@@ -424,17 +425,21 @@ class WorkerPool:
         each silent span a worker that hung is replaced, and its tasks are orphaned."""
         if timeout == 0:
             return [fd for fd, _event in self._poller.poll(0)]
-        end = None if timeout is None else time.monotonic() + timeout
-        while True:
-            now = time.monotonic()
-            wait = self._patience(now)
-            if end is not None:
-                wait = min(wait, max(0.0, end - now))
-            ready = self._poller.poll(None if wait == float("inf") else min(int(wait * 1000) + 1, MAX_POLL_MS))
-            if ready:
-                return [fd for fd, _event in ready]
-            if self._replace_hung() or (end is not None and time.monotonic() >= end):
-                return []
+        began = time.monotonic()
+        end = None if timeout is None else began + timeout
+        try:
+            while True:
+                now = time.monotonic()
+                wait = self._patience(now)
+                if end is not None:
+                    wait = min(wait, max(0.0, end - now))
+                ready = self._poller.poll(None if wait == float("inf") else min(int(wait * 1000) + 1, MAX_POLL_MS))
+                if ready:
+                    return [fd for fd, _event in ready]
+                if self._replace_hung() or (end is not None and time.monotonic() >= end):
+                    return []
+        finally:
+            self.waited += time.monotonic() - began
 
     def _allowed(self, worker: Worker) -> float:
         """How long ``worker`` may stay silent on the transaction it is at (or its

@@ -60,7 +60,7 @@ from parexec.access.eip7928_check import (
 from parexec.block.validation import check_fits_in_block
 from parexec.evm.tx_executor import InvalidTransaction, execute_transaction
 from parexec.model import EXISTS, BlockRejected, FixtureError, RunStats
-from parexec.parallel import run_trace
+from parexec.parallel import coordinator_time, run_trace
 from parexec.parallel.all_at_once import PREPARE_ROUNDS, execute_all
 from parexec.parallel.list_memory import ListMemory
 from parexec.parallel.protocol import DONE
@@ -116,6 +116,8 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
     txs = block.transactions
     n = len(txs)
     trace = run_trace.active()
+    clock = coordinator_time.active()
+    began = time.perf_counter()
     pre_block = state.diff(), state.new_code()  # index 0: what the pre-block system calls wrote
     if workers > 1 and n > 1:  # the workers enter the list as they read it, and check what they execute
         pool, start = open_block(block, state, workers, access_list=listed.rlp)
@@ -124,6 +126,7 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
         pool, base = None, state.copy()
         if trace is not None:
             trace.begin(run_trace.EXECUTION, state)
+    opened = time.perf_counter()
 
     def rejected(exc):
         listed.decode_for(block)  # names the fault
@@ -133,6 +136,7 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
         mv = ListMemory(base, listed.rlp, n, item_cap(block))  # its accounts indexed: before anything runs on it
     except InvalidAccessList as exc:
         rejected(exc)
+    indexed = time.perf_counter()
 
     step = max(1, math.ceil(len(mv.waiting) / PREPARE_ROUNDS))
     staged = OverlayState(state)  # the post-state, from the list's values
@@ -168,7 +172,8 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
             return  # the commit asks again, knowing the deletions before j
         checked.add(j)
 
-    outcomes, here = execute_all(env, block, pool, mv, check_here, ready=prepare_a_step)
+    outcomes, here = execute_all(env, block, pool, mv, check_here, ready=prepare_a_step, clock=clock)
+    executed = time.perf_counter()
     # what the workers' executions accessed (they sent no reads): asked now, taken in after the commit
     wanted: dict = defaultdict(list)
     for j, outcome in outcomes.items():
@@ -234,6 +239,10 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
     if not holds_exactly(mv, addresses, slots):
         check_pre_block_reads(env, block, state, mv, addresses, slots)
     state.absorb(after)
+    if clock is not None:
+        ended = time.perf_counter()
+        clock.txs, clock.total, clock.finish = n, ended - began, ended - executed
+        clock.start, clock.index = opened - began, indexed - opened
     replaced, hung = pool.faults() if pool is not None else (0, 0)
     return results, RunStats(txs=n, mode="parallel" if pool is not None else "serial",
                              executions=n + exact, coordinator_executions=here + exact, reexecutions=exact,
