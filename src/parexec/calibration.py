@@ -459,12 +459,13 @@ def calibrate(targets: list[Target], strategies: list[str], workers: int = 2, re
     strategy's commit and execution costs: fitted, but for bal's commit (and
     settle), timed in its engine in the runs its speedups are measured on."""
     profiles = [profile_block(t, repeat) for t in targets]
+    hints = ExactHints(targets, profiles)  # each list built once: for the list costs and bal's runs
     if "bal" in strategies:  # its costs fitted on the lists' own loads, as the blocks it predicts are simulated
-        profiles = [with_list_load(t, p, repeat) for t, p in zip(targets, profiles)]
+        profiles = [with_list_load(t, p, repeat, hints.eip7928_for(t.block).encode())
+                    for t, p in zip(targets, profiles)]
     biggest = max(range(len(targets)), key=lambda k: len(profiles[k].txs))
     start, ipc = measure_pool(targets[biggest], profiles[biggest])
-    hints = ExactHints(targets, profiles)
-    encoded = hints.eip7928_for(targets[biggest].block).encode()  # built once, for every list cost
+    encoded = hints.eip7928_for(targets[biggest].block).encode()
     list_index, list_load, (enter_account, enter_location, enter_change) = measure_list_costs(
         targets[biggest], profiles[biggest], encoded, repeat)
     entering = Overheads(enter_account=enter_account, enter_location=enter_location, enter_change=enter_change)
