@@ -310,7 +310,7 @@ def coordinator_costs(runs: list[CoordinatorTime]) -> dict[str, float] | None:
     it took in from a worker (beyond its own executions, its preparation and its
     waiting) and per transaction once every result was in; None if no run took
     a result in."""
-    pooled = [r for r in runs if r.worker_results]
+    pooled = [r for r in runs if r.worker_results and r.txs]  # (txs: set once the run has ended well)
     if not pooled:
         return None
     return {"commit": statistics.median(max(0.0, r.taking_in) / r.worker_results for r in pooled),
