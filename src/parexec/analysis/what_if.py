@@ -27,7 +27,7 @@ MEASURED_PER_BLOCK = frozenset({"list_load"})
 # counted per
 GROUPS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("contention", ("contention",), "execution slowed by it"),
-    ("commit", ("commit",), "per tx, coordinator"),
+    ("commit", ("commit",), "per tx, coordinator (bal: per result taken in from a worker)"),
     ("execution", ("execution",), "per execution"),
     ("ipc", ("ipc",), "per round trip"),
     ("start", ("start",), "per block"),
