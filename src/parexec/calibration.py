@@ -60,7 +60,6 @@ from parexec.benchmarking import bench_target, machine_info
 from parexec.block.pipeline import execute_block
 from parexec.fixtures.targets import Target, fresh_block, load_targets
 from parexec.parallel import coordinator_time
-from parexec.parallel.coordinator_time import CoordinatorTime
 from parexec.parallel.worker_pool import open_block
 from parexec.strategies.base import ParallelStrategy
 from parexec.strategies.serial import SerialStrategy
@@ -304,7 +303,7 @@ def measure_staging(target: Target, encoded: bytes, repeat: int = 3) -> float:
     return statistics.median(times) / len(target.block.transactions)
 
 
-def coordinator_costs(runs: list[CoordinatorTime]) -> dict[str, float] | None:
+def coordinator_costs(runs: list[coordinator_time.CoordinatorTime]) -> dict[str, float] | None:
     """bal's commit and settle costs, timed in its engine (parallel.coordinator_time)
     on one block's ``runs``: the medians of the coordinator's seconds per result
     it took in from a worker (beyond its own executions, its preparation and its
