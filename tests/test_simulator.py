@@ -244,7 +244,11 @@ def test_a_calibration_from_an_older_parexec_is_measured_anew(tmp_path, monkeypa
     data["overheads"]["settle"] = 1e-6
     data.pop("version")  # before bal's coordinator costs were timed in its engine
     cal.write_text(json.dumps(data))
-    with pytest.raises(StaleCalibration, match="format 1, not 2"):
+    with pytest.raises(StaleCalibration, match="format 1, not 3"):
+        load(cal)
+    data["version"] = 2  # before bal committed in block order as results came in
+    cal.write_text(json.dumps(data))
+    with pytest.raises(StaleCalibration, match="format 2, not 3"):
         load(cal)
 
     def measuring(*_args, **_kwargs):  # it would measure now (a few minutes): stop it there

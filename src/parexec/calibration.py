@@ -29,10 +29,11 @@ on this machine with the real engines.
   alone cannot tell the two costs apart: a cost on the coordinator moves
   transactions to the workers, a cost on every execution does not, and
   the engines show which.
-* bal's ``commit`` and ``settle`` are timed instead, in its engine, in the very
-  runs its speedups are measured on (parallel.coordinator_time): what its
-  coordinator spends per result it takes in from a worker, and per transaction
-  once every result is in. Its coordinator executes nearly the same share of
+* bal's ``commit``, ``commit_in_order`` and ``settle`` are timed instead, in its
+  engine, in the very runs its speedups are measured on
+  (parallel.coordinator_time): what its coordinator spends per result it takes
+  in from a worker, per transaction it commits in block order, and per
+  transaction once every result is in and committed. Its coordinator executes nearly the same share of
   every calibration target whatever the split, so the fit could not tell its
   two costs apart: the fitted commit came out anywhere between 0 and 25 us,
   and the prediction at 32 workers, where the coordinator sets the limit, moved
@@ -68,8 +69,10 @@ from parexec.strategies.serial import SerialStrategy
 # moved threefold between calibrations minutes apart
 CALIBRATION_TARGETS = ("erc20:txs=1000", "transfers:txs=1000,hot=0.2", "chain:txs=300")
 # a saved calibration's format: 2 since bal's commit and settle are timed in its engine
-# (before, its commit was fitted and its settle timed outside the engine: such a file is stale)
-VERSION = 2
+# (before, its commit was fitted and its settle timed outside the engine), 3 since bal
+# commits in block order as results come in (before, its settle held the whole commit):
+# an older file is stale
+VERSION = 3
 
 
 @dataclass
@@ -303,43 +306,50 @@ def measure_staging(target: Target, encoded: bytes, repeat: int = 3) -> float:
     return statistics.median(times) / len(target.block.transactions)
 
 
+# shared overheads timed in bal's calibration runs (kept from a saved calibration when bal is not measured again)
+BAL_TIMED = ("commit_in_order", "settle")
+
+
 def coordinator_costs(runs: list[coordinator_time.CoordinatorTime]) -> dict[str, float] | None:
-    """bal's commit and settle costs, timed in its engine (parallel.coordinator_time)
-    on one block's ``runs``: the medians of the coordinator's seconds per result
-    it took in from a worker (beyond its own executions, its preparation and its
-    waiting) and per transaction once every result was in; None if no run took
-    a result in."""
+    """bal's commit, commit_in_order and settle costs, timed in its engine
+    (parallel.coordinator_time) on one block's ``runs``: the medians of the
+    coordinator's seconds per result it took in from a worker (beyond its own
+    executions, its preparation, its commits and its waiting), per transaction
+    it committed in block order, and per transaction once every result was in
+    and committed; None if no run took a result in."""
     pooled = [r for r in runs if r.worker_results and r.txs]  # (txs: set once the run has ended well)
     if not pooled:
         return None
     return {"commit": statistics.median(max(0.0, r.taking_in) / r.worker_results for r in pooled),
+            "commit_in_order": statistics.median(r.commit / r.txs for r in pooled),
             "settle": statistics.median(r.finish / r.txs for r in pooled)}
 
 
 def measure_result_check(target: Target, encoded: bytes, repeat: int = 3) -> float:
     """Seconds per transaction to hold a result to the block's list (``encoded``)
-    where it was executed and encode it for the pipe, as a worker does (the
-    median of ``repeat`` times)."""
+    where it was executed and encode it for the pipe, as a worker does
+    (WorkerState.hold; the median of ``repeat`` times)."""
+    import copy
+
     from parexec.access.eip7928_check import ListCheck
     from parexec.parallel.list_memory import ListMemory
     from parexec.parallel.protocol import DONE, RESULTS, encode_result
+    from parexec.parallel.worker import WorkerState
     from parexec.state.overlay import OverlayState
 
     results = execute_block(fresh_block(target.block), target.pre_state, SerialStrategy(), 1,
                             with_state_root=False).tx_results
     memory = ListMemory(OverlayState(target.pre_state), encoded, len(results))
     memory.enter_all()  # entering is timed apart (measure_list_costs)
-    check = ListCheck(memory)
-
-    def reply(j, result):
-        accounted = check.accounted_here(j, result)
-        return result if accounted is None else replace(result, reads=None, list_changes=accounted)
-
     times = []
     for _ in range(repeat):
-        replies = None  # the last repeat's freed before the clock starts
+        worker = WorkerState()  # the last repeat's freed before the clock starts
+        worker.list_check = ListCheck(memory)
+        fresh = [copy.copy(r) for r in results]  # a worker holds its results in place
         started = time.perf_counter()
-        replies = [(DONE, j, encode_result(reply(j, r))) for j, r in enumerate(results)]
+        for j, result in enumerate(fresh):
+            worker.hold(j, result)
+        replies = [(DONE, j, encode_result(r)) for j, r in enumerate(fresh)]
         pickle.dumps((RESULTS, replies), protocol=pickle.HIGHEST_PROTOCOL)
         times.append(time.perf_counter() - started)
     return statistics.median(times) / len(results)
@@ -493,7 +503,7 @@ def calibrate(targets: list[Target], strategies: list[str], workers: int = 2, re
         if not timed:
             raise ValueError("no bal run took a result in from a worker: nothing to time its coordinator on")
         bal_commit = statistics.median(costs["commit"] for costs in timed)
-        base = replace(base, settle=statistics.median(costs["settle"] for costs in timed))
+        base = replace(base, **{cost: statistics.median(costs[cost] for costs in timed) for cost in BAL_TIMED})
     fitted = {}
     for s in strategies:
         rows = [measured[s][t.name] for t in targets]
@@ -560,7 +570,8 @@ def load_or_calibrate(path: Path, strategies: list[str], recalibrate: bool = Fal
     say(f"calibrating {', '.join(todo)} on this machine (synthetic workloads; a few minutes)...")
     fresh = calibrate(load_targets(list(CALIBRATION_TARGETS)), todo, repeat=repeat,
                       on_step=lambda name: say(f"  measured {name}"))
-    base = fresh.base if "bal" in todo else replace(fresh.base, settle=saved.base.settle)  # timed in bal's runs
+    base = fresh.base if "bal" in todo else replace(  # timed in bal's runs
+        fresh.base, **{cost: getattr(saved.base, cost) for cost in BAL_TIMED})
     calibration = Calibration(base, {**saved.commits, **fresh.commits},
                               {**saved.executions, **fresh.executions}, {**saved.measured, **fresh.measured})
     save(path, calibration, machine_info())

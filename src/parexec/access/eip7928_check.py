@@ -64,32 +64,48 @@ class ListCheck:
     def held(self, j: int, result) -> int:
         """Hold ``result``'s reads (unless dropped) and writes to the list location
         by location; the number of the list's changes at j it accounts for.
-        Raises ListMismatch."""
+        Raises ListMismatch. (Every result of a block passes here, on whichever
+        process executed it: the common steps are written out, not called.)"""
         memory = self.memory
-        if result.reads is not None:
-            accounts = memory.accounts
-            for loc in result.reads:
-                if loc[1] not in accounts or (loc[0] == STORAGE and loc[2] not in memory.slots_listed(loc[1])):
+        reads = result.reads
+        if reads is not None:
+            accounts, waiting, listed_slots = memory.accounts, memory.waiting, memory.slots
+            for loc in reads:
+                address = loc[1]
+                if address not in accounts:
                     self._outside(j, loc, "reads")
+                if loc[0] == STORAGE:
+                    if address in waiting:
+                        memory.enter(address)
+                    if loc[2] not in listed_slots[address]:
+                        self._outside(j, loc, "reads")
         after, destroyed, wiped, before = self._after(j, result)
-        seen = result.reads or {}  # what it read: values before j (unless dropped), as ``before`` holds some
+        seen = reads or {}  # what it read: values before j (unless dropped), as ``before`` holds some
+        data = memory.data  # the accounts written are entered (``_after``)
         accounted = 0  # the list's changes at j that the transaction accounts for
         for loc, value in after.items():
-            listed = memory.changed_at(loc, j)
-            if loc[0] in (NONCE, CODE) and loc[1] in destroyed:
+            values = data.get(loc)
+            listed = ABSENT if values is None else values.get(j, ABSENT)
+            if destroyed and loc[0] in (NONCE, CODE) and loc[1] in destroyed:
                 if listed is not ABSENT:
                     self._cleared(j, loc)
                     accounted += 1
                 continue
-            changed = listed is not ABSENT  # the list changes it here: it must leave that, and change it
-            if changed:
-                accounted += 1
-            else:
-                listed = memory.value(loc, j)  # it must leave it as it was
+            if listed is ABSENT:  # the list does not change it here: it must leave it as it was
+                listed = memory.value(loc, j)
+                if value != listed:
+                    self._leaves(j, loc, value, listed)
+                continue
+            accounted += 1  # the list changes it here: it must leave that, and change it
             if value != listed:
-                raise ListMismatch(f"tx {j} leaves {_where(loc)} = {show(value)}; the list says {show(listed)}")
-            if changed:
-                self._a_change(j, loc, listed, before.get(loc, seen.get(loc, ABSENT)))
+                self._leaves(j, loc, value, listed)
+            known = before.get(loc, ABSENT)
+            if known is ABSENT:
+                known = seen.get(loc, ABSENT)
+                if known is ABSENT:
+                    known = memory.before_change(loc, j)
+            if listed == known:
+                self._a_change(j, loc, listed, known)  # raises
         if wiped or destroyed:
             for address in wiped | destroyed:
                 for loc in self._changes_of(address, j):
@@ -97,6 +113,10 @@ class ListCheck:
                         self._cleared(j, loc)
                         accounted += 1
         return accounted
+
+    @staticmethod
+    def _leaves(j: int, loc, value, listed) -> None:
+        raise ListMismatch(f"tx {j} leaves {_where(loc)} = {show(value)}; the list says {show(listed)}")
 
     def _a_change(self, j: int, loc, listed, known=ABSENT) -> None:
         """Raise ListMismatch if the list's change of ``loc`` at j leaves it as it
@@ -128,16 +148,23 @@ class ListCheck:
         after: dict = {}
         before: dict = {}
         destroyed, wiped = set(), set()
+        waiting, listed_slots = memory.waiting, memory.slots
         for loc, value in result.writes.items():
             kind, address = loc[0], loc[1]
-            if address not in accounts or (kind == STORAGE and loc[2] not in memory.slots_listed(address)):
+            if address not in accounts:
                 self._outside(j, loc, "writes")
-            if kind == BALANCE_DELTA:
+            if address in waiting:
+                memory.enter(address)
+            if kind == STORAGE:
+                if loc[2] not in listed_slots[address]:
+                    self._outside(j, loc, "writes")
+                after[loc] = value
+            elif kind == BALANCE_DELTA:
                 key = (BALANCE, address)
                 if key not in before:
                     before[key] = memory.value(key, j)
                 after[key] = after.get(key, before[key]) + value
-            elif kind in (BALANCE, NONCE, CODE, STORAGE):
+            elif kind in (BALANCE, NONCE, CODE):
                 after[loc] = value
             elif kind == EXISTS:
                 if not value:

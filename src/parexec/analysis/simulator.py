@@ -101,7 +101,10 @@ class Overheads:
     enter_location: float = 0.0
     enter_change: float = 0.0
     stage: float = 0.0  # bal: seconds per transaction for the coordinator to stage the list's post-state
-    settle: float = 0.0  # bal: seconds per transaction to settle the block once every result is in
+    # bal: seconds per transaction for the coordinator to commit it, in block order (once it and
+    # every transaction before it are in)
+    commit_in_order: float = 0.0
+    settle: float = 0.0  # bal: seconds per transaction to settle the block once every result is in and committed
     result_check: float = 0.0  # bal: seconds per transaction to hold a result to the list where it ran, and send it
 
 
@@ -655,12 +658,15 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
     ``ipc`` after its last. Whoever executes a transaction holds the result to
     the list and encodes it (``result_check``). The coordinator takes each worker's
     result in (``commit``) between its own transactions, or waiting once it has
-    none; where the two ends meet it moves a request queued behind a worker's
-    current one to a worker with none (all_at_once.move_to_idle), and claims
-    the next transaction no worker has started. After entering the list, in as
-    many steps again, it stages the post-state the list's values give
-    (``stage`` per transaction); once every result is in it settles the block
-    (``settle`` each: the results' fit in the block, the staged state merged)."""
+    none, and, once the whole list is entered, commits every transaction whose
+    result is in and whose predecessors are committed (``commit_in_order`` each:
+    strategies.bal.BlockOrder); where the two ends meet it moves a request queued
+    behind a worker's current one to a worker with none (all_at_once.move_to_idle),
+    and claims the next transaction no worker has started. After entering the
+    list, in as many steps again, it stages the post-state the list's values give
+    (``stage`` per transaction); once every result is in and committed it
+    settles the block (``settle`` each: the list's last checks, the staged
+    state merged)."""
     from collections import deque
     from heapq import heappop, heappush
 
@@ -678,15 +684,19 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
     preparing = 2 * PREPARE_ROUNDS  # steps of entering the whole list, then of staging, left to the coordinator
     free = [ready] * (workers - 1)  # when each worker is done with what it started
     entered: list[set] = [set() for _ in free]  # per worker: the accounts it has entered
-    queued: list[deque] = [deque() for _ in free]  # per worker: [arrival, tasks] not started yet
+    # per worker: its requests not done yet, [arrival, tasks not started, tasks started]
+    queued: list[deque] = [deque() for _ in free]
     started = [False] * n
-    arrivals: list[float] = []  # heap: when each worker result not yet taken in reaches the coordinator
+    # heap: (when, tx) for each worker result not yet taken in, as it reaches the coordinator
+    arrivals: list[tuple[float, int]] = []
+    done = [False] * n  # whose result the coordinator has (taken in or its own)
+    committed = 0  # transactions committed, in block order
     here = 0  # executions the coordinator does
 
     def advance(w: int, until: float) -> None:
         """Worker w starts every queued task it reaches by ``until``."""
         while queued[w]:
-            arrival, tasks, last = queued[w][0]
+            arrival, tasks, begun = queued[w][0]
             begin = max(free[w], arrival)
             if begin > until:
                 return
@@ -696,11 +706,11 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
                 fresh = touched[j] - entered[w]
                 entered[w] |= fresh
                 free[w] = begin + t[j] + sum(entering[a] for a in fresh)
-                last[0] += 1
-            if not tasks:
+                begun.append(j)
+            if not tasks:  # the request's results arrive together
                 queued[w].popleft()
-                for _ in range(last[0]):
-                    heappush(arrivals, free[w] + oh.ipc)
+                for j in begun:
+                    heappush(arrivals, (free[w] + oh.ipc, j))
 
     def move_to_idle(now: float) -> None:
         """all_at_once.move_to_idle: each worker whose results are all in gets the
@@ -715,18 +725,29 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
                 continue
             entry = queued[v][-1]
             behind = len(queued[v]) > 1 or free[v] > now  # the worker is on an earlier request
-            if behind and not entry[2][0] and not any(started[j] for j in entry[1]):
+            if behind and not entry[2] and not any(started[j] for j in entry[1]):
                 offers.append((sum(1 for e in queued[v] for j in e[1] if not started[j]), v))
         offers.sort(key=lambda offer: -offer[0])
         for w, (_, v) in zip(idle, offers):
-            queued[w].append([now + oh.ipc, queued[v].pop()[1], [0]])
+            queued[w].append([now + oh.ipc, queued[v].pop()[1], []])
 
     def take_in(until: float) -> float:
-        """Take in the results that arrived by ``until``; the clock after."""
+        """Take in the results that arrived by ``until``, and commit what can be; the clock after."""
         clock = until
-        while arrivals and arrivals[0] <= clock:
-            heappop(arrivals)
+        while arrivals and arrivals[0][0] <= clock:
+            done[heappop(arrivals)[1]] = True
             clock += oh.commit
+        return commit_ready(clock)
+
+    def commit_ready(clock: float) -> float:
+        """Once the list is entered, commit every transaction whose result is in
+        and whose predecessors are committed; the clock after."""
+        nonlocal committed
+        if preparing:
+            return clock
+        while committed < n and done[committed]:
+            committed += 1
+            clock += oh.commit_in_order
         return clock
 
     while True:
@@ -737,7 +758,7 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
                 if len(queued[w]) < QUEUE:
                     tasks = plan.take_chunk()
                     if tasks:
-                        queued[w].append([now + oh.ipc, deque(tasks), [0]])
+                        queued[w].append([now + oh.ipc, deque(tasks), []])
         if preparing:  # a step of entering the whole list or staging, between rounds of handing out work
             preparing -= 1
             now = take_in(now + (n * oh.stage if preparing < PREPARE_ROUNDS else load) / PREPARE_ROUNDS)
@@ -755,11 +776,15 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
         for j in own:  # executed here
             started[j] = True
             now += t[j]
+            done[j] = True
         here += len(own)
+        now = commit_ready(now)
     for w in range(len(free)):
         advance(w, INF)
     while arrivals:  # waiting for the rest
-        now = max(now, heappop(arrivals)) + oh.commit
+        arrival, j = heappop(arrivals)
+        done[j] = True
+        now = commit_ready(max(now, arrival) + oh.commit)
     return ModelRun(max([now, *free]) + n * oh.settle, here)
 
 

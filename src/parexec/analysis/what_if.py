@@ -35,6 +35,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("list_load", ("list_load",), "per tx, coordinator (each block's own, where measured)"),
     ("entering", ("enter_account", "enter_location", "enter_change"), "per account + location + change"),
     ("stage", ("stage",), "per tx, coordinator"),
+    ("commit_in_order", ("commit_in_order",), "per tx, coordinator, in block order as results come in"),
     ("settle", ("settle",), "per tx, coordinator"),
     ("result_check", ("result_check",), "per tx"),
 )

@@ -88,7 +88,7 @@ class Dispenser:
 
 
 def execute_all(env, block, pool, mv, check=None, ready=None, stop=None,
-                by_gas=True, clock=None) -> tuple[dict[int, Outcome], int]:
+                by_gas=True, commit=None, clock=None) -> tuple[dict[int, Outcome], int]:
     """Each transaction's outcome on ``mv`` (``pool``: the workers, holding the
     same memory; None: the coordinator alone), by index, and how many executions
     the coordinator did itself. Every execution of a
@@ -101,9 +101,12 @@ def execute_all(env, block, pool, mv, check=None, ready=None, stop=None,
     any result in. ``stop(outcomes)``: asked after each transaction the coordinator
     executes; True ends the run there, the workers released (the caller drains
     the pool), with the outcomes so far. ``by_gas``: heaviest first (else block
-    order). ``clock``: a coordinator_time.CoordinatorTime to add the time of its
-    own executions, its preparation and its waiting to, and the results it took
-    in from the workers."""
+    order). ``commit(outcomes)``: called between rounds once the preparation is
+    done, and as the last results come in, with the outcomes so far (bal commits
+    those whose predecessors are all in). ``clock``: a
+    coordinator_time.CoordinatorTime to add the time of its own executions, its
+    preparation, its commits and its waiting to, and the results it took in from
+    the workers."""
     n = len(block.transactions)
     outcomes: dict[int, Outcome] = {}
     here = 0
@@ -140,6 +143,14 @@ def execute_all(env, block, pool, mv, check=None, ready=None, stop=None,
         if orphaned:  # their worker died
             prepare(whole=True)
             execute_here(orphaned)
+
+    def committing() -> None:
+        if commit is None or not prepared:
+            return
+        began = time.perf_counter() if clock is not None else 0.0
+        commit(outcomes)
+        if clock is not None:
+            clock.commit += time.perf_counter() - began
 
     if pool is None:
         prepare(whole=True)
@@ -181,8 +192,10 @@ def execute_all(env, block, pool, mv, check=None, ready=None, stop=None,
         if stop is not None and stop(outcomes):
             pool.release()
             return outcomes, here
+        committing()
     while len(outcomes) < n:
         take(pool.collect(None))
+        committing()
     pool.drain()
     if clock is not None:
         clock.wait += pool.waited - waited

@@ -32,13 +32,14 @@ class CoordinatorTime:
     index: float = 0.0  # indexing the list's accounts
     prepare: float = 0.0  # entering the whole list and staging the post-state
     own: float = 0.0  # executing its own transactions and holding them to the list
+    commit: float = 0.0  # committing the results in block order (while the workers run, and the rest after)
     wait: float = 0.0  # blocked until a worker's results came
-    finish: float = 0.0  # once every result is in: the commit loop, the list's last checks, settling
+    finish: float = 0.0  # once every result is in and committed: the list's last checks, settling
 
     @property
     def taking_in(self) -> float:
         """The rest: taking the workers' results in, handing work out, bookkeeping."""
-        return self.total - self.start - self.index - self.prepare - self.own - self.wait - self.finish
+        return self.total - self.start - self.index - self.prepare - self.own - self.commit - self.wait - self.finish
 
 
 _RUNS: list[CoordinatorTime] | None = None

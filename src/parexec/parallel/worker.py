@@ -107,6 +107,7 @@ class WorkerState:
         self.log_ops = frozenset()  # the transactions whose executions log operations
         # per transaction held to the list here and sent without its reads: (reads, writes), for ACCESSED
         self.held: dict[int, tuple] = {}
+        self.gathered = Accessed()  # what they accessed, gathered as they are held (ACCESSED for all of them)
 
     def start_run(self, msg, skip):
         """The outcomes of a RUN message, as they are computed, ready to send."""
@@ -116,21 +117,32 @@ class WorkerState:
         for outcome in iter_tasks(self.env, self.txs, self.mv, tasks, chain, skip, self.traced, self.log_ops):
             if outcome[0] == DONE:
                 result = outcome[2]
-                if self.list_check is not None and not self.traced:
-                    accounted = self.list_check.accounted_here(outcome[1], result)
-                    if accounted is not None:  # held to the list here: the reads need not travel (a traced
-                        # run keeps them: parexec explain shows what each execution read). The result
-                        # is this loop's own: changed in place (a copy cost 3 us a transaction)
-                        self.held[outcome[1]] = (result.reads, result.writes)
-                        result.reads, result.list_changes = None, accounted
+                if self.list_check is not None and not self.traced:  # (a traced run keeps the reads:
+                    self.hold(outcome[1], result)  # parexec explain shows what each execution read)
                 if result.op_log is not None:  # the coordinator reads it only to repair a stale result
                     result.op_log = pickle.dumps(result.op_log, protocol=pickle.HIGHEST_PROTOCOL)
                 outcome = (DONE, outcome[1], encode_result(result)) + outcome[3:]
             yield outcome
 
+    def hold(self, j: int, result) -> None:
+        """Hold transaction j's ``result`` to the block's list here. Where it
+        agrees, its reads need not travel: they stay here with its writes (what
+        it accessed, gathered now for ACCESSED), and it goes with the count of
+        the list's changes it accounts for instead. The result is changed in
+        place (a copy cost 3 us a transaction)."""
+        accounted = self.list_check.accounted_here(j, result)
+        if accounted is not None:
+            self.held[j] = (result.reads, result.writes)
+            self.gathered.add(result.reads)
+            self.gathered.add(result.writes)
+            result.reads, result.list_changes = None, accounted
+
     def accessed(self, txs) -> tuple[set, set]:
         """The accounts and slots the executions of ``txs`` held here accessed
-        (KeyError for one that was not)."""
+        (KeyError for one that was not): gathered already where they are all
+        that was held here (as they mostly are), else gathered now."""
+        if len(txs) == len(self.held) and self.held.keys() == set(txs):
+            return self.gathered.units()
         accessed = Accessed()
         for j in txs:
             reads, writes = self.held[j]
@@ -140,7 +152,7 @@ class WorkerState:
 
     def end_block(self) -> None:
         """Let go of the block's memory (the next BLOCK brings a new one)."""
-        self.mv, self.list_check, self.txs, self.held = None, None, {}, {}
+        self.mv, self.list_check, self.txs, self.held, self.gathered = None, None, {}, {}, Accessed()
 
     def handle(self, msg) -> None:
         """A BLOCK, BASE or ADVANCE message."""
@@ -154,7 +166,7 @@ class WorkerState:
             self.log_ops = msg[6] or frozenset()
             start = OverlayState(self.base)
             start.apply(msg[2], msg[3])
-            self.mv, self.list_check, self.held = MVMemory(start), None, {}
+            self.mv, self.list_check, self.held, self.gathered = MVMemory(start), None, {}, Accessed()
             if msg[5] is not None:
                 encoded, txs = msg[5]
                 try:

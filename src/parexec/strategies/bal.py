@@ -11,9 +11,11 @@ handing out work, and counts every transaction's changes. Whoever executes a
 transaction holds its result to the list (access.eip7928_check: reads inside
 the list, writes equal to its values at the transaction's index, nothing it
 lists there left out: a worker sends the count of the list's changes it
-accounts for, the coordinator holds it to its own); the coordinator then
-commits the results in block order. If every transaction agrees, each saw
-exactly the state serial execution gives it, so the block's outcome is serial's,
+accounts for, the coordinator holds it to its own); the coordinator commits the
+results in block order as they come in (``BlockOrder``, between its rounds of
+handing out work): a result that disagrees ends the block once those before it
+are in, not after the last. If every transaction agrees, each saw exactly the
+state serial execution gives it, so the block's outcome is serial's,
 and its post-state is the list's last values: the coordinator stages them while
 the workers run and merges them at the end (where a transaction destroys an
 account or wipes storage, which values cannot say, the results are applied in
@@ -172,7 +174,9 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
             return  # the commit asks again, knowing the deletions before j
         checked.add(j)
 
-    outcomes, here = execute_all(env, block, pool, mv, check_here, ready=prepare_a_step, clock=clock)
+    order = BlockOrder(env, block, mv, check, checked, fallback, trace)
+    outcomes, here = execute_all(env, block, pool, mv, check_here, ready=prepare_a_step,
+                                 commit=order.commit_ready, clock=clock)
     executed = time.perf_counter()
     # what the workers' executions accessed (they sent no reads): asked now, taken in after the commit
     wanted: dict = defaultdict(list)
@@ -180,74 +184,104 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
         if outcome.kind == DONE and outcome.value.reads is None:
             wanted[outcome.worker].append(j)
     asked = pool.ask_accessed(wanted) if wanted else {}
-    results, gas_used, blob_gas_used, exact = [], 0, 0, 0
-    learned = False  # whether a result below has deleted or created an account where the list shows none
-    # accounts a result below created where the list shows no creation (before EIP-161: empty ones)
-    appeared: set[bytes] = set()
-
-    def exactly(j):
-        """Transaction j once more, at the coordinator, on the list's values and
-        the deletions and creations learned from the results before it."""
-        nonlocal exact
-        exact += 1
-        started = time.monotonic()
-        try:
-            result = execute_transaction(env, mv.view(j), txs[j], j)
-        except InvalidTransaction as exc:
-            if fallback:  # the list's values may be what makes it invalid
-                raise ListMismatch(f"tx {j} is invalid on the list's values: {exc}") from None
-            raise BlockRejected(f"invalid transaction: {exc}", j, exc.rule) from None
-        if trace is not None:
-            trace.span(run_trace.COORDINATOR, j, started, time.monotonic(), run_trace.EXACT, result)
-        return result
-
-    for j in range(n):
-        check_fits_in_block(block, j, gas_used, blob_gas_used)
-        outcome = outcomes[j]
-        result = outcome.value if outcome.kind == DONE else None
-        fresh = result is None or (appeared and _may_have_seen(result, appeared))
-        if fresh:  # invalid or failed speculatively, or its view lacked an account created before it: exactly
-            result = exactly(j)
-            checked.discard(j)
-        if j not in checked and (result.reads is not None or result.list_changes != mv.changes_at[j]):
-            try:  # a worker's result that disagreed there, or misses a change the list holds
-                check.check(j, result)
-            except ListMismatch:
-                if fresh or not learned:
-                    raise
-                result = exactly(j)  # its view may have missed a deletion the list cannot show
-                check.check(j, result)
-        for address in result.destroyed:
-            learned |= mv.learn_deletion(address, j)
-        for address in result.created:
-            if mv.learn_creation(address, j):
-                learned = True
-                appeared.add(address)
-        gas_used += result.gas_used
-        blob_gas_used += result.blob_gas_used
-        results.append(result)
-        if trace is not None:
-            trace.commit(j, result, speculative=outcome.kind == DONE)
-    accessed = Accessed()
-    for result in results:
-        if result.reads is not None:
-            accessed.add(result.reads)
-            accessed.add(result.writes)
+    last = time.perf_counter()
+    order.commit_ready(outcomes)  # the rest
+    last = time.perf_counter() - last
+    results, accessed = order.results, order.accessed
     after = settled(state, staged, results)
     check_around_transactions(env, block, state, after, pre_block, mv, accessed)
-    addresses, slots = with_workers_accessed(pool, wanted, asked, results, accessed, exactly)
+    addresses, slots = with_workers_accessed(pool, wanted, asked, results, accessed, order.exactly)
     if not holds_exactly(mv, addresses, slots):
         check_pre_block_reads(env, block, state, mv, addresses, slots)
     state.absorb(after)
     if clock is not None:
         ended = time.perf_counter()
-        clock.txs, clock.total, clock.finish = n, ended - began, ended - executed
+        clock.txs, clock.total, clock.finish = n, ended - began, ended - executed - last
+        clock.commit += last
         clock.start, clock.index = opened - began, indexed - opened
     replaced, hung = pool.faults() if pool is not None else (0, 0)
     return results, RunStats(txs=n, mode="parallel" if pool is not None else "serial",
-                             executions=n + exact, coordinator_executions=here + exact, reexecutions=exact,
+                             executions=n + order.exact, coordinator_executions=here + order.exact,
+                             reexecutions=order.exact,
                              hints="eip7928 list",
                              workers_replaced=replaced, workers_hung=hung)
+
+
+class BlockOrder:
+    """The commit, in block order: a result is taken once every result before it
+    is, held to the list where that was not done yet (a worker's that disagreed
+    there, or that misses a change the list holds), executed once more where its
+    view may have missed a deletion or a creation learned from one before it,
+    and fitted into the block. The coordinator commits between its rounds of
+    handing out work (all_at_once.execute_all's ``commit``), so that little is
+    left once the last result is in; the accessed sets of the results it keeps
+    with their reads (its own) are gathered as they are committed, final."""
+
+    def __init__(self, env, block, mv: ListMemory, check: ListCheck, checked: set, fallback: bool, trace):
+        self.env, self.block, self.mv, self.check, self.checked = env, block, mv, check, checked
+        self.fallback, self.trace = fallback, trace
+        self.results: list = []  # committed, in block order
+        self.accessed = Accessed()
+        self.gas_used = self.blob_gas_used = 0
+        self.exact = 0  # executions at commit
+        self.learned = False  # whether a result below has deleted or created an account where the list shows none
+        # accounts a result below created where the list shows no creation (before EIP-161: empty ones)
+        self.appeared: set[bytes] = set()
+
+    def commit_ready(self, outcomes: dict) -> None:
+        """Commit every transaction whose outcome is in and whose predecessors are committed."""
+        j = len(self.results)
+        while j in outcomes:
+            self._commit(j, outcomes[j])
+            j += 1
+
+    def exactly(self, j: int):
+        """Transaction j once more, at the coordinator, on the list's values and
+        the deletions and creations learned from the results before it."""
+        self.exact += 1
+        started = time.monotonic()
+        try:
+            result = execute_transaction(self.env, self.mv.view(j), self.block.transactions[j], j)
+        except InvalidTransaction as exc:
+            if self.fallback:  # the list's values may be what makes it invalid
+                raise ListMismatch(f"tx {j} is invalid on the list's values: {exc}") from None
+            raise BlockRejected(f"invalid transaction: {exc}", j, exc.rule) from None
+        if self.trace is not None:
+            self.trace.span(run_trace.COORDINATOR, j, started, time.monotonic(), run_trace.EXACT, result)
+        return result
+
+    def _commit(self, j: int, outcome) -> None:
+        mv, check = self.mv, self.check
+        check_fits_in_block(self.block, j, self.gas_used, self.blob_gas_used)
+        result = outcome.value if outcome.kind == DONE else None
+        fresh = result is None or (self.appeared and _may_have_seen(result, self.appeared))
+        if fresh:  # invalid or failed speculatively, or its view lacked an account created before it: exactly
+            result = self.exactly(j)
+            self.checked.discard(j)
+        if j not in self.checked and (result.reads is not None or result.list_changes != mv.changes_at[j]):
+            try:  # a worker's result that disagreed there, or misses a change the list holds
+                check.check(j, result)
+            except ListMismatch:
+                if fresh or not self.learned:
+                    raise
+                result = self.exactly(j)  # its view may have missed a deletion the list cannot show
+                check.check(j, result)
+        if result.destroyed:
+            for address in result.destroyed:
+                self.learned |= mv.learn_deletion(address, j)
+        if result.created:
+            for address in result.created:
+                if mv.learn_creation(address, j):
+                    self.learned = True
+                    self.appeared.add(address)
+        self.gas_used += result.gas_used
+        self.blob_gas_used += result.blob_gas_used
+        self.results.append(result)
+        if result.reads is not None:
+            self.accessed.add(result.reads)
+            self.accessed.add(result.writes)
+        if self.trace is not None:
+            self.trace.commit(j, result, speculative=outcome.kind == DONE)
 
 
 def _may_have_seen(result, accounts: set) -> bool:
