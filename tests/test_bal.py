@@ -5,6 +5,7 @@ invalid under list semantics, naming the transaction and the location, or, with
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 
 import pytest
@@ -139,6 +140,52 @@ def test_workers_check_their_own_results_and_send_them_without_reads():
     by_worker = [r for r in outcome.tx_results if r.reads is None]
     assert 0 < len(by_worker) < len(outcome.tx_results)  # the coordinator's keep theirs
     assert all(r.list_changes for r in by_worker)  # each counted the list's changes it accounts for
+
+
+def test_a_worker_says_what_its_results_accessed_from_what_it_gathered_as_it_held_them():
+    """A worker gathers what each result it holds to the list accessed, as it
+    holds it: asked about all of them it answers at once, asked about some, it
+    gathers those; both as the coordinator would from the reads and writes."""
+    from parexec.access.eip7928_check import Accessed, ListCheck
+    from parexec.parallel.list_memory import ListMemory
+    from parexec.parallel.worker import WorkerState
+    from parexec.state.overlay import OverlayState
+
+    target = load_targets(["erc20:txs=40,hot=0.5"])[0]
+    results = _serial(target).tx_results
+    encoded = build_access_list(target.block, target.pre_state).encode()
+    worker = WorkerState()
+    worker.list_check = ListCheck(ListMemory(OverlayState(target.pre_state), encoded, len(results)))
+    for j, result in enumerate(copy.copy(r) for r in results):
+        worker.hold(j, result)
+        assert result.reads is None and result.list_changes  # it agreed: sent without reads
+    for txs in (range(len(results)), [3, 17, 30]):
+        accessed = Accessed()
+        for j in txs:
+            accessed.add(results[j].reads)
+            accessed.add(results[j].writes)
+        assert worker.accessed(list(txs)) == accessed.units()
+
+
+def test_a_disagreeing_result_ends_the_block_before_the_rest_is_committed(monkeypatch):
+    """The coordinator commits as results come in: a transaction that disagrees
+    with the list is found once those before it are in, and nothing after it is
+    committed."""
+    from parexec.strategies import bal
+
+    commits = []
+    commit = bal.BlockOrder._commit
+
+    def counted(order, j, outcome):
+        commits.append(j)
+        return commit(order, j, outcome)
+
+    monkeypatch.setattr(bal.BlockOrder, "_commit", counted)
+    target = load_targets(["erc20:txs=120"])[0]
+    wrong = perturbed(build_access_list(target.block, target.pre_state), "value", 3)
+    with pytest.raises(BlockRejected, match="invalid access list"):
+        _bal(target, wrong, workers=2)
+    assert commits == list(range(len(commits))) and len(commits) < 120
 
 
 @pytest.mark.parametrize("kind", EXCESS)

@@ -173,9 +173,10 @@ def test_bals_coordinator_time_adds_up_in_the_engine():
     assert pooled.txs == alone.txs == 60 and alone.worker_results == 0
     assert 0 < pooled.worker_results < 60 and pooled.wait >= 0
     assert min(pooled.start, pooled.index, pooled.prepare, pooled.own, pooled.finish) > 0
-    assert pooled.own < pooled.total and 0 < pooled.taking_in < pooled.total
+    assert pooled.own < pooled.total and 0 < pooled.taking_in < pooled.total and 0 < alone.commit < alone.own
     costs = coordinator_costs(runs)
     assert costs["commit"] == pooled.taking_in / pooled.worker_results and costs["settle"] == pooled.finish / 60
+    assert costs["commit_in_order"] == pooled.commit / 60 > 0
     assert costs["commit"] < pooled.own / (60 - pooled.worker_results)  # less than one of its own executions
     assert coordinator_costs([alone]) is None
 
@@ -457,6 +458,22 @@ def test_bal_stages_the_post_state_while_the_workers_run():
     which the workers fill; settling comes after all of it."""
     profile = block([own_slot(j) for j in range(64)], [1.0] * 64)
     assert simulate(profile, "bal", 8, Overheads(stage=0.1)) > simulate(profile, "bal", 8, Overheads(settle=0.1))
+
+
+def test_bal_commits_in_block_order_as_the_results_come_in():
+    """The coordinator commits a transaction once it and every one before it
+    are in: while the workers run, so that little is left for the end, unless
+    the first transaction of the block is the last to be done."""
+    light_first = block([own_slot(j) for j in range(64)], [1.0] * 64)
+    free = simulate(light_first, "bal", 4, Overheads())
+    committed = simulate(light_first, "bal", 4, Overheads(commit_in_order=0.1))
+    settled = simulate(light_first, "bal", 4, Overheads(settle=0.1))
+    assert settled < committed < free, (free, committed, settled)  # the same cost, mostly off the end
+    seconds = [30.0] + [1.0] * 63  # the first, the heaviest, started first on a worker and done last
+    txs = [TxProfile(j, 21000, s, own_slot(j), gas_limit=int(21000 * s)) for j, s in enumerate(seconds)]
+    long_first = BlockProfile("hand-built", txs, sum(seconds))
+    assert simulate(long_first, "bal", 4, Overheads(commit_in_order=0.1)) == pytest.approx(
+        simulate(long_first, "bal", 4, Overheads(settle=0.1)))  # every commit waits for it
 
 
 def test_the_serial_work_every_strategy_pays_is_the_pipelines():
