@@ -48,7 +48,7 @@ def workers_on_the_block():
         yield pool
     finally:
         if pool is not None:
-            pool.end_block()
+            pool.end_block(let_go=True)
 
 
 def execute_block(
