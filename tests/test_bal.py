@@ -12,10 +12,10 @@ import pytest
 import rlp
 import rusty_rlp
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import EEST, MAINNET, require_data
+from conftest import EEST, MAINNET, prop_settings, require_data
 from list_helpers import EXCESS, PERTURBATIONS, perturbed
 from parexec.access.eip7928 import AccountChanges, BlockAccessList
 from parexec.access.access_list import AccessListHints
@@ -71,7 +71,7 @@ def test_a_wrong_list_is_rejected_by_name_or_falls_back_to_dag(kind):
     assert outcome.stats.hints.startswith("invalid list, dag: ")
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@prop_settings(12)  # PAREXEC_HYPOTHESIS_EXAMPLES, _SEED: more, or others (conftest)
 @given(workload=st.sampled_from(["erc20", "transfers", "amm", "nft", "chain"]), seed=st.integers(0, 10_000),
        hot=st.sampled_from([0, 0.5, 1]),
        kind=st.sampled_from(["none", *PERTURBATIONS]),
@@ -186,6 +186,23 @@ def test_a_disagreeing_result_ends_the_block_before_the_rest_is_committed(monkey
     with pytest.raises(BlockRejected, match="invalid access list"):
         _bal(target, wrong, workers=2)
     assert commits == list(range(len(commits))) and len(commits) < 120
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_list_missing_what_the_pre_block_calls_read_is_rejected(workers):
+    """The EIP-4788 call reads its contract even where no code is there and it
+    writes nothing: a list without that account misses an access of the block,
+    and is invalid (found by the property test: it was accepted)."""
+    from eth.vm.forks.cancun.constants import BEACON_ROOTS_ADDRESS
+
+    target = load_targets(["erc20:txs=24,seed=0,hot=0"])[0]
+    exact = build_access_list(target.block, target.pre_state)
+    wrong = BlockAccessList(tuple(a for a in exact.accounts if a.address != BEACON_ROOTS_ADDRESS))
+    assert len(wrong.accounts) == len(exact.accounts) - 1
+    with pytest.raises(BlockRejected, match=f"invalid access list: the steps around the transactions access "
+                                            f"0x{BEACON_ROOTS_ADDRESS.hex()}, whose account the list does not hold"):
+        _bal(target, wrong, workers)
+    assert _serial(target).first_difference(_bal(target, wrong, workers, fallback=True)) is None
 
 
 @pytest.mark.parametrize("kind", EXCESS)

@@ -43,7 +43,6 @@ on every run; ``PAREXEC_HYPOTHESIS_SEED=S`` draws others, the same for the same 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from eth.vm.forks import CancunVM, ShanghaiVM
@@ -64,10 +63,11 @@ from evm_helpers import (
     make_block,
     sign_tx,
 )
-from hypothesis import HealthCheck, event, given, seed, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
+from conftest import prop_settings
 from list_helpers import PERTURBATIONS, perturbed
 from parexec.access.access_list import GivenLists
 from parexec.access.eip7928_builder import build_access_list
@@ -83,23 +83,6 @@ from parexec.workloads.contracts import COUNTER_CODE, TOKEN_CODE
 
 QUICK_EXAMPLES = 300  # valid and naturally invalid blocks (~0.15 s each)
 QUICK_INVALID_EXAMPLES = 100  # blocks with an invalid transaction inserted
-EXAMPLES = int(os.environ.get("PAREXEC_HYPOTHESIS_EXAMPLES", "0") or 0)
-SEED = os.environ.get("PAREXEC_HYPOTHESIS_SEED") or None
-
-
-def examples(quick: int) -> int:
-    return EXAMPLES if EXAMPLES > 0 else quick
-
-
-def prop_settings(quick: int):
-    chosen = settings(
-        max_examples=examples(quick),
-        deadline=None,
-        derandomize=SEED is None,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
-    return chosen if SEED is None else (lambda test: seed(int(SEED))(chosen(test)))
 
 
 PARALLEL_RUNS = [(name, 2) for name in PARALLEL] + [(name, 3) for name in PARALLEL if name not in DECLARED]

@@ -191,8 +191,8 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
     after = settled(state, staged, results)
     check_around_transactions(env, block, state, after, pre_block, mv, accessed)
     addresses, slots = with_workers_accessed(pool, wanted, asked, results, accessed, order.exactly)
-    if not holds_exactly(mv, addresses, slots):
-        check_pre_block_reads(env, block, state, mv, addresses, slots)
+    if not holds_exactly(mv, addresses, slots):  # the EIP: spurious entries invalidate the block
+        name_excess(mv, addresses, slots)
     state.absorb(after)
     if clock is not None:
         ended = time.perf_counter()
@@ -350,12 +350,15 @@ def check_around_transactions(env, block, state, after, pre_block, mv: ListMemor
     ``state`` holds over the pre-state) and what withdrawals, rewards and the
     post-block system calls write on ``after`` (the state the transactions
     leave), computed here as the pipeline computes them next; every account
-    and slot they write, and those the post-block steps read, must be in the
-    list, and go into ``accessed``. Raises ListMismatch."""
+    and slot the steps around the transactions access must be in the list, and
+    goes into ``accessed``: what they write, and what they read (the pre-block
+    calls run once more for it: a system contract without code is read, never
+    written). Raises ListMismatch."""
     from parexec.access.eip7928_builder import phase_changes
-    from parexec.block.system import post_block_writes
+    from parexec.block.system import post_block_writes, pre_block_writes
 
     reads: set = set()
+    pre_block_writes(env, block, OverlayState(state.base), reads)
     post_writes, post_code, _ = post_block_writes(env, block, after, getattr(state.base, "complete", False), reads)
     around = Accessed()
     around.add(pre_block[0])
@@ -366,23 +369,3 @@ def check_around_transactions(env, block, state, after, pre_block, mv: ListMemor
     n = len(block.transactions)
     check_outside(mv, {0: phase_changes(OverlayState(state.base), *pre_block)[0],
                        n + 1: phase_changes(OverlayState(after), post_writes, post_code)[0]})
-
-
-def check_pre_block_reads(env, block, state, mv: ListMemory, addresses: set, slots: set) -> None:
-    """The list holds more than the block's executions and the steps around them
-    access (``addresses``, ``slots``) as far as known: add what the pre-block
-    system calls read (run once more for it: a system contract without code is
-    read, never written) and, if the list still holds more, raise ListMismatch
-    naming it (the EIP: spurious entries invalidate the block)."""
-    from parexec.block.system import pre_block_writes
-
-    reads: set = set()
-    pre_block_writes(env, block, OverlayState(state.base), reads)
-    pre = Accessed()
-    pre.add(reads)
-    check_inside(mv, pre, "the pre-block system calls")
-    more_addresses, more_slots = pre.units()
-    addresses |= more_addresses
-    slots |= more_slots
-    if not holds_exactly(mv, addresses, slots):
-        name_excess(mv, addresses, slots)
