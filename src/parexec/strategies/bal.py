@@ -184,9 +184,9 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
         if outcome.kind == DONE and outcome.value.reads is None:
             wanted[outcome.worker].append(j)
     asked = pool.ask_accessed(wanted) if wanted else {}
-    last = time.perf_counter()
+    rest_began = time.perf_counter()
     order.commit_ready(outcomes)  # the rest
-    last = time.perf_counter() - last
+    rest_committed = time.perf_counter() - rest_began
     results, accessed = order.results, order.accessed
     after = settled(state, staged, results)
     check_around_transactions(env, block, state, after, pre_block, mv, accessed)
@@ -196,8 +196,8 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
     state.absorb(after)
     if clock is not None:
         ended = time.perf_counter()
-        clock.txs, clock.total, clock.finish = n, ended - began, ended - executed - last
-        clock.commit += last
+        clock.txs, clock.total, clock.finish = n, ended - began, ended - executed - rest_committed
+        clock.commit += rest_committed
         clock.start, clock.index = opened - began, indexed - opened
     replaced, hung = pool.faults() if pool is not None else (0, 0)
     return results, RunStats(txs=n, mode="parallel" if pool is not None else "serial",
