@@ -16,9 +16,8 @@ from conftest import MAINNET, require_data
 from parexec.access.eip7928 import InvalidAccessList, decode
 from parexec.access.eip7928_builder import build_access_list
 from parexec.access.eip7928_check import ListCheck, ListMismatch
-from parexec.block.env import BlockEnv
 from parexec.block.pipeline import execute_block
-from parexec.block.system import pre_block_writes
+from parexec.block.system import block_start
 from parexec.evm.tx_executor import execute_transaction
 from parexec.fixtures.targets import load_targets
 from parexec.model import BALANCE, CODE, FIELD_ATTR, NONCE, STORAGE
@@ -31,10 +30,7 @@ import pytest
 
 
 def _start(target):
-    env = BlockEnv.for_block(target.block)
-    state = OverlayState(target.pre_state)
-    state.apply(*pre_block_writes(env, target.block, state))
-    return env, state
+    return block_start(target.block, target.pre_state)
 
 
 @pytest.fixture(scope="module")

@@ -24,15 +24,13 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from evm_helpers import addr, address_of, asm, key, make_block, sign_tx
-from parexec.block.env import BlockEnv
 from parexec.block.pipeline import execute_block
-from parexec.block.system import pre_block_writes
+from parexec.block.system import block_start
 from parexec.evm.redo import redo
 from parexec.evm.tx_executor import InvalidTransaction, execute_transaction
 from parexec.fixtures.targets import load_targets
 from parexec.model import TxResult
 from parexec.state.memory import MemoryState
-from parexec.state.overlay import OverlayState
 from parexec.state.view import read_value
 from parexec.strategies import get_strategy
 from test_parallel_equivalence import prop_settings
@@ -50,9 +48,7 @@ def differing(a: TxResult, b: TxResult) -> list[str]:
 def replay_stale(block, pre, lags) -> dict:
     """Execute every transaction speculatively ``lags[j]`` transactions behind serial
     state, repair what went stale, and check each repair. Returns counts by outcome."""
-    env = BlockEnv.for_block(block)
-    state = OverlayState(pre)
-    state.apply(*pre_block_writes(env, block, state))
+    env, state = block_start(block, pre)
     history = [state.copy()]
     counts: dict[str, int] = {}
     for j, tx in enumerate(block.transactions):

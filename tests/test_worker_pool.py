@@ -375,14 +375,10 @@ def test_chain_with_a_worker_killed_between_blocks(fresh_pool):
 # ------------------------------------------------------------------ claims
 
 def _start(pool, block, pre):
-    from parexec.block.env import BlockEnv
-    from parexec.block.system import pre_block_writes
+    from parexec.block.system import block_start
     from parexec.parallel.worker_pool import open_block
-    from parexec.state.overlay import OverlayState
 
-    env = BlockEnv.for_block(block)
-    state = OverlayState(pre)
-    state.apply(*pre_block_writes(env, block, state))
+    _, state = block_start(block, pre)
     open_block(block, state, len(pool.workers) + 1)
 
 

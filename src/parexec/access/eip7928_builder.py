@@ -51,11 +51,10 @@ class EIP7928Recorder(SerialStrategy):
         self.lists: list[tuple] = []
 
     def run_transactions(self, env, block, state, workers=1):
-        from parexec.block.system import post_block_writes, pre_block_writes
+        from parexec.block.system import post_block_writes
 
-        pre_reads, post_reads = set(), set()
-        pre_block_writes(env, block, OverlayState(state.base), pre_reads)  # once more, for what they read
-        before = (0, pre_reads, state.diff(), state.new_code())
+        post_reads: set = set()
+        before = (0, env.pre_block_reads, state.diff(), state.new_code())
         results, stats = super().run_transactions(env, block, state, workers)
         post_writes, post_code, _ = post_block_writes(env, block, state, getattr(state.base, "complete", False),
                                                       post_reads)

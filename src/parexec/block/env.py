@@ -54,6 +54,9 @@ class BlockEnv:
     context: ExecutionContext
     forks: frozenset  # fork names of vm_class and its ancestors
     max_blob_gas: int
+    # the locations the pre-block system calls read (block.system.block_start records them):
+    # an EIP-7928 list must hold them, though the calls may write nothing
+    pre_block_reads: frozenset = frozenset()
 
     @classmethod
     def for_block(cls, block) -> "BlockEnv":

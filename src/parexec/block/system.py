@@ -10,7 +10,7 @@ the system calls run the contracts' own code, as the execution specs do.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from eth.vm.message import Message
 
@@ -30,11 +30,13 @@ class SystemCallOutputs:
 
 def block_start(block: Block, pre_state) -> tuple[BlockEnv, OverlayState]:
     """The block's environment, and the state its first transaction starts from:
-    ``pre_state`` (not changed) with the pre-block system writes over it."""
+    ``pre_state`` (not changed) with the pre-block system writes over it. The
+    environment holds what those calls read (``pre_block_reads``)."""
     env = BlockEnv.for_block(block)
     state = OverlayState(pre_state)
-    state.apply(*pre_block_writes(env, block, state))
-    return env, state
+    reads: set = set()
+    state.apply(*pre_block_writes(env, block, state, reads))
+    return replace(env, pre_block_reads=frozenset(reads)), state
 
 
 def pre_block_writes(env: BlockEnv, block: Block, view, reads: set | None = None) -> tuple[WriteSet, dict]:

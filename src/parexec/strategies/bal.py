@@ -352,16 +352,16 @@ def check_around_transactions(env, block, state, after, pre_block, mv: ListMemor
     leave), computed here as the pipeline computes them next; every account
     and slot the steps around the transactions access must be in the list, and
     goes into ``accessed``: what they write, and what they read (the pre-block
-    calls run once more for it: a system contract without code is read, never
+    calls' reads are in ``env``: a system contract without code is read, never
     written). Raises ListMismatch."""
     from parexec.access.eip7928_builder import phase_changes
-    from parexec.block.system import post_block_writes, pre_block_writes
+    from parexec.block.system import post_block_writes
 
     reads: set = set()
-    pre_block_writes(env, block, OverlayState(state.base), reads)
     post_writes, post_code, _ = post_block_writes(env, block, after, getattr(state.base, "complete", False), reads)
     around = Accessed()
     around.add(pre_block[0])
+    around.add(env.pre_block_reads)
     around.add(reads)
     around.add(post_writes)
     check_inside(mv, around, "the steps around the transactions")
