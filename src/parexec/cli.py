@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -38,28 +39,28 @@ class _Main(click.Group):
 
     def invoke(self, ctx):
         self.debug = bool(ctx.params.get("debug"))
-        try:
+        with self._in_one_line(ctx.exit):
             return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
-            raise
-        except Exception as exc:
-            if self.debug:
-                raise
-            ctx.exit(_said_in_one_line(exc))
 
     def main(self, *args, **kwargs):
         """What escapes even ``invoke`` ends in one line too: on a process out of
         memory CPython may raise late, once the command has ended (a SystemError,
         "error return without exception set", seen under a 200 MiB limit)."""
         self.debug = False
-        try:
+        with self._in_one_line(sys.exit):
             return super().main(*args, **kwargs)
+
+    @contextmanager
+    def _in_one_line(self, leave):
+        """An unexpected exception inside is said in one line, then ``leave(status)``."""
+        try:
+            yield
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as exc:
             if self.debug:
                 raise
-            sys.exit(_said_in_one_line(exc))
+            leave(_said_in_one_line(exc))
 
 
 def _said_in_one_line(exc: Exception) -> int:

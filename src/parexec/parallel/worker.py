@@ -96,15 +96,22 @@ def iter_tasks(env: BlockEnv, txs, mv: MVMemory, tasks, chain: bool, skip=None, 
 
 
 class WorkerState:
+    """What a worker keeps between messages: the base state (BASE, ADVANCE), and
+    the block it is on with what it has done of it (BLOCK, RUN), until IDLE."""
+
     def __init__(self):
         self.base = None  # MemoryState
         self.block = None  # without transactions
-        self.txs: dict = {}  # index -> transaction, as they arrive
         self.env: BlockEnv | None = None
-        self.mv: MVMemory | None = None
         self.traced = False  # outcomes carry their start and end (a run trace is recorded)
-        self.list_check = None  # the block's EIP-7928 list, if it came with one
         self.log_ops = frozenset()  # the transactions whose executions log operations
+        self.end_block()
+
+    def end_block(self) -> None:
+        """Let go of the block's memory (the next BLOCK brings a new one)."""
+        self.txs: dict = {}  # index -> transaction, as they arrive
+        self.mv: MVMemory | None = None
+        self.list_check = None  # the block's EIP-7928 list, if it came with one
         # per transaction held to the list here and sent without its reads: (reads, writes), for ACCESSED
         self.held: dict[int, tuple] = {}
         self.gathered = Accessed()  # what they accessed, gathered as they are held (ACCESSED for all of them)
@@ -150,10 +157,6 @@ class WorkerState:
             accessed.add(writes)
         return accessed.units()
 
-    def end_block(self) -> None:
-        """Let go of the block's memory (the next BLOCK brings a new one)."""
-        self.mv, self.list_check, self.txs, self.held, self.gathered = None, None, {}, {}, Accessed()
-
     def handle(self, msg) -> None:
         """A BLOCK, BASE or ADVANCE message."""
         op = msg[0]
@@ -161,12 +164,12 @@ class WorkerState:
             if msg[1] is not None:
                 self.block = pickle.loads(msg[1])
                 self.env = BlockEnv.for_block(self.block)
-            self.txs = {}
+            self.end_block()
             self.traced = msg[4]
             self.log_ops = msg[6] or frozenset()
             start = OverlayState(self.base)
             start.apply(msg[2], msg[3])
-            self.mv, self.list_check, self.held, self.gathered = MVMemory(start), None, {}, Accessed()
+            self.mv = MVMemory(start)
             if msg[5] is not None:
                 encoded, txs = msg[5]
                 try:
