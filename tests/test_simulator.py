@@ -245,11 +245,11 @@ def test_a_calibration_from_an_older_parexec_is_measured_anew(tmp_path, monkeypa
     data["overheads"]["settle"] = 1e-6
     data.pop("version")  # before bal's coordinator costs were timed in its engine
     cal.write_text(json.dumps(data))
-    with pytest.raises(StaleCalibration, match="format 1, not 3"):
+    with pytest.raises(StaleCalibration, match="format 1, not 4"):
         load(cal)
-    data["version"] = 2  # before bal committed in block order as results came in
+    data["version"] = 3  # before a block's start counted handing it to every worker
     cal.write_text(json.dumps(data))
-    with pytest.raises(StaleCalibration, match="format 2, not 3"):
+    with pytest.raises(StaleCalibration, match="format 3, not 4"):
         load(cal)
 
     def measuring(*_args, **_kwargs):  # it would measure now (a few minutes): stop it there
@@ -379,6 +379,30 @@ def test_the_workers_start_while_the_coordinator_enters_the_whole_list():
     assert whole < free and whole > 64 / (16 + 16 / 3 + 2), (free, whole)
     entering = simulate(profile, "bal", 4, Overheads(enter_account=0.5))
     assert entering < free and entering > simulate(profile, "bal", 4, Overheads(result_check=0.5)), (free, entering)
+
+
+@pytest.mark.parametrize("strategy", PARALLEL)
+def test_the_block_is_handed_to_every_worker_in_turn(strategy):
+    """``start`` is the block handed to one worker (as calibration probes it); each
+    further worker costs a write more, before anything runs."""
+    profile = block([own_account(j + 1) for j in range(64)], [1.0] * 64)
+    for workers in (2, 8, 32):
+        free = simulate(profile, strategy, workers, Overheads(start=1.0))
+        sent = simulate(profile, strategy, workers, Overheads(start=1.0, send=0.5))
+        assert 64 / sent - 64 / free == pytest.approx(0.5 * (workers - 2) * (2 if strategy == "bal" else 1)
+                                                     + (0.5 if strategy == "bal" else 0.0)), workers
+
+
+def test_bals_list_is_written_to_every_worker_before_anything_runs():
+    """The coordinator writes the block's list (``list_bytes``) to each worker in
+    turn: at 32 workers 31 times, which a block whose work is short pays in full."""
+    profile = replace(block([own_slot(j) for j in range(64)], [1.0] * 64), list_bytes=1000)
+    for workers in (2, 8, 32):
+        free = simulate(profile, "bal", workers, Overheads())
+        sent = simulate(profile, "bal", workers, Overheads(send_byte=1e-3))  # 1 unit a worker
+        assert 64 / sent - 64 / free == pytest.approx(workers - 1), workers
+    assert simulate(replace(profile, list_bytes=0), "bal", 32, Overheads(send_byte=1e-3)) == pytest.approx(
+        simulate(profile, "bal", 32, Overheads()))
 
 
 def test_a_blocks_own_list_load_replaces_the_calibrated_one():

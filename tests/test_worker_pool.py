@@ -104,6 +104,25 @@ def test_the_workers_hash_shares_of_the_receipts(name, monkeypatch):
     assert_same(outcome, serial)
 
 
+def test_bals_list_goes_to_every_worker_as_it_is(monkeypatch):
+    """The block is framed once for all the workers, and its EIP-7928 list goes
+    after it as its own bytes, never pickled (pickled and framed for each worker,
+    a 120 KB list cost 87 us a worker; at 32 workers 2.7 ms a block)."""
+    from parexec.access.eip7928_builder import build_access_list
+    from parexec.parallel.protocol import BLOCK
+    from test_bal import OneList
+
+    block, pre = build_workload("erc20:txs=300,hot=0.2")
+    framed = []
+    real = worker_pool._frame
+    monkeypatch.setattr(worker_pool, "_frame", lambda msg: framed.append(msg) or real(msg))
+    outcome = execute_block(block, pre, get_strategy("bal", hints=OneList(build_access_list(block, pre))), 3)
+    assert_same(outcome, serial_outcome(block, pre))
+    assert outcome.stats.mode == "parallel" and outcome.stats.coordinator_executions < 300
+    blocks = [msg for msg in framed if msg[0] == BLOCK]
+    assert len(blocks) == 1 and blocks[0][5] == 300  # two workers, one frame; the list's length only
+
+
 @pytest.mark.parametrize("fault", [signal.SIGKILL, signal.SIGSTOP])
 def test_a_worker_that_dies_or_hangs_over_receipts_is_replaced(fault, fresh_pool, monkeypatch):
     """A worker killed, or stopped, as it starts on its share of the receipts:

@@ -4,6 +4,10 @@ on this machine with the real engines.
 * ``ipc`` and ``start``: a probe runs a block on the real worker pool: how long
   handing a worker the block takes, and how much longer a one-transaction task
   takes round trip than the transaction itself.
+* ``send`` and ``send_byte``: writing a message to one more worker's pipe (the
+  block at its start, bal's list after it), per message and per byte, timed
+  directly on the engine's own write (worker_pool.write_within) to a pipe a
+  process drains; the probe above hands the block to one worker, with no list.
 * ``contention``: how much slower transactions execute inside the engine, beside
   one another, than alone (processes share caches and memory bandwidth),
   timed directly: traced parallel runs against serial ones, in turns.
@@ -47,7 +51,9 @@ A calibration is saved as JSON and reused (``load_or_calibrate``).
 from __future__ import annotations
 
 import json
+import multiprocessing
 import pickle
+import socket
 import statistics
 import time
 from collections.abc import Callable
@@ -71,8 +77,9 @@ CALIBRATION_TARGETS = ("erc20:txs=1000", "transfers:txs=1000,hot=0.2", "chain:tx
 # a saved calibration's format: 2 since bal's commit and settle are timed in its engine
 # (before, its commit was fitted and its settle timed outside the engine), 3 since bal
 # commits in block order as results come in (before, its settle held the whole commit):
-# an older file is stale
-VERSION = 3
+# an older file is stale; 4 since a block's start counts handing it to every worker (send,
+# send_byte)
+VERSION = 4
 
 
 @dataclass
@@ -154,6 +161,38 @@ def measure_pool(target: Target, profile: BlockProfile, tasks: int = 20, probes:
     return statistics.median(starts), max(0.0, statistics.median(extra))
 
 
+def measure_sending(small: int = 2_000, large: int = 128_000, probes: int = 41) -> tuple[float, float]:
+    """(send, send_byte): seconds to write one message to a worker's pipe, and per
+    byte of it, from the medians of ``probes`` writes of ``small`` and of ``large``
+    bytes, in turns, with the engine's own write (worker_pool.write_within) to a
+    socket pair whose other end a child process drains, as a worker reads."""
+    from parexec.parallel.worker_pool import write_within
+
+    ours, theirs = socket.socketpair()
+    child = multiprocessing.get_context("fork").Process(target=_drain, args=(theirs,), daemon=True)
+    child.start()
+    theirs.close()
+    took: dict[int, list[float]] = {small: [], large: []}
+    try:
+        for _ in range(probes):
+            for size in (small, large):
+                frame = bytes(size)
+                began = time.perf_counter()
+                write_within(ours, frame, 10.0)
+                took[size].append(time.perf_counter() - began)
+                time.sleep(0.001)  # drained before the next
+    finally:
+        ours.close()
+        child.join(timeout=5)
+    per_byte = max(0.0, (statistics.median(took[large]) - statistics.median(took[small])) / (large - small))
+    return max(0.0, statistics.median(took[small]) - small * per_byte), per_byte
+
+
+def _drain(sock) -> None:
+    while sock.recv(1 << 20):
+        pass
+
+
 def measure_list_costs(target: Target, profile: BlockProfile, encoded: bytes,
                        repeat: int = 3) -> tuple[float, float, tuple[float, float, float]]:
     """bal's ways into a block's EIP-7928 list (``encoded``; parallel.list_memory),
@@ -199,7 +238,8 @@ def with_list_load(target: Target, profile: BlockProfile, repeat: int = 3,
                    encoded: bytes | None = None) -> BlockProfile:
     """``profile`` with ``list_load`` measured: the seconds bal's coordinator takes
     to decode and enter the block's exact EIP-7928 list (``encoded``, else built
-    here from a serial run) whole (median of ``repeat``). The cost follows the
+    here from a serial run) whole (median of ``repeat``), and with the list's
+    size (``list_bytes``: what the coordinator writes to every worker). The cost follows the
     list's accounts, locations and changes (on the shared mainnet blocks 5-35 us
     a transaction), which no one cost per transaction matches, so the model
     takes each block's own. A block its serial run rejects keeps ``profile`` as
@@ -212,7 +252,8 @@ def with_list_load(target: Target, profile: BlockProfile, repeat: int = 3,
             encoded = build_access_list(fresh_block(target.block), target.pre_state).encode()
         except BlockRejected:
             return profile
-    return replace(profile, list_load=statistics.median(_list_times(target, encoded)[1] for _ in range(repeat)))
+    return replace(profile, list_load=statistics.median(_list_times(target, encoded)[1] for _ in range(repeat)),
+                   list_bytes=len(encoded))
 
 
 def _entering_in_place(target: Target, encoded: bytes, txs) -> dict[bytes, float]:
@@ -474,6 +515,7 @@ def calibrate(targets: list[Target], strategies: list[str], workers: int = 2, re
                     for t, p in zip(targets, profiles)]
     biggest = max(range(len(targets)), key=lambda k: len(profiles[k].txs))
     start, ipc = measure_pool(targets[biggest], profiles[biggest])
+    send, send_byte = measure_sending()
     encoded = hints.eip7928_for(targets[biggest].block).encode()
     list_index, list_load, (enter_account, enter_location, enter_change) = measure_list_costs(
         targets[biggest], profiles[biggest], encoded, repeat)
@@ -481,7 +523,8 @@ def calibrate(targets: list[Target], strategies: list[str], workers: int = 2, re
     contention = measure_contention(targets[biggest], hints, profiles[biggest], entering=entering)
     stage = measure_staging(targets[biggest], encoded, repeat)
     result_check = measure_result_check(targets[biggest], encoded, repeat)
-    base = replace(entering, ipc=ipc, start=start, contention=contention, list_index=list_index,
+    base = replace(entering, ipc=ipc, start=start, send=send, send_byte=send_byte, contention=contention,
+                   list_index=list_index,
                    list_load=list_load, stage=stage, result_check=result_check)
     measured: dict[str, dict[str, dict]] = {s: {} for s in strategies}
     timed = []  # per target, bal's coordinator costs timed in the runs below

@@ -47,6 +47,8 @@ class BlockProfile:
     # list whole (median; calibration.with_list_load); None: not measured, the model
     # charges Overheads.list_load per transaction instead
     list_load: float | None = None
+    # bal: the size of that list (its RLP, in bytes), which its coordinator writes to every worker
+    list_bytes: int = 0
 
     @property
     def gas(self) -> int:

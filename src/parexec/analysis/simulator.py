@@ -44,7 +44,9 @@ workers share with the coordinator, a round trip (``ipc``) more.
 
 Times are execution times scaled by ``1 + contention`` (processes sharing a
 machine run slower than one alone), plus ``execution`` each (the engine's work
-around an execution, wherever it runs). Every model also counts the executions
+around an execution, wherever it runs). A block's start is ``start`` (the block
+handed to one worker, as calibration probes it) and ``send`` for each further
+worker. Every model also counts the executions
 the coordinator does itself, as the engines do
 (``RunStats.coordinator_executions``): the calibration fits ``commit`` and
 ``execution`` to both (bal's ``commit`` it times in the engine instead, and
@@ -88,7 +90,11 @@ class Overheads:
     # (handing it over, the engine's bookkeeping around it); fitted with ``commit``
     execution: float = 0.0
     ipc: float = 0.0  # seconds from a worker's result to the coordinator (and back)
-    start: float = 0.0  # seconds per block before parallel execution begins
+    start: float = 0.0  # seconds per block before parallel execution begins (handing the block to one worker)
+    # seconds to write one more message to a worker's pipe (the block to each worker past the
+    # first, at its start; bal's list after it), and per byte written (bal's list: see list_bytes)
+    send: float = 0.0
+    send_byte: float = 0.0
     contention: float = 0.0  # execution slows by this share when processes run side by side
     list_index: float = 0.0  # bal: seconds per transaction to index a block's list's accounts (every process)
     # bal: seconds per transaction for the coordinator to enter the whole list (rules,
@@ -138,7 +144,8 @@ def simulate_run(profile: BlockProfile, strategy: str, workers: int, overheads: 
     if model is None or workers <= 1 or len(seconds) < MIN_PARALLEL_TXS:
         return Simulated(1.0, len(seconds))  # as the engine: small blocks run serially
     run = model(STRATEGIES[strategy], profile, workers, overheads, **options)
-    elapsed = rest - receipts_elsewhere(profile, workers, overheads) + overheads.start + run.makespan
+    started = overheads.start + (workers - 2) * overheads.send  # the block to every worker (``start``: to one)
+    elapsed = rest - receipts_elsewhere(profile, workers, overheads) + started + run.makespan
     return Simulated(serial / elapsed, run.coordinator_executions)
 
 
@@ -643,8 +650,10 @@ def entering_cost(size: ListSize, oh: Overheads) -> float:
 
 
 def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) -> ModelRun:
-    """bal's engine (parallel.all_at_once), replayed with its own Dispenser. Every
-    process first indexes the list's accounts (``list_index`` per transaction).
+    """bal's engine (parallel.all_at_once), replayed with its own Dispenser. The
+    coordinator writes the block's list to each worker in turn (``send``, and
+    ``send_byte`` per byte of it: the profile's ``list_bytes``), then every
+    process indexes the list's accounts (``list_index`` per transaction).
     The coordinator decodes and enters the whole list (the profile's
     ``list_load``, measured on the block's own list, else ``list_load`` per
     transaction) in PREPARE_ROUNDS steps, topping its workers up between them
@@ -680,9 +689,10 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
     order = plan.order
     ready = n * oh.list_index
     load = n * oh.list_load if profile.list_load is None else profile.list_load
-    now = ready  # the coordinator's clock
+    sending = oh.send + profile.list_bytes * oh.send_byte  # the list to one worker, after its block
+    now = (workers - 1) * sending + ready  # the coordinator's clock: the list sent to every worker, indexed
     preparing = 2 * PREPARE_ROUNDS  # steps of entering the whole list, then of staging, left to the coordinator
-    free = [ready] * (workers - 1)  # when each worker is done with what it started
+    free = [(w + 1) * sending + ready for w in range(workers - 1)]  # when each worker is done with what it started
     entered: list[set] = [set() for _ in free]  # per worker: the accounts it has entered
     # per worker: its requests not done yet, [arrival, tasks not started, tasks started]
     queued: list[deque] = [deque() for _ in free]

@@ -13,8 +13,13 @@ Coordinator to worker (``parallel.worker.worker_main``):
                                     Block, or None: the same block as before) and
                                     its pre-block system writes; ``traced``: time
                                     every execution (parallel.run_trace);
-                                    ``access_list``: None, or (RLP, transactions),
-                                    the block's EIP-7928 list: the worker enters
+                                    ``access_list``: None, or the number of
+                                    transactions of the block's EIP-7928 list,
+                                    whose RLP follows as it is, a frame of its
+                                    own (Connection.recv_bytes: the same bytes
+                                    go to every worker, unpickled; the worker
+                                    puts (RLP, transactions) here as it reads
+                                    the message): the worker enters
                                     the accounts its transactions read as their
                                     write sets (parallel.list_memory) and holds
                                     each result to it (access.eip7928_check),

@@ -254,6 +254,8 @@ def serve(conn, running) -> None:
             else:
                 claimed = max(claimed, msg[1])
             return None
+        if msg[0] == BLOCK and msg[5] is not None:  # its EIP-7928 list follows, unpickled
+            msg = msg[:5] + ((conn.recv_bytes(), msg[5]),) + msg[6:]
         return msg
 
     poller = select.poll()

@@ -126,6 +126,8 @@ class WorkerPool:
         self.block = None
         self._block_payload: bytes | None = None
         self._block_msg = None
+        self._access_list: bytes | None = None  # the current block's EIP-7928 list (RLP), if it has one
+        self._block_frames: dict = {}  # the current BLOCK message's frames, with the block and without
         self.log: list = []  # MV updates of the current block, in order
         self.trace = None  # the RunTrace of the current block, if one is recorded
         self.waited = 0.0  # seconds the coordinator has spent blocked on results (coordinator_time)
@@ -158,7 +160,7 @@ class WorkerPool:
         if self.base is not None:
             self._send(worker, (BASE, self._base_bytes()))
         if self._block_msg is not None:
-            self._send(worker, (BLOCK, self._block_bytes()) + self._block_msg[2:])
+            self._send_block(worker, self._block_bytes())
         return worker
 
     def _forget(self, worker: Worker) -> None:
@@ -208,6 +210,23 @@ class WorkerPool:
                 self._replace(worker)
 
     # ------------------------------------------------------------ per block
+    def _send_block(self, worker: Worker, payload: bytes | None) -> None:
+        """The current BLOCK message (``payload``: the pickled block, or None where
+        the worker holds it), and the block's EIP-7928 list after it as it is, a
+        frame of its own (protocol: BLOCK). Both are framed once a block and the
+        same bytes written to every worker: pickled and framed for each, a 120 KB
+        list cost 87 us a worker to frame, and 16 us to write."""
+        frames = self._block_frames.get(payload is None)
+        if frames is None:
+            frame = _frame((BLOCK, payload) + self._block_msg[2:])
+            listed = self._access_list
+            if listed is None:
+                frames = (frame,)
+            else:  # the list's frame: its length goes with the message, its bytes follow unframed
+                frames = (frame + struct.pack("!i", len(listed)), listed)
+            self._block_frames[payload is None] = frames
+        self._write(worker, *frames)
+
     def _base_bytes(self) -> bytes:
         if self._base_payload is None:
             self._base_payload = pickle.dumps(self.base, protocol=pickle.HIGHEST_PROTOCOL)
@@ -252,6 +271,7 @@ class WorkerPool:
                 self._send(worker, (IDLE,))
         if let_go:
             self.block, self._block_payload, self._block_msg = None, None, None
+            self._access_list, self._block_frames = None, {}
 
     def receipt_leaves(self, fields: list) -> list[bytes]:
         """block.receipts.build_receipts' ``leaves``: the receipts' trie leaves,
@@ -336,11 +356,11 @@ class WorkerPool:
         same_block = block is self.block
         if not same_block:
             self.block, self._block_payload = block, None
-        listed = None if access_list is None else (access_list, len(block.transactions))
+        listed = None if access_list is None else len(block.transactions)
         self._block_msg = (BLOCK, None, pre_writes, pre_code, trace is not None, listed, log_ops)
+        self._access_list, self._block_frames = access_list, {}
         for worker in list(self.workers):
-            payload = None if same_block else self._block_bytes()
-            self._send(worker, (BLOCK, payload) + self._block_msg[2:])
+            self._send_block(worker, None if same_block else self._block_bytes())
             worker.synced = 0
             worker.requests = deque()
             worker.has_txs = set()
@@ -484,9 +504,15 @@ class WorkerPool:
     def _send(self, worker: Worker, msg) -> None:
         """Send, or replace a worker found dead or hung, not reading its pipe for
         as long as it may be silent (its tasks come back as orphaned)."""
+        self._write(worker, _frame(msg))
+
+    def _write(self, worker: Worker, *frames: bytes) -> None:
+        """Write ``frames`` in turn, or replace the worker as ``_send`` does."""
         patience = self._allowed(worker) if worker.requests else self.timeout
         try:
-            sent = write_within(worker.sock, _frame(msg), patience)
+            sent = True
+            for frame in frames:
+                sent = sent and write_within(worker.sock, frame, patience)
         except OSError:
             sent = None
         if not sent:
