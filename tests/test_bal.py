@@ -144,8 +144,9 @@ def test_workers_check_their_own_results_and_send_them_without_reads():
 
 def test_a_worker_says_what_its_results_accessed_from_what_it_gathered_as_it_held_them():
     """A worker gathers what each result it holds to the list accessed, as it
-    holds it: asked about all of them it answers at once, asked about some, it
-    gathers those; both as the coordinator would from the reads and writes."""
+    holds it, and each reply carries what is new since the last; asked about all
+    of them it answers with what its replies carried, asked about some, it
+    gathers those; each as the coordinator would from the reads and writes."""
     from parexec.access.eip7928_check import Accessed, ListCheck
     from parexec.parallel.list_memory import ListMemory
     from parexec.parallel.worker import WorkerState
@@ -156,15 +157,24 @@ def test_a_worker_says_what_its_results_accessed_from_what_it_gathered_as_it_hel
     encoded = build_access_list(target.block, target.pre_state).encode()
     worker = WorkerState()
     worker.list_check = ListCheck(ListMemory(OverlayState(target.pre_state), encoded, len(results)))
+    replied = []
     for j, result in enumerate(copy.copy(r) for r in results):
         worker.hold(j, result)
         assert result.reads is None and result.list_changes  # it agreed: sent without reads
+        if j in (9, 25):  # a reply goes: it carries what the results held since the last one accessed
+            replied.append(worker.accessed_since())
+    replied.append(worker.accessed_since())
+    assert worker.accessed_since() is None  # nothing new
     for txs in (range(len(results)), [3, 17, 30]):
         accessed = Accessed()
         for j in txs:
             accessed.add(results[j].reads)
             accessed.add(results[j].writes)
         assert worker.accessed(list(txs)) == accessed.units()
+    everything = worker.accessed(list(range(len(results))))
+    assert set().union(*(r[0] for r in replied)) == everything[0]
+    assert set().union(*(r[1] for r in replied)) == everything[1]
+    assert sum(len(r[0]) for r in replied) == len(everything[0])  # none twice
 
 
 def test_a_disagreeing_result_ends_the_block_before_the_rest_is_committed(monkeypatch):
@@ -226,12 +236,47 @@ def test_a_list_holding_what_nothing_accesses_is_rejected(kind, workers):
     assert _bal(target, exact, workers).stats.hints == "eip7928 list"  # the pool is clean after it
 
 
+def asking_the_workers(monkeypatch):
+    """bal asks its workers what their committed executions accessed, as where
+    it has learned a deletion or creation the list cannot show (a worker's
+    execution of a transaction may then differ from the one committed)."""
+    from parexec.strategies.bal import BlockOrder
+
+    begin = BlockOrder.__init__
+
+    def learned(self, *args):
+        begin(self, *args)
+        self.learned = True
+
+    monkeypatch.setattr(BlockOrder, "__init__", learned)
+
+
+def test_what_the_workers_executions_accessed_comes_with_their_results(monkeypatch):
+    """Each worker's replies carry the accounts and slots its results held to the
+    list accessed, none twice: nothing is asked once the block is done, and a
+    list holding what nothing accesses is still rejected."""
+    from parexec.parallel.worker_pool import WorkerPool
+
+    def never(pool, wanted):
+        raise AssertionError("asked")
+
+    monkeypatch.setattr(WorkerPool, "ask_accessed", never)
+    target = load_targets(["erc20:txs=60,hot=0.5"])[0]
+    exact = build_access_list(target.block, target.pre_state)
+    outcome = _bal(target, exact)
+    assert _serial(target).first_difference(outcome) is None
+    assert any(r.reads is None for r in outcome.tx_results) and outcome.stats.reexecutions == 0
+    with pytest.raises(BlockRejected, match="which nothing in the block accesses"):
+        _bal(target, perturbed(exact, "extra read", 5))
+
+
 def test_a_worker_that_cannot_say_what_it_accessed_has_its_transactions_executed_again(monkeypatch):
-    """A worker that dies or cannot answer at the end: its transactions run once
+    """A worker that dies or cannot answer when asked: its transactions run once
     more on the coordinator, for what they access, and the block is still held
     to the list exactly."""
     from parexec.parallel.worker_pool import WorkerPool
 
+    asking_the_workers(monkeypatch)
     asked = WorkerPool.accessed_from
 
     def silent(pool, worker):

@@ -148,7 +148,8 @@ def test_a_worker_that_dies_or_hangs_over_receipts_is_replaced(fault, fresh_pool
 
 def test_a_worker_that_fails_to_say_what_it_accessed_is_replaced(fresh_pool, monkeypatch):
     """bal asks each worker which accounts and slots the executions it held
-    accessed; a worker that fails to work it out answers ERROR, is replaced,
+    accessed, where it has learned a deletion or creation the list cannot show;
+    a worker that fails to work it out answers ERROR, is replaced,
     and the coordinator executes those transactions once more for what they
     access: the block is serial's, and a spurious entry is still found (by the
     replacement's executions or the coordinator's)."""
@@ -159,6 +160,9 @@ def test_a_worker_that_fails_to_say_what_it_accessed_is_replaced(fresh_pool, mon
     def fails(state, txs):
         raise RuntimeError("cannot say")
 
+    from test_bal import asking_the_workers
+
+    asking_the_workers(monkeypatch)
     block, pre = build_workload("erc20:txs=60,hot=0.5")
     serial = serial_outcome(block, pre)
     exact = build_access_list(block, pre)

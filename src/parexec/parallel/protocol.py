@@ -65,8 +65,12 @@ coordinator made them):
     (ESTIMATE, j)                   transaction j was aborted: its entries are
                                     ESTIMATE markers until it writes again
 
-Worker to coordinator, per RUN: any number of (PARTIAL, [outcome, ...]) and
-then one (RESULTS, [outcome, ...]). An outcome on the wire is
+Worker to coordinator, per RUN: any number of (PARTIAL, [outcome, ...], accessed)
+and then one (RESULTS, [outcome, ...], accessed), where ``accessed`` is None or
+(addresses, slots): the accounts and slots the results it held to the block's
+EIP-7928 list since its last reply accessed, none it has sent before (the
+coordinator gathers them as they come, instead of asking ACCESSED once the
+block is done). An outcome on the wire is
 (kind, j, value): (DONE, j, encoded TxResult) | (BLOCKED, j, writer) |
 (INVALID, j, reason) | (ERROR, j, traceback text), followed by the
 execution's start and end (time.monotonic) when the block is traced. Runs may queue up: the

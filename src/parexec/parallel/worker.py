@@ -114,7 +114,8 @@ class WorkerState:
         self.list_check = None  # the block's EIP-7928 list, if it came with one
         # per transaction held to the list here and sent without its reads: (reads, writes), for ACCESSED
         self.held: dict[int, tuple] = {}
-        self.gathered = Accessed()  # what they accessed, gathered as they are held (ACCESSED for all of them)
+        self.fresh = Accessed()  # what they accessed since the last reply (see accessed_since)
+        self.sent: tuple[set, set] = (set(), set())  # the accounts and slots replies have carried
 
     def start_run(self, msg, skip):
         """The outcomes of a RUN message, as they are computed, ready to send."""
@@ -133,23 +134,38 @@ class WorkerState:
 
     def hold(self, j: int, result) -> None:
         """Hold transaction j's ``result`` to the block's list here. Where it
-        agrees, its reads need not travel: they stay here with its writes (what
-        it accessed, gathered now for ACCESSED), and it goes with the count of
-        the list's changes it accounts for instead. The result is changed in
+        agrees, its reads need not travel: they stay here with its writes (for
+        ACCESSED), the accounts and slots they name go with the next reply, once
+        (accessed_since), and it goes with the count of the list's changes it
+        accounts for instead. The result is changed in
         place (a copy cost 3 us a transaction)."""
         accounted = self.list_check.accounted_here(j, result)
         if accounted is not None:
             self.held[j] = (result.reads, result.writes)
-            self.gathered.add(result.reads)
-            self.gathered.add(result.writes)
+            self.fresh.add(result.reads)
+            self.fresh.add(result.writes)
             result.reads, result.list_changes = None, accounted
+
+    def accessed_since(self) -> tuple[set, set] | None:
+        """The accounts and slots the results held since the last reply accessed,
+        none sent before (for the reply about to go; None: nothing new)."""
+        if not self.fresh.locations:
+            return None
+        addresses, slots = self.fresh.units()
+        addresses -= self.sent[0]
+        slots -= self.sent[1]
+        self.sent[0].update(addresses)
+        self.sent[1].update(slots)
+        self.fresh = Accessed()
+        return addresses, slots
 
     def accessed(self, txs) -> tuple[set, set]:
         """The accounts and slots the executions of ``txs`` held here accessed
-        (KeyError for one that was not): gathered already where they are all
-        that was held here (as they mostly are), else gathered now."""
+        (KeyError for one that was not): those the replies carried where they
+        are all that was held here, else gathered now."""
         if len(txs) == len(self.held) and self.held.keys() == set(txs):
-            return self.gathered.units()
+            self.accessed_since()
+            return self.sent
         accessed = Accessed()
         for j in txs:
             reads, writes = self.held[j]
@@ -309,8 +325,8 @@ def serve(conn, running) -> None:
                 outcomes.append(outcome)
                 if claimed >= lowest or (claimed_one and not claimed_one.isdisjoint(msg[3])):
                     # the coordinator's front is in this run: every result counts now
-                    conn.send((PARTIAL, outcomes))
+                    conn.send((PARTIAL, outcomes, state.accessed_since()))
                     outcomes = []
-            conn.send((RESULTS, outcomes))
+            conn.send((RESULTS, outcomes, state.accessed_since()))
         except (EOFError, OSError):  # the coordinator is gone
             return

@@ -136,6 +136,9 @@ class WorkerPool:
         self._at_block_start = (0, 0)  # (replaced, hung) when the current block started
         self._orphaned: list[int] = []  # tasks of workers that died before taking them
         self._answers_due: set[Worker] = set()  # workers asked ACCESSED whose answer is not taken yet
+        # the accounts and slots accessed by the current block's results the workers held to its
+        # EIP-7928 list, as their replies carried them (protocol)
+        self.accessed: tuple[set, set] = (set(), set())
 
     # ------------------------------------------------------------ lifecycle
     def resize(self, n: int) -> None:
@@ -367,6 +370,7 @@ class WorkerPool:
             worker.running.value = -1  # it is idle (drained): nothing of this block yet
         self.log = []
         self._orphaned = []
+        self.accessed = (set(), set())
 
     # ------------------------------------------------------------ tasks
     def publish(self, update, origin: "Worker | None" = None) -> None:
@@ -436,6 +440,9 @@ class WorkerPool:
                 worker.progress = (worker.running.value, time.monotonic())
                 if reply[0] == RESULTS:  # the last reply to its oldest request
                     worker.requests.popleft()
+                if reply[2] is not None:  # what the results it held to the block's list accessed
+                    self.accessed[0].update(reply[2][0])
+                    self.accessed[1].update(reply[2][1])
                 for kind, j, value, *span in reply[1]:  # a span when traced: start, end
                     outcome = Outcome(kind, j, decode_result(value) if kind == DONE else value, worker)
                     outcomes.append(outcome)

@@ -28,10 +28,12 @@ is executed once more, on a view that has it. So is a creation no value shows
 transaction that may have seen the account is executed once more: its
 existence shows only in gas, which the list does not hold.
 Once every transaction is in, the list must hold nothing more than the block
-accesses (the EIP: spurious entries invalidate it): the workers say which
-accounts and slots their executions accessed (they sent no reads), and with
-the coordinator's own and those of the steps around the transactions that
-must be every account and slot the list names.
+accesses (the EIP: spurious entries invalidate it): the workers' replies
+carried the accounts and slots their results accessed (they sent no reads;
+where the coordinator learned a deletion or creation, it asks them about the
+results it committed instead), and with the coordinator's own and those of
+the steps around the transactions that must be every account and slot the
+list names.
 A transaction that disagrees, or a list that holds more, makes the block
 invalid under list semantics ("invalid access list", naming the transaction
 and the location, or what nothing accesses); with ``fallback`` the block
@@ -178,19 +180,23 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
     outcomes, here = execute_all(env, block, pool, mv, check_here, ready=prepare_a_step,
                                  commit=order.commit_ready, clock=clock)
     executed = time.perf_counter()
-    # what the workers' executions accessed (they sent no reads): asked now, taken in after the commit
-    wanted: dict = defaultdict(list)
-    for j, outcome in outcomes.items():
-        if outcome.kind == DONE and outcome.value.reads is None:
-            wanted[outcome.worker].append(j)
-    asked = pool.ask_accessed(wanted) if wanted else {}
-    rest_began = time.perf_counter()
     order.commit_ready(outcomes)  # the rest
-    rest_committed = time.perf_counter() - rest_began
+    rest_committed = time.perf_counter() - executed
     results, accessed = order.results, order.accessed
     after = settled(state, staged, results)
     check_around_transactions(env, block, state, after, pre_block, mv, accessed)
-    addresses, slots = with_workers_accessed(pool, wanted, asked, results, accessed, order.exactly)
+    addresses, slots = accessed.units()
+    if pool is not None:
+        if order.exact or order.learned:  # a worker's execution may differ from the committed one: ask
+            wanted: dict = defaultdict(list)  # what the committed workers' executions accessed
+            for j, outcome in outcomes.items():  # (every worker's execution of a transaction saw the same view)
+                if outcome.kind == DONE and outcome.value.reads is None and results[j].reads is None:
+                    wanted[outcome.worker].append(j)
+            workers_addresses, workers_slots = with_workers_accessed(pool, wanted, results, accessed, order.exactly)
+        else:  # every execution of a transaction saw the same view: what any of them accessed, as it came
+            workers_addresses, workers_slots = pool.accessed
+        addresses |= workers_addresses
+        slots |= workers_slots
     if not holds_exactly(mv, addresses, slots):  # the EIP: spurious entries invalidate the block
         name_excess(mv, addresses, slots)
     state.absorb(after)
@@ -292,31 +298,29 @@ def _may_have_seen(result, accounts: set) -> bool:
     return result.reads is None or any(loc[1] in accounts for loc in result.reads)
 
 
-def with_workers_accessed(pool, wanted: dict, asked: dict, results, accessed: Accessed, exactly) -> tuple[set, set]:
-    """The accounts and slots the block's committed executions accessed: the
-    coordinator's (``accessed``) and the workers' answers for their results
-    sent without reads (``wanted``, ``asked``: see WorkerPool.ask_accessed).
-    A worker that answered for a transaction executed again here since is
-    asked again for the rest; one that died or cannot say has its transactions
-    executed once more here (``exactly``), for what they access."""
-    answers = []
+def with_workers_accessed(pool, wanted: dict, results, accessed: Accessed, exactly) -> tuple[set, set]:
+    """The accounts and slots the committed executions of the workers accessed
+    (``wanted``: per worker, the transactions whose committed result it sent
+    without reads), asked of them (see WorkerPool.ask_accessed): where a
+    result committed was executed again here (a deletion or creation learned
+    from one before it), a worker's execution of that transaction may have
+    accessed what the committed one did not. A worker that died or cannot say
+    has its transactions executed once more here (``exactly``), for what they
+    access (into ``accessed``)."""
+    asked = pool.ask_accessed(wanted)
+    addresses, slots = set(), set()
     for worker, held in wanted.items():
         answer = pool.accessed_from(worker) if worker in asked else None
-        kept = [j for j in held if results[j].reads is None]
-        if answer is not None and len(kept) < len(held):
-            answer = pool.accessed_from(worker) if pool.ask_accessed({worker: kept}) else None
         if answer is not None:
-            answers.append(answer)
+            addresses |= answer[0]
+            slots |= answer[1]
             continue
-        for j in kept:
+        for j in held:
             again = exactly(j)
             accessed.add(again.reads)
             accessed.add(again.writes)
-    addresses, slots = accessed.units()
-    for more_addresses, more_slots in answers:
-        addresses |= more_addresses
-        slots |= more_slots
-    return addresses, slots
+    more_addresses, more_slots = accessed.units()
+    return addresses | more_addresses, slots | more_slots
 
 
 def settle(state, staged, results) -> None:
