@@ -531,6 +531,11 @@ def test_the_workers_share_the_receipts_of_a_big_block(strategy):
     alone = simulate(profile, strategy, 4, Overheads(ipc=0.5))
     shared = replace(profile, receipts_seconds=n / 8)
     assert simulate(shared, strategy, 4, Overheads(ipc=0.5)) > alone
+    serial = profile.block_seconds
+    elapsed = {send: serial / simulate(shared, strategy, 4, Overheads(ipc=0.5, send=send)) for send in (0.0, 0.25)}
+    # the block to two more workers than the probe's one, a share of the receipts to each of three (bal: its list
+    # to each of three)
+    assert elapsed[0.25] - elapsed[0.0] == pytest.approx(0.25 * (2 + 3 + (3 if strategy == "bal" else 0)))
     small = block([own_account(j + 1) for j in range(MIN_RECEIPTS)], [1.0] * MIN_RECEIPTS, rest=8.0)
     small = replace(small, pipeline_seconds=8.0)
     assert simulate(replace(small, receipts_seconds=4.0), strategy, 4, Overheads()) == \

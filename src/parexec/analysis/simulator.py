@@ -152,11 +152,12 @@ def simulate_run(profile: BlockProfile, strategy: str, workers: int, overheads: 
 def receipts_elsewhere(profile: BlockProfile, workers: int, overheads: Overheads) -> float:
     """The receipt work a block run on the workers takes off the coordinator:
     they encode and hash shares of the receipts while it does the first
-    (parallel.worker_pool.receipt_leaves), a round trip more."""
+    (parallel.worker_pool.receipt_leaves), a round trip more and a message to
+    each (``send``)."""
     parts = min(workers, len(profile.txs) // MIN_RECEIPTS)
     if parts < 2:
         return 0.0
-    return profile.receipts_seconds * (1 - 1 / parts) - overheads.ipc
+    return profile.receipts_seconds * (1 - 1 / parts) - overheads.ipc - (parts - 1) * overheads.send
 
 
 def predict(profile: BlockProfile, strategies: list[str], worker_counts: list[int], overheads,
