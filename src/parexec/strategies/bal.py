@@ -185,18 +185,19 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
     results, accessed = order.results, order.accessed
     after = settled(state, staged, results)
     check_around_transactions(env, block, state, after, pre_block, mv, accessed)
+    if pool is None:
+        by_workers: tuple[set, set] = (set(), set())
+    elif order.exact or order.learned:  # a worker's execution may differ from the committed one: ask
+        wanted: dict = defaultdict(list)  # per worker, the committed results it sent without reads
+        for j, outcome in outcomes.items():  # (every worker's execution of a transaction sees the same view)
+            if outcome.kind == DONE and outcome.value.reads is None and results[j].reads is None:
+                wanted[outcome.worker].append(j)
+        by_workers = workers_accessed(pool, wanted, accessed, order.exactly)
+    else:  # every execution of a transaction saw the same view: what any of them accessed, as it came
+        by_workers = pool.accessed
     addresses, slots = accessed.units()
-    if pool is not None:
-        if order.exact or order.learned:  # a worker's execution may differ from the committed one: ask
-            wanted: dict = defaultdict(list)  # what the committed workers' executions accessed
-            for j, outcome in outcomes.items():  # (every worker's execution of a transaction saw the same view)
-                if outcome.kind == DONE and outcome.value.reads is None and results[j].reads is None:
-                    wanted[outcome.worker].append(j)
-            workers_addresses, workers_slots = with_workers_accessed(pool, wanted, results, accessed, order.exactly)
-        else:  # every execution of a transaction saw the same view: what any of them accessed, as it came
-            workers_addresses, workers_slots = pool.accessed
-        addresses |= workers_addresses
-        slots |= workers_slots
+    addresses |= by_workers[0]
+    slots |= by_workers[1]
     if not holds_exactly(mv, addresses, slots):  # the EIP: spurious entries invalidate the block
         name_excess(mv, addresses, slots)
     state.absorb(after)
@@ -298,13 +299,14 @@ def _may_have_seen(result, accounts: set) -> bool:
     return result.reads is None or any(loc[1] in accounts for loc in result.reads)
 
 
-def with_workers_accessed(pool, wanted: dict, results, accessed: Accessed, exactly) -> tuple[set, set]:
-    """The accounts and slots the committed executions of the workers accessed
+def workers_accessed(pool, wanted: dict, accessed: Accessed, exactly) -> tuple[set, set]:
+    """The accounts and slots the workers' committed executions accessed
     (``wanted``: per worker, the transactions whose committed result it sent
-    without reads), asked of them (see WorkerPool.ask_accessed): where a
-    result committed was executed again here (a deletion or creation learned
-    from one before it), a worker's execution of that transaction may have
-    accessed what the committed one did not. A worker that died or cannot say
+    without reads), asked of them (see WorkerPool.ask_accessed): once a
+    deletion or creation is learned from a result, a worker's execution of a
+    later transaction, executed again here, may have accessed what the
+    committed execution did not, so only those whose committed result a worker
+    sent count. A worker that died or cannot say
     has its transactions executed once more here (``exactly``), for what they
     access (into ``accessed``)."""
     asked = pool.ask_accessed(wanted)
@@ -319,8 +321,7 @@ def with_workers_accessed(pool, wanted: dict, results, accessed: Accessed, exact
             again = exactly(j)
             accessed.add(again.reads)
             accessed.add(again.writes)
-    more_addresses, more_slots = accessed.units()
-    return addresses | more_addresses, slots | more_slots
+    return addresses, slots
 
 
 def settle(state, staged, results) -> None:
