@@ -546,12 +546,14 @@ def test_the_directly_timed_overheads_run_the_engines_own_code():
     """Each overhead timed apart (not fitted) runs the code the engine runs: a
     change there that the calibration misses fails here, not in a user's
     ``simulate``."""
+    from parexec.access.eip7928_builder import build_access_list
     from parexec.analysis.block_profile import profile_block
     from parexec.calibration import (
         ExactHints,
         measure_contention,
         measure_list_costs,
         measure_result_check,
+        measure_sending,
         measure_staging,
         with_list_load,
     )
@@ -565,6 +567,9 @@ def test_the_directly_timed_overheads_run_the_engines_own_code():
     assert min(per_account, per_location, per_change) >= 0 and per_account + per_location + per_change > 0
     measured = with_list_load(target, profile, repeat=1)
     assert measured.list_load > 0 and measured.txs == profile.txs and profile.list_load is None
+    assert measured.list_bytes == len(build_access_list(target.block, target.pre_state).encode())
+    send, per_byte = measure_sending(probes=5)
+    assert send >= 0 and per_byte >= 0 and send + per_byte > 0
     assert measure_result_check(target, encoded, repeat=1) > 0 and measure_staging(target, encoded, repeat=1) > 0
     assert measure_contention(target, ExactHints([target], [profile]), profile, pairs=1,
                               entering=Overheads(enter_account=per_account, enter_location=per_location,
