@@ -122,6 +122,44 @@ def test_a_worker_stopped_mid_transaction_is_replaced(name, fresh_pool, monkeypa
     assert_exact(run(target, name), reference)  # the replacement serves the next block
 
 
+@pytest.mark.parametrize("listed", ["exact", "extra read"])
+def test_bal_keeps_what_a_dead_workers_replies_said_it_accessed(listed, fresh_pool, monkeypatch):
+    """A worker's results are in, then it dies: what they accessed came with
+    them, so the block is still held to the list
+    exactly, serial's with the exact list, and a list holding what nothing
+    accesses is still rejected."""
+    from list_helpers import perturbed
+    from parexec.model import BlockRejected
+
+    target = load_targets([SPEC])[0]
+    exact = build_access_list(target.block, target.pre_state)
+    killed = []
+    collect = WorkerPool.collect
+
+    def collect_then_kill(self, timeout=0):
+        got, orphaned = collect(self, timeout)
+        if not killed and got:  # its results are in; the rest of its work comes back orphaned
+            worker = got[0].worker
+            os.kill(worker.process.pid, signal.SIGKILL)
+            worker.process.join(timeout=10)
+            killed.append(worker)
+        return got, orphaned
+
+    monkeypatch.setattr(WorkerPool, "collect", collect_then_kill)
+    pool = get_pool(2)
+    before = pool.replaced
+    bal = get_strategy("bal", hints=OneList(exact if listed == "exact" else perturbed(exact, listed, 5)))
+    with time_limit(60):
+        if listed == "exact":
+            outcome = execute_block(target.block, target.pre_state, bal, 3)
+            assert_exact(outcome, serial(target))
+            assert any(r.reads is None for r in outcome.tx_results)  # the workers' results, sent without reads
+        else:
+            with pytest.raises(BlockRejected, match="which nothing in the block accesses"):
+                execute_block(target.block, target.pre_state, bal, 3)
+    assert len(killed) == 1 and pool.replaced - before == 1
+
+
 def test_the_timeout_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv(worker_pool.TIMEOUT_ENV, "2.5")
     assert WorkerPool().timeout == 2.5 and WorkerPool(timeout=7).timeout == 7
