@@ -31,7 +31,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("execution", ("execution",), "per execution"),
     ("ipc", ("ipc",), "per round trip"),
     ("start", ("start",), "per block"),
-    ("sending", ("send", "send_byte"), "per worker: a write + per byte (the block; bal's list)"),
+    ("sending", ("send", "send_byte"), "the block to each worker past the first; bal's list to each"),
     ("list_index", ("list_index",), "per tx, every process"),
     ("list_load", ("list_load",), "per tx, coordinator (each block's own, where measured)"),
     ("entering", ("enter_account", "enter_location", "enter_change"), "per account + location + change"),

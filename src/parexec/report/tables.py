@@ -104,6 +104,8 @@ def what_if_table(what) -> Table:
     for row in what.rows:
         if row.overhead == "contention":
             value = f"{row.values['contention']:.1%}"
+        elif "send_byte" in row.values:  # a message, and per byte of it
+            value = f"{row.values['send'] * 1e6:.1f} us + {row.values['send_byte'] * 1e9:.3f} ns a byte"
         else:
             value = " + ".join(f"{v * 1e6:.1f}" for v in row.values.values()) + " us"
         table.add_row(row.overhead, value, row.counted,
