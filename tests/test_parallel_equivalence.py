@@ -688,4 +688,7 @@ def test_bal_learns_a_deletion_its_list_cannot_show():
         bal, rejected = run(block, pre, "bal", workers, False, exact)
         assert rejected is None, (workers, rejected)
         assert [r.writes for r in bal.tx_results] == [r.writes for r in serial.tx_results], workers
-        assert bal.stats.reexecutions == 1, workers
+        if workers == 1:  # every transaction executed before any is committed: tx 7 once more
+            assert bal.stats.reexecutions == 1
+        else:  # once where tx 7 ran before the deletion was learned, none where the coordinator ran it
+            assert bal.stats.reexecutions <= 1  # after (its worker slow: 4 runs of 16 beside two busy loops)
