@@ -245,11 +245,11 @@ def test_a_calibration_from_an_older_parexec_is_measured_anew(tmp_path, monkeypa
     data["overheads"]["settle"] = 1e-6
     data.pop("version")  # before bal's coordinator costs were timed in its engine
     cal.write_text(json.dumps(data))
-    with pytest.raises(StaleCalibration, match="format 1, not 4"):
+    with pytest.raises(StaleCalibration, match="format 1, not 5"):
         load(cal)
-    data["version"] = 3  # before a block's start counted handing it to every worker
+    data["version"] = 4  # before contention was timed against the engine alone (its memory's cost apart)
     cal.write_text(json.dumps(data))
-    with pytest.raises(StaleCalibration, match="format 3, not 4"):
+    with pytest.raises(StaleCalibration, match="format 4, not 5"):
         load(cal)
 
     def measuring(*_args, **_kwargs):  # it would measure now (a few minutes): stop it there
@@ -417,6 +417,24 @@ def test_a_blocks_own_list_load_replaces_the_calibrated_one():
     assert simulate(replace(profile, list_load=0.0), "bal", 4, Overheads(list_load=0.25)) > per_tx
 
 
+def test_a_blocks_own_list_view_replaces_the_calibrated_view_for_bal_alone():
+    """bal's executions run on the block's own list: where a profile holds how
+    much slower they are there (list_view), that replaces the calibrated view
+    (timed on a synthetic list); every other engine keeps the calibrated one.
+    The view and the contention both slow every execution."""
+    profile = block([own_slot(j) for j in range(64)], [1.0] * 64)
+    calibrated = Overheads(view=0.1)
+    assert simulate(replace(profile, list_view=0.1), "bal", 4, Overheads(view=0.3)) == \
+        pytest.approx(simulate(profile, "bal", 4, calibrated))
+    assert simulate(replace(profile, list_view=0.0), "bal", 4, calibrated) > simulate(profile, "bal", 4, calibrated)
+    assert simulate(replace(profile, list_view=0.0), "occ", 4, calibrated) == simulate(profile, "occ", 4, calibrated)
+    for strategy in ("occ", "bal"):  # each share slows: 1.1 x 1.2 against either alone
+        both = simulate(profile, strategy, 4, Overheads(view=0.1, contention=0.2))
+        assert both < simulate(profile, strategy, 4, Overheads(contention=0.2)) < simulate(profile, strategy, 4,
+                                                                                           Overheads())
+        assert both < simulate(profile, strategy, 4, calibrated)
+
+
 def test_a_worker_enters_each_account_once_and_every_worker_the_hot_one():
     """A worker enters an account of the list the first time a transaction it
     executes touches it, at a cost growing with the locations and changes the
@@ -567,13 +585,15 @@ def test_the_directly_timed_overheads_run_the_engines_own_code():
     assert min(per_account, per_location, per_change) >= 0 and per_account + per_location + per_change > 0
     measured = with_list_load(target, profile, repeat=1)
     assert measured.list_load > 0 and measured.txs == profile.txs and profile.list_load is None
+    assert measured.list_view is not None and measured.list_view > -0.5 and profile.list_view is None
     assert measured.list_bytes == len(build_access_list(target.block, target.pre_state).encode())
     send, per_byte = measure_sending(probes=5)
     assert send >= 0 and per_byte >= 0 and send + per_byte > 0
     assert measure_result_check(target, encoded, repeat=1) > 0 and measure_staging(target, encoded, repeat=1) > 0
-    assert measure_contention(target, ExactHints([target], [profile]), profile, pairs=1,
-                              entering=Overheads(enter_account=per_account, enter_location=per_location,
-                                                 enter_change=per_change)) >= 0
+    contention, view = measure_contention(target, ExactHints([target], [profile]), profile, pairs=1,
+                                          entering=Overheads(enter_account=per_account, enter_location=per_location,
+                                                             enter_change=per_change))
+    assert contention >= 0 and view > -0.5  # a share each (the view's may come out below zero: noise)
 
 
 def test_every_overhead_has_a_what_if():
@@ -605,6 +625,14 @@ def test_what_ifs_name_what_holds_the_figure():
     assert load.values == {"list_load": pytest.approx(1e-4)}
     assert load.speedup == pytest.approx(next(r.speedup for r in bal.rows if r.overhead == "list_load"))
     assert own.as_calibrated < bal.as_calibrated  # 0.1 ms a transaction, against 0.05 ms calibrated
+    # a block's own view, a share: shown as their mean, and zeroed with the calibrated one
+    viewed = replace(oh, view=0.05)
+    views = what_ifs([replace(p, list_view=share) for p, share in zip(profiles, (0.1, 0.2))], "bal", 8, viewed)
+    view = next(row for row in views.rows if row.overhead == "view")
+    assert view.values == {"view": pytest.approx(0.15)}
+    assert view.speedup == pytest.approx(bal.as_calibrated)  # no view left: as ``oh``
+    assert views.as_calibrated < bal.as_calibrated
+    assert views.without_any == pytest.approx(bal.without_any)
 
 
 def test_cli_simulate_what_if(tmp_path):

@@ -8,9 +8,12 @@ on this machine with the real engines.
   block at its start, bal's list after it), per message and per byte, timed
   directly on the engine's own write (worker_pool.write_within) to a pipe a
   process drains; the probe above hands the block to one worker, with no list.
-* ``contention``: how much slower transactions execute inside the engine, beside
-  one another, than alone (processes share caches and memory bandwidth),
-  timed directly: traced parallel runs against serial ones, in turns.
+* ``contention`` and ``view``: how much slower transactions execute inside the
+  engine beside one another than the same engine alone (processes share caches
+  and memory bandwidth), and how much slower alone than in serial execution
+  (the engine's memory: bal's list, entered whole), timed directly: traced runs
+  of bal on two processes and on one against serial ones, in turns. bal's model
+  takes each simulated block's own ``view`` (``with_list_load``).
 * ``list_index``, ``list_load``: per transaction, indexing the accounts of a
   block's EIP-7928 list (every process) and decoding and entering it whole (the
   coordinator; ``with_list_load`` times the latter on each simulated block's own
@@ -78,8 +81,9 @@ CALIBRATION_TARGETS = ("erc20:txs=1000", "transfers:txs=1000,hot=0.2", "chain:tx
 # (before, its commit was fitted and its settle timed outside the engine), 3 since bal
 # commits in block order as results come in (before, its settle held the whole commit):
 # an older file is stale; 4 since a block's start counts handing it to every worker (send,
-# send_byte)
-VERSION = 4
+# send_byte); 5 since contention is timed against the engine alone, and the engine's
+# memory apart (view)
+VERSION = 5
 
 
 @dataclass
@@ -236,14 +240,16 @@ def _list_times(target: Target, encoded: bytes) -> tuple[float, float]:
 
 def with_list_load(target: Target, profile: BlockProfile, repeat: int = 3,
                    encoded: bytes | None = None) -> BlockProfile:
-    """``profile`` with ``list_load`` measured: the seconds bal's coordinator takes
-    to decode and enter the block's exact EIP-7928 list (``encoded``, else built
-    here from a serial run) whole (median of ``repeat``), and with the list's
-    size (``list_bytes``: what the coordinator writes to every worker). The cost follows the
-    list's accounts, locations and changes (on the shared mainnet blocks 5-35 us
-    a transaction), which no one cost per transaction matches, so the model
-    takes each block's own. A block its serial run rejects keeps ``profile`` as
-    it is."""
+    """``profile`` with bal's costs on the block's own exact EIP-7928 list
+    (``encoded``, else built here from a serial run) measured: ``list_load``, the
+    seconds its coordinator takes to decode and enter it whole (median of
+    ``repeat``); ``list_view``, how much slower the transactions execute on it
+    than in serial execution (``measure_list_view``); and its size
+    (``list_bytes``: what the coordinator writes to every worker). Both costs
+    follow the block (the load its list's accounts, locations and changes: on the
+    shared mainnet blocks 5-35 us a transaction; the view its reads), which no
+    one cost per transaction matches, so the model takes each block's own. A
+    block its serial run rejects keeps ``profile`` as it is."""
     from parexec.access.eip7928_builder import build_access_list
     from parexec.model import BlockRejected
 
@@ -253,7 +259,32 @@ def with_list_load(target: Target, profile: BlockProfile, repeat: int = 3,
         except BlockRejected:
             return profile
     return replace(profile, list_load=statistics.median(_list_times(target, encoded)[1] for _ in range(repeat)),
-                   list_bytes=len(encoded))
+                   list_view=measure_list_view(target, encoded, repeat), list_bytes=len(encoded))
+
+
+def measure_list_view(target: Target, encoded: bytes, repeat: int = 3) -> float | None:
+    """How much slower ``target``'s transactions execute on bal's memory of its
+    list ``encoded`` (entered whole, one process: every read goes through the
+    list's values before the state) than in serial execution: the median over
+    ``repeat`` turns of a traced bal run's execution time over a serial run's,
+    less 1 (None for a block without transactions)."""
+    from parexec.access.eip7928 import EncodedList
+    from parexec.strategies.bal import BalStrategy
+
+    if not target.block.transactions:
+        return None
+    listed = EncodedList(encoded, "the block's exact list")
+
+    class Given:
+        def eip7928_encoded_for(self, block):
+            return listed
+
+    serial, bal = SerialStrategy(time_transactions=True), BalStrategy(hints=Given())
+    ratios = []
+    for _ in range(repeat):
+        outcome = execute_block(fresh_block(target.block), target.pre_state, serial, 1, with_state_root=False)
+        ratios.append(_traced_seconds(target, bal, 1)[0] / sum(outcome.stats.tx_seconds))
+    return statistics.median(ratios) - 1
 
 
 def _entering_in_place(target: Target, encoded: bytes, txs) -> dict[bytes, float]:
@@ -397,35 +428,50 @@ def measure_result_check(target: Target, encoded: bytes, repeat: int = 3) -> flo
 
 
 def measure_contention(target: Target, hints: "ExactHints", profile: BlockProfile, pairs: int = 5,
-                       entering: Overheads = Overheads()) -> float:
-    """How much slower transactions execute inside the parallel engine, beside
-    one another, than alone: per pair, a serial run with each transaction timed
-    and a traced ``bal`` run on two processes (every transaction executed once,
-    on the block's exact list), in turns; the median over ``pairs`` of the
-    engine's execution time over serial's. Measured apart (serial beside a busy
-    serial process, then alone) it drifted with the machine by as much as the
-    effect (0% and 14% in two calibrations minutes apart) and missed what the
-    engine adds (caches shared with the coordinator's own work: 4% on
-    erc20:txs=1000 in the same run). A worker's executions also enter the list's
-    accounts they read first, which the model charges apart: what it charges for
-    the transactions the worker executed (at ``entering``'s costs of entering, see
+                       entering: Overheads = Overheads()) -> tuple[float, float]:
+    """(contention, view): how much slower transactions execute inside the
+    parallel engine, beside one another, than in the same engine alone, and how
+    much slower alone than in serial execution. Per turn: a serial run with each
+    transaction timed, a traced ``bal`` run on one process and one on two (every
+    transaction executed once, on the block's exact list); the medians over
+    ``pairs`` turns of the two-process engine's execution time over the
+    one-process engine's, and of that over serial's. Measured apart (serial
+    beside a busy serial process, then alone) contention drifted with the
+    machine by as much as the effect (0% and 14% in two calibrations minutes
+    apart) and missed what the engine adds (caches shared with the
+    coordinator's own work: 4% on erc20:txs=1000 in the same run). Timed against
+    serial alone it held the list's own read path too, which costs 2.4% on
+    erc20:txs=1000 and 0.6% on the median mainnet block (``with_list_load``
+    times each block's). A worker's executions also enter the list's accounts
+    they read first, which the model charges apart: what it charges for the
+    transactions the worker executed (at ``entering``'s costs of entering, see
     measure_list_costs) is left out of the engine's time."""
-    from parexec.parallel import run_trace
     from parexec.strategies.bal import BalStrategy
 
     serial, bal = SerialStrategy(time_transactions=True), BalStrategy(hints=hints)
     execute_block(fresh_block(target.block), target.pre_state, bal, 2, with_state_root=False)  # warm
-    ratios = []
+    beside_ratios, alone_ratios = [], []
     for _ in range(pairs):
         outcome = execute_block(fresh_block(target.block), target.pre_state, serial, 1, with_state_root=False)
-        alone = sum(outcome.stats.tx_seconds)
-        with run_trace.recording() as trace:
-            execute_block(fresh_block(target.block), target.pre_state, bal, 2, with_state_root=False)
-        beside = sum(span.end - span.start for span in trace.spans)
-        on_worker = [span.tx for span in sorted(trace.spans, key=lambda span: span.start)
-                     if span.process != run_trace.COORDINATOR]
-        ratios.append((beside - entering_charge(profile, on_worker, entering)) / alone)
-    return max(0.0, statistics.median(ratios) - 1)
+        serial_seconds = sum(outcome.stats.tx_seconds)
+        alone = _traced_seconds(target, bal, 1)[0]
+        beside, on_worker = _traced_seconds(target, bal, 2)
+        beside_ratios.append((beside - entering_charge(profile, on_worker, entering)) / alone)
+        alone_ratios.append(alone / serial_seconds)
+    return max(0.0, statistics.median(beside_ratios) - 1), statistics.median(alone_ratios) - 1
+
+
+def _traced_seconds(target: Target, strategy, workers: int) -> tuple[float, list[int]]:
+    """The seconds ``strategy``'s executions of ``target``'s transactions took
+    (traced, wherever they ran), and the transactions the workers executed, in
+    the order they began."""
+    from parexec.parallel import run_trace
+
+    with run_trace.recording() as trace:
+        execute_block(fresh_block(target.block), target.pre_state, strategy, workers, with_state_root=False)
+    return (sum(span.end - span.start for span in trace.spans),
+            [span.tx for span in sorted(trace.spans, key=lambda span: span.start)
+             if span.process != run_trace.COORDINATOR])
 
 
 def fit_commit(profiles: list[BlockProfile], measured: list[float], strategy: str, workers: int,
@@ -520,10 +566,10 @@ def calibrate(targets: list[Target], strategies: list[str], workers: int = 2, re
     list_index, list_load, (enter_account, enter_location, enter_change) = measure_list_costs(
         targets[biggest], profiles[biggest], encoded, repeat)
     entering = Overheads(enter_account=enter_account, enter_location=enter_location, enter_change=enter_change)
-    contention = measure_contention(targets[biggest], hints, profiles[biggest], entering=entering)
+    contention, view = measure_contention(targets[biggest], hints, profiles[biggest], entering=entering)
     stage = measure_staging(targets[biggest], encoded, repeat)
     result_check = measure_result_check(targets[biggest], encoded, repeat)
-    base = replace(entering, ipc=ipc, start=start, send=send, send_byte=send_byte, contention=contention,
+    base = replace(entering, ipc=ipc, start=start, send=send, send_byte=send_byte, contention=contention, view=view,
                    list_index=list_index,
                    list_load=list_load, stage=stage, result_check=result_check)
     measured: dict[str, dict[str, dict]] = {s: {} for s in strategies}

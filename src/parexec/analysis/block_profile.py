@@ -49,6 +49,10 @@ class BlockProfile:
     list_load: float | None = None
     # bal: the size of that list (its RLP, in bytes), which its coordinator writes to every worker
     list_bytes: int = 0
+    # bal: how much slower the block's transactions execute on that list (entered whole), one
+    # process alone, than in serial execution (a share; calibration.with_list_load); None: not
+    # measured, the model charges Overheads.view instead
+    list_view: float | None = None
 
     @property
     def gas(self) -> int:

@@ -42,9 +42,12 @@ calls, rewards, receipts) is serial time for every strategy, but for the
 receipts' encoding and hashing (``BlockProfile.receipts_seconds``), which the
 workers share with the coordinator, a round trip (``ipc``) more.
 
-Times are execution times scaled by ``1 + contention`` (processes sharing a
-machine run slower than one alone), plus ``execution`` each (the engine's work
-around an execution, wherever it runs). A block's start is ``start`` (the block
+Times are execution times scaled by ``1 + view`` (executing on the engine's
+memory rather than on serial execution's state, one process alone; bal: on each
+block's own list, where measured, ``BlockProfile.list_view``) and by
+``1 + contention`` (processes sharing a machine run slower than one alone),
+plus ``execution`` each (the engine's work around an execution, wherever it
+runs). A block's start is ``start`` (the block
 handed to one worker, as calibration probes it) and ``send`` for each further
 worker. Every model also counts the executions
 the coordinator does itself, as the engines do
@@ -95,7 +98,12 @@ class Overheads:
     # first, at its start; bal's list after it), and per byte written (bal's list: see list_bytes)
     send: float = 0.0
     send_byte: float = 0.0
-    contention: float = 0.0  # execution slows by this share when processes run side by side
+    # execution slows by this share when processes run side by side, against the same engine alone
+    contention: float = 0.0
+    # execution on the engine's memory (timed on bal's, a list's entered whole), one process
+    # alone, is slower than on serial execution's state by this share; bal takes each block's
+    # own where a profile holds it (BlockProfile.list_view)
+    view: float = 0.0
     list_index: float = 0.0  # bal: seconds per transaction to index a block's list's accounts (every process)
     # bal: seconds per transaction for the coordinator to enter the whole list (rules,
     # counts), where a profile holds no measurement on its own list (BlockProfile.list_load)
@@ -227,9 +235,12 @@ def _true_deps(profile: BlockProfile) -> list[set[int]]:
     return dependencies([t.footprint for t in profile.txs], "slot", "reads", predict_nonces=True)
 
 
-def _slowed(profile: BlockProfile, oh: Overheads) -> list[float]:
-    """Each transaction's time in the engine, wherever it runs."""
-    return [t.seconds * (1 + oh.contention) + oh.execution for t in profile.txs]
+def _slowed(profile: BlockProfile, oh: Overheads, own_list: bool = False) -> list[float]:
+    """Each transaction's time in the engine, wherever it runs (``own_list``: on
+    the block's own list, at the profile's ``list_view`` where measured)."""
+    view = profile.list_view if own_list and profile.list_view is not None else oh.view
+    slowed = (1 + view) * (1 + oh.contention)
+    return [t.seconds * slowed + oh.execution for t in profile.txs]
 
 
 def _occ_model(cls, profile: BlockProfile, workers: int, oh: Overheads, redo: str = "auto") -> ModelRun:
@@ -666,7 +677,8 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
     ``enter_location`` and ``enter_change`` per location and change the list
     holds for it: see list_entries), and a chunk's results arrive together,
     ``ipc`` after its last. Whoever executes a transaction holds the result to
-    the list and encodes it (``result_check``). The coordinator takes each worker's
+    the list and encodes it (``result_check``); executions on the list run at
+    the block's own ``list_view`` where the profile holds it (else ``view``). The coordinator takes each worker's
     result in (``commit``) between its own transactions, or waiting once it has
     none, and, once the whole list is entered, commits every transaction whose
     result is in and whose predecessors are committed (``commit_in_order`` each:
@@ -682,7 +694,8 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
 
     from parexec.parallel.all_at_once import PREPARE_ROUNDS, QUEUE, Dispenser
 
-    t = [seconds + oh.result_check for seconds in _slowed(profile, oh)]  # on the coordinator (all entered)
+    # each execution held to the list where it ran; on the coordinator, the list all entered
+    t = [seconds + oh.result_check for seconds in _slowed(profile, oh, own_list=True)]
     touched, sizes = list_entries(profile)
     entering = {a: entering_cost(size, oh) for a, size in sizes.items()}
     n = len(t)

@@ -18,15 +18,18 @@ from parexec.analysis.simulator import Overheads, simulate
 
 MOVES = 5e-4  # an overhead whose zeroing moves the figure by less is left out
 
-# overheads a profile may hold measured on its own block (BlockProfile fields of the
-# same name, in seconds a block), charged in place of the calibrated per-transaction cost
-MEASURED_PER_BLOCK = frozenset({"list_load"})
+# overheads a profile may hold measured on its own block, charged in place of the
+# calibrated one: the BlockProfile field that holds each (list_load in seconds a block,
+# charged in place of a cost per transaction; list_view a share, as view is)
+MEASURED_PER_BLOCK = {"list_load": "list_load", "view": "list_view"}
+SHARES = frozenset({"contention", "view"})  # overheads that slow execution by a share, not a cost
 
 # the overheads as the calibration measures them (entering a list's account is
 # fitted as one cost per account, per location and per change), and what each is
 # counted per
 GROUPS: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("contention", ("contention",), "execution slowed by it"),
+    ("contention", ("contention",), "execution slowed by it, beside other processes"),
+    ("view", ("view",), "execution slowed by it, alone (bal: each block's own list, where measured)"),
     ("commit", ("commit",), "per tx, coordinator (bal: per result taken in from a worker)"),
     ("execution", ("execution",), "per execution"),
     ("ipc", ("ipc",), "per round trip"),
@@ -67,7 +70,7 @@ def what_ifs(profiles: list[BlockProfile], strategy: str, workers: int, overhead
     model does not charge, such as another engine's, or a fitted cost near zero)
     is left out."""
     def mean_speedup(oh: Overheads, zeroed=()) -> float:
-        measured = {f: 0.0 for f in zeroed if f in MEASURED_PER_BLOCK}  # a block's own, zeroed with the calibrated
+        measured = {MEASURED_PER_BLOCK[f]: 0.0 for f in zeroed if f in MEASURED_PER_BLOCK}  # a block's own, zeroed too
         return geometric_mean([simulate(replace(p, **measured) if measured else p, strategy, workers, oh)
                                for p in profiles])
 
@@ -86,8 +89,12 @@ def what_ifs(profiles: list[BlockProfile], strategy: str, workers: int, overhead
 
 def _as_charged(name: str, overheads: Overheads, profiles: list[BlockProfile]) -> float:
     """The overhead ``name`` as the model charges it: where profiles hold their
-    block's own measurement of it, per transaction over those blocks."""
-    own = [p for p in profiles if name in MEASURED_PER_BLOCK and getattr(p, name) is not None]
+    block's own measurement of it, over those blocks (a share: its mean; a cost:
+    per transaction)."""
+    field = MEASURED_PER_BLOCK.get(name)
+    own = [getattr(p, field) for p in profiles if field is not None and getattr(p, field) is not None]
     if not own:
         return getattr(overheads, name)
-    return sum(getattr(p, name) for p in own) / sum(len(p.txs) for p in own)
+    if name in SHARES:
+        return sum(own) / len(own)
+    return sum(own) / sum(len(p.txs) for p in profiles if getattr(p, field) is not None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from parexec.analysis.what_if import SHARES
 from parexec.peak_memory import PeakMemory
 
 
@@ -102,8 +103,8 @@ def what_if_table(what) -> Table:
                    ("overhead", "calibrated", "counted"))
     table.add_row("(as calibrated)", "", "", f"{what.as_calibrated:.2f}x", "")
     for row in what.rows:
-        if row.overhead == "contention":
-            value = f"{row.values['contention']:.1%}"
+        if row.overhead in SHARES:
+            value = f"{row.values[row.overhead]:.1%}"
         elif "send_byte" in row.values:  # a message, and per byte of it
             value = f"{row.values['send'] * 1e6:.1f} us + {row.values['send_byte'] * 1e9:.3f} ns a byte"
         else:
