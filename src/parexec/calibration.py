@@ -440,9 +440,9 @@ def measure_contention(target: Target, hints: "ExactHints", profile: BlockProfil
     machine by as much as the effect (0% and 14% in two calibrations minutes
     apart) and missed what the engine adds (caches shared with the
     coordinator's own work: 4% on erc20:txs=1000 in the same run). Timed against
-    serial alone it held the list's own read path too, which costs 2.4% on
-    erc20:txs=1000 and 0.6% on the median mainnet block (``with_list_load``
-    times each block's). A worker's executions also enter the list's accounts
+    serial alone it held the list's own read path too (``view``), which cost
+    2.4% on erc20:txs=1000 and 0.9% on the median shared mainnet block (-2.8% to
+    +3.3%; ``with_list_load`` times each block's). A worker's executions also enter the list's accounts
     they read first, which the model charges apart: what it charges for the
     transactions the worker executed (at ``entering``'s costs of entering, see
     measure_list_costs) is left out of the engine's time."""
