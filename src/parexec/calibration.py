@@ -8,6 +8,8 @@ on this machine with the real engines.
   block at its start, bal's list after it), per message and per byte, timed
   directly on the engine's own write (worker_pool.write_within) to a pipe a
   process drains; the probe above hands the block to one worker, with no list.
+  bal's ``message`` (a chunk of work or a claim written to a worker while the
+  transactions run) is the same write.
 * ``contention`` and ``view``: how much slower transactions execute inside the
   engine beside one another than the same engine alone (processes share caches
   and memory bandwidth), and how much slower alone than in serial execution
@@ -39,8 +41,10 @@ on this machine with the real engines.
 * bal's ``commit``, ``commit_in_order`` and ``settle`` are timed instead, in its
   engine, in the very runs its speedups are measured on
   (parallel.coordinator_time): what its coordinator spends per result it takes
-  in from a worker, per transaction it commits in block order, and per
-  transaction once every result is in and committed. Its coordinator executes nearly the same share of
+  in from a worker (less a ``send`` for each message it wrote to one: at 32
+  workers chunks are smaller, so there are more messages per result), per
+  transaction it commits in block order, and per transaction once every result
+  is in and committed. Its coordinator executes nearly the same share of
   every calibration target whatever the split, so the fit could not tell its
   two costs apart: the fitted commit came out anywhere between 0 and 25 us,
   and the prediction at 32 workers, where the coordinator sets the limit, moved
@@ -82,7 +86,8 @@ CALIBRATION_TARGETS = ("erc20:txs=1000", "transfers:txs=1000,hot=0.2", "chain:tx
 # commits in block order as results come in (before, its settle held the whole commit):
 # an older file is stale; 4 since a block's start counts handing it to every worker (send,
 # send_byte); 5 since contention is timed against the engine alone, and the engine's
-# memory apart (view)
+# memory apart (view), and bal's cost per result taken in leaves out the messages to the
+# workers (send each)
 VERSION = 5
 
 
@@ -382,17 +387,20 @@ def measure_staging(target: Target, encoded: bytes, repeat: int = 3) -> float:
 BAL_TIMED = ("commit_in_order", "settle")
 
 
-def coordinator_costs(runs: list[coordinator_time.CoordinatorTime]) -> dict[str, float] | None:
+def coordinator_costs(runs: list[coordinator_time.CoordinatorTime], send: float = 0.0) -> dict[str, float] | None:
     """bal's commit, commit_in_order and settle costs, timed in its engine
     (parallel.coordinator_time) on one block's ``runs``: the medians of the
     coordinator's seconds per result it took in from a worker (beyond its own
-    executions, its preparation, its commits and its waiting), per transaction
-    it committed in block order, and per transaction once every result was in
-    and committed; None if no run took a result in."""
+    executions, its preparation, its commits and its waiting, and ``send`` for
+    each message it wrote to a worker, which the model charges apart: at two
+    workers a chunk holds up to 16 transactions, at 32 two to eight), per
+    transaction it committed in block order, and per transaction once every
+    result was in and committed; None if no run took a result in."""
     pooled = [r for r in runs if r.worker_results and r.txs]  # (txs: set once the run has ended well)
     if not pooled:
         return None
-    return {"commit": statistics.median(max(0.0, r.taking_in) / r.worker_results for r in pooled),
+    return {"commit": statistics.median(max(0.0, r.taking_in - r.messages * send) / r.worker_results
+                                        for r in pooled),
             "commit_in_order": statistics.median(r.commit / r.txs for r in pooled),
             "settle": statistics.median(r.finish / r.txs for r in pooled)}
 
@@ -569,7 +577,7 @@ def calibrate(targets: list[Target], strategies: list[str], workers: int = 2, re
     contention, view = measure_contention(targets[biggest], hints, profiles[biggest], entering=entering)
     stage = measure_staging(targets[biggest], encoded, repeat)
     result_check = measure_result_check(targets[biggest], encoded, repeat)
-    base = replace(entering, ipc=ipc, start=start, send=send, send_byte=send_byte, contention=contention, view=view,
+    base = replace(entering, ipc=ipc, start=start, send=send, send_byte=send_byte, message=send, contention=contention, view=view,
                    list_index=list_index,
                    list_load=list_load, stage=stage, result_check=result_check)
     measured: dict[str, dict[str, dict]] = {s: {} for s in strategies}
@@ -581,7 +589,7 @@ def calibrate(targets: list[Target], strategies: list[str], workers: int = 2, re
             if row["strategy"] in measured:
                 measured[row["strategy"]][target.name] = {"speedup": row["speedup"],
                                                           "coordinator_executions": row["coordinator_executions"]}
-        costs = coordinator_costs(runs)
+        costs = coordinator_costs(runs, send)
         if costs is not None:
             timed.append(costs)
             measured["bal"][target.name]["timed"] = costs

@@ -98,6 +98,9 @@ class Overheads:
     # first, at its start; bal's list after it), and per byte written (bal's list: see list_bytes)
     send: float = 0.0
     send_byte: float = 0.0
+    # bal: seconds per message its coordinator writes to a worker while the transactions run (a
+    # chunk of work, a claim), as many per result as chunks are small (calibrated: ``send``)
+    message: float = 0.0
     # execution slows by this share when processes run side by side, against the same engine alone
     contention: float = 0.0
     # execution on the engine's memory (timed on bal's, a list's entered whole), one process
@@ -672,19 +675,22 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
     (so they start at once and are kept fed), then executes from the light end
     of the order, a few at a time (Dispenser.take_own), and, between them, tops
     each worker up to QUEUE chunks from the heavy end, a chunk each per round
-    (each arrives ``ipc`` later); a worker runs its chunks in order, entering
+    (a message each, ``message``; it arrives ``ipc`` later); a worker runs its chunks in order, entering
     each account its transactions touch the first time one does (``enter_account``, and
     ``enter_location`` and ``enter_change`` per location and change the list
     holds for it: see list_entries), and a chunk's results arrive together,
     ``ipc`` after its last. Whoever executes a transaction holds the result to
     the list and encodes it (``result_check``); executions on the list run at
-    the block's own ``list_view`` where the profile holds it (else ``view``). The coordinator takes each worker's
-    result in (``commit``) between its own transactions, or waiting once it has
-    none, and, once the whole list is entered, commits every transaction whose
-    result is in and whose predecessors are committed (``commit_in_order`` each:
+    the block's own ``list_view`` where the profile holds it (else ``view``).
+    The coordinator takes each worker's result in (``commit``) between its own
+    transactions, or waiting once it has none, and, once the whole list is
+    entered, commits every transaction whose result is in and whose
+    predecessors are committed (``commit_in_order`` each:
     strategies.bal.BlockOrder); where the two ends meet it moves a request queued
-    behind a worker's current one to a worker with none (all_at_once.move_to_idle),
-    and claims the next transaction no worker has started. After entering the
+    behind a worker's current one to a worker with none (all_at_once.move_to_idle:
+    a claim per task to the one, the request to the other, a message each),
+    and claims the next transaction no worker has started (a message to a
+    worker that holds it queued). After entering the
     list, in as many steps again, it stages the post-state the list's values give
     (``stage`` per transaction); once every result is in and committed it
     settles the block (``settle`` each: the list's last checks, the staged
@@ -736,13 +742,14 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
                 for j in begun:
                     heappush(arrivals, (free[w] + oh.ipc, j))
 
-    def move_to_idle(now: float) -> None:
+    def move_to_idle(now: float) -> float:
         """all_at_once.move_to_idle: each worker whose results are all in gets the
         last request another holds behind the one it is on (none of its tasks
-        begun); the worker with the most tasks not begun gives first, each one."""
+        begun); the worker with the most tasks not begun gives first, each one:
+        a claim to the giver per task, and the request to the taker. The clock after."""
         idle = [w for w in range(len(free)) if not queued[w] and free[w] + oh.ipc <= now]
         if not idle:
-            return
+            return now
         offers = []
         for v in range(len(free)):
             if not queued[v]:
@@ -753,7 +760,10 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
                 offers.append((sum(1 for e in queued[v] for j in e[1] if not started[j]), v))
         offers.sort(key=lambda offer: -offer[0])
         for w, (_, v) in zip(idle, offers):
-            queued[w].append([now + oh.ipc, queued[v].pop()[1], []])
+            tasks = queued[v].pop()[1]
+            now += (len(tasks) + 1) * oh.message
+            queued[w].append([now + oh.ipc, tasks, []])
+        return now
 
     def take_in(until: float) -> float:
         """Take in the results that arrived by ``until``, and commit what can be; the clock after."""
@@ -782,22 +792,26 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
                 if len(queued[w]) < QUEUE:
                     tasks = plan.take_chunk()
                     if tasks:
+                        now += oh.message
                         queued[w].append([now + oh.ipc, deque(tasks), []])
         if preparing:  # a step of entering the whole list or staging, between rounds of handing out work
             preparing -= 1
             now = take_in(now + (n * oh.stage if preparing < PREPARE_ROUNDS else load) / PREPARE_ROUNDS)
             continue
         now = take_in(now)
-        if plan.front >= plan.back:  # the ends have met: queued work moves to workers with none
+        met = plan.front >= plan.back
+        if met:  # the ends have met: queued work moves to workers with none
             for w in range(len(free)):
                 advance(w, now)
-            move_to_idle(now)
+            now = move_to_idle(now)
         while plan.front < n and started[order[plan.front]]:
             plan.front += 1
         if plan.front == n:
             break
         own = plan.take_own()  # its own, or a claim
         for j in own:  # executed here
+            if met and any(j in request[1] for requests in queued for request in requests):
+                now += oh.message  # claimed from the worker that holds it
             started[j] = True
             now += t[j]
             done[j] = True

@@ -105,8 +105,8 @@ def execute_all(env, block, pool, mv, check=None, ready=None, stop=None,
     done, and as the last results come in, with the outcomes so far (bal commits
     those whose predecessors are all in). ``clock``: a
     coordinator_time.CoordinatorTime to add the time of its own executions, its
-    preparation, its commits and its waiting to, and the results it took in from
-    the workers."""
+    preparation, its commits and its waiting to, the results it took in from
+    the workers and the messages it wrote to them."""
     n = len(block.transactions)
     outcomes: dict[int, Outcome] = {}
     here = 0
@@ -156,7 +156,7 @@ def execute_all(env, block, pool, mv, check=None, ready=None, stop=None,
         prepare(whole=True)
         execute_here(range(n))
         return outcomes, here
-    waited = pool.waited
+    waited, messages = pool.waited, pool.messages
     plan = Dispenser([tx.gas for tx in block.transactions], len(pool.workers) + 1, by_gas)
     order = plan.order
     moved: set[int] = set()  # tasks taken from one worker's queue to another's
@@ -199,6 +199,7 @@ def execute_all(env, block, pool, mv, check=None, ready=None, stop=None,
     pool.drain()
     if clock is not None:
         clock.wait += pool.waited - waited
+        clock.messages += pool.messages - messages
     return outcomes, here
 
 

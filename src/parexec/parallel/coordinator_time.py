@@ -2,7 +2,9 @@
 
 The simulator charges bal's coordinator a cost per result it takes in from a
 worker (Overheads.commit: receiving and decoding it, handing out work, the
-engine's bookkeeping) and one per transaction once every result is in
+engine's bookkeeping), one per message it writes to a worker (Overheads.send,
+timed apart: a chunk of work or a claim, whose number per result grows with
+the workers, as chunks shrink) and one per transaction once every result is in
 (Overheads.settle). The calibration times both here, in the very runs whose
 speedups it measures: what is left of the coordinator's time once its own
 executions, its preparation, its waiting and its finishing are taken out is
@@ -27,6 +29,7 @@ class CoordinatorTime:
 
     txs: int = 0
     worker_results: int = 0  # results taken in from the workers
+    messages: int = 0  # written to the workers while the transactions ran (chunks, claims), not the block
     total: float = 0.0  # from opening the block to its settled state
     start: float = 0.0  # opening the block on the worker pool
     index: float = 0.0  # indexing the list's accounts

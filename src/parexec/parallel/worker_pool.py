@@ -131,6 +131,7 @@ class WorkerPool:
         self.log: list = []  # MV updates of the current block, in order
         self.trace = None  # the RunTrace of the current block, if one is recorded
         self.waited = 0.0  # seconds the coordinator has spent blocked on results (coordinator_time)
+        self.messages = 0  # messages written to workers, ever (coordinator_time)
         self.replaced = 0  # workers replaced (dead or hung), ever
         self.hung = 0  # of which found hung
         self._at_block_start = (0, 0)  # (replaced, hung) when the current block started
@@ -514,7 +515,8 @@ class WorkerPool:
         self._write(worker, _frame(msg))
 
     def _write(self, worker: Worker, *frames: bytes) -> None:
-        """Write ``frames`` in turn, or replace the worker as ``_send`` does."""
+        """Write ``frames`` in turn (one message), or replace the worker as ``_send`` does."""
+        self.messages += 1
         patience = self._allowed(worker) if worker.requests else self.timeout
         try:
             sent = True
