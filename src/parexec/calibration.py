@@ -280,11 +280,11 @@ def measure_list_view(target: Target, encoded: bytes, repeat: int = 3) -> float 
         return None
     listed = EncodedList(encoded, "the block's exact list")
 
-    class Given:
+    class TheList:  # bal's hints: this block's list
         def eip7928_encoded_for(self, block):
             return listed
 
-    serial, bal = SerialStrategy(time_transactions=True), BalStrategy(hints=Given())
+    serial, bal = SerialStrategy(time_transactions=True), BalStrategy(hints=TheList())
     ratios = []
     for _ in range(repeat):
         outcome = execute_block(fresh_block(target.block), target.pre_state, serial, 1, with_state_root=False)
@@ -450,10 +450,11 @@ def measure_contention(target: Target, hints: "ExactHints", profile: BlockProfil
     coordinator's own work: 4% on erc20:txs=1000 in the same run). Timed against
     serial alone it held the list's own read path too (``view``), which cost
     2.4% on erc20:txs=1000 and 0.9% on the median shared mainnet block (-2.8% to
-    +3.3%; ``with_list_load`` times each block's). A worker's executions also enter the list's accounts
-    they read first, which the model charges apart: what it charges for the
-    transactions the worker executed (at ``entering``'s costs of entering, see
-    measure_list_costs) is left out of the engine's time."""
+    +3.3%; ``with_list_load`` times each block's). A worker's executions also
+    enter the list's accounts they read first, which the model charges apart:
+    what it charges for the transactions the worker executed (at ``entering``'s
+    costs of entering, see measure_list_costs) is left out of the engine's
+    time."""
     from parexec.strategies.bal import BalStrategy
 
     serial, bal = SerialStrategy(time_transactions=True), BalStrategy(hints=hints)

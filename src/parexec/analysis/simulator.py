@@ -675,8 +675,9 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
     (so they start at once and are kept fed), then executes from the light end
     of the order, a few at a time (Dispenser.take_own), and, between them, tops
     each worker up to QUEUE chunks from the heavy end, a chunk each per round
-    (a message each, ``message``; it arrives ``ipc`` later); a worker runs its chunks in order, entering
-    each account its transactions touch the first time one does (``enter_account``, and
+    (a message each, ``message``; it arrives ``ipc`` later); a worker runs its
+    chunks in order, entering each account its transactions touch the first
+    time one does (``enter_account``, and
     ``enter_location`` and ``enter_change`` per location and change the list
     holds for it: see list_entries), and a chunk's results arrive together,
     ``ipc`` after its last. Whoever executes a transaction holds the result to
