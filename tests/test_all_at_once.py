@@ -62,9 +62,8 @@ class _Pool:
         self.workers = list(workers)
         self.claims, self.sent = [], []
 
-    def claim(self, worker, j, only=False):
-        assert only
-        self.claims.append((self.workers.index(worker), j))
+    def claim_only(self, worker, tasks):
+        self.claims.append((self.workers.index(worker), tuple(tasks)))
 
     def submit(self, worker, tasks, chain):
         worker.requests.append(list(tasks))
@@ -80,11 +79,11 @@ def test_an_idle_worker_gets_the_queued_request_of_the_busiest():
     pool = _Pool(busy, other, idle)
     moved: set[int] = set()
     move_to_idle(pool, set(), set(pool.started(busy)) | set(pool.started(other)), moved)
-    assert pool.sent == [(2, [5])] and pool.claims == [(0, 5)] and moved == {5}
+    assert pool.sent == [(2, [5])] and pool.claims == [(0, (5,))] and moved == {5}
     late = _Worker()
     pool.workers.append(late)
     move_to_idle(pool, set(), {9, 8}, moved)  # worker 2 is busy now; worker 3 is idle
-    assert pool.sent[1:] == [(3, [7, 6])] and pool.claims[1:] == [(0, 7), (0, 6)]
+    assert pool.sent[1:] == [(3, [7, 6])] and pool.claims[1:] == [(0, (7, 6))]  # one claim for the request
     move_to_idle(pool, set(), {9, 8}, moved)  # both busy now: nothing moves
     assert len(pool.sent) == 2
 

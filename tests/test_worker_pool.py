@@ -466,7 +466,7 @@ def test_a_single_claimed_task_is_skipped_and_the_run_streams(fresh_pool):
     replies = _spy_on_replies(worker)
     pool.submit(worker, list(range(30)), chain=False)
     pool.submit(worker, list(range(30, 60)), chain=False)
-    pool.claim(worker, 45, only=True)
+    pool.claim_only(worker, (45,))
     done = sorted(o.tx for o in _collect_until_idle(pool, worker))
     assert done == [j for j in range(60) if j != 45]  # claimed before the worker got there
     kinds = [kind for kind, _ in replies]

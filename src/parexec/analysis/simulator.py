@@ -689,7 +689,7 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
     predecessors are committed (``commit_in_order`` each:
     strategies.bal.BlockOrder); where the two ends meet it moves a request queued
     behind a worker's current one to a worker with none (all_at_once.move_to_idle:
-    a claim per task to the one, the request to the other, a message each),
+    a claim of its tasks to the one, the request to the other, a message each),
     and claims the next transaction no worker has started (a message to a
     worker that holds it queued). After entering the
     list, in as many steps again, it stages the post-state the list's values give
@@ -747,7 +747,7 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
         """all_at_once.move_to_idle: each worker whose results are all in gets the
         last request another holds behind the one it is on (none of its tasks
         begun); the worker with the most tasks not begun gives first, each one:
-        a claim to the giver per task, and the request to the taker. The clock after."""
+        a claim to the giver, and the request to the taker. The clock after."""
         idle = [w for w in range(len(free)) if not queued[w] and free[w] + oh.ipc <= now]
         if not idle:
             return now
@@ -762,7 +762,7 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
         offers.sort(key=lambda offer: -offer[0])
         for w, (_, v) in zip(idle, offers):
             tasks = queued[v].pop()[1]
-            now += (len(tasks) + 1) * oh.message
+            now += 2 * oh.message
             queued[w].append([now + oh.ipc, tasks, []])
         return now
 

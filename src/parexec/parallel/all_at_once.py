@@ -187,7 +187,7 @@ def execute_all(env, block, pool, mv, check=None, ready=None, stop=None,
             j = order[plan.front]
             for worker in pool.workers:
                 if any(j in tasks for tasks in worker.requests):
-                    pool.claim(worker, j, only=True)
+                    pool.claim_only(worker, (j,))
         execute_here(plan.take_own(most=None if stop is None else 1))  # ``stop``: asked after each one
         if stop is not None and stop(outcomes):
             pool.release()
@@ -226,7 +226,6 @@ def move_to_idle(pool, done, started, moved: set[int]) -> None:
         offers.append((sum(j not in started for r in queued for j in r), worker, queued[-1]))
     offers.sort(key=lambda offer: -offer[0])  # ties in the workers' order
     for thief, (_, victim, tasks) in zip(idle, offers):
-        for j in tasks:
-            pool.claim(victim, j, only=True)
+        pool.claim_only(victim, tasks)
         moved.update(tasks)
         pool.submit(thief, tasks, chain=False)

@@ -38,10 +38,11 @@ Coordinator to worker (``parallel.worker.worker_main``):
                                     result is also recorded locally, so later tasks
                                     of the run see it
     (CLAIM, k, only)                the coordinator executes every transaction up
-                                    to ``k`` (``only``: transaction ``k`` alone)
-                                    itself: skip them (checked between tasks, in
-                                    this run and in queued ones) and send each
-                                    further result of a run that holds one at once
+                                    to ``k`` (``only``: ``k`` is a tuple, those
+                                    transactions alone) elsewhere: skip them
+                                    (checked between tasks, in this run and in
+                                    queued ones) and send each further result of
+                                    a run that holds one at once
     (RECEIPTS, n, first, fields)    encode receipts ``first`` .. of the block's ``n``
                                     (``fields``: each one's type, status,
                                     cumulative gas, bloom and logs RLP) and hash

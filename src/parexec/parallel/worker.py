@@ -266,7 +266,7 @@ def serve(conn, running) -> None:
         msg = conn.recv()
         if msg[0] == CLAIM:
             if msg[2]:
-                claimed_one.add(msg[1])
+                claimed_one.update(msg[1])
             else:
                 claimed = max(claimed, msg[1])
             return None

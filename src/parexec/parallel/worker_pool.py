@@ -412,12 +412,17 @@ class WorkerPool:
         tasks, j = worker.tasks, worker.running.value
         return tasks[:tasks.index(j) + 1] if j in tasks else []
 
-    def claim(self, worker: Worker, upto: int, only: bool = False) -> None:
+    def claim(self, worker: Worker, upto: int) -> None:
         """Tell ``worker`` that the coordinator executes every tx up to ``upto``
-        (``only``: tx ``upto`` alone) itself: it skips them and sends its further
-        results at once."""
+        itself: it skips them and sends its further results at once."""
         if worker.requests:
-            self._send(worker, (CLAIM, upto, only))
+            self._send(worker, (CLAIM, upto, False))
+
+    def claim_only(self, worker: Worker, tasks) -> None:
+        """Tell ``worker`` that ``tasks`` alone are executed elsewhere (one message):
+        it skips them and sends its further results at once."""
+        if worker.requests:
+            self._send(worker, (CLAIM, tuple(tasks), True))
 
     def collect(self, timeout: float | None = 0) -> tuple[list[Outcome], list[int]]:
         """The outcomes that arrived within ``timeout`` (None: wait for at least
