@@ -654,6 +654,9 @@ def test_what_ifs_name_what_holds_the_figure():
     assert view.speedup == pytest.approx(bal.as_calibrated)  # no view left: as ``oh``
     assert views.as_calibrated < bal.as_calibrated
     assert views.without_any == pytest.approx(bal.without_any)
+    occ_view = next(row for row in what_ifs([replace(p, list_view=0.1) for p in profiles], "occ", 8, viewed).rows
+                    if row.overhead == "view")
+    assert occ_view.values == {"view": 0.05}  # other engines are charged the calibrated view, and shown it
 
 
 def test_cli_simulate_what_if(tmp_path):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields, replace
 from statistics import geometric_mean
 
 from parexec.analysis.block_profile import BlockProfile
-from parexec.analysis.simulator import Overheads, simulate
+from parexec.analysis.simulator import MODELS, Overheads, model_of, simulate
 
 MOVES = 5e-4  # an overhead whose zeroing moves the figure by less is left out
 
@@ -76,9 +76,10 @@ def what_ifs(profiles: list[BlockProfile], strategy: str, workers: int, overhead
                                for p in profiles])
 
     as_calibrated = mean_speedup(overheads)
+    own = model_of(strategy) is MODELS["all-at-once"]  # bal's model takes a block's own measurements
     rows = []
     for name, names, counted in GROUPS:
-        values = {f: _as_charged(f, overheads, profiles) for f in names}
+        values = {f: _as_charged(f, overheads, profiles if own else []) for f in names}
         if any(values.values()):
             speedup = mean_speedup(replace(overheads, **dict.fromkeys(names, 0.0)), names)
             if abs(speedup / as_calibrated - 1) >= MOVES:
