@@ -287,9 +287,16 @@ def measure_list_view(target: Target, encoded: bytes, repeat: int = 3) -> float 
     serial, bal = SerialStrategy(time_transactions=True), BalStrategy(hints=TheList())
     ratios = []
     for _ in range(repeat):
-        outcome = execute_block(fresh_block(target.block), target.pre_state, serial, 1, with_state_root=False)
-        ratios.append(_traced_seconds(target, bal, 1)[0] / sum(outcome.stats.tx_seconds))
+        serial_seconds, alone = _serial_and_alone(target, serial, bal)
+        ratios.append(alone / serial_seconds)
     return statistics.median(ratios) - 1
+
+
+def _serial_and_alone(target: Target, serial: SerialStrategy, bal) -> tuple[float, float]:
+    """One turn: the seconds ``target``'s transactions take in serial execution
+    (``serial`` times each), then on ``bal``'s one process (traced)."""
+    outcome = execute_block(fresh_block(target.block), target.pre_state, serial, 1, with_state_root=False)
+    return sum(outcome.stats.tx_seconds), _traced_seconds(target, bal, 1)[0]
 
 
 def _entering_in_place(target: Target, encoded: bytes, txs) -> dict[bytes, float]:
@@ -461,9 +468,7 @@ def measure_contention(target: Target, hints: "ExactHints", profile: BlockProfil
     execute_block(fresh_block(target.block), target.pre_state, bal, 2, with_state_root=False)  # warm
     beside_ratios, alone_ratios = [], []
     for _ in range(pairs):
-        outcome = execute_block(fresh_block(target.block), target.pre_state, serial, 1, with_state_root=False)
-        serial_seconds = sum(outcome.stats.tx_seconds)
-        alone = _traced_seconds(target, bal, 1)[0]
+        serial_seconds, alone = _serial_and_alone(target, serial, bal)
         beside, on_worker = _traced_seconds(target, bal, 2)
         beside_ratios.append((beside - entering_charge(profile, on_worker, entering)) / alone)
         alone_ratios.append(alone / serial_seconds)
@@ -578,8 +583,8 @@ def calibrate(targets: list[Target], strategies: list[str], workers: int = 2, re
     contention, view = measure_contention(targets[biggest], hints, profiles[biggest], entering=entering)
     stage = measure_staging(targets[biggest], encoded, repeat)
     result_check = measure_result_check(targets[biggest], encoded, repeat)
-    base = replace(entering, ipc=ipc, start=start, send=send, send_byte=send_byte, message=send, contention=contention, view=view,
-                   list_index=list_index,
+    base = replace(entering, ipc=ipc, start=start, send=send, send_byte=send_byte, message=send,
+                   contention=contention, view=view, list_index=list_index,
                    list_load=list_load, stage=stage, result_check=result_check)
     measured: dict[str, dict[str, dict]] = {s: {} for s in strategies}
     timed = []  # per target, bal's coordinator costs timed in the runs below

@@ -2,8 +2,8 @@
 
 The simulator charges bal's coordinator a cost per result it takes in from a
 worker (Overheads.commit: receiving and decoding it, handing out work, the
-engine's bookkeeping), one per message it writes to a worker (Overheads.send,
-timed apart: a chunk of work or a claim, whose number per result grows with
+engine's bookkeeping), one per message it writes to a worker (Overheads.message,
+calibrated as a send, timed apart: a chunk of work or a claim, whose number per result grows with
 the workers, as chunks shrink) and one per transaction once every result is in
 (Overheads.settle). The calibration times both here, in the very runs whose
 speedups it measures: what is left of the coordinator's time once its own
