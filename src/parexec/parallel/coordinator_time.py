@@ -3,9 +3,9 @@
 The simulator charges bal's coordinator a cost per result it takes in from a
 worker (Overheads.commit: receiving and decoding it, handing out work, the
 engine's bookkeeping), one per message it writes to a worker (Overheads.message,
-calibrated as a send, timed apart: a chunk of work or a claim, whose number per result grows with
-the workers, as chunks shrink) and one per transaction once every result is in
-(Overheads.settle). The calibration times both here, in the very runs whose
+calibrated as a send, timed apart: a chunk of work or a claim, whose number per
+result grows with the workers, as chunks shrink) and one per transaction once
+every result is in (Overheads.settle). The calibration times both here, in the very runs whose
 speedups it measures: what is left of the coordinator's time once its own
 executions, its preparation, its waiting and its finishing are taken out is
 the cost of taking results in. Fitted to speedups at two workers instead, the
