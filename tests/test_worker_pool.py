@@ -23,7 +23,7 @@ from parexec.block.env import AncestorHashes
 from parexec.block.pipeline import execute_block
 from parexec.model import Block, BlockRejected
 from parexec.parallel import worker_pool
-from parexec.parallel.protocol import DONE, PARTIAL, RESULTS
+from parexec.parallel.protocol import DONE, PARTIAL, RESULTS, RUN
 from parexec.parallel.worker_pool import Worker, WorkerPool, get_pool
 from parexec.strategies import get_strategy
 from parexec.workloads import build_workload
@@ -121,6 +121,45 @@ def test_bals_list_goes_to_every_worker_as_it_is(monkeypatch):
     assert outcome.stats.mode == "parallel" and outcome.stats.coordinator_executions < 300
     blocks = [msg for msg in framed if msg[0] == BLOCK]
     assert len(blocks) == 1 and blocks[0][5] == 300  # two workers, one frame; the list's length only
+
+
+def test_a_worker_gets_its_block_with_its_first_request(fresh_pool, monkeypatch):
+    """A block reaches a worker with its first request, in one write (at 32 workers,
+    writing every worker its block before any its first chunk kept the last one
+    waiting for 31 blocks and lists); a worker given nothing never gets it, and
+    one that missed a block gets it whole when the same block starts again (as
+    pre-execution and then execution start it)."""
+    from parexec.parallel.protocol import BLOCK
+
+    block, pre = build_workload("erc20:txs=40")
+    serial = serial_outcome(block, pre)
+    pool = get_pool(2)
+    first, second = pool.workers
+    framed = []
+    real = worker_pool._frame
+    monkeypatch.setattr(worker_pool, "_frame", lambda msg: framed.append(msg) or real(msg))
+    _start(pool, block, pre)  # the pre-state goes to every worker now, the block not yet
+    assert BLOCK not in [msg[0] for msg in framed] and first.block_due and second.block_due
+    framed.clear()
+    messages = pool.messages
+    pool.submit(first, [0, 1, 2], chain=False)
+    assert pool.messages == messages + 1 and not first.block_due and second.block_due
+    assert [msg[0] for msg in framed] == [BLOCK, RUN] and isinstance(framed[0][1], bytes)
+    outcomes = _collect_until_idle(pool, first)
+    assert sorted(o.tx for o in outcomes) == [0, 1, 2]
+    framed.clear()
+    _start(pool, block, pre)  # the same block again: the first worker holds its pickle, the second does not
+    pool.submit(second, [3, 4], chain=False)
+    pool.submit(first, [5], chain=False)
+    assert [(msg[0], msg[1] is None) for msg in framed if msg[0] == BLOCK] == [(BLOCK, False), (BLOCK, True)]
+    outcomes = []
+    with time_limit(30):
+        while not (first.idle and second.idle):
+            outcomes += pool.collect(None)[0]
+    assert sorted(o.tx for o in outcomes) == [3, 4, 5]
+    for o in outcomes:  # on the pre-state: valid speculative results
+        assert o.kind == DONE and o.value.writes == serial.tx_results[o.tx].writes
+    pool.drain()
 
 
 @pytest.mark.parametrize("fault", [signal.SIGKILL, signal.SIGSTOP])

@@ -130,6 +130,8 @@ class ModelRun(NamedTuple):
 
     makespan: float  # seconds
     coordinator_executions: int  # the executions the coordinator did itself (the rest ran on workers)
+    # the makespan holds writing every worker its block (else charged apart: ``send`` a worker)
+    blocks_written: bool = False
 
 
 class Simulated(NamedTuple):
@@ -155,7 +157,9 @@ def simulate_run(profile: BlockProfile, strategy: str, workers: int, overheads: 
     if model is None or workers <= 1 or len(seconds) < MIN_PARALLEL_TXS:
         return Simulated(1.0, len(seconds))  # as the engine: small blocks run serially
     run = model(STRATEGIES[strategy], profile, workers, overheads, **options)
-    started = overheads.start + (workers - 2) * overheads.send  # the block to every worker (``start``: to one)
+    started = overheads.start  # the block to a worker
+    if not run.blocks_written:  # and to every other one
+        started += (workers - 2) * overheads.send
     elapsed = rest - receipts_elsewhere(profile, workers, overheads) + started + run.makespan
     return Simulated(serial / elapsed, run.coordinator_executions)
 
@@ -666,16 +670,17 @@ def entering_cost(size: ListSize, oh: Overheads) -> float:
 
 def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) -> ModelRun:
     """bal's engine (parallel.all_at_once), replayed with its own Dispenser. The
-    coordinator writes the block's list to each worker in turn (``send``, and
-    ``send_byte`` per byte of it: the profile's ``list_bytes``), then every
-    process indexes the list's accounts (``list_index`` per transaction).
-    The coordinator decodes and enters the whole list (the profile's
-    ``list_load``, measured on the block's own list, else ``list_load`` per
-    transaction) in PREPARE_ROUNDS steps, topping its workers up between them
-    (so they start at once and are kept fed), then executes from the light end
-    of the order, a few at a time (Dispenser.take_own), and, between them, tops
-    each worker up to QUEUE chunks from the heavy end, a chunk each per round
-    (a message each, ``message``; it arrives ``ipc`` later); a worker runs its
+    coordinator tops each worker up to QUEUE chunks from the heavy end, a chunk
+    each per round (a message each, ``message``; it arrives ``ipc`` later); a
+    worker's first comes with its block and the block's list, in one write
+    (``send``, and ``send_byte`` per byte of the list: the profile's
+    ``list_bytes``), and the worker indexes the list's accounts before it
+    starts (``list_index`` per transaction). Between its rounds the coordinator
+    indexes its own copy as well, then decodes and enters the whole list (the
+    profile's ``list_load``, measured on the block's own list, else
+    ``list_load`` per transaction) in PREPARE_ROUNDS steps (so the workers are
+    kept fed), then executes from the light end of the order, a few at a time
+    (Dispenser.take_own), topping the workers up between them; a worker runs its
     chunks in order, entering each account its transactions touch the first
     time one does (``enter_account``, and
     ``enter_location`` and ``enter_change`` per location and change the list
@@ -708,15 +713,29 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
     n = len(t)
     plan = Dispenser([tx.gas_limit or tx.gas for tx in profile.txs], workers)
     order = plan.order
-    ready = n * oh.list_index
+    ready = n * oh.list_index  # indexing the list's accounts
     load = n * oh.list_load if profile.list_load is None else profile.list_load
-    sending = oh.send + profile.list_bytes * oh.send_byte  # the list to one worker, after its block
-    now = (workers - 1) * sending + ready  # the coordinator's clock: the list sent to every worker, indexed
-    preparing = 2 * PREPARE_ROUNDS  # steps of entering the whole list, then of staging, left to the coordinator
-    free = [(w + 1) * sending + ready for w in range(workers - 1)]  # when each worker is done with what it started
+    sending = oh.send + profile.list_bytes * oh.send_byte  # a worker's block, its list and first chunk
+    now = 0.0  # the coordinator's clock
+    # the coordinator's preparation, step by step: indexing the list, entering it whole, staging
+    preparing = deque([ready] + [load / PREPARE_ROUNDS] * PREPARE_ROUNDS
+                      + [n * oh.stage / PREPARE_ROUNDS] * PREPARE_ROUNDS)
+    free = [0.0] * (workers - 1)  # when each worker is done with what it started
+    written = [False] * (workers - 1)  # whether a worker has its block
     entered: list[set] = [set() for _ in free]  # per worker: the accounts it has entered
     # per worker: its requests not done yet, [arrival, tasks not started, tasks started]
     queued: list[deque] = [deque() for _ in free]
+
+    def write(w: int, tasks, now: float) -> float:
+        """A request to worker w (with its block the first time: one write); the clock after."""
+        if written[w]:
+            now += oh.message
+        else:
+            now += sending
+            written[w] = True
+            free[w] = now + oh.ipc + ready  # it indexes the list on arrival
+        queued[w].append([now + oh.ipc, deque(tasks), []])
+        return now
     started = [False] * n
     # heap: (when, tx) for each worker result not yet taken in, as it reaches the coordinator
     arrivals: list[tuple[float, int]] = []
@@ -762,8 +781,7 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
         offers.sort(key=lambda offer: -offer[0])
         for w, (_, v) in zip(idle, offers):
             tasks = queued[v].pop()[1]
-            now += 2 * oh.message
-            queued[w].append([now + oh.ipc, tasks, []])
+            now = write(w, tasks, now + oh.message)  # a claim to the giver, the request to the taker
         return now
 
     def take_in(until: float) -> float:
@@ -793,11 +811,9 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
                 if len(queued[w]) < QUEUE:
                     tasks = plan.take_chunk()
                     if tasks:
-                        now += oh.message
-                        queued[w].append([now + oh.ipc, deque(tasks), []])
-        if preparing:  # a step of entering the whole list or staging, between rounds of handing out work
-            preparing -= 1
-            now = take_in(now + (n * oh.stage if preparing < PREPARE_ROUNDS else load) / PREPARE_ROUNDS)
+                        now = write(w, tasks, now)
+        if preparing:  # a step of its preparation, between rounds of handing out work
+            now = take_in(now + preparing.popleft())
             continue
         now = take_in(now)
         met = plan.front >= plan.back
@@ -824,7 +840,7 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
         arrival, j = heappop(arrivals)
         done[j] = True
         now = commit_ready(max(now, arrival) + oh.commit)
-    return ModelRun(max([now, *free]) + n * oh.settle, here)
+    return ModelRun(max([now, *free]) + n * oh.settle, here, blocks_written=True)
 
 
 # per engine (a strategy's ``engine``), its model: (strategy class, profile, workers, overheads) -> ModelRun

@@ -28,7 +28,8 @@ CHUNK = 16  # at most: enough to pay for a round trip
 # at the end)
 QUEUE = 2
 # rounds of handing out work over which the coordinator spreads its own preparation
-# (bal: entering the whole list), so that the workers never wait for their next chunk
+# (bal: entering the whole list, then staging; indexing it comes first, once every worker
+# has its first chunks), so that the workers never wait for their next chunk
 PREPARE_ROUNDS = 16
 # the coordinator executes up to a chunk over this many of its own at a time: fewer
 # rounds of topping up and taking results in between them (bal on erc20:txs=1000 and

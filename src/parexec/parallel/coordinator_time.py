@@ -32,8 +32,7 @@ class CoordinatorTime:
     messages: int = 0  # written to the workers while the transactions ran (chunks, claims), not the block
     total: float = 0.0  # from opening the block to its settled state
     start: float = 0.0  # opening the block on the worker pool
-    index: float = 0.0  # indexing the list's accounts
-    prepare: float = 0.0  # entering the whole list and staging the post-state
+    prepare: float = 0.0  # indexing the list's accounts, entering it whole and staging the post-state
     own: float = 0.0  # executing its own transactions and holding them to the list
     commit: float = 0.0  # committing the results in block order (while the workers run, and the rest after)
     wait: float = 0.0  # blocked until a worker's results came
@@ -42,7 +41,7 @@ class CoordinatorTime:
     @property
     def taking_in(self) -> float:
         """The rest: taking the workers' results in, handing work out, bookkeeping."""
-        return self.total - self.start - self.index - self.prepare - self.own - self.commit - self.wait - self.finish
+        return self.total - self.start - self.prepare - self.own - self.commit - self.wait - self.finish
 
 
 _RUNS: list[CoordinatorTime] | None = None

@@ -45,12 +45,13 @@ from parexec.parallel.mv_memory import LazyAccount, MVMemory, MVView
 class ListMemory(MVMemory):
     """Multi-version memory whose entries are a block access list's changes (nothing is recorded)."""
 
-    def __init__(self, base, rlp: bytes, txs: int, cap: int | None = None):
+    def __init__(self, base, rlp: bytes, txs: int, cap: int | None = None, indexed: bool = True):
         """``base``: the pre-block state with index 0 applied; ``rlp``: the list,
         for a block of ``txs`` transactions, holding at most ``cap`` items
         (access.eip7928.item_cap; checked once all is entered). Indexes its
-        accounts by address; each is decoded and entered when first read, or all
-        by ``enter_all``."""
+        accounts by address (unless ``indexed`` is False: then ``index`` does,
+        before anything reads it); each is decoded and entered when first read,
+        or all by ``enter_all``."""
         super().__init__(base)
         self.txs, self.cap = txs, cap
         # per transaction, the locations the list changes there (complete once all is entered)
@@ -66,8 +67,16 @@ class ListMemory(MVMemory):
         self.outside: dict[tuple, dict[int, object]] = {}
         self.rlp = rlp
         # listed accounts not entered yet: address -> where its entry lies in ``rlp``
-        self.waiting: dict[bytes, tuple[int, int]] = _index_accounts(rlp)
-        self.accounts = set(self.waiting)  # every listed account
+        self.waiting: dict[bytes, tuple[int, int]] = {}
+        self.accounts: set[bytes] = set()  # every listed account
+        if indexed:
+            self.index()
+
+    def index(self) -> None:
+        """Index the list's accounts by address (from the entries' RLP headers:
+        InvalidAccessList where they break its encoding)."""
+        self.waiting = _index_accounts(self.rlp)
+        self.accounts = set(self.waiting)
         # MVView's account fast path: an account the list does not hold reads as the base's
         self.accounts_written = self.accounts
 

@@ -192,9 +192,11 @@ class WorkerState:
                     self.mv = ListMemory(start, encoded, txs)
                     self.list_check = ListCheck(self.mv)
                 except InvalidAccessList:
-                    pass  # the coordinator rejects it too, before it sends any task (an
-                    # account found malformed when entered fails its transaction here, and
-                    # the coordinator, entering the whole list, rejects the block)
+                    pass  # the coordinator, indexing the same bytes at its first step, rejects
+                    # the block before it takes any result in (the tasks sent with the block
+                    # run here without the list, for nothing); an account found malformed when
+                    # entered fails its transaction here, and the coordinator, entering the
+                    # whole list, rejects the block
         elif op == BASE:
             self.base = pickle.loads(msg[1])
         elif op == ADVANCE:

@@ -96,6 +96,10 @@ class Worker:
     synced: int = 0  # how many entries of the block's update log it has
     requests: deque = field(default_factory=deque)  # outstanding task lists, in order
     has_txs: set = field(default_factory=set)  # transaction indices it was sent
+    # the current BLOCK message is still to be written: it goes with the worker's first
+    # request (one write), so a worker starts on its first chunk as soon as its block is in
+    block_due: bool = False
+    holds_block: int = -1  # the serial of the block whose pickle it holds (WorkerPool._block_serial)
     worked: bool = False  # it was given tasks since it was last told the block's work is over
     progress: tuple = (-1, 0.0)  # (running tx, time.monotonic) when last seen to move or reply
     sock: object = None  # the pipe's socket, to write to without blocking (see write_within)
@@ -128,6 +132,7 @@ class WorkerPool:
         self._block_msg = None
         self._access_list: bytes | None = None  # the current block's EIP-7928 list (RLP), if it has one
         self._block_frames: dict = {}  # the current BLOCK message's frames, with the block and without
+        self._block_serial = 0  # counts the blocks started: which one a worker holds (Worker.holds_block)
         self.log: list = []  # MV updates of the current block, in order
         self.trace = None  # the RunTrace of the current block, if one is recorded
         self.waited = 0.0  # seconds the coordinator has spent blocked on results (coordinator_time)
@@ -163,8 +168,7 @@ class WorkerPool:
         self._poller.register(parent_conn.fileno(), select.POLLIN)
         if self.base is not None:
             self._send(worker, (BASE, self._base_bytes()))
-        if self._block_msg is not None:
-            self._send_block(worker, self._block_bytes())
+        worker.block_due = self._block_msg is not None  # with its first request, if the block has one
         return worker
 
     def _forget(self, worker: Worker) -> None:
@@ -214,22 +218,28 @@ class WorkerPool:
                 self._replace(worker)
 
     # ------------------------------------------------------------ per block
-    def _send_block(self, worker: Worker, payload: bytes | None) -> None:
-        """The current BLOCK message (``payload``: the pickled block, or None where
-        the worker holds it), and the block's EIP-7928 list after it as it is, a
-        frame of its own (protocol: BLOCK). Both are framed once a block and the
-        same bytes written to every worker: pickled and framed for each, a 120 KB
-        list cost 87 us a worker to frame, and 16 us to write."""
-        frames = self._block_frames.get(payload is None)
+    def _due_block(self, worker: Worker) -> tuple[bytes, ...]:
+        """The frames of the current BLOCK message, if ``worker`` has not been written
+        it yet (else none): the block pickled (unless the worker holds it), and the
+        block's EIP-7928 list after it as it is, a frame of its own (protocol:
+        BLOCK). Both are framed once a block and the same bytes written to every
+        worker: pickled and framed for each, a 120 KB list cost 87 us a worker to
+        frame, and 16 us to write."""
+        if not worker.block_due:
+            return ()
+        worker.block_due = False
+        held = worker.holds_block == self._block_serial
+        worker.holds_block = self._block_serial
+        frames = self._block_frames.get(held)
         if frames is None:
-            frame = _frame((BLOCK, payload) + self._block_msg[2:])
+            frame = _frame((BLOCK, None if held else self._block_bytes()) + self._block_msg[2:])
             listed = self._access_list
             if listed is None:
                 frames = (frame,)
             else:  # the list's frame: its length goes with the message, its bytes follow unframed
                 frames = (frame + struct.pack("!i", len(listed)), listed)
-            self._block_frames[payload is None] = frames
-        self._write(worker, *frames)
+            self._block_frames[held] = frames
+        return frames
 
     def _base_bytes(self) -> bytes:
         if self._base_payload is None:
@@ -276,6 +286,8 @@ class WorkerPool:
         if let_go:
             self.block, self._block_payload, self._block_msg = None, None, None
             self._access_list, self._block_frames = None, {}
+            for worker in self.workers:
+                worker.block_due = False
 
     def receipt_leaves(self, fields: list) -> list[bytes]:
         """block.receipts.build_receipts' ``leaves``: the receipts' trie leaves,
@@ -340,11 +352,14 @@ class WorkerPool:
 
     def start_block(self, base, block, pre_writes, pre_code, trace=None, access_list=None,
                     log_ops=None) -> None:
-        """Give every worker the pre-state (if it changed), the block and its system
-        writes; with ``trace`` (a parallel.run_trace.RunTrace) the workers time each
-        execution and ``collect`` records it there; with ``access_list`` (the RLP
-        of the block's EIP-7928 list) each worker loads and checks it; ``log_ops``:
-        the transactions whose executions log operations (protocol)."""
+        """Give every worker the pre-state (if it changed) now, and the block and its
+        system writes with its first request (one write: at 32 workers, writing
+        every worker its block before any its first chunk kept the last waiting
+        31 blocks and lists long); with ``trace`` (a parallel.run_trace.RunTrace)
+        the workers time each execution and ``collect`` records it there; with
+        ``access_list`` (the RLP of the block's EIP-7928 list) each worker loads
+        and checks it; ``log_ops``: the transactions whose executions log
+        operations (protocol). A worker given no request never gets the block."""
         self.end_block()
         self._at_block_start = (self.replaced, self.hung)
         self.trace = trace
@@ -357,14 +372,14 @@ class WorkerPool:
                     self._send(worker, (ADVANCE, origin[1], origin[2]))
                 else:
                     self._send(worker, (BASE, self._base_bytes()))
-        same_block = block is self.block
-        if not same_block:
+        if block is not self.block:
             self.block, self._block_payload = block, None
+            self._block_serial += 1
         listed = None if access_list is None else len(block.transactions)
         self._block_msg = (BLOCK, None, pre_writes, pre_code, trace is not None, listed, log_ops)
         self._access_list, self._block_frames = access_list, {}
-        for worker in list(self.workers):
-            self._send_block(worker, None if same_block else self._block_bytes())
+        for worker in self.workers:
+            worker.block_due = True  # written with its first request (submit)
             worker.synced = 0
             worker.requests = deque()
             worker.has_txs = set()
@@ -396,8 +411,8 @@ class WorkerPool:
             worker.progress = (worker.running.value, time.monotonic())
         worker.requests.append(list(tasks))
         worker.worked = True
-        self._send(worker, (RUN, updates, txs, tasks, chain))  # if it died,
-        # its requests come back as orphaned from the next collect
+        self._write(worker, *self._due_block(worker), _frame((RUN, updates, txs, tasks, chain)))  # if it
+        # died, its requests come back as orphaned from the next collect
 
     @staticmethod
     def running(worker: Worker) -> int:

@@ -136,23 +136,27 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
         listed.decode_for(block)  # names the fault
         raise FixtureError(f"{listed.source}: not a valid EIP-7928 list: {exc}") from None
 
-    try:
-        mv = ListMemory(base, listed.rlp, n, item_cap(block))  # its accounts indexed: before anything runs on it
-    except InvalidAccessList as exc:
-        rejected(exc)
-    indexed = time.perf_counter()
-
-    step = max(1, math.ceil(len(mv.waiting) / PREPARE_ROUNDS))
+    mv = ListMemory(base, listed.rlp, n, item_cap(block), indexed=False)  # indexed by the first step
+    step = 0  # accounts a step enters, once indexed
     staged = OverlayState(state)  # the post-state, from the list's values
     staging = None  # the list's final values not staged yet, and how many a step stages
 
     def prepare_a_step() -> bool:
-        """A step of the coordinator's own work while the workers start: entering
-        the whole list (every rule checked before anything is executed here or
-        any result held to it), then staging the post-state its values give;
-        True once done. Each is spread over PREPARE_ROUNDS steps, so that no
-        worker waits long for its next chunk."""
-        nonlocal staging
+        """A step of the coordinator's own work while the workers start: indexing
+        the list's accounts (once every worker has its first chunks: each indexes
+        its own copy meanwhile), entering the whole list (every rule checked before
+        anything is executed here or any result held to it), then staging the
+        post-state its values give; True once done. Entering and staging are each
+        spread over PREPARE_ROUNDS steps, so that no worker waits long for its
+        next chunk."""
+        nonlocal staging, step
+        if not step:
+            try:
+                mv.index()
+            except InvalidAccessList as exc:
+                rejected(exc)
+            step = max(1, math.ceil(len(mv.waiting) / PREPARE_ROUNDS))
+            return False
         if mv.waiting:
             try:
                 mv.enter_some(step)
@@ -205,7 +209,7 @@ def _run(env, block, state, workers: int, listed: EncodedList, fallback: bool) -
         ended = time.perf_counter()
         clock.txs, clock.total, clock.finish = n, ended - began, ended - executed - rest_committed
         clock.commit += rest_committed
-        clock.start, clock.index = opened - began, indexed - opened
+        clock.start = opened - began
     replaced, hung = pool.faults() if pool is not None else (0, 0)
     return results, RunStats(txs=n, mode="parallel" if pool is not None else "serial",
                              executions=n + order.exact, coordinator_executions=here + order.exact,
