@@ -4,10 +4,11 @@ on this machine with the real engines.
 * ``ipc`` and ``start``: a probe runs a block on the real worker pool: how long
   handing a worker the block takes, and how much longer a one-transaction task
   takes round trip than the transaction itself.
-* ``send`` and ``send_byte``: writing a message to one more worker's pipe (the
-  block at its start, bal's list after it), per message and per byte, timed
-  directly on the engine's own write (worker_pool.write_within) to a pipe a
-  process drains; the probe above hands the block to one worker, with no list.
+* ``send`` and ``send_byte``: writing a message to one more worker's pipe (a
+  worker's block, with its first request; bal's with its list), per message
+  and per byte, timed directly on the engine's own write
+  (worker_pool.write_within) to a pipe a process drains; the probe above hands
+  the block to one worker, with no list.
   bal's ``message`` (a chunk of work or a claim written to a worker while the
   transactions run) is the same write.
 * ``contention`` and ``view``: how much slower transactions execute inside the

@@ -95,7 +95,7 @@ class Overheads:
     ipc: float = 0.0  # seconds from a worker's result to the coordinator (and back)
     start: float = 0.0  # seconds per block before parallel execution begins (handing the block to one worker)
     # seconds to write one more message to a worker's pipe (the block to each worker past the
-    # first, at its start; bal's list after it), and per byte written (bal's list: see list_bytes)
+    # first, with its first request; bal's with its list), and per byte written (bal's list: see list_bytes)
     send: float = 0.0
     send_byte: float = 0.0
     # bal: seconds per message its coordinator writes to a worker while the transactions run (a

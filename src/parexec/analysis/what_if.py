@@ -34,7 +34,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("execution", ("execution",), "per execution"),
     ("ipc", ("ipc",), "per round trip"),
     ("start", ("start",), "per block"),
-    ("sending", ("send", "send_byte"), "the block to each worker past the first; bal's list to each"),
+    ("sending", ("send", "send_byte"), "the block to each worker past the first (bal: with its list, to each)"),
     ("messages", ("message",), "per chunk of work or claim written to a worker (bal)"),
     ("list_index", ("list_index",), "per tx, every process"),
     ("list_load", ("list_load",), "per tx, coordinator (each block's own, where measured)"),

@@ -8,9 +8,11 @@ waits wastes one of them.
 State reaches a worker once per pre-state: a new, unrelated pre-state is pickled
 once and sent to every worker; a pre-state derived from the previous one (the
 next block of a chain, see ``MemoryState.derive``) is sent as its diff. A block
-goes without its transactions; each transaction travels with the first task
-that needs it on that worker, so the coordinator never pickles the ones it
-executes itself and a worker starts after one chunk, not the whole block. Then
+goes without its transactions, with a worker's first task (one write: the last
+of many workers does not wait for every other one's block before its first
+chunk); each transaction travels with the first task that needs it on that
+worker, so the coordinator never pickles the ones it executes itself and a
+worker starts after one chunk, not the whole block. Then
 only MV-memory updates and transaction indices cross the pipe, and compact
 TxResults come back. Once the transactions are done, the idle workers encode
 and hash shares of the block's receipts for the pipeline (``receipt_leaves``).
