@@ -736,6 +736,7 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
             free[w] = now + oh.ipc + ready  # it indexes the list on arrival
         queued[w].append([now + oh.ipc, deque(tasks), []])
         return now
+
     started = [False] * n
     # heap: (when, tx) for each worker result not yet taken in, as it reaches the coordinator
     arrivals: list[tuple[float, int]] = []

@@ -29,7 +29,7 @@ class CoordinatorTime:
 
     txs: int = 0
     worker_results: int = 0  # results taken in from the workers
-    messages: int = 0  # written to the workers while the transactions ran (chunks, claims), not the block
+    messages: int = 0  # written to the workers while the transactions ran (chunks, claims; a block with its first)
     total: float = 0.0  # from opening the block to its settled state
     start: float = 0.0  # opening the block on the worker pool
     prepare: float = 0.0  # indexing the list's accounts, entering it whole and staging the post-state
