@@ -250,11 +250,11 @@ def test_a_calibration_from_an_older_parexec_is_measured_anew(tmp_path, monkeypa
     data["overheads"]["settle"] = 1e-6
     data.pop("version")  # before bal's coordinator costs were timed in its engine
     cal.write_text(json.dumps(data))
-    with pytest.raises(StaleCalibration, match="format 1, not 5"):
+    with pytest.raises(StaleCalibration, match="format 1, not 6"):
         load(cal)
-    data["version"] = 4  # before contention was timed against the engine alone (its memory's cost apart)
+    data["version"] = 5  # before a block's start left out the round trip the models charge anyway
     cal.write_text(json.dumps(data))
-    with pytest.raises(StaleCalibration, match="format 4, not 5"):
+    with pytest.raises(StaleCalibration, match="format 5, not 6"):
         load(cal)
 
     def measuring(*_args, **_kwargs):  # it would measure now (a few minutes): stop it there
@@ -426,6 +426,41 @@ def test_bals_list_is_written_to_every_worker_before_anything_runs():
         assert 64 / sent - 64 / free == pytest.approx(workers - 1), workers
     assert simulate(replace(profile, list_bytes=0), "bal", 32, Overheads(send_byte=1e-3)) == pytest.approx(
         simulate(profile, "bal", 32, Overheads()))
+
+
+def test_bal_charges_a_round_trip_its_ipc_once():
+    """ipc is timed as a whole round trip (calibration.measure_pool), and every
+    model charges it once, on the way back: a block whose last result comes
+    from a worker ends ipc later, not twice that."""
+    for n in (16, 64):
+        profile = block([own_slot(j) for j in range(n)], [1.0] * n)
+        for workers in (2, 8):
+            slower = n / simulate(profile, "bal", workers, Overheads(ipc=0.25))
+            assert slower - n / simulate(profile, "bal", workers, Overheads()) == pytest.approx(0.25)
+
+
+def test_a_blocks_start_leaves_out_the_round_trip_the_models_charge(monkeypatch):
+    """The probe's first task takes longer than a later one (the worker sets up
+    the block); only that excess, beyond a later task's round trip (ipc), is
+    the block's start: the models charge the first task's ipc themselves."""
+    from types import SimpleNamespace
+
+    from parexec import calibration
+
+    seconds = [1e-3] * 6
+    firsts = iter([5e-4, 7e-4, 6e-4, 6e-4])  # the first task's extra, a probe each (the first warms)
+
+    def probing(_block, _pre_state, probe, _workers, with_state_root):
+        probe.start_seconds = 2e-4
+        extra = next(firsts)
+        probe.round_trips = [(0, seconds[0] + extra)] + [(j, seconds[j] + 3e-5) for j in range(1, 6)]
+
+    monkeypatch.setattr(calibration, "execute_block", probing)
+    target = SimpleNamespace(block=None, pre_state=None)
+    profile = SimpleNamespace(txs=[SimpleNamespace(seconds=s) for s in seconds])
+    start, ipc = calibration.measure_pool(target, profile, tasks=6, probes=3)
+    assert ipc == pytest.approx(3e-5)
+    assert start == pytest.approx(2e-4 + 6e-4 - 3e-5)
 
 
 def test_a_blocks_own_list_load_replaces_the_calibrated_one():

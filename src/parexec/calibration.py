@@ -1,9 +1,10 @@
 """The simulator's overhead constants (analysis.simulator.Overheads), measured
 on this machine with the real engines.
 
-* ``ipc`` and ``start``: a probe runs a block on the real worker pool: how long
-  handing a worker the block takes, and how much longer a one-transaction task
-  takes round trip than the transaction itself.
+* ``ipc`` and ``start``: a probe runs a block on the real worker pool: how much
+  longer a one-transaction task takes round trip than the transaction itself,
+  and how long handing a worker the block takes, with what its first task takes
+  beyond a later one.
 * ``send`` and ``send_byte``: writing a message to one more worker's pipe (a
   worker's block, with its first request; bal's with its list), per message
   and per byte, timed directly on the engine's own write
@@ -88,8 +89,9 @@ CALIBRATION_TARGETS = ("erc20:txs=1000", "transfers:txs=1000,hot=0.2", "chain:tx
 # an older file is stale; 4 since a block's start counts handing it to every worker (send,
 # send_byte); 5 since contention is timed against the engine alone, and the engine's
 # memory apart (view), and bal's cost per result taken in leaves out the messages to the
-# workers (send each)
-VERSION = 5
+# workers (send each); 6 since a block's start leaves out the round trip's ipc the models
+# charge on its first task's result anyway
+VERSION = 6
 
 
 @dataclass
@@ -155,20 +157,23 @@ class ExactHints:
 
 
 def measure_pool(target: Target, profile: BlockProfile, tasks: int = 20, probes: int = 7) -> tuple[float, float]:
-    """(start, ipc) seconds, medians over ``probes`` probes. ``start``: handing out
-    the block and the first task's extra time (the worker sets up the block
-    first), one a probe (with three, it came out 204-522 us in calibrations an hour
-    apart); ``ipc``: the extra time of the later one-task round trips."""
+    """(start, ipc) seconds, medians over ``probes`` probes. ``ipc``: the extra
+    time of the later one-task round trips; ``start``: handing out the block,
+    and what the first task takes beyond a later one (the worker sets up the
+    block first; the models charge its round trip's ``ipc`` as every other),
+    one a probe (with three, it came out 204-522 us in calibrations an hour
+    apart)."""
     probe = _PoolProbe(tasks)
     execute_block(target.block, target.pre_state, probe, 2, with_state_root=False)  # warm
-    starts, extra = [], []
+    firsts, extra = [], []
     for _ in range(probes):
         probe.round_trips = []
         execute_block(target.block, target.pre_state, probe, 2, with_state_root=False)
         (first, first_trip), *later = probe.round_trips
-        starts.append(probe.start_seconds + max(0.0, first_trip - profile.txs[first].seconds))
+        firsts.append((probe.start_seconds, first_trip - profile.txs[first].seconds))
         extra += [rt - profile.txs[j].seconds for j, rt in later]
-    return statistics.median(starts), max(0.0, statistics.median(extra))
+    ipc = max(0.0, statistics.median(extra))
+    return statistics.median(opened + max(0.0, first - ipc) for opened, first in firsts), ipc
 
 
 def measure_sending(small: int = 2_000, large: int = 128_000, probes: int = 41) -> tuple[float, float]:

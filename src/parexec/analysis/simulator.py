@@ -671,7 +671,7 @@ def entering_cost(size: ListSize, oh: Overheads) -> float:
 def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) -> ModelRun:
     """bal's engine (parallel.all_at_once), replayed with its own Dispenser. The
     coordinator tops each worker up to QUEUE chunks from the heavy end, a chunk
-    each per round (a message each, ``message``; it arrives ``ipc`` later); a
+    each per round (a message each, ``message``); a
     worker's first comes with its block and the block's list, in one write
     (``send``, and ``send_byte`` per byte of the list: the profile's
     ``list_bytes``), and the worker indexes the list's accounts before it
@@ -685,8 +685,10 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
     time one does (``enter_account``, and
     ``enter_location`` and ``enter_change`` per location and change the list
     holds for it: see list_entries), and a chunk's results arrive together,
-    ``ipc`` after its last. Whoever executes a transaction holds the result to
-    the list and encodes it (``result_check``); executions on the list run at
+    ``ipc`` after its last (a round trip's ``ipc``, timed as a whole, is
+    charged once, on the way back, as in the other models). Whoever executes a
+    transaction holds the result to the list and encodes it
+    (``result_check``); executions on the list run at
     the block's own ``list_view`` where the profile holds it (else ``view``).
     The coordinator takes each worker's result in (``commit``) between its own
     transactions, or waiting once it has none, and, once the whole list is
@@ -733,8 +735,8 @@ def _all_at_once_model(cls, profile: BlockProfile, workers: int, oh: Overheads) 
         else:
             now += sending
             written[w] = True
-            free[w] = now + oh.ipc + ready  # it indexes the list on arrival
-        queued[w].append([now + oh.ipc, deque(tasks), []])
+            free[w] = now + ready  # it indexes the list on arrival
+        queued[w].append([now, deque(tasks), []])  # a round trip's ipc comes with the results
         return now
 
     started = [False] * n
