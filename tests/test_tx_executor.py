@@ -797,6 +797,32 @@ def test_invalid_transaction_raises(vm, sender_kw, tx_kw):
     assert (pre.accounts, pre.slots) == snapshot
 
 
+def test_a_legacy_signature_is_checked_by_one_recovery_that_gives_the_sender(monkeypatch):
+    """py-evm checked a legacy signature by recovering the key and verifying with
+    it, then recovered the sender again (evm.pyevm_patches): one recovery now
+    does both, and no verification is made."""
+    import coincurve.keys
+
+    recovered, verified = [], []
+    recover = coincurve.keys.PublicKey.from_signature_and_message.__func__
+    monkeypatch.setattr(coincurve.keys.PublicKey, "from_signature_and_message",
+                        classmethod(lambda cls, *a, **k: recovered.append(1) or recover(cls, *a, **k)))
+    monkeypatch.setattr(coincurve.keys.PublicKey, "verify", lambda *a, **k: verified.append(1) or True)
+    tx = sign_tx(HomesteadVM, K1, 0, NEW, value=5, gas=21000)
+    assert run(HomesteadVM, base_state(), tx).success
+    assert (len(recovered), verified, tx.sender) == (1, [], S1)
+
+
+def test_a_legacy_signature_no_key_comes_from_is_invalid():
+    """An r that is no point's x coordinate: no key can be recovered, so the
+    transaction is invalid (as py-evm's check had it), and names the signature."""
+    p = 2**256 - 2**32 - 977  # secp256k1's field
+    r = next(x for x in range(1, 100) if pow(x**3 + 7, (p - 1) // 2, p) != 1)
+    tx = sign_tx(HomesteadVM, K1, 0, NEW, value=5, gas=21000).copy(r=r)
+    with pytest.raises(InvalidTransaction, match="Bad Signature"):
+        run(HomesteadVM, base_state(), tx)
+
+
 def test_block_with_tip_above_max_fee_is_rejected():
     # EIP-1559: max_priority_fee_per_gas > max_fee_per_gas makes the transaction invalid
     # (a stateless check, so either the executor or the block's checks must catch it).
