@@ -813,6 +813,18 @@ def test_a_legacy_signature_is_checked_by_one_recovery_that_gives_the_sender(mon
     assert (len(recovered), verified, tx.sender) == (1, [], S1)
 
 
+def test_a_sender_given_stays_through_the_signature_check():
+    """A transaction whose sender is given (a dump's, without a real signature:
+    pyevm_objects.set_known_sender) keeps it: the check recovers some key, as
+    py-evm's did, but does not replace the sender."""
+    from parexec.evm.pyevm_objects import set_known_sender
+
+    tx = sign_tx(HomesteadVM, K2, 0, NEW, value=5, gas=21000)
+    set_known_sender(tx, S1)
+    assert run(HomesteadVM, base_state(), tx).success
+    assert tx.sender == S1
+
+
 def test_a_legacy_signature_no_key_comes_from_is_invalid():
     """An r that is no point's x coordinate: no key can be recovered, so the
     transaction is invalid (as py-evm's check had it), and names the signature."""

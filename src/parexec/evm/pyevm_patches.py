@@ -53,8 +53,9 @@ def apply() -> None:
 def _check_signatures_by_recovery() -> None:
     """py-evm's signature check (eth._utils.transactions.validate_transaction_signature,
     imported by name into each fork's transactions module), done by the sender's
-    recovery alone, which it caches (see above): the same ValidationError for a
-    signature from which no key can be recovered."""
+    recovery alone, which it caches unless a sender is cached already (see
+    above): the same ValidationError for a signature from which no key can be
+    recovered."""
     import importlib
     import pkgutil
 
@@ -70,7 +71,8 @@ def _check_signatures_by_recovery() -> None:
             sender = transactions.extract_transaction_sender(transaction)  # as py-evm's ``sender``
         except BadSignature as exc:
             raise ValidationError(f"Bad Signature: {exc}") from None
-        transaction.__dict__["sender"] = sender  # where py-evm caches it
+        # where py-evm caches it; one given without a real signature (pyevm_objects.set_known_sender) stays
+        transaction.__dict__.setdefault("sender", sender)
 
     for module in pkgutil.walk_packages(eth.vm.forks.__path__, "eth.vm.forks."):
         if module.name.endswith(".transactions"):
