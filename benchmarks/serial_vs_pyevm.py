@@ -22,8 +22,10 @@ What each side does, and what is timed:
   AccountDB on an ``AtomicDB`` holding the pre-state, then for every
   transaction ``state.lock_changes(); state.apply_transaction(tx)``.
   ``apply_transaction`` runs ``tx.validate()``, which re-checks the signature on
-  every call (about 0.3 ms); the "sig" column is the time of exactly those
-  signature checks, measured separately, so the reader can subtract it.
+  every call (a recovery of the key, in this process as parexec checks it:
+  parexec.evm.pyevm_patches; py-evm alone also verifies the signature with it);
+  the "sig" column is the time of exactly those signature checks, measured
+  separately, so the reader can subtract it.
   Only the transaction loop is timed: not loading the block, not building the
   py-evm pre-state trie, not constructing the State, not the pre-block
   beacon-root / history writes (done untimed, as py-evm's ``block_preprocessing``
