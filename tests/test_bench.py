@@ -42,6 +42,20 @@ def test_bench_writes_rows_for_every_strategy(tmp_path):
     assert "geometric-mean speedup of occ" in text
 
 
+def test_bench_gives_each_rounds_ratio(tmp_path):
+    out = tmp_path / "bench.json"
+    code, text = run("bench", "transfers:txs=16", "--strategies", "occ", "--workers", "2",
+                     "--repeat", "3", "--json", out)
+    assert code == 0, text
+    rows = {r["strategy"]: r for r in json.loads(out.read_text())["rows"]}
+    serial, occ = rows["serial"]["runs"], rows["occ"]["runs"]
+    assert len(serial) == len(occ) == 3
+    assert rows["occ"]["round_speedups"] == pytest.approx([s / t for s, t in zip(serial, occ)])
+    assert rows["serial"]["round_speedups"] == pytest.approx([1.0] * 3)
+    low, high = min(rows["occ"]["round_speedups"]), max(rows["occ"]["round_speedups"])
+    assert "per round" in text and f"{low:.2f}-{high:.2f}x" in text
+
+
 def test_bench_fails_loudly_when_a_strategy_differs(monkeypatch):
     class Broken(STRATEGIES["serial"]):
         name = "broken"

@@ -7,7 +7,9 @@ freshly decoded transactions, so sender recovery is timed. One untimed
 warm-up run per strategy comes first (it starts the worker processes and ships
 them the pre-state, which a long-running node does once). ``seconds`` is the
 median, ``speedup`` the serial median divided by this median, both from the
-same run. The garbage a run leaves is collected after its clock stops, as a
+same run; ``round_speedups`` each round's own ratio (serial's run over the
+strategy's, in that round), whose spread shows how far the machine's noise
+moves a single ratio. The garbage a run leaves is collected after its clock stops, as a
 node collects between blocks (inside, collecting everything a block allocated
 took 3-8 ms of a 0.3 s block, once 40 ms). Every outcome is compared with
 serial's (receipts, gas, logs bloom, receipts root, the whole state diff); a
@@ -42,7 +44,8 @@ def bench_target(target: Target, strategies: list[str], workers: int, repeat: in
                  hints=None, predict: bool = False, redo: str | None = None) -> list[dict]:
     """A row per strategy (serial first): ``run_row`` with ``seconds`` the median
     of ``repeat`` timed runs, ``speedup`` serial's median over it, ``runs`` every
-    run's time, ``coordinator_executions`` the median of the executions the
+    run's time (in round order), ``round_speedups`` each round's serial run over
+    this strategy's, ``coordinator_executions`` the median of the executions the
     coordinator did itself, ``peak_rss`` the processes' peak memory in bytes. Raises BenchMismatch if an outcome differs from serial's."""
     names = ["serial"] + [s for s in strategies if s != "serial"]
     instances = {name: get_strategy(name, hints=hints, predict=predict, redo=redo) for name in names}
@@ -77,6 +80,7 @@ def bench_target(target: Target, strategies: list[str], workers: int, repeat: in
         median = statistics.median(times[name])
         rows.append({**run_row(target, name, workers, reference.gas_used, last_stats[name]),
                      "seconds": median, "speedup": serial_median / median, "runs": times[name],
+                     "round_speedups": [s / t for s, t in zip(times["serial"], times[name])],
                      "coordinator_executions": statistics.median(here[name]),
                      "peak_rss": peaks[name].to_json()})
     return rows

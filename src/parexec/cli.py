@@ -300,7 +300,8 @@ def run(targets, strategy, workers, min_parallel_txs, hints_path, fallback, pred
 @click.option("--workers", type=click.IntRange(min=1), default=DEFAULT_WORKERS, show_default=True,
               help="Processes for parallel strategies (the coordinator counts as one).")
 @click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Timed runs per strategy; the median is reported.")
+              help="Timed runs per strategy, in rounds; the median is reported, and each "
+                   "round's own ratio to serial (lowest-highest).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the rows and machine facts as JSON.")
 @HINTS_OPTION

@@ -36,14 +36,23 @@ def run_table(rows: list[dict], strategy: str, workers: int) -> Table:
 
 
 def bench_table(rows: list[dict], workers: int, repeat: int) -> Table:
+    """``per round``: the lowest and highest of a strategy's ratios round by round
+    (serial's run over its run in the same round), how far noise moves one ratio."""
     table = _table(f"parexec bench: {workers} workers, median of {repeat}",
-                   ["target", "strategy", "workers", "txs", "gas", "seconds", "speedup", "reexecutions",
-                    "peak MiB"], ("target", "strategy"))
+                   ["target", "strategy", "workers", "txs", "gas", "seconds", "speedup", "per round",
+                    "reexecutions", "peak MiB"], ("target", "strategy"))
     for r in rows:
         table.add_row(r["target"], r["strategy"], str(r["workers"]), str(r["txs"]), f"{r['gas']:,}",
-                      f"{r['seconds']:.3f}", f"{r['speedup']:.2f}x", str(r["reexecutions"]),
+                      f"{r['seconds']:.3f}", f"{r['speedup']:.2f}x", _round_range(r), str(r["reexecutions"]),
                       PeakMemory(**r["peak_rss"]).text() if r.get("peak_rss") else "-")
     return table
+
+
+def _round_range(row: dict) -> str:
+    ratios = row.get("round_speedups") or []
+    if row["strategy"] == "serial" or len(ratios) < 2:
+        return "-"
+    return f"{min(ratios):.2f}-{max(ratios):.2f}x"
 
 
 def counter_lines(rows: list[dict]) -> list[str]:
