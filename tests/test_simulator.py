@@ -696,6 +696,31 @@ def test_what_ifs_name_what_holds_the_figure():
     assert occ_view.values == {"view": 0.05}  # other engines are charged the calibrated view, and shown it
 
 
+def test_what_ifs_free_the_coordinator_at_once():
+    """bal's coordinator pays several costs per transaction: zeroed together, the
+    figure gains more than from any one of them, never past none at all; occ's
+    coordinator pays one, which is its row."""
+    from parexec.analysis.what_if import COORDINATOR, what_ifs
+
+    profiles = [block([own_account(j + 1) for j in range(64)], [1e-4] * 64, rest=2e-4)]
+    oh = Overheads(commit=2e-5, list_load=2e-5, stage=1e-5, commit_in_order=1e-5, settle=1e-5, contention=0.05)
+    bal = what_ifs(profiles, "bal", 32, oh)
+    assert bal.coordinator_free is not None
+    singles = [row.speedup for row in bal.rows if set(row.values) <= set(COORDINATOR)]
+    assert len(singles) > 1 and max(singles) < bal.coordinator_free < bal.without_any
+    assert bal.coordinator_free == pytest.approx(
+        simulate(profiles[0], "bal", 32, replace(oh, **dict.fromkeys(COORDINATOR, 0.0))))
+    assert what_ifs(profiles, "occ", 32, oh).coordinator_free is None
+    from rich.console import Console
+
+    from parexec.report.tables import what_if_table
+
+    console = Console(record=True, width=250)
+    console.print(what_if_table(bal))
+    text = console.export_text()
+    assert "(the coordinator's, all)" in text and f"{bal.coordinator_free:.2f}x" in text
+
+
 def test_cli_simulate_what_if(tmp_path):
     from click.testing import CliRunner
 

@@ -463,7 +463,7 @@ def _worker_list(ctx, param, value: str) -> list[int]:
 @click.option("--what-if", "what_if", type=click.IntRange(min=2), metavar="N",
               help="Also show, per strategy at N workers, what holds its figure: the "
               "geometric-mean speedup over the targets with each calibrated overhead at zero in "
-              "turn, and with none (simulated).")
+              "turn, with all of the coordinator's own at zero together, and with none (simulated).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write rows {target, strategy, workers, predicted_speedup, ...} as JSON.")
 def simulate(targets, worker_counts, strategies, repeat, calibration_path, recalibrate, validate,

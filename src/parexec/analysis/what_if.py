@@ -46,6 +46,11 @@ GROUPS: tuple[tuple[str, tuple[str, ...], str], ...] = (
 )
 
 
+# what the coordinator alone pays, per transaction or per message it writes: at zero
+# together, how far the figure gets with a coordinator that costs nothing but its executions
+COORDINATOR = ("commit", "message", "list_load", "stage", "commit_in_order", "settle")
+
+
 @dataclass(frozen=True)
 class WhatIf:
     overhead: str  # a GROUPS name
@@ -62,6 +67,9 @@ class WhatIfs:
     as_calibrated: float  # the geometric-mean speedup with every overhead
     without_any: float  # ... with none
     rows: list[WhatIf]  # one per overhead that moves the figure (MOVES), the costliest first
+    # ... with every COORDINATOR cost at zero, where more than one of them moves it (else None:
+    # the one that does is its row)
+    coordinator_free: float | None = None
 
 
 def what_ifs(profiles: list[BlockProfile], strategy: str, workers: int, overheads: Overheads) -> WhatIfs:
@@ -86,7 +94,11 @@ def what_ifs(profiles: list[BlockProfile], strategy: str, workers: int, overhead
                 rows.append(WhatIf(name, counted, values, speedup))
     rows.sort(key=lambda row: -row.speedup)
     none = Overheads(**dict.fromkeys((f.name for f in fields(Overheads)), 0.0))
-    return WhatIfs(strategy, workers, len(profiles), as_calibrated, mean_speedup(none, MEASURED_PER_BLOCK), rows)
+    coordinator_free = None
+    if sum(name in COORDINATOR for row in rows for name in row.values) > 1:
+        coordinator_free = mean_speedup(replace(overheads, **dict.fromkeys(COORDINATOR, 0.0)), COORDINATOR)
+    return WhatIfs(strategy, workers, len(profiles), as_calibrated, mean_speedup(none, MEASURED_PER_BLOCK), rows,
+                   coordinator_free)
 
 
 def _as_charged(name: str, overheads: Overheads, profiles: list[BlockProfile]) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from parexec.analysis.what_if import SHARES
+from parexec.analysis.what_if import COORDINATOR, SHARES
 from parexec.peak_memory import PeakMemory
 
 
@@ -120,6 +120,9 @@ def what_if_table(what) -> Table:
             value = " + ".join(f"{v * 1e6:.1f}" for v in row.values.values()) + " us"
         table.add_row(row.overhead, value, row.counted,
                       f"{row.speedup:.2f}x", f"{row.speedup / what.as_calibrated - 1:+.1%}")
+    if what.coordinator_free is not None:
+        table.add_row("(the coordinator's, all)", "", ", ".join(COORDINATOR) + " at zero together",
+                      f"{what.coordinator_free:.2f}x", f"{what.coordinator_free / what.as_calibrated - 1:+.1%}")
     table.add_row("(none at all)", "", "", f"{what.without_any:.2f}x",
                   f"{what.without_any / what.as_calibrated - 1:+.1%}")
     return table
