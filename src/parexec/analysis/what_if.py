@@ -74,7 +74,8 @@ class WhatIfs:
 
 def what_ifs(profiles: list[BlockProfile], strategy: str, workers: int, overheads: Overheads) -> WhatIfs:
     """``strategy``'s geometric-mean speedup over ``profiles`` at ``workers``, as
-    calibrated, with each non-zero overhead at zero in turn, and with none. An
+    calibrated, with each non-zero overhead at zero in turn, with the
+    coordinator's own (COORDINATOR) at zero together, and with none. An
     overhead whose zeroing moves the figure by less than MOVES (one the strategy's
     model does not charge, such as another engine's, or a fitted cost near zero)
     is left out."""
