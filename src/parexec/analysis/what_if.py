@@ -2,7 +2,9 @@
 
 A model's prediction carries every overhead the calibration measured on this
 machine (analysis.simulator.Overheads). Zeroing one at a time over the same
-blocks shows which of them costs the figure most; zeroing all of them shows
+blocks shows which of them costs the figure most; zeroing the coordinator's
+own together shows how far a coordinator that costs nothing but its executions
+would take it; zeroing all of them shows
 what the schedule alone allows (the blocks' longest transactions, their
 dependencies, the work outside the transactions), which no overhead explains.
 Every figure here is simulated, not measured.
