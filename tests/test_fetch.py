@@ -18,7 +18,12 @@ from parexec.rpc.fetch import parse_block_list
 from parexec.rpc.prestate import MalformedTrace, merge_traces
 from rpc_node import FakeNode
 
-def fetch(node, out, *blocks, timeout="2", attempts="6", env=None):
+# a node's answer must come well within the timeout, and the injected stall well past it:
+# with a 2 s timeout a slow, busy machine once timed out an ordinary answer too
+TIMEOUT, STALL = 6, 9.0
+
+
+def fetch(node, out, *blocks, timeout=str(TIMEOUT), attempts="6", env=None):
     args = ["fetch", "--out", str(out), "--timeout", timeout, "--attempts", attempts, *map(str, blocks)]
     if env is None:
         args += ["--rpc", node.url]
@@ -37,7 +42,7 @@ def test_fetch_writes_what_the_dumps_hold_through_a_rate_limit_a_timeout_and_gar
     """Every shared mainnet block, fetched back."""
     blocks = sorted(int(p.name) for p in (require_data(MAINNET) / "blocks").iterdir())
     out = tmp_path / "dump"
-    with FakeNode(MAINNET, faults={1: "rate-limit", 3: "timeout", 5: "malformed"}).prepare(blocks) as node:
+    with FakeNode(MAINNET, faults={1: "rate-limit", 3: "timeout", 5: "malformed"}, stall=STALL).prepare(blocks) as node:
         result = fetch(node, out, *blocks)
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[-1] == f"{len(blocks)} fetched, 0 already there, 0 failed"
